@@ -1,0 +1,42 @@
+# Two commands set everything up: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test e2e bench lint serve migrate demo clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+# Serve the demo on http://$(HOST):$(PORT) (SQLite unless DATABASE_URL says otherwise).
+run: $(STAMP)
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --no-input -v0
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py demo
+	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
+
+# The whole suite except the browser tests (`make e2e`).
+test: $(STAMP)
+	SECRET_KEY=$${SECRET_KEY:-test-only-secret} $(BIN)/python -m pytest -m "not e2e" -q $(PYTEST_ARGS)
+
+# Browser tests in Debian's Chromium (installed with apt when missing).
+e2e: $(STAMP)
+	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	SECRET_KEY=$${SECRET_KEY:-test-only-secret} $(BIN)/python -m pytest -m e2e -q $(PYTEST_ARGS)
+
+# Benchmarks on PostgreSQL (see bench/README.md); sizes via BENCH_EVENTS=...
+bench: $(STAMP)
+	SECRET_KEY=$${SECRET_KEY:-bench-only-secret} $(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 tests/artifacts

@@ -1,0 +1,197 @@
+"""What every benchmark suite shares: a dedicated PostgreSQL database, a
+production server (gunicorn), timing helpers, and the results table.
+
+A suite is a module ``bench/<name>.py`` with ``run(ctx: BenchContext) -> list[Result]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_PATH = ROOT / "bench" / "results.json"
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+@dataclass
+class Result:
+    id: str  # P1 … P9
+    what: str
+    target: str
+    figure: float
+    unit: str
+    baseline: float | None = None
+    baseline_what: str = ""
+    ratio: float | None = None
+    passed: bool = False
+    note: str = ""
+
+
+@dataclass
+class BenchContext:
+    events: int = int(os.environ.get("BENCH_EVENTS", "1000000"))
+    database_name: str = os.environ.get("BENCH_DB", "packedge_bench")
+    seed: int = int(os.environ.get("BENCH_SEED", "42"))
+    workers: int = int(os.environ.get("BENCH_WORKERS", "4"))
+    database_url: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def database_url_for(self, name: str) -> str:
+        return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    ordered = sorted(samples)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples) if samples else float("nan")
+
+
+def timed(fn, *, repeat: int) -> list[float]:
+    """Milliseconds for each of ``repeat`` calls of ``fn``."""
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def recreate_database(ctx: BenchContext) -> str:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{ctx.database_name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{ctx.database_name}"')
+    ctx.database_url = ctx.database_url_for(ctx.database_name)
+    return ctx.database_url
+
+
+def setup_django(ctx: BenchContext) -> None:
+    os.environ["DATABASE_URL"] = ctx.database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "packedge.settings")
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def server(ctx: BenchContext, *, workers: int | None = None, env: dict | None = None):
+    """Gunicorn serving the app on a free port; yields its base URL."""
+    port = free_port()
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    process_env = {
+        **os.environ,
+        "DATABASE_URL": ctx.database_url,
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret"),
+        "DEBUG": "0",
+        "CONN_MAX_AGE": "600",
+        **(env or {}),
+    }
+    log = open(ROOT / "bench" / "server.log", "ab")
+    process = subprocess.Popen(
+        [
+            gunicorn,
+            "packedge.wsgi:application",
+            "--bind", f"127.0.0.1:{port}",
+            "--workers", str(workers or ctx.workers),
+            "--worker-class", "gthread",
+            "--threads", "4",
+            "--backlog", "2048",
+            "--log-level", "warning",
+        ],
+        cwd=ROOT,
+        env=process_env,
+        stdout=log,
+        stderr=log,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(port)
+        ctx.extra["server_pids"] = _worker_pids(process.pid)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def _wait_until_up(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server did not start on port {port}; see bench/server.log")
+
+
+def _worker_pids(master_pid: int) -> list[int]:
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
+    try:
+        return [master_pid, *map(int, children.read_text().split())]
+    except OSError:
+        return [master_pid]
+
+
+def max_rss_mb(pids: list[int]) -> float:
+    """The largest resident set among ``pids``, in MB (from /proc, VmHWM = peak)."""
+    peak = 0.0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return peak
+
+
+def print_table(results: list[Result]) -> None:
+    header = f"{'#':<4} {'what':<52} {'target':<26} {'figure':>14} {'baseline':>14} {'ratio':>9}  result"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        figure = f"{r.figure:,.1f} {r.unit}"
+        baseline = f"{r.baseline:,.1f}" if r.baseline is not None else "-"
+        ratio = f"{r.ratio:,.1f}x" if r.ratio is not None else "-"
+        print(f"{r.id:<4} {r.what[:52]:<52} {r.target[:26]:<26} {figure:>14} {baseline:>14} {ratio:>9}  {'PASS' if r.passed else 'FAIL'}")
+        if r.note:
+            print(f"     {r.note}")
+
+
+def write_results(ctx: BenchContext, results: list[Result]) -> None:
+    payload = {
+        "events": ctx.events,
+        "generatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "results": [asdict(r) for r in results],
+    }
+    RESULTS_PATH.write_text(json.dumps(payload, indent=2))

@@ -1,0 +1,113 @@
+"""/v1 products and licenses."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from packedge.apis import OrganizationAPIView
+from packedge.fields import StrictCharField, TimeZoneField
+from packedge.pagination import paginated_response
+from events import selectors, services
+from events.models import License, Product
+
+
+class ProductOutputSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    publicKey = serializers.CharField(source="public_key")
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = Product
+        fields = ["id", "name", "publicKey", "timezone", "createdAt"]
+
+
+class LicenseOutputSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    customerEmail = serializers.EmailField(source="customer_email")
+    createdAt = serializers.DateTimeField(source="created_at")
+    expiresAt = serializers.DateTimeField(source="expires_at")
+
+    class Meta:
+        model = License
+        fields = ["id", "key", "customerEmail", "status", "createdAt", "expiresAt"]
+
+
+class ProductListApi(OrganizationAPIView):
+    class InputSerializer(serializers.Serializer):
+        name = StrictCharField(max_length=200)
+        timezone = TimeZoneField(required=False, default="UTC")
+
+    @extend_schema(responses=ProductOutputSerializer(many=True), operation_id="products_list")
+    def get(self, request):
+        return paginated_response(request, selectors.product_list(organization=self.organization), ProductOutputSerializer)
+
+    @extend_schema(request=InputSerializer, responses={201: ProductOutputSerializer}, operation_id="products_create")
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        product = services.product_create(organization=self.organization, **serializer.validated_data)
+        return Response({"data": ProductOutputSerializer(product).data}, status=status.HTTP_201_CREATED)
+
+
+class ProductDetailApi(OrganizationAPIView):
+    class InputSerializer(serializers.Serializer):
+        name = StrictCharField(max_length=200, required=False)
+        timezone = TimeZoneField(required=False)
+
+    @extend_schema(responses=ProductOutputSerializer, operation_id="products_retrieve")
+    def get(self, request, product_id: str):
+        product = selectors.product_get(organization=self.organization, product_id=product_id)
+        return Response({"data": ProductOutputSerializer(product).data})
+
+    @extend_schema(request=InputSerializer, responses=ProductOutputSerializer, operation_id="products_update")
+    def patch(self, request, product_id: str):
+        product = selectors.product_get(organization=self.organization, product_id=product_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        product = services.product_update(product=product, **serializer.validated_data)
+        return Response({"data": ProductOutputSerializer(product).data})
+
+
+class LicenseListApi(OrganizationAPIView):
+    class InputSerializer(serializers.Serializer):
+        key = StrictCharField(max_length=200, required=False)
+        customerEmail = serializers.EmailField(source="customer_email", required=False, allow_blank=True, default="")
+        status = serializers.ChoiceField(choices=License.Status.choices, required=False, default=License.Status.ACTIVE)
+        expiresAt = serializers.DateTimeField(source="expires_at", required=False, allow_null=True, default=None)
+
+    @extend_schema(responses=LicenseOutputSerializer(many=True), operation_id="licenses_list")
+    def get(self, request, product_id: str):
+        product = selectors.product_get(organization=self.organization, product_id=product_id)
+        return paginated_response(request, selectors.license_list(product=product), LicenseOutputSerializer)
+
+    @extend_schema(request=InputSerializer, responses={201: LicenseOutputSerializer}, operation_id="licenses_create")
+    def post(self, request, product_id: str):
+        product = selectors.product_get(organization=self.organization, product_id=product_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        license = services.license_create(product=product, **serializer.validated_data)
+        return Response({"data": LicenseOutputSerializer(license).data}, status=status.HTTP_201_CREATED)
+
+
+class LicenseDetailApi(OrganizationAPIView):
+    class InputSerializer(serializers.Serializer):
+        customerEmail = serializers.EmailField(source="customer_email", required=False, allow_blank=True)
+        status = serializers.ChoiceField(choices=License.Status.choices, required=False)
+        expiresAt = serializers.DateTimeField(source="expires_at", required=False, allow_null=True)
+
+    @extend_schema(responses=LicenseOutputSerializer, operation_id="licenses_retrieve")
+    def get(self, request, product_id: str, license_id: str):
+        product = selectors.product_get(organization=self.organization, product_id=product_id)
+        license = selectors.license_get(product=product, license_id=license_id)
+        return Response({"data": LicenseOutputSerializer(license).data})
+
+    @extend_schema(request=InputSerializer, responses=LicenseOutputSerializer, operation_id="licenses_update")
+    def patch(self, request, product_id: str, license_id: str):
+        product = selectors.product_get(organization=self.organization, product_id=product_id)
+        license = selectors.license_get(product=product, license_id=license_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        license = services.license_update(license=license, **serializer.validated_data)
+        return Response({"data": LicenseOutputSerializer(license).data})

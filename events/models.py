@@ -1,0 +1,85 @@
+"""Products, their licenses, and the events their installs send."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.timezone import now
+
+from packedge import keys
+from packedge.models import Organization
+
+EVENT_NAME_MAX_LENGTH = 200
+DOMAIN_MAX_LENGTH = 253
+LICENSE_KEY_MAX_LENGTH = 200
+
+
+class Product(models.Model):
+    public_id = models.CharField(max_length=40, unique=True, default=keys.new_product_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="products")
+    name = models.CharField(max_length=200)
+    public_key = models.CharField(max_length=40, unique=True, default=keys.new_public_key)
+    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name; Feature Usage days and hours.")
+    created_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class License(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+
+    public_id = models.CharField(max_length=40, unique=True, default=keys.new_license_id, editable=False)
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="licenses")
+    key = models.CharField(max_length=LICENSE_KEY_MAX_LENGTH)
+    customer_email = models.EmailField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(default=now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "key"], name="license_key_unique_per_product")]
+        indexes = [models.Index(fields=["product", "customer_email"], name="license_product_email")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Event(models.Model):
+    """One tracked event, append-only.
+
+    ``rollup_batch`` is bookkeeping for the Feature Usage counters: NULL while
+    an event waits to be folded in, then the number of the fold that counted
+    it. Marking by batch (not a boolean) is what lets a fold count exactly the
+    rows it marked even while other transactions are still inserting.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="events")
+    event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    is_system = models.BooleanField(default=False)
+    properties = models.JSONField(default=dict, blank=True)
+    license = models.ForeignKey(License, on_delete=models.SET_NULL, null=True, blank=True, related_name="events")
+    license_key = models.CharField(max_length=LICENSE_KEY_MAX_LENGTH, blank=True)
+    domain = models.CharField(max_length=DOMAIN_MAX_LENGTH, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=now)
+    uuid = models.CharField(max_length=64, null=True, blank=True)
+    rollup_batch = models.BigIntegerField(null=True, blank=True, editable=False)
+
+    class Meta:
+        constraints = [
+            # Idempotent retries: the database, not a read-then-write, refuses a second copy.
+            models.UniqueConstraint(fields=["product", "uuid"], name="event_uuid_unique_per_product"),
+        ]
+        indexes = [
+            models.Index(fields=["product", "occurred_at"], name="event_product_time"),
+            models.Index(fields=["product", "license", "occurred_at"], name="event_product_license_time"),
+            models.Index(fields=["product", "id"], condition=Q(rollup_batch__isnull=True), name="event_pending_rollup"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} @ {self.occurred_at:%Y-%m-%d %H:%M}"

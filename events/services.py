@@ -1,0 +1,88 @@
+"""Writes for products and licenses. Event ingestion lives in ``events/ingestion.py``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from packedge import keys
+from packedge.errors import ApiError
+from packedge.models import Organization
+from events.models import License, Product
+
+# A revoked license stays revoked: re-enabling a key that was revoked for abuse
+# should be a new license, as in Keygen and Lemon Squeezy.
+ALLOWED_STATUS_CHANGES = {
+    License.Status.ACTIVE: {License.Status.EXPIRED, License.Status.REVOKED},
+    License.Status.EXPIRED: {License.Status.ACTIVE, License.Status.REVOKED},
+    License.Status.REVOKED: set(),
+}
+
+
+def product_create(*, organization: Organization, name: str, timezone: str = "UTC") -> Product:
+    return Product.objects.create(organization=organization, name=name, timezone=timezone)
+
+
+def product_update(*, product: Product, name: str | None = None, timezone: str | None = None) -> Product:
+    changed = []
+    if name is not None and name != product.name:
+        product.name = name
+        changed.append("name")
+    if timezone is not None and timezone != product.timezone:
+        product.timezone = timezone
+        changed.append("timezone")
+    if changed:
+        product.save(update_fields=changed)
+    if "timezone" in changed:
+        on_product_timezone_changed(product=product)
+    return product
+
+
+def on_product_timezone_changed(*, product: Product) -> None:
+    """Days and hours of Feature Usage are local to the product: recount them."""
+    from events import counters  # the counters module is optional until Feature Usage lands
+
+    rebuild = getattr(counters, "counters_rebuild", None)
+    if rebuild is not None:
+        rebuild(product=product)
+
+
+def license_create(
+    *,
+    product: Product,
+    key: str | None = None,
+    customer_email: str = "",
+    status: str = License.Status.ACTIVE,
+    expires_at: datetime | None = None,
+) -> License:
+    key = key or _new_license_key()
+    try:
+        with transaction.atomic():
+            return License.objects.create(
+                product=product, key=key, customer_email=customer_email, status=status, expires_at=expires_at
+            )
+    except IntegrityError:
+        raise ApiError(f"key: a license with key '{key}' already exists for this product.", code="duplicate_key") from None
+
+
+def license_update(*, license: License, **changes) -> License:
+    new_status = changes.get("status")
+    if new_status is not None and new_status != license.status:
+        if new_status not in ALLOWED_STATUS_CHANGES[license.status]:
+            raise ApiError(
+                f"status: a {license.status} license cannot become {new_status}.", code="invalid_status_change"
+            )
+    fields = []
+    for field in ("customer_email", "status", "expires_at"):
+        if field in changes and getattr(license, field) != changes[field]:
+            setattr(license, field, changes[field])
+            fields.append(field)
+    if fields:
+        license.save(update_fields=fields)
+    return license
+
+
+def _new_license_key() -> str:
+    raw = keys.new_secret("x").split("_", 1)[1].upper().replace("-", "X").replace("_", "Y")
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))

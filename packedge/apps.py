@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PackedgeConfig(AppConfig):
+    name = "packedge"
+    verbose_name = "Tenancy: plans, organizations, API keys"

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from packedge.demo import demo_organization_create
+from events import demo as events_demo
+
+
+class Command(BaseCommand):
+    help = "Fill the database with a demo organization, products, licenses, events and flags."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-progress", action="store_true", help="Do not draw progress bars.")
+
+    def handle(self, *args, no_progress: bool, **options):
+        with transaction.atomic():
+            context = demo_organization_create(progress=not no_progress)
+            events_demo.seed(context)
+        self.stdout.write("Demo data ready.")
+        for line in context.summary:
+            self.stdout.write(line)

@@ -1,0 +1,80 @@
+"""Shared fixtures: an organization with an owner and a teammate, and an outsider in another.
+
+Every test can ask for the outsider's client to check what must stay invisible.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from rest_framework.test import APIClient
+
+from packedge import services
+from packedge.models import Membership, Plan
+from tests.packedge.factories import OrganizationFactory, UserFactory
+
+# Playwright's sync API runs an event loop in the test thread; Django refuses
+# ORM calls from such a thread unless told the loop is not ours to worry about.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def pro_plan(db) -> Plan:
+    return Plan.objects.get(slug="pro")
+
+
+@pytest.fixture
+def free_plan(db) -> Plan:
+    return Plan.objects.get(slug="free")
+
+
+@pytest.fixture
+def org(pro_plan):
+    return OrganizationFactory(name="Acme", slug="acme", plan=pro_plan)
+
+
+@pytest.fixture
+def other_org(pro_plan):
+    return OrganizationFactory(name="Globex", slug="globex", plan=pro_plan)
+
+
+@pytest.fixture
+def owner(org):
+    user = UserFactory(username="alice")
+    services.membership_add(organization=org, user=user, role=Membership.Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def teammate(org):
+    user = UserFactory(username="bob")
+    services.membership_add(organization=org, user=user, role=Membership.Role.MEMBER)
+    return user
+
+
+@pytest.fixture
+def outsider(other_org):
+    user = UserFactory(username="mallory")
+    services.membership_add(organization=other_org, user=user, role=Membership.Role.OWNER)
+    return user
+
+
+def api_client_for(organization) -> APIClient:
+    _, raw = services.api_key_create(organization=organization, name="test")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client.raw_key = raw
+    return client
+
+
+@pytest.fixture
+def api(org) -> APIClient:
+    """A /v1 client signed with an sk_ key of ``org``."""
+    return api_client_for(org)
+
+
+@pytest.fixture
+def outsider_api(other_org) -> APIClient:
+    """A /v1 client signed with a key of another organization."""
+    return api_client_for(other_org)
