@@ -43,12 +43,12 @@ def test_it_stores_every_event_of_a_batch_with_the_same_rules(client, product):
     assert response.status_code == 200
     assert response.json() == {"success": True, "accepted": 3}
     rows = list(
-        Event.objects.order_by("id").values_list("event", "feature", "is_system", "license_id", "license_key", "domain")
+        Event.objects.order_by("event").values_list("event", "feature", "is_system", "license_id", "license_key", "domain")
     )
     assert rows == [
+        ("bulk_edit", "bulk_edit", False, None, "UNKNOWN", "fallback.example"),
         ("feature_used", "export", False, license.id, "K-1", "a.example.com"),
         ("product.installed", "product.installed", True, None, "", "fallback.example"),
-        ("bulk_edit", "bulk_edit", False, None, "UNKNOWN", "fallback.example"),
     ]
     assert Event.objects.get(event="product.installed").occurred_at == yesterday
 
