@@ -78,7 +78,7 @@ def seed(context: DemoContext) -> None:
         plans.append((product, ZoneInfo(zone), licenses, daily, features, quiet))
         context.summary.append(f"Product {name} ({product.public_id}): public key {product.public_key}")
 
-    total = sum(daily for *_, daily, _, _ in plans) * DAYS
+    total = sum(int(daily * DAYS * sum(WEEKDAY_WEIGHTS) / 7) + len(licenses) for _, _, licenses, daily, _, _ in plans)
     progress = _Progress("Events", total) if context.progress else None
     stored = 0
     for product, zone, licenses, daily, features, quiet in plans:
