@@ -48,7 +48,8 @@ def run(ctx: BenchContext) -> list[Result]:
     with server(ctx, workers=workers, env=env, label="ingestion") as base_url:
         # gunicorn listens before its workers have imported Django: let them boot and warm up first.
         asyncio.run(_drive_single(base_url, warmup_product, license_keys, seconds=3, clients=clients))
-        p4 = asyncio.run(_drive_single(base_url, p4_product, license_keys, seconds=seconds, clients=clients))
+        with _WaitSampler(ctx) as waits:
+            p4 = asyncio.run(_drive_single(base_url, p4_product, license_keys, seconds=seconds, clients=clients))
         p5 = asyncio.run(_drive_batches(base_url, p5_product, license_keys, seconds=batch_seconds, clients=batch_clients))
 
     p4_stored = _stored(p4_product)
@@ -80,7 +81,7 @@ def run(ctx: BenchContext) -> list[Result]:
                 f"p99 {p4_p99:.1f} ms; slowest second {p4['slowest_second']:,} ev/s; "
                 f"4-connection INSERT baseline {single_4:,.0f}/s (ratio {p4_rate / single_4:.2f}); "
                 f"stored {p4_stored:,} == acknowledged {p4['acknowledged']:,}: {p4_stored == p4['acknowledged']}; "
-                f"errors {p4['errors']}"
+                f"errors {p4['errors']}; busy database sessions by wait: {waits.summary()}"
             ),
         ),
         Result(
@@ -176,6 +177,46 @@ def _baseline_executemany(ctx: BenchContext, product) -> float:
             cursor.executemany(BASELINE_SQL, rows)
         conn.commit()
         return BASELINE_MANY_ROWS / (time.perf_counter() - start)
+
+
+class _WaitSampler:
+    """What the database sessions of the bench database wait on, sampled every 100 ms.
+
+    On a shared machine, P4 is often bound by the WAL flush (IO:WALSync,
+    LWLock:WALWrite) rather than by the application; this shows which.
+    """
+
+    def __init__(self, ctx: BenchContext):
+        self.url, self.database = ctx.database_url, ctx.database_name
+        self.counts: dict[str, int] = {}
+        self.stop = threading.Event()
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.stop.wait(0.1):
+                rows = conn.execute(
+                    "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity "
+                    "WHERE datname = %s AND state = 'active' AND pid <> pg_backend_pid()",
+                    (self.database,),
+                ).fetchall()
+                for (wait,) in rows:
+                    self.counts[wait] = self.counts.get(wait, 0) + 1
+
+    def summary(self) -> str:
+        total = sum(self.counts.values()) or 1
+        top = sorted(self.counts.items(), key=lambda item: -item[1])[:4]
+        return ", ".join(f"{name} {count / total:.0%}" for name, count in top) or "none"
 
 
 # ---------------------------------------------------------------- load
