@@ -6,7 +6,8 @@ posts 1,000-event batches to ``POST /public/v1/events`` (aiohttp). Every event c
 a unique uuid, and afterwards the rows stored must equal the events acknowledged.
 
 Knobs: BENCH_INGEST_SECONDS, BENCH_INGEST_CLIENTS (16), BENCH_BATCH_SECONDS (10),
-BENCH_BATCHES (200 pre-built batches), BENCH_BATCH_CLIENTS (4), BENCH_INGEST_WORKERS (2 gunicorn workers × 4 threads).
+BENCH_BATCHES (200 pre-built batches), BENCH_BATCH_CLIENTS (4), BENCH_INGEST_WORKERS (2 gunicorn workers × 4 threads),
+BENCH_INGEST_ASYNC_SECONDS (10; 0 skips the informational run with INGEST_SYNCHRONOUS_COMMIT=0).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def run(ctx: BenchContext) -> list[Result]:
     batch_clients = int(os.environ.get("BENCH_BATCH_CLIENTS", "4"))
     workers = int(os.environ.get("BENCH_INGEST_WORKERS", "2"))
 
-    baseline_product, p4_product, p5_product, warmup_product, license_keys = _setup_products()
+    baseline_product, p4_product, p5_product, warmup_product, async_product, license_keys = _setup_products()
     single_1 = _baseline_single_inserts(ctx, baseline_product, connections=1)
     single_4 = _baseline_single_inserts(ctx, baseline_product, connections=4)
     many = _baseline_executemany(ctx, baseline_product)
@@ -51,6 +52,24 @@ def run(ctx: BenchContext) -> list[Result]:
         with _WaitSampler(ctx) as waits:
             p4 = asyncio.run(_drive_single(base_url, p4_product, license_keys, seconds=seconds, clients=clients))
         p5 = asyncio.run(_drive_batches(base_url, p5_product, license_keys, seconds=batch_seconds, clients=batch_clients))
+
+    # The same load with INGEST_SYNCHRONOUS_COMMIT=0: what the WAL flush costs (informational, not the P4 figure).
+    async_seconds = float(os.environ.get("BENCH_INGEST_ASYNC_SECONDS", "10"))
+    async_note = ""
+    if async_seconds > 0:
+        with server(ctx, workers=workers, env={**env, "INGEST_SYNCHRONOUS_COMMIT": "0"}, label="ingestion-async") as base_url:
+            asyncio.run(_drive_single(base_url, warmup_product, license_keys, seconds=3, clients=clients))
+            p4_async = asyncio.run(
+                _drive_single(base_url, async_product, license_keys, seconds=async_seconds, clients=clients)
+            )
+        async_rate = p4_async["acknowledged"] / p4_async["elapsed"]
+        async_stored = _stored(async_product)
+        async_note = (
+            f"; with INGEST_SYNCHRONOUS_COMMIT=0 for {async_seconds:.0f}s: {async_rate:,.0f} ev/s, "
+            f"p99 {percentile(p4_async['latencies'], 99):.1f} ms, stored {async_stored:,} == acknowledged "
+            f"{p4_async['acknowledged']:,}: {async_stored == p4_async['acknowledged']}"
+        )
+        print(f"  P4 with asynchronous commit{async_note[1:]}")
 
     p4_stored = _stored(p4_product)
     p5_stored = _stored(p5_product)
@@ -81,7 +100,7 @@ def run(ctx: BenchContext) -> list[Result]:
                 f"p99 {p4_p99:.1f} ms; slowest second {p4['slowest_second']:,} ev/s; "
                 f"4-connection INSERT baseline {single_4:,.0f}/s (ratio {p4_rate / single_4:.2f}); "
                 f"stored {p4_stored:,} == acknowledged {p4['acknowledged']:,}: {p4_stored == p4['acknowledged']}; "
-                f"errors {p4['errors']}; busy database sessions by wait: {waits.summary()}"
+                f"errors {p4['errors']}; busy database sessions by wait: {waits.summary()}{async_note}"
             ),
         ),
         Result(
@@ -113,7 +132,7 @@ def _setup_products():
 
     organization = Organization.objects.create(name="Bench ingest", slug="bench-ingest", plan=Plan.objects.get(slug="pro"))
     products = [
-        Product.objects.create(organization=organization, name=name) for name in ("baseline", "P4", "P5", "warm-up")
+        Product.objects.create(organization=organization, name=name) for name in ("baseline", "P4", "P5", "warm-up", "P4 async")
     ]
     keys = [f"BENCH-{n:05d}" for n in range(500)]
     License.objects.bulk_create([License(product=p, key=k) for p in products[1:] for k in keys])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection
 from django.utils import timezone
 
@@ -361,14 +362,17 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
     retry = connection.connection is not None and not connection.in_atomic_block
     if retry:
         connection.health_check_done = True
+    sql = _SQL[vendor]
+    if vendor == "postgresql" and not settings.INGEST_SYNCHRONOUS_COMMIT and not connection.in_atomic_block:
+        sql = f"BEGIN; SET LOCAL synchronous_commit TO off; {sql}; COMMIT"
     try:
         try:
-            return _execute(_SQL[vendor], params)
+            return _execute(sql, params)
         except (OperationalError, InterfaceError):
             if not retry:
                 raise  # the middleware answers 503 with Retry-After
             connection.close()
-            return _execute(_SQL[vendor], params)
+            return _execute(sql, params)
     except IntegrityError:
         # Only the product foreign key can fail here: the product was deleted
         # while its key sat in the cache.
@@ -378,7 +382,16 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
 
 def _execute(sql: str, params: list) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        try:
+            cursor.execute(sql, params)
+        except Exception:
+            if sql.startswith("BEGIN"):
+                connection.close()  # do not hand the next request a session left inside a failed transaction
+            raise
+        if sql.startswith("BEGIN"):
+            # With BEGIN … COMMIT around it, the INSERT is one of several results.
+            while not (cursor.statusmessage or "").startswith("INSERT") and cursor.nextset():
+                pass
         return cursor.rowcount
 
 

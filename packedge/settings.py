@@ -139,6 +139,11 @@ CORS_ALLOW_ALL_ORIGINS = True
 CORS_ALLOW_CREDENTIALS = False
 CORS_PREFLIGHT_MAX_AGE = 86400
 
+# Off: ingestion commits asynchronously on PostgreSQL (SET LOCAL synchronous_commit),
+# so it does not wait for the WAL flush; an acknowledged event can then be lost if the
+# database server itself crashes in the next ~0.6 s. On by default: durable.
+INGEST_SYNCHRONOUS_COMMIT = env.bool("INGEST_SYNCHRONOUS_COMMIT", default=True)
+
 # Seconds a client is told to wait when the database is unreachable.
 DATABASE_RETRY_AFTER_SECONDS = env.int("DATABASE_RETRY_AFTER_SECONDS", default=5)
 

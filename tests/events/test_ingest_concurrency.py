@@ -69,3 +69,19 @@ def test_a_connection_that_died_between_requests_is_replaced_without_losing_the_
     response = client.post("/public/v1/event", body, content_type="application/json")
     assert response.status_code == 200
     assert sorted(Event.objects.values_list("event", flat=True)) == ["after restart", "first"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_asynchronous_commit_stores_and_deduplicates_the_same(client, settings):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is a PostgreSQL setting")
+    settings.INGEST_SYNCHRONOUS_COMMIT = False
+    product = ProductFactory(organization=paying_organization())
+    body = json.dumps({"public_key": product.public_key, "events": [{"event": "a", "uuid": "u1"}, {"event": "b"}]})
+    for _ in range(2):
+        response = client.post("/public/v1/events", body, content_type="application/json")
+        assert response.json() == {"success": True, "accepted": 2}
+    assert sorted(Event.objects.values_list("event", flat=True)) == ["a", "b", "b"]
+    assert connection.connection.info.transaction_status == 0  # idle: the COMMIT ran
