@@ -1,8 +1,10 @@
 """``POST /public/v1/event`` and ``POST /public/v1/events``: ingestion from customers' browsers and servers.
 
-Plain Django views rather than DRF APIViews: content negotiation, parsers and
-the renderer cost more than the whole insert on this path (measured with
-``make bench``), and the contract is small enough to hold here by hand.
+Plain Django views rather than DRF APIViews: DRF's request wrapping, content
+negotiation, parser and renderer cost about 190 µs of CPU per request against
+about 20 µs for a plain view returning the same body (measured in-process),
+a fifth of the roughly 1 ms per event that P4 leaves on this machine. The
+contract is small enough to hold here by hand.
 """
 
 from __future__ import annotations
