@@ -106,6 +106,9 @@ class FlagEnvironment(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["flag", "environment"], name="flag_environment_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.flag_id} in {self.environment_id}"
+
 
 class Reason(models.IntegerChoices):
     """OFREP reasons as stored: small integers keep 10M raw rows compact."""
@@ -131,14 +134,18 @@ class FlagEvaluation(models.Model):
         Environment, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
     flag = models.ForeignKey(Flag, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
-    # the valueDistribution key of the served value; NULL for errors
-    value = models.TextField(null=True, blank=True)
+    # the valueDistribution key of the served value; NULL for errors, which serve no value
+    # (an empty string is a real value of a string flag)
+    value = models.TextField(null=True, blank=True)  # noqa: DJ001
     reason = models.PositiveSmallIntegerField(choices=Reason.choices)
     evaluated_at = models.DateTimeField()
     day = models.DateField()
 
     class Meta:
         indexes = [models.Index(fields=["day"], name="flag_evaluation_day")]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} {self.value} @ {self.evaluated_at:%Y-%m-%d %H:%M:%S}"
 
 
 class FlagUsageDay(models.Model):
@@ -159,3 +166,6 @@ class FlagUsageDay(models.Model):
             models.UniqueConstraint(fields=["flag", "environment", "date"], name="flag_usage_day_unique"),
         ]
         indexes = [models.Index(fields=["date"], name="flag_usage_day_date")]
+
+    def __str__(self) -> str:
+        return f"{self.flag_id} in {self.environment_id} on {self.date}: {self.total_evaluations}"

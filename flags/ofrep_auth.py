@@ -9,9 +9,9 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import SimpleRateThrottle
 
+from flags.models import SdkKey
 from packedge import keys
 from packedge.authentication import bearer_token
-from flags.models import SdkKey
 
 SDK_KEY_PREFIX = "sdk_"
 THROTTLE_SCOPE = "ofrep"

@@ -25,8 +25,7 @@ import atexit
 import logging
 import os
 import threading
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
@@ -113,7 +112,7 @@ class Recorder:
                 value=value,
                 reason=reason,
                 evaluated_at=at,
-                day=at.astimezone(dt_timezone.utc).date(),
+                day=at.astimezone(UTC).date(),
             )
             for environment_id, flag_id, value, reason, at in rows
         ]

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
-from packedge.errors import ApiError, NotFound
-from packedge.models import Organization
 from flags.evaluation import CompiledFlag
 from flags.models import Environment, Flag, FlagEnvironment, FlagUsageDay, Project, SdkKey
+from packedge.errors import ApiError, NotFound
+from packedge.models import Organization
 
 # Seed 002: "Defaults to 29 days ago" and "Maximum range is 90 days" (both ends included).
 DEFAULT_WINDOW_DAYS = 29
@@ -77,7 +76,7 @@ class FlagUsageQuery:
 
 
 def utc_today() -> date:
-    return timezone.now().astimezone(dt_timezone.utc).date()
+    return timezone.now().astimezone(UTC).date()
 
 
 def parse_flag_usage_query(

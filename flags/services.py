@@ -8,12 +8,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from packedge import keys
-from packedge.errors import ApiError, NotFound
-from packedge.models import Organization
 from flags import definitions
 from flags.definitions import EnvironmentSettings
 from flags.models import Environment, Flag, FlagEnvironment, Project, SdkKey
+from packedge import keys
+from packedge.errors import ApiError, NotFound
+from packedge.models import Organization
 
 SDK_KEY_PREFIX = "sdk"
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import factory
 
@@ -43,5 +43,5 @@ def evaluation(environment, flag, *, at: datetime, value: str | None = "true", r
         value=value,
         reason=reason,
         evaluated_at=at,
-        day=at.astimezone(timezone.utc).date(),
+        day=at.astimezone(UTC).date(),
     )
