@@ -188,3 +188,17 @@ def test_it_answers_429_with_retry_after_past_the_rate(sdk, checkout, settings):
     limited = evaluate(sdk, "new-checkout")
     assert 1 <= int(limited["Retry-After"]) <= 60
     assert recording.flush() == 3
+
+
+def test_another_workers_change_is_seen_within_the_cache_period(sdk, keyed, checkout, settings):
+    import time
+
+    from flags.models import SdkKey
+
+    settings.FLAG_CONFIG_CACHE_SECONDS = 0.2
+    assert evaluate(sdk, "new-checkout").status_code == 200
+    # Revoked behind this process's back, as another worker would do it.
+    SdkKey.objects.update(revoked_at="2026-01-01T00:00:00Z")
+    assert evaluate(sdk, "new-checkout").status_code == 200
+    time.sleep(0.25)
+    assert evaluate(sdk, "new-checkout").status_code == 403
