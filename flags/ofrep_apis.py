@@ -17,6 +17,7 @@ import json
 import logging
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -67,7 +68,10 @@ class OfrepApiView(View):
         return environment_id, version
 
     def context(self, request) -> dict[str, Any]:
-        raw = request.body
+        try:
+            raw = request.body
+        except RequestDataTooBig:
+            raise OfrepFailure(413, "PARSE_ERROR", "The body is too large.") from None
         if not raw.strip():
             return {}
         try:

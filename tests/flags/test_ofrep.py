@@ -202,3 +202,11 @@ def test_another_workers_change_is_seen_within_the_cache_period(sdk, keyed, chec
     assert evaluate(sdk, "new-checkout").status_code == 200
     time.sleep(0.25)
     assert evaluate(sdk, "new-checkout").status_code == 403
+
+
+def test_an_oversized_body_is_refused_without_a_500(sdk, checkout, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = '{"context": {"targetingKey": "u", "note": "%s"}}' % ("x" * 2000)
+    response = sdk.post("/ofrep/v1/evaluate/flags/new-checkout", body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json()["errorCode"] == "PARSE_ERROR"
