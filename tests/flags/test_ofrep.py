@@ -210,3 +210,10 @@ def test_an_oversized_body_is_refused_without_a_500(sdk, checkout, settings):
     response = sdk.post("/ofrep/v1/evaluate/flags/new-checkout", body, content_type="application/json")
     assert response.status_code == 413
     assert response.json()["errorCode"] == "PARSE_ERROR"
+
+
+def test_a_warm_evaluation_does_not_touch_the_database(sdk, checkout, django_assert_num_queries):
+    evaluate(sdk, "new-checkout", {"targetingKey": "u"})
+    with django_assert_num_queries(0):
+        assert evaluate(sdk, "new-checkout", {"targetingKey": "u", "plan": "beta"}).json()["reason"] == "SPLIT"
+    assert recording.flush() == 2
