@@ -108,6 +108,10 @@ def evaluate_and_record(flag: CompiledFlag, context: dict, environment_id: int, 
     except EvaluationError as error:
         recording.record(environment_id=environment_id, flag_id=flag.id, value=None, reason=Reason.ERROR, at=at)
         return {"key": flag.key, "errorCode": error.code, "errorDetails": error.details}
+    except Exception:
+        logger.exception("evaluating flag %s", flag.key)
+        recording.record(environment_id=environment_id, flag_id=flag.id, value=None, reason=Reason.ERROR, at=at)
+        raise OfrepFailure(500, "GENERAL", "The flag could not be evaluated; this is our fault.") from None
     recording.record(
         environment_id=environment_id,
         flag_id=flag.id,

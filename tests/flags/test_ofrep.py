@@ -217,3 +217,17 @@ def test_a_warm_evaluation_does_not_touch_the_database(sdk, checkout, django_ass
     with django_assert_num_queries(0):
         assert evaluate(sdk, "new-checkout", {"targetingKey": "u", "plan": "beta"}).json()["reason"] == "SPLIT"
     assert recording.flush() == 2
+
+
+def test_a_bug_in_evaluation_answers_a_json_500_and_is_recorded_as_an_error(sdk, checkout, monkeypatch):
+    import flags.ofrep_apis
+
+    def broken(flag, context):
+        raise ZeroDivisionError
+
+    monkeypatch.setattr(flags.ofrep_apis, "evaluate", broken)
+    response = evaluate(sdk, "new-checkout", {"targetingKey": "u"})
+    assert response.status_code == 500
+    assert response.json()["errorCode"] == "GENERAL"
+    recording.flush()
+    assert list(FlagEvaluation.objects.values_list("reason", flat=True)) == [Reason.ERROR]
