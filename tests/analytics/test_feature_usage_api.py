@@ -100,3 +100,15 @@ def test_it_rejects_an_unknown_csv_table(api, shop, query):
     response = api.get(url(shop, ".csv", query))
     assert response.status_code == 400
     assert response.json()["error"]["message"].startswith("table:")
+
+
+def test_the_demo_leaves_no_event_unfolded(db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from events.models import Event
+
+    call_command("demo", "--no-progress", stdout=StringIO())
+    assert not Event.objects.filter(rollup_batch__isnull=True).exists()
+    assert CounterState.objects.count() == 2

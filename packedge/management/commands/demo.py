@@ -5,6 +5,8 @@ from django.db import transaction
 
 from packedge.demo import demo_organization_create
 from events import demo as events_demo
+from events.counters import counters_rebuild
+from events.models import Product
 
 
 class Command(BaseCommand):
@@ -17,6 +19,9 @@ class Command(BaseCommand):
         with transaction.atomic():
             context = demo_organization_create(progress=not no_progress)
             events_demo.seed(context)
+            # Feature Usage reads counters: count the seeded events once, now.
+            for product in Product.objects.filter(organization=context.organization):
+                counters_rebuild(product=product)
         self.stdout.write("Demo data ready.")
         for line in context.summary:
             self.stdout.write(line)
