@@ -311,3 +311,16 @@ def test_the_openapi_schema_describes_both_endpoints(client):
     assert paths["/public/v1/event"]["post"]["requestBody"]["content"]["text/plain"]
     assert set(paths["/public/v1/events"]["post"]["responses"]) >= {"200", "400", "401", "413", "429", "503"}
     assert "/v1/products" in paths
+
+
+def test_an_accepted_event_shows_in_feature_usage_on_the_next_request(client, api, product):
+    license = LicenseFactory(product=product, key="K-1")
+    for name, properties in (("feature_used", {"feature": "export"}), ("export", {}), ("product.installed", {})):
+        body = {"public_key": product.public_key, "event": name, "properties": properties, "license_key": "K-1"}
+        assert post(client, body, HTTP_ORIGIN="https://shop.example.com").status_code == 200
+    report = api.get(f"/v1/products/{product.public_id}/analytics/feature-usage").json()["data"]
+    assert report["totals"]["events"] == 2  # the system event does not count
+    assert report["totals"]["uniqueFeatures"] == 1
+    assert [(f["name"], f["events"]) for f in report["topFeatures"]] == [("export", 2)]
+    assert report["topLicenses"][0]["licenseId"] == license.public_id
+    assert report["topDomains"] == [{"domain": "shop.example.com", "events": 2}]
