@@ -84,3 +84,15 @@ def test_asynchronous_commit_stores_and_deduplicates_the_same(client, settings):
         assert response.json() == {"success": True, "accepted": 2}
     assert sorted(Event.objects.values_list("event", flat=True)) == ["a", "b", "b"]
     assert connection.connection.info.transaction_status == 0  # idle: the COMMIT ran
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_product_deleted_while_its_key_is_cached_answers_401(client):
+    product = ProductFactory(organization=paying_organization())
+    body = json.dumps({"public_key": product.public_key, "event": "x"})
+    assert client.post("/public/v1/event", body, content_type="application/json").status_code == 200
+    product.delete()
+    response = client.post("/public/v1/event", body, content_type="application/json")
+    assert response.status_code == 401
+    assert response.json()["success"] is False
+    assert Event.objects.count() == 0
