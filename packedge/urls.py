@@ -16,4 +16,5 @@ urlpatterns = [
         name="api-docs",
     ),
     path("", include("events.urls")),
+    path("", include("packedge.console_urls")),
 ]
