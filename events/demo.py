@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from packedge.demo import DemoContext
 from events import services
 from events.models import License
+from packedge.demo import DemoContext
 
 DEMO_PRODUCTS = [
     ("SEO Booster Pro", "America/New_York", 180),

@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from packedge.demo import demo_organization_create
 from events import demo as events_demo
+from packedge.demo import demo_organization_create
 
 
 class Command(BaseCommand):
