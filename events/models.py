@@ -84,3 +84,86 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+# Feature Usage counters. Their size follows the answer, not the event count:
+# a 30-day window reads a few hundred hour rows and one or two blocks per
+# (license, feature) and (domain, feature) pair, however many events there are.
+BLOCK_DAYS = 32
+DAY_COLUMNS = tuple(f"d{index}" for index in range(BLOCK_DAYS))
+
+
+class CounterState(models.Model):
+    """One row per product: the lock every fold and rebuild takes, and the last batch number."""
+
+    product = models.OneToOneField(Product, on_delete=models.CASCADE, related_name="counter_state")
+    last_batch = models.BigIntegerField(default=0)
+    rebuilt_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"counters of {self.product} (batch {self.last_batch})"
+
+
+class FeatureHourCounter(models.Model):
+    """Events per local day and hour of one (event name, feature) of a product."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    hour = models.PositiveSmallIntegerField()
+    event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product", "day", "hour", "event", "feature"], name="feature_hour_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feature} {self.day} {self.hour}h: {self.count}"
+
+
+def _day_columns() -> dict[str, models.Field]:
+    return {name: models.IntegerField(default=0) for name in DAY_COLUMNS}
+
+
+class LicenseBlockCounter(models.Model):
+    """Events per local day of one license and (event, feature), 32 days to a row.
+
+    ``block`` is the day's ordinal // 32 and column ``d<k>`` the day ordinal % 32,
+    so any window up to 32 days touches at most two rows per pair.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
+    event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    block = models.IntegerField()
+    locals().update(_day_columns())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product", "block", "license", "event", "feature"], name="license_block_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.license_id} {self.feature} block {self.block}"
+
+
+class DomainBlockCounter(models.Model):
+    """Events per local day of one domain and (event, feature); as LicenseBlockCounter. No row for ''."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    domain = models.CharField(max_length=DOMAIN_MAX_LENGTH)
+    event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    block = models.IntegerField()
+    locals().update(_day_columns())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product", "block", "domain", "event", "feature"], name="domain_block_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.domain} {self.feature} block {self.block}"
