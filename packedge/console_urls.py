@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from analytics import views as analytics_views
 from events import views as events_views
 from packedge import views
 
@@ -24,4 +25,6 @@ urlpatterns = [
     path(PRODUCT, events_views.product_overview, name="product"),
     path(PRODUCT + "licenses/", events_views.product_licenses, name="product-licenses"),
     path(PRODUCT + "settings/", events_views.product_settings, name="product-settings"),
+    path(PRODUCT + "analytics/feature-usage/", analytics_views.feature_usage_tab, name="feature-usage"),
+    path(PRODUCT + "analytics/feature-usage.csv", analytics_views.feature_usage_csv_download, name="feature-usage-csv"),
 ]
