@@ -79,6 +79,7 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
                 for days in WINDOW_PRESETS
             ],
             "params": params,
+            "form": {name: params.get(name, "") for name in ("from", "to", *FILTER_PARAMS)},
             "reset_url": base,
         }
     )
@@ -90,6 +91,7 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
 
     data = feature_usage(query)
     window = {"from": data["from"], "to": data["to"]}
+    context["form"].update(window)
     keep_window = window if preset is None else ({"days": str(preset)} if preset != DEFAULT_PRESET else {})
     without_event = {**keep_window, **{k: v for k, v in filters.items() if k != "event"}}
     without_license = {**keep_window, **{k: v for k, v in filters.items() if k != "license_id"}}
