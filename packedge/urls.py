@@ -17,5 +17,6 @@ urlpatterns = [
     ),
     path("", include("events.urls")),
     path("", include("analytics.urls")),
+    path("", include("flags.urls")),
     path("", include("packedge.console_urls")),
 ]
