@@ -7,12 +7,14 @@ from django.urls import path
 
 from analytics import views as analytics_views
 from events import views as events_views
+from flags import views as flags_views
 from packedge import views
 
 app_name = "console"
 
 ORG = "o/<slug:org_slug>/"
 PRODUCT = ORG + "products/<str:product_id>/"
+PROJECT = ORG + "projects/<str:project_id>/"
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -27,4 +29,6 @@ urlpatterns = [
     path(PRODUCT + "settings/", events_views.product_settings, name="product-settings"),
     path(PRODUCT + "analytics/feature-usage/", analytics_views.feature_usage_tab, name="feature-usage"),
     path(PRODUCT + "analytics/feature-usage.csv", analytics_views.feature_usage_csv_download, name="feature-usage-csv"),
+    path(PROJECT, flags_views.project_detail, name="project"),
+    path(PROJECT + "flags/<str:flag_key>/", flags_views.flag_usage, name="flag-usage"),
 ]

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from flags.selectors import project_list
 from packedge import services
 from packedge.console import membership_get, user_organizations
 from packedge.models import ApiKey, Membership
@@ -35,15 +36,9 @@ def organization(request, org_slug: str):
             "membership": membership,
             "organization": org,
             "products": org.products.order_by("name"),
-            "projects": _projects_of(org),
+            "projects": project_list(organization=org).order_by("name"),
         },
     )
-
-
-def _projects_of(org):
-    # Projects come from the flags app; until it is installed the home lists products only.
-    projects = getattr(org, "projects", None)
-    return projects.order_by("name") if projects is not None else []
 
 
 @login_required
