@@ -16,6 +16,7 @@ from django.urls import reverse
 from flags import selectors
 from packedge.console import membership_get, or_404
 from packedge.errors import ApiError
+from packedge.templatetags.charts import value_series
 
 WINDOW_PRESETS = (7, 30, 90)
 # No window in the URL: the API's default (the 30 days ending today, UTC).
@@ -103,9 +104,15 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
     usage = selectors.flag_usage(query)
     rows = usage["rows"]
     context["form"].update({"from": usage["from"], "to": usage["to"]})
+    # Served values in the chart's order on every row, so the table reads down a column.
+    order = [item["key"] for item in value_series(rows) if not item["error"]]
     context.update(
         {
             "usage": usage,
+            "day_rows": [
+                {**row, "values": [(value, row["valueDistribution"][value]) for value in order if value in row["valueDistribution"]]}
+                for row in rows
+            ],
             "environment": query.environment,
             "requested_from": window.get("from") or (query.date_to - timedelta(days=selectors.DEFAULT_WINDOW_DAYS)).isoformat(),
             "totals": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -35,8 +36,10 @@ def organization(request, org_slug: str):
         {
             "membership": membership,
             "organization": org,
-            "products": org.products.order_by("name"),
-            "projects": project_list(organization=org).order_by("name"),
+            "products": org.products.annotate(license_count=Count("licenses")).order_by("name"),
+            "projects": project_list(organization=org)
+            .annotate(flag_count=Count("flags", distinct=True), environment_count=Count("environments", distinct=True))
+            .order_by("name"),
         },
     )
 

@@ -24,7 +24,7 @@ ERROR_COLOR = "#d92d20"
 SPARK_WIDTH, SPARK_HEIGHT = 100, 30
 HEAT_LABEL_WIDTH, HEAT_HEADER, HEAT_CELL_W, HEAT_CELL_H, HEAT_GAP = 34, 18, 26, 22, 2
 HOURS_ALWAYS_LABELLED = {0, 3, 6, 9, 12, 15, 18, 21}
-BAR_WIDTH, BAR_HEIGHT, BAR_LEFT, BAR_BOTTOM, BAR_TOP = 720, 220, 48, 22, 8
+BAR_WIDTH, BAR_HEIGHT, BAR_LEFT, BAR_BOTTOM, BAR_TOP = 720, 240, 48, 30, 10
 
 
 @register.filter
@@ -158,6 +158,14 @@ def value_series(rows: list[dict]) -> list[dict]:
     return series
 
 
+def compact(value: int) -> str:
+    """Axis labels short enough for a phone: 1500 → "1.5k", 20000 → "20k", 3000000 → "3M"."""
+    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if value >= size:
+            return f"{value / size:.1f}".rstrip("0").rstrip(".") + suffix
+    return str(value)
+
+
 def _nice_ceiling(value: int) -> int:
     """The smallest 1/2/5 × 10ⁿ at or above ``value`` so the axis reads in round numbers."""
     if value <= 0:
@@ -200,7 +208,7 @@ def stacked_bars(usage: dict) -> dict:
     step = max(1, round(len(days) / 6))
     ticks = [{"x": round(BAR_LEFT + i * slot + slot / 2, 2), "label": days[i][5:]} for i in range(0, len(days), step)]
     grid = [
-        {"y": round(BAR_TOP + plot_h - fraction * plot_h, 2), "label": f"{round(top * fraction):,}"}
+        {"y": round(BAR_TOP + plot_h - fraction * plot_h, 2), "label": compact(round(top * fraction))}
         for fraction in (0, 0.5, 1)
     ]
     total = sum(row["totalEvaluations"] for row in usage["rows"])

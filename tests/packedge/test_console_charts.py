@@ -4,7 +4,7 @@ import re
 
 from django.template import Context, Template
 
-from packedge.templatetags.charts import delta, heat_shade, sparkline_points, stacked_bars, value_series
+from packedge.templatetags.charts import compact, delta, heat_shade, sparkline_points, stacked_bars, value_series
 
 
 def render(source: str, **context) -> str:
@@ -74,9 +74,9 @@ def test_the_bar_chart_has_a_bar_per_day_with_an_empty_day_for_a_missing_row():
     assert first["title"] == "2024-04-01: 14,823 evaluations (false 7,623, true 7,200)"
     assert empty["segments"] == [] and empty["title"] == "2024-04-02: 0 evaluations"
     assert last["title"] == "2024-04-03: 12 evaluations (true 10, error 2)"
-    # The axis tops out at a round 20,000; a full bar would be 190 units tall.
-    assert chart["grid"][-1]["label"] == "20,000"
-    assert round(sum(s["height"] for s in first["segments"]), 1) == round(14823 * 190 / 20000, 1)
+    # The axis tops out at a round 20,000; a full bar would be 200 units tall.
+    assert [line["label"] for line in chart["grid"]] == ["0", "10k", "20k"]
+    assert round(sum(s["height"] for s in first["segments"]), 1) == round(14823 * 200 / 20000, 1)
     assert "14,835 in all" in chart["summary"]
 
 
@@ -85,3 +85,7 @@ def test_the_bar_chart_renders_titles_and_a_legend():
     assert "<title>2024-04-03: 12 evaluations (true 10, error 2)</title>" in html
     assert 'aria-label="Daily evaluations of new-checkout from 2024-04-01 to 2024-04-03' in html
     assert html.count("<li>") == 3
+
+
+def test_axis_labels_are_compact():
+    assert [compact(n) for n in (0, 999, 1000, 1500, 20000, 2_500_000)] == ["0", "999", "1k", "1.5k", "20k", "2.5M"]
