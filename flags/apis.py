@@ -63,7 +63,7 @@ class FlagOutputSerializer(serializers.ModelSerializer):
 
 
 def _flag_data(project: Project, flag_key: str) -> dict:
-    return FlagOutputSerializer(selectors.flag_get(project=project, flag_key=flag_key)).data
+    return FlagOutputSerializer(selectors.flag_get(project=project, flag_key=flag_key, with_settings=True)).data
 
 
 class ProjectListApi(OrganizationAPIView):

@@ -23,18 +23,47 @@ class SdkKeyRejected(Exception):
         self.status, self.details = status, details
 
 
+# secret hash -> (monotonic expiry, row or None); see authenticate_sdk_key
+_KEY_CACHE: dict[str, tuple[float, tuple | None]] = {}
+_KEY_CACHE_MAX = 10_000
+
+
+def key_cache_seconds() -> float:
+    return float(getattr(settings, "FLAG_CONFIG_CACHE_SECONDS", 1.0))
+
+
+def forget_cached_keys() -> None:
+    _KEY_CACHE.clear()
+
+
 def authenticate_sdk_key(request) -> tuple[int, int, int]:
-    """(key id, environment id, environment config version) — one indexed query per request."""
+    """(key id, environment id, environment config version) of the request's key.
+
+    Looked up in the database at most once a second per key and process: at a
+    thousand evaluations a second the lookup, not the evaluation, would be the
+    cost of a request. A write in this process forgets the cache at once
+    (services call ``forget_cached_keys``); other workers see a revoked key or
+    a changed flag within ``FLAG_CONFIG_CACHE_SECONDS``.
+    """
     raw = bearer_token(request) or request.headers.get("X-API-Key", "").strip()
     if not raw:
         raise SdkKeyRejected(401, "An SDK key is required: Authorization: Bearer sdk_… or X-API-Key: sdk_….")
     if not raw.startswith(SDK_KEY_PREFIX):
         raise SdkKeyRejected(401, "Flag evaluation needs an environment SDK key (sdk_…).")
-    row = (
-        SdkKey.objects.filter(secret_hash=keys.hash_secret(raw))
-        .values_list("pk", "revoked_at", "environment_id", "environment__config_version")
-        .first()
-    )
+    digest = keys.hash_secret(raw)
+    now = time.monotonic()
+    cached = _KEY_CACHE.get(digest)
+    if cached is not None and cached[0] > now:
+        row = cached[1]
+    else:
+        row = (
+            SdkKey.objects.filter(secret_hash=digest)
+            .values_list("pk", "revoked_at", "environment_id", "environment__config_version")
+            .first()
+        )
+        if len(_KEY_CACHE) >= _KEY_CACHE_MAX:
+            _KEY_CACHE.clear()
+        _KEY_CACHE[digest] = (now + key_cache_seconds(), row)
     if row is None:
         raise SdkKeyRejected(401, "The SDK key is unknown.")
     key_id, revoked_at, environment_id, version = row

@@ -57,6 +57,7 @@ class Recorder:
         self._wakeup = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
+        self._stopping = False
 
     def record(self, *, environment_id: int, flag_id: int, value: str | None, reason: int, at: datetime) -> None:
         """Never raises and never waits for the database (except in ``direct`` mode)."""
@@ -132,8 +133,16 @@ class Recorder:
             self._thread = threading.Thread(target=self._run, name="flag-recorder", daemon=True)
             self._thread.start()
 
+    def stop(self) -> None:
+        """Flush and end the background thread (tests; a process exit flushes through atexit)."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.flush()
+
     def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wakeup.wait(self.flush_seconds)
             self._wakeup.clear()
             try:
@@ -141,6 +150,7 @@ class Recorder:
                 self.flush()
             except Exception:
                 logger.exception("flag recorder loop")
+        close_old_connections()
 
 
 recorder = Recorder()

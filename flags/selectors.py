@@ -58,8 +58,9 @@ def flag_list(*, project: Project) -> QuerySet[Flag]:
     )
 
 
-def flag_get(*, project: Project, flag_key: str) -> Flag:
-    flag = flag_list(project=project).select_related("project").filter(key=flag_key).first()
+def flag_get(*, project: Project, flag_key: str, with_settings: bool = False) -> Flag:
+    flags = flag_list(project=project) if with_settings else Flag.objects.filter(project=project)
+    flag = flags.filter(key=flag_key).first()
     if flag is None:
         raise NotFound(f"No flag '{flag_key}' in this project.")
     return flag
@@ -184,3 +185,7 @@ def environment_flags(*, environment_id: int, config_version: int) -> dict[str, 
         _COMPILED.clear()
     _COMPILED[environment_id] = (config_version, flags)
     return flags
+
+
+def forget_compiled_flags() -> None:
+    _COMPILED.clear()

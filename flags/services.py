@@ -11,6 +11,8 @@ from django.utils import timezone
 from flags import definitions
 from flags.definitions import EnvironmentSettings
 from flags.models import Environment, Flag, FlagEnvironment, Project, SdkKey
+from flags.ofrep_auth import forget_cached_keys
+from flags.selectors import forget_compiled_flags
 from packedge import keys
 from packedge.errors import ApiError, NotFound
 from packedge.models import Organization
@@ -63,6 +65,7 @@ def sdk_key_revoke(*, environment: Environment, prefix: str) -> SdkKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+        _forget_cached_configuration()
     return key
 
 
@@ -135,6 +138,7 @@ def flag_environment_set(*, flag: Flag, environment: Environment, settings: Any)
     _store_settings(flag=flag, environment_id=environment.pk, settings=cleaned)
     Flag.objects.filter(pk=flag.pk).update(updated_at=timezone.now())
     Environment.objects.filter(pk=environment.pk).update(config_version=F("config_version") + 1)
+    _forget_cached_configuration()
     flag.refresh_from_db()
     return flag
 
@@ -182,3 +186,16 @@ def _store_settings(*, flag: Flag, environment_id: int, settings: EnvironmentSet
 def _configuration_changed(*, project: Project) -> None:
     """Variants and rules are served from a cache keyed by this version: move it on."""
     Environment.objects.filter(project=project).update(config_version=F("config_version") + 1)
+    _forget_cached_configuration()
+
+
+def _forget_cached_configuration() -> None:
+    """This process serves the change on its next request (other workers within a second).
+
+    Once now and once after commit: a request running between the two could
+    otherwise cache the rows as they were before the commit.
+    """
+    forget_cached_keys()
+    forget_compiled_flags()
+    transaction.on_commit(forget_cached_keys)
+    transaction.on_commit(forget_compiled_flags)

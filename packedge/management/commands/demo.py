@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from events import demo as events_demo
+from flags import demo as flags_demo
 from packedge.demo import demo_organization_create
 
 
@@ -17,6 +18,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             context = demo_organization_create(progress=not no_progress)
             events_demo.seed(context)
+            flags_demo.seed(context)
         self.stdout.write("Demo data ready.")
         for line in context.summary:
             self.stdout.write(line)
