@@ -1,0 +1,49 @@
+"""Retries racing each other: the database constraint keeps one copy."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+
+import pytest
+
+from events.models import Event
+from tests.events.factories import ProductFactory
+
+
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return {"status": response.status, "body": json.loads(response.read())}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("path", ["/public/v1/event", "/public/v1/events"])
+def test_the_same_uuid_sent_from_two_threads_at_once_is_stored_once(live_server, path):
+    product = ProductFactory()
+    answers: list[dict] = []
+    for round_number in range(10):
+        uuid = f"race-{round_number}"
+        event = {"event": "export_pdf", "uuid": uuid}
+        body = {"public_key": product.public_key, **event} if path.endswith("event") else {
+            "public_key": product.public_key,
+            "events": [event],
+        }
+        start = threading.Barrier(2)
+
+        def send(body=body, start=start):
+            start.wait()
+            answers.append(_post(live_server.url + path, body))
+
+        threads = [threading.Thread(target=send) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(answers) == 20
+    assert all(answer["status"] == 200 and answer["body"]["success"] is True for answer in answers)
+    assert Event.objects.filter(product=product).count() == 10
+    assert sorted(Event.objects.values_list("uuid", flat=True)) == sorted(f"race-{n}" for n in range(10))
