@@ -14,6 +14,8 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from flags import selectors
+from flags.evaluation import value_key
+from flags.models import Flag
 from packedge.console import membership_get, or_404
 from packedge.errors import ApiError
 from packedge.templatetags.charts import value_series
@@ -56,6 +58,13 @@ def window_params(get, *, today: date) -> tuple[dict[str, str], int | None]:
     if preset == DEFAULT_PRESET:
         return {}, preset
     return {"from": (today - timedelta(days=preset - 1)).isoformat(), "to": today.isoformat()}, preset
+
+
+def value_labels(flag: Flag) -> dict[str, str]:
+    """An object flag's served values are long JSON: show them by variant name instead."""
+    if flag.type != Flag.Type.OBJECT:
+        return {}
+    return {value_key(value): name for name, value in flag.ordered_variants.items()}
 
 
 def _url(base: str, params: dict[str, str]) -> str:
@@ -104,13 +113,22 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
     usage = selectors.flag_usage(query)
     rows = usage["rows"]
     context["form"].update({"from": usage["from"], "to": usage["to"]})
+    labels = value_labels(flag)
     # Served values in the chart's order on every row, so the table reads down a column.
-    order = [item["key"] for item in value_series(rows) if not item["error"]]
+    order = [item["key"] for item in value_series(rows, labels) if not item["error"]]
     context.update(
         {
             "usage": usage,
+            "value_labels": labels,
             "day_rows": [
-                {**row, "values": [(value, row["valueDistribution"][value]) for value in order if value in row["valueDistribution"]]}
+                {
+                    **row,
+                    "values": [
+                        (labels.get(value, value), value, row["valueDistribution"][value])
+                        for value in order
+                        if value in row["valueDistribution"]
+                    ],
+                }
                 for row in rows
             ],
             "environment": query.environment,

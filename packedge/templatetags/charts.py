@@ -141,15 +141,25 @@ def _days(date_from: str, date_to: str) -> list[str]:
     return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
-def value_series(rows: list[dict]) -> list[dict]:
-    """Served values by total share (desc, then name), with their colours; errors last."""
+def value_series(rows: list[dict], labels: dict[str, str] | None = None) -> list[dict]:
+    """Served values by total share (desc, then name), with their colours; errors last.
+
+    ``labels`` names values that read badly (an object's JSON) by their variant.
+    """
+    labels = labels or {}
     totals: dict[str, int] = {}
     for row in rows:
         for value, count in row["valueDistribution"].items():
             totals[value] = totals.get(value, 0) + count
     ordered = sorted(totals, key=lambda value: (-totals[value], value))
     series = [
-        {"key": value, "label": value, "color": VALUE_COLORS[i % len(VALUE_COLORS)], "total": totals[value], "error": False}
+        {
+            "key": value,
+            "label": labels.get(value, value),
+            "color": VALUE_COLORS[i % len(VALUE_COLORS)],
+            "total": totals[value],
+            "error": False,
+        }
         for i, value in enumerate(ordered)
     ]
     errors = sum(row["errorCount"] for row in rows)
@@ -180,11 +190,11 @@ def _nice_ceiling(value: int) -> int:
 
 
 @register.inclusion_tag("charts/stacked_bars.html")
-def stacked_bars(usage: dict) -> dict:
+def stacked_bars(usage: dict, labels: dict[str, str] | None = None) -> dict:
     """Daily evaluations of a flag, one bar per day of the window, split by served value."""
     days = _days(usage["from"], usage["to"])
     by_day = {row["date"]: row for row in usage["rows"]}
-    series = value_series(usage["rows"])
+    series = value_series(usage["rows"], labels)
     top = _nice_ceiling(max((row["totalEvaluations"] for row in usage["rows"]), default=0))
     plot_w, plot_h = BAR_WIDTH - BAR_LEFT - 4, BAR_HEIGHT - BAR_TOP - BAR_BOTTOM
     slot = plot_w / max(len(days), 1)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from flags import selectors
+from flags import selectors, services
 from flags.models import Reason
 from flags.rollup import rollup_days
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key, evaluation
@@ -173,3 +173,25 @@ def test_a_project_without_environments_says_so(client, owner, org):
     response = client.get(usage_url(org, bare, "lonely"))
     assert response.status_code == 200
     assert b"no environment yet" in response.content
+
+
+def test_an_object_flags_values_are_named_by_their_variant(client, owner, org, api, project, production):
+    services.flag_create(
+        project=project,
+        key="checkout-config",
+        type="object",
+        variants={"compact": {"steps": 1}, "full": {"wallets": ["card"], "steps": 3}},
+        environments={},
+    )
+    flag = selectors.flag_get(project=project, flag_key="checkout-config")
+    day = today() - timedelta(days=2)
+    evaluation(production, flag, at=at(day), value='{"steps":3,"wallets":["card"]}', reason=Reason.DEFAULT)
+    evaluation(production, flag, at=at(day), value='{"steps":1}', reason=Reason.TARGETING_MATCH)
+    evaluation(production, flag, at=at(day), value='{"steps":1}', reason=Reason.TARGETING_MATCH)
+    rollup_days([day])
+    client.force_login(owner)
+    response = client.get(usage_url(org, project, "checkout-config"))
+    html = response.content.decode()
+    assert f"<title>{day.isoformat()}: 3 evaluations (compact 2, full 1)</title>" in html
+    assert 'title="{&quot;steps&quot;:3,&quot;wallets&quot;:[&quot;card&quot;]}">full</span>' in html
+    assert response.context["usage"]["rows"][0]["valueDistribution"] == {'{"steps":1}': 2, '{"steps":3,"wallets":["card"]}': 1}
