@@ -25,7 +25,9 @@ from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key, evaluation
 from tests.packedge.factories import OrganizationFactory, PlanFactory, UserFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# serialized_rollback: the plans of the data migration come back for every test, and
+# the teardown flush leaves the content types alone for the other suites that restore them.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 PASSWORD = "correct horse battery staple"
 FEATURES = ["export_pdf", "bulk_edit", "schedule_report", "import_csv", "share_link", "dark_mode"]
@@ -34,7 +36,6 @@ WIDTHS = {"laptop": (1280, 900), "phone": (390, 844)}
 
 @pytest.fixture
 def plans():
-    # A transactional test flushes the tables, the plans of the data migration included.
     return {
         "pro": PlanFactory(slug="pro", name="Pro", is_paid=True, flag_retention_days=90),
         "free": PlanFactory(slug="free", name="Free", is_paid=False, flag_retention_days=7),
