@@ -15,26 +15,29 @@ import io
 import re
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from fractions import Fraction
 from math import floor
 
-from django.db.models import Case, Count, F, IntegerField, Q, Sum, Value, When
+from django.db import connections
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import ExtractHour, TruncDate
-from django.db.models.lookups import GreaterThan
 
 from events.counters import counters_fold, day_block
 from events.models import (
     BLOCK_DAYS,
-    DAY_COLUMNS,
     EVENT_NAME_MAX_LENGTH,
+    RUNNING_COLUMNS,
     DomainBlockCounter,
+    DomainTotalBlock,
     Event,
     FeatureHourCounter,
+    FeatureReachCounter,
     License,
     LicenseBlockCounter,
+    LicenseTotalBlock,
     Product,
 )
 from packedge.errors import ApiError, NotFound
@@ -74,7 +77,9 @@ class _Figures:
     pattern: list[list[int]] = field(default_factory=lambda: [[0] * 24 for _ in range(7)])
     feature_licenses: dict[str, tuple[int, int]] = field(default_factory=dict)  # (licenses, active ones)
     feature_domains: dict[str, int] = field(default_factory=dict)
-    licenses: list[tuple[int, int, int]] = field(default_factory=list)  # (license pk, events, features)
+    licenses: list[tuple[int, int, int | None]] = field(default_factory=list)  # (license pk, events, features)
+    # When ``licenses`` leaves features out (None): counts them for the few top licenses only.
+    license_features: Callable[[list[int]], dict[int, int]] | None = None
     domains: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -171,21 +176,21 @@ def _event_filter_q(query: FeatureUsageQuery) -> Q | None:
 
 
 def _window_sum(date_from: date, date_to: date):
-    """The window's count of a block row: the sum of its day columns inside the window."""
+    """The blocks a window touches, and the window's count of a block row (a difference of running totals)."""
     first_block, first_column = day_block(date_from)
     last_block, last_column = day_block(date_to)
-    whens = []
+    parts = []
     for block in range(first_block, last_block + 1):
         low = first_column if block == first_block else 0
         high = last_column if block == last_block else BLOCK_DAYS - 1
-        expression = F(DAY_COLUMNS[low])
-        for column in DAY_COLUMNS[low + 1 : high + 1]:
-            expression = expression + F(column)
-        whens.append((block, expression))
-    blocks = [block for block, _ in whens]
-    if len(whens) == 1:
-        return blocks, whens[0][1]
-    return blocks, Case(*(When(block=block, then=expr) for block, expr in whens), default=Value(0), output_field=IntegerField())
+        expression = F(RUNNING_COLUMNS[high])
+        if low > 0:
+            expression = expression - F(RUNNING_COLUMNS[low - 1])
+        parts.append((block, expression))
+    blocks = [block for block, _ in parts]
+    if len(parts) == 1:
+        return blocks, parts[0][1]
+    return blocks, Case(*(When(block=block, then=expr) for block, expr in parts), default=Value(0), output_field=IntegerField())
 
 
 def _figures_from_counters(query: FeatureUsageQuery, *, from_start: datetime) -> _Figures:
@@ -210,38 +215,118 @@ def _figures_from_counters(query: FeatureUsageQuery, *, from_start: datetime) ->
     ):
         figures.pattern[day.isoweekday() % 7][hour] += n
 
+    if pair_filter is None:
+        _reach_and_totals(query, figures, from_start=from_start)
+        return figures
     blocks, window = _window_sum(query.date_from, query.date_to)
-    used = GreaterThan(window, 0)
     licenses = LicenseBlockCounter.objects.filter(product=product, block__in=blocks)
     domains = DomainBlockCounter.objects.filter(product=product, block__in=blocks)
     if pair_filter is not None:
         licenses, domains = licenses.filter(pair_filter), domains.filter(pair_filter)
     license_active = _active_licenses_q(from_start, prefix="license__")
-    for feature, users, active_users in (
-        licenses.order_by()
-        .values_list("feature")
-        .annotate(
-            users=Count(Case(When(used, then="license_id")), distinct=True),
-            active_users=Count(Case(When(Q(used) & license_active, then="license_id")), distinct=True),
-        )
-    ):
-        if users:
-            figures.feature_licenses[feature] = (users, active_users)
-    figures.licenses = list(
-        licenses.order_by()
-        .values_list("license_id")
-        .annotate(events=Sum(window), features=Count(Case(When(used, then="feature")), distinct=True))
-        .filter(events__gt=0)
+    license_pairs = (
+        licenses.annotate(active=Case(When(license_active, then=Value(1)), default=Value(0), output_field=IntegerField()))
+        .order_by()
+        .values("license_id", "feature", "active")
+        .annotate(n=Sum(window))
+        .filter(n__gt=0)
     )
-    for feature, count in (
-        domains.order_by().values_list("feature").annotate(n=Count(Case(When(used, then="domain")), distinct=True))
-    ):
-        if count:
-            figures.feature_domains[feature] = count
-    figures.domains = list(
-        domains.order_by().values_list("domain").annotate(events=Sum(window)).filter(events__gt=0)
-    )
+    for kind, key, count, extra in _pair_rollup(license_pairs, entity="license_id", feature_sum="active"):
+        if kind == 0:
+            figures.feature_licenses[key] = (count, extra)
+        else:
+            figures.licenses.append((int(key), extra, count))
+    domain_pairs = domains.order_by().values("domain", "feature").annotate(n=Sum(window)).filter(n__gt=0)
+    for kind, key, count, extra in _pair_rollup(domain_pairs, entity="domain", feature_sum="n"):
+        if kind == 0:
+            figures.feature_domains[key] = count
+        else:
+            figures.domains.append((key, extra))
     return figures
+
+
+def _reach_and_totals(query: FeatureUsageQuery, figures: _Figures, *, from_start: datetime) -> None:
+    """Unfiltered: distinct counts from the reach points, top lists from per-entity totals.
+
+    Nothing here reads a row per (license, feature) pair except for the
+    licenses that are not active (adoption) and the ten top licenses (features).
+    """
+    product = query.product
+    for kind, feature, count in (
+        FeatureReachCounter.objects.filter(
+            product=product, day__range=(query.date_from, query.date_to), previous_day__lt=query.date_from
+        )
+        .order_by()
+        .values_list("kind", "feature")
+        .annotate(n=Sum("count"))
+    ):
+        if kind == FeatureReachCounter.Kind.LICENSE:
+            figures.feature_licenses[feature] = (count, count)
+        else:
+            figures.feature_domains[feature] = count
+    blocks, window = _window_sum(query.date_from, query.date_to)
+    pairs = LicenseBlockCounter.objects.filter(product=product, block__in=blocks)
+    # Adoption counts active users: all users minus the (few) users that are not active.
+    inactive = License.objects.filter(product=product).exclude(_active_licenses_q(from_start)).values("pk")
+    for feature, inactive_users in (
+        pairs.filter(license__in=inactive)
+        .annotate(n=window)
+        .filter(n__gt=0)
+        .order_by()
+        .values_list("feature")
+        .annotate(users=Count("license_id", distinct=True))
+    ):
+        users, _ = figures.feature_licenses[feature]
+        figures.feature_licenses[feature] = (users, users - inactive_users)
+    figures.licenses = [
+        (pk, int(events), None)
+        for pk, events in LicenseTotalBlock.objects.filter(product=product, block__in=blocks)
+        .order_by()
+        .values_list("license_id")
+        .annotate(events=Sum(window))
+        .filter(events__gt=0)
+    ]
+    figures.domains = [
+        (domain, int(events))
+        for domain, events in DomainTotalBlock.objects.filter(product=product, block__in=blocks)
+        .order_by()
+        .values_list("domain")
+        .annotate(events=Sum(window))
+        .filter(events__gt=0)
+    ]
+
+    def features_of(license_pks: list[int]) -> dict[int, int]:
+        return dict(
+            pairs.filter(license_id__in=license_pks)
+            .annotate(n=window)
+            .filter(n__gt=0)
+            .order_by()
+            .values_list("license_id")
+            .annotate(features=Count("feature", distinct=True))
+        )
+
+    figures.license_features = features_of
+
+
+def _pair_rollup(pairs: QuerySet, *, entity: str, feature_sum: str) -> list[tuple]:
+    """Per feature and per entity, from one scan of the window's (entity, feature) pairs.
+
+    ``pairs`` (built by the ORM, so portable) yields one row per pair used in the
+    window; grouping it twice in a CTE replaces COUNT(DISTINCT …), whose sorts
+    cost several times more than the hash aggregates here. Rows: (0, feature,
+    entities, sum of ``feature_sum``) and (1, entity, features, events).
+    """
+    inner, params = pairs.query.sql_with_params()
+    sql = (
+        f"WITH pairs AS ({inner}) "
+        f"SELECT 0, feature, COUNT(*), SUM({feature_sum}) FROM pairs GROUP BY feature "
+        f"UNION ALL "
+        f"SELECT 1, CAST({entity} AS TEXT), COUNT(*), SUM(n) FROM pairs GROUP BY {entity}"
+    )
+    with connections[pairs.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        # PostgreSQL sums integers into numeric: back to int.
+        return [(kind, key, int(count), int(total)) for kind, key, count, total in cursor.fetchall()]
 
 
 def _figures_from_license_events(query: FeatureUsageQuery, *, zone: zoneinfo.ZoneInfo, from_start: datetime) -> _Figures:
@@ -346,7 +431,7 @@ def _assemble(query: FeatureUsageQuery, figures: _Figures, *, active_count: int)
         "topFeatures": top_features,
         "quietFeatures": [{"name": f, "priorEvents": prior_by_feature[f]} for f in quiet],
         "usagePattern": figures.pattern,
-        "topLicenses": _top_licenses(figures.licenses),
+        "topLicenses": _top_licenses(figures),
         "topDomains": [
             {"domain": domain, "events": n}
             for domain, n in sorted(figures.domains, key=lambda row: (-row[1], row[0]))[:TOP_DOMAINS]
@@ -354,8 +439,9 @@ def _assemble(query: FeatureUsageQuery, figures: _Figures, *, active_count: int)
     }
 
 
-def _top_licenses(rows: list[tuple[int, int, int]]) -> list[dict]:
+def _top_licenses(figures: _Figures) -> list[dict]:
     """Top licenses by events, ties by licenseId: only the candidates' ids are looked up."""
+    rows = figures.licenses
     if not rows:
         return []
     ordered = sorted(rows, key=lambda row: -row[1])
@@ -368,9 +454,13 @@ def _top_licenses(rows: list[tuple[int, int, int]]) -> list[dict]:
         )
     }
     candidates.sort(key=lambda row: (-row[1], details[row[0]][0]))
+    candidates = candidates[:TOP_LICENSES]
+    if figures.license_features is not None:
+        features = figures.license_features([row[0] for row in candidates])
+        candidates = [(pk, events, features.get(pk, 0)) for pk, events, _ in candidates]
     return [
         {"licenseId": details[pk][0], "customerEmail": details[pk][1], "events": events, "features": features}
-        for pk, events, features in candidates[:TOP_LICENSES]
+        for pk, events, features in candidates
     ]
 
 

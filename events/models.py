@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
@@ -90,7 +92,7 @@ class Event(models.Model):
 # a 30-day window reads a few hundred hour rows and one or two blocks per
 # (license, feature) and (domain, feature) pair, however many events there are.
 BLOCK_DAYS = 32
-DAY_COLUMNS = tuple(f"d{index}" for index in range(BLOCK_DAYS))
+RUNNING_COLUMNS = tuple(f"c{index}" for index in range(BLOCK_DAYS))
 
 
 class CounterState(models.Model):
@@ -123,15 +125,16 @@ class FeatureHourCounter(models.Model):
         return f"{self.feature} {self.day} {self.hour}h: {self.count}"
 
 
-def _day_columns() -> dict[str, models.Field]:
-    return {name: models.IntegerField(default=0) for name in DAY_COLUMNS}
+def _running_columns() -> dict[str, models.Field]:
+    return {name: models.IntegerField(default=0) for name in RUNNING_COLUMNS}
 
 
 class LicenseBlockCounter(models.Model):
     """Events per local day of one license and (event, feature), 32 days to a row.
 
-    ``block`` is the day's ordinal // 32 and column ``d<k>`` the day ordinal % 32,
-    so any window up to 32 days touches at most two rows per pair.
+    ``block`` is a day's ordinal // 32. Column ``c<k>`` holds the running total
+    of the block's days 0..k, so the count of any run of days in a block is one
+    subtraction, and a 30-day window reads at most two rows per pair.
     """
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
@@ -139,7 +142,7 @@ class LicenseBlockCounter(models.Model):
     event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     block = models.IntegerField()
-    locals().update(_day_columns())
+    locals().update(_running_columns())
 
     class Meta:
         constraints = [
@@ -158,7 +161,7 @@ class DomainBlockCounter(models.Model):
     event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     block = models.IntegerField()
-    locals().update(_day_columns())
+    locals().update(_running_columns())
 
     class Meta:
         constraints = [
@@ -167,3 +170,68 @@ class DomainBlockCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.domain} {self.feature} block {self.block}"
+
+
+class LicenseTotalBlock(models.Model):
+    """Events per local day of one license, all features together (running totals as in LicenseBlockCounter)."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
+    block = models.IntegerField()
+    locals().update(_running_columns())
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "block", "license"], name="license_total_key")]
+
+    def __str__(self) -> str:
+        return f"{self.license_id} block {self.block}"
+
+
+class DomainTotalBlock(models.Model):
+    """Events per local day of one domain, all features together."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    domain = models.CharField(max_length=DOMAIN_MAX_LENGTH)
+    block = models.IntegerField()
+    locals().update(_running_columns())
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "block", "domain"], name="domain_total_key")]
+
+    def __str__(self) -> str:
+        return f"{self.domain} block {self.block}"
+
+
+NO_PREVIOUS_DAY = date.min
+
+
+class FeatureReachCounter(models.Model):
+    """Distinct licenses (or domains) per feature over any window, exactly, without touching them.
+
+    For each (license, feature) pair and each local day ``day`` it was used, one
+    point (day, previous day it was used, or NO_PREVIOUS_DAY). The pairs used in
+    [a, b] are exactly the points with a <= day <= b and previous_day < a (each
+    pair's first use in the window), so a window's distinct count per feature
+    is one SUM over about features × days rows. ``count`` aggregates equal points.
+    """
+
+    class Kind(models.TextChoices):
+        LICENSE = "license", "License"
+        DOMAIN = "domain", "Domain"
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    day = models.DateField()
+    previous_day = models.DateField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "kind", "day", "feature", "previous_day"], name="feature_reach_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.feature} {self.day} after {self.previous_day}: {self.count}"
