@@ -40,6 +40,7 @@ _UNSTORABLE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # PostgreSQL's jsonb refuses the NUL character; an escaped backslash before it is not one.
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 _HOST = re.compile(r"[\w.\-:]+")
+_PLAIN_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
 
 
 class IngestError(Exception):
@@ -220,6 +221,8 @@ def _occurred_at(value, *, now: datetime, field: str) -> datetime:
 
 def site_normalize(value: str) -> str:
     """``https://Shop.Example.com.:8443/cart`` → ``shop.example.com``; '' when it is no host at all."""
+    if len(value) <= DOMAIN_MAX_LENGTH and _PLAIN_HOST.fullmatch(value):
+        return value  # already a bare host name: the common case, without parsing a URL
     text = value.strip().lower()
     if "//" not in text:
         text = "//" + text

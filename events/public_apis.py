@@ -134,3 +134,84 @@ def _error_response(error: IngestError) -> HttpResponse:
     if error.retry_after:
         response["Retry-After"] = str(error.retry_after)
     return response
+
+
+def openapi_paths(result: dict, generator, request, public) -> dict:
+    """drf-spectacular post-processing hook: the ingestion endpoints are plain views, described by hand."""
+    error = {
+        "type": "object",
+        "properties": {
+            "success": {"type": "boolean", "enum": [False]},
+            "error": {
+                "type": "object",
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["code", "message"],
+            },
+        },
+    }
+    event = {
+        "type": "object",
+        "properties": {
+            "event": {"type": "string", "minLength": 1, "maxLength": 200},
+            "properties": {"type": "object", "description": "At most 32 KiB serialized."},
+            "license_key": {"type": "string", "maxLength": 200},
+            "site": {"type": "string", "description": "Domain; defaults to the Origin, then Referer host."},
+            "timestamp": {"type": "string", "format": "date-time"},
+            "uuid": {"type": "string", "maxLength": 64, "description": "Idempotency key per product."},
+        },
+        "required": ["event"],
+    }
+    single = {
+        "type": "object",
+        "properties": {"public_key": {"type": "string"}, **event["properties"]},
+        "required": ["public_key", "event"],
+    }
+    batch = {
+        "type": "object",
+        "properties": {
+            "public_key": {"type": "string"},
+            "events": {"type": "array", "items": event, "minItems": 1, "maxItems": ingestion.MAX_BATCH_EVENTS},
+        },
+        "required": ["public_key", "events"],
+    }
+    errors = {
+        str(code): {"description": text, "content": {"application/json": {"schema": error}}}
+        for code, text in [
+            (400, "Bad input, naming the field"),
+            (401, "Unknown public key"),
+            (413, "Body too large"),
+            (415, "Not JSON"),
+            (429, "Rate limited (Retry-After)"),
+            (503, "Database unavailable (Retry-After)"),
+        ]
+    }
+
+    def operation(operation_id: str, summary: str, schema: dict, success: dict) -> dict:
+        body = {"schema": schema}
+        return {
+            "post": {
+                "operationId": operation_id,
+                "summary": summary,
+                "tags": ["ingestion"],
+                "security": [],
+                "requestBody": {"required": True, "content": {"application/json": body, "text/plain": body}},
+                "responses": {
+                    "200": {"description": "Accepted", "content": {"application/json": {"schema": success}}},
+                    **errors,
+                },
+            }
+        }
+
+    result.setdefault("paths", {}).update(
+        {
+            "/public/v1/event": operation(
+                "event_track", "Track one event", single,
+                {"type": "object", "properties": {"success": {"type": "boolean"}}},
+            ),
+            "/public/v1/events": operation(
+                "events_track_batch", "Track up to 1,000 events", batch,
+                {"type": "object", "properties": {"success": {"type": "boolean"}, "accepted": {"type": "integer"}}},
+            ),
+        }
+    )
+    return result

@@ -127,6 +127,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "events.public_apis.openapi_paths",  # ingestion is plain Django views (the hot path), described by hand
+    ],
 }
 
 # Browsers call /public/* from any origin (the JS SDK runs on customers' sites).

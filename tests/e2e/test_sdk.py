@@ -15,10 +15,16 @@ import pytest
 from events import ingestion
 from events.models import Event
 from tests.events.factories import LicenseFactory, ProductFactory
+from tests.packedge.factories import OrganizationFactory, PlanFactory
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 SDK_DIR = Path(__file__).resolve().parents[2] / "static" / "sdk"
 EVENT_PATH = "/public/v1/event"
+
+
+def paying_organization():
+    # A transactional test starts from an empty database: the plans of the data migration are gone.
+    return OrganizationFactory(plan=PlanFactory(slug="pro"))
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
@@ -46,7 +52,7 @@ def site(tmp_path):
 @pytest.fixture
 def product():
     ingestion.product_cache_clear()
-    product = ProductFactory(name="SDK test")
+    product = ProductFactory(name="SDK test", organization=paying_organization())
     LicenseFactory(product=product, key="MYPLUGIN-AAAA-BBBB")
     return product
 

@@ -304,3 +304,10 @@ def test_an_event_far_in_the_past_is_not_refused_by_daylight_arithmetic(client, 
     # 366 days is measured in exact hours, whatever the server's zone does.
     moment = datetime.now(UTC) - timedelta(days=366) + timedelta(minutes=1)
     assert post(client, {"public_key": product.public_key, "event": "x", "timestamp": moment.isoformat()}).status_code == 200
+
+
+def test_the_openapi_schema_describes_both_endpoints(client):
+    paths = client.get("/v1/openapi.json").json()["paths"]
+    assert paths["/public/v1/event"]["post"]["requestBody"]["content"]["text/plain"]
+    assert set(paths["/public/v1/events"]["post"]["responses"]) >= {"200", "400", "401", "413", "429", "503"}
+    assert "/v1/products" in paths
