@@ -98,6 +98,7 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
     context.update(
         {
             "data": data,
+            "window_days": query.days,
             "license": query.license,
             "csv_links": [
                 {"table": table, "url": _url(csv_base, {**window, **filters, "table": table})} for table in CSV_TABLES

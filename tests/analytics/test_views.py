@@ -98,6 +98,7 @@ def test_the_figures_are_the_apis_and_the_numbers_computed_by_hand(client, owner
     import_card = html[html.index('data-feature="import_csv"'):]
     assert "delta-new" in import_card[: import_card.index("</article>")]
     assert "bulk_import" in html  # quiet: used only in the prior window
+    assert "Used in the 8 days before this window" in html  # "7 days" counts as the API's default: to - 7
 
 
 @pytest.mark.parametrize(
