@@ -11,6 +11,7 @@ an accepted event counts on the very next request.
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import re
 import zoneinfo
@@ -21,6 +22,7 @@ from datetime import date, datetime, time, timedelta
 from fractions import Fraction
 from math import floor
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import ExtractHour, TruncDate
@@ -254,7 +256,10 @@ def _reach_and_totals(query: FeatureUsageQuery, figures: _Figures, *, from_start
     product = query.product
     for kind, feature, count in (
         FeatureReachCounter.objects.filter(
-            product=product, day__range=(query.date_from, query.date_to), previous_day__lt=query.date_from
+            product=product,
+            kind__in=FeatureReachCounter.Kind.values,  # lets the index range over days within each kind
+            day__range=(query.date_from, query.date_to),
+            previous_day__lt=query.date_from,
         )
         .order_by()
         .values_list("kind", "feature")
@@ -280,19 +285,23 @@ def _reach_and_totals(query: FeatureUsageQuery, figures: _Figures, *, from_start
         figures.feature_licenses[feature] = (users, users - inactive_users)
     figures.licenses = [
         (pk, int(events), None)
-        for pk, events in LicenseTotalBlock.objects.filter(product=product, block__in=blocks)
-        .order_by()
-        .values_list("license_id")
-        .annotate(events=Sum(window))
-        .filter(events__gt=0)
+        for pk, events in _raw_rows(
+            LicenseTotalBlock.objects.filter(product=product, block__in=blocks)
+            .order_by()
+            .values_list("license_id")
+            .annotate(events=Sum(window))
+            .filter(events__gt=0)
+        )
     ]
     figures.domains = [
         (domain, int(events))
-        for domain, events in DomainTotalBlock.objects.filter(product=product, block__in=blocks)
-        .order_by()
-        .values_list("domain")
-        .annotate(events=Sum(window))
-        .filter(events__gt=0)
+        for domain, events in _raw_rows(
+            DomainTotalBlock.objects.filter(product=product, block__in=blocks)
+            .order_by()
+            .values_list("domain")
+            .annotate(events=Sum(window))
+            .filter(events__gt=0)
+        )
     ]
 
     def features_of(license_pks: list[int]) -> dict[int, int]:
@@ -308,6 +317,14 @@ def _reach_and_totals(query: FeatureUsageQuery, figures: _Figures, *, from_start
     figures.license_features = features_of
 
 
+def _raw_rows(queryset: QuerySet) -> list[tuple]:
+    """The rows of a values_list of ints and strings without Django's per-value converters (thousands of rows)."""
+    sql, params = queryset.query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def _pair_rollup(pairs: QuerySet, *, entity: str, feature_sum: str) -> list[tuple]:
     """Per feature and per entity, from one scan of the window's (entity, feature) pairs.
 
@@ -316,7 +333,10 @@ def _pair_rollup(pairs: QuerySet, *, entity: str, feature_sum: str) -> list[tupl
     cost several times more than the hash aggregates here. Rows: (0, feature,
     entities, sum of ``feature_sum``) and (1, entity, features, events).
     """
-    inner, params = pairs.query.sql_with_params()
+    try:
+        inner, params = pairs.query.sql_with_params()
+    except EmptyResultSet:  # an ``event`` filter that matches no name
+        return []
     sql = (
         f"WITH pairs AS ({inner}) "
         f"SELECT 0, feature, COUNT(*), SUM({feature_sum}) FROM pairs GROUP BY feature "
@@ -434,7 +454,7 @@ def _assemble(query: FeatureUsageQuery, figures: _Figures, *, active_count: int)
         "topLicenses": _top_licenses(figures),
         "topDomains": [
             {"domain": domain, "events": n}
-            for domain, n in sorted(figures.domains, key=lambda row: (-row[1], row[0]))[:TOP_DOMAINS]
+            for domain, n in heapq.nsmallest(TOP_DOMAINS, figures.domains, key=lambda row: (-row[1], row[0]))
         ],
     }
 
@@ -444,9 +464,8 @@ def _top_licenses(figures: _Figures) -> list[dict]:
     rows = figures.licenses
     if not rows:
         return []
-    ordered = sorted(rows, key=lambda row: -row[1])
-    threshold = ordered[min(TOP_LICENSES, len(ordered)) - 1][1]
-    candidates = [row for row in ordered if row[1] >= threshold]
+    threshold = heapq.nlargest(TOP_LICENSES, (row[1] for row in rows))[-1]
+    candidates = [row for row in rows if row[1] >= threshold]
     details = {
         pk: (public_id, email)
         for pk, public_id, email in License.objects.filter(pk__in=[row[0] for row in candidates]).values_list(

@@ -324,13 +324,21 @@ class _Client:
     """One keep-alive HTTP connection, like a dashboard's browser."""
 
     def __init__(self, base_url: str, raw_key: str):
-        host, port = base_url.removeprefix("http://").split(":")
-        self.connection = http.client.HTTPConnection(host, int(port), timeout=300)
+        self.host, port = base_url.removeprefix("http://").split(":")
+        self.port = int(port)
+        self.connection = http.client.HTTPConnection(self.host, self.port, timeout=300)
         self.headers = {"Authorization": f"Bearer {raw_key}"}
 
     def get(self, path: str) -> dict:
-        self.connection.request("GET", path, headers=self.headers)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request("GET", path, headers=self.headers)
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # The server closes idle keep-alive connections (while the naive query ran): reconnect once.
+            self.connection.close()
+            self.connection = http.client.HTTPConnection(self.host, self.port, timeout=300)
+            self.connection.request("GET", path, headers=self.headers)
+            response = self.connection.getresponse()
         body = response.read()
         if response.status != 200:
             raise RuntimeError(f"GET {path}: {response.status} {body[:300]!r}")
