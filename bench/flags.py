@@ -1,7 +1,8 @@
 """Flags: P7 (rollup over N recorded evaluations), P6 (flag usage, 90-day range), P8 (OFREP with recording on).
 
 Sizes: BENCH_EVALUATIONS (default: BENCH_EVENTS, itself 1M by default; the target is 10M),
-BENCH_P8_SECONDS (default 15), BENCH_P8_CONCURRENCY (default 8 requests in flight).
+BENCH_P8_SECONDS (default 15), BENCH_P8_CONCURRENCY (default 8 requests in flight),
+BENCH_FLAGS_PARTS (default P7,P6,P8) to run a part alone while tuning.
 """
 
 from __future__ import annotations
@@ -25,10 +26,15 @@ FLAG_COUNT = 20
 
 def run(ctx: BenchContext) -> list[Result]:
     evaluations = int(os.environ.get("BENCH_EVALUATIONS", ctx.events))
+    parts = os.environ.get("BENCH_FLAGS_PARTS", "P7,P6,P8").split(",")
     world = _setup()
-    results = [_p7_rollup(ctx, world, evaluations)]
-    results.append(_p6_usage(ctx, world))
-    results.append(_p8_ofrep(ctx, world))
+    results = []
+    if "P7" in parts or "P6" in parts:  # P6 reads the rows P7 rolls up
+        results.append(_p7_rollup(ctx, world, evaluations))
+    if "P6" in parts:
+        results.append(_p6_usage(ctx, world))
+    if "P8" in parts:
+        results.append(_p8_ofrep(ctx, world))
     return results
 
 

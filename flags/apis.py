@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -67,6 +67,7 @@ def _flag_data(project: Project, flag_key: str) -> dict:
 
 
 class ProjectListApi(OrganizationAPIView):
+    @extend_schema_serializer(component_name="ProjectCreate")
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(max_length=200)
 
@@ -83,6 +84,7 @@ class ProjectListApi(OrganizationAPIView):
 
 
 class ProjectDetailApi(OrganizationAPIView):
+    @extend_schema_serializer(component_name="ProjectUpdate")
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(max_length=200, required=False)
 
@@ -101,6 +103,7 @@ class ProjectDetailApi(OrganizationAPIView):
 
 
 class EnvironmentListApi(OrganizationAPIView):
+    @extend_schema_serializer(component_name="EnvironmentCreate")
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(max_length=100)
 
@@ -156,6 +159,7 @@ class SdkKeyDetailApi(OrganizationAPIView):
 
 
 class FlagListApi(OrganizationAPIView):
+    @extend_schema_serializer(component_name="FlagCreate")
     class InputSerializer(serializers.Serializer):
         key = serializers.JSONField()
         type = serializers.ChoiceField(choices=Flag.Type.choices)
@@ -178,6 +182,7 @@ class FlagListApi(OrganizationAPIView):
 
 
 class FlagDetailApi(OrganizationAPIView):
+    @extend_schema_serializer(component_name="FlagUpdate")
     class InputSerializer(serializers.Serializer):
         type = serializers.ChoiceField(choices=Flag.Type.choices, required=False)
         description = StrictCharField(max_length=500, required=False, allow_blank=True)
@@ -206,6 +211,7 @@ class FlagDetailApi(OrganizationAPIView):
 
 
 class FlagEnvironmentApi(OrganizationAPIView):
+    @extend_schema_serializer(component_name="FlagEnvironmentSettings")
     class InputSerializer(serializers.Serializer):
         enabled = serializers.BooleanField(required=False)
         defaultVariant = serializers.CharField(required=False)
@@ -221,21 +227,40 @@ class FlagEnvironmentApi(OrganizationAPIView):
         return Response({"data": _flag_data(project, flag_key)})
 
 
-class FlagUsageApi(OrganizationAPIView):
-    class OutputSerializer(serializers.Serializer):
-        flagKey = serializers.CharField()
-        environmentId = serializers.CharField()
-        to = serializers.DateField()
-        clampedFrom = serializers.BooleanField(required=False)
-        rows = serializers.ListField(child=serializers.DictField())
+class UsageDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    totalEvaluations = serializers.IntegerField()
+    valueDistribution = serializers.DictField(child=serializers.IntegerField())
+    ruleMatchCount = serializers.IntegerField()
+    defaultCount = serializers.IntegerField()
+    errorCount = serializers.IntegerField()
 
+
+# Seed 002's body, for the schema only; built with type() because one field is named `from`.
+FlagUsageSerializer = extend_schema_serializer(component_name="FlagUsage")(
+    type(
+        "FlagUsageSerializer",
+        (serializers.Serializer,),
+        {
+            "flagKey": serializers.CharField(),
+            "environmentId": serializers.CharField(),
+            "from": serializers.DateField(),
+            "to": serializers.DateField(),
+            "clampedFrom": serializers.BooleanField(required=False, help_text="Present and true only when clamped."),
+            "rows": UsageDaySerializer(many=True),
+        },
+    )
+)
+
+
+class FlagUsageApi(OrganizationAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("environmentId", str, required=True),
             OpenApiParameter("from", str, description="YYYY-MM-DD; default 29 days before `to`"),
             OpenApiParameter("to", str, description="YYYY-MM-DD; default today (UTC)"),
         ],
-        responses=OutputSerializer,
+        responses=FlagUsageSerializer,
         operation_id="flags_usage",
     )
     def get(self, request, project_id: str, flag_key: str):

@@ -100,6 +100,9 @@ def value_key(value: Any) -> str:
 
 
 def _serve(flag: CompiledFlag, variant: str, reason: Reason) -> Resolution:
+    if variant not in flag.variants:
+        # The API refuses such a flag; only a hand edit of the database can make one.
+        raise EvaluationError("GENERAL", f"Flag '{flag.key}' serves variant '{variant}', which it does not define.")
     value = flag.variants[variant]
     return Resolution(value=value, variant=variant, reason=reason, value_key=value_key(value))
 

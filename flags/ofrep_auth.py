@@ -86,13 +86,17 @@ def rate_limit_retry_after(key_id: int) -> int | None:
     now = time.time()
     window_start = int(now // window)
     cache_key = f"ofrep-rate:{key_id}:{window}:{window_start}"
-    if cache.add(cache_key, 1, timeout=window + 1):
-        return None
     try:
         count = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        cache.add(cache_key, 1, timeout=window + 1)
-        return None
+    except ValueError:  # the window's first request (or its counter just expired)
+        count = 1 if cache.add(cache_key, 1, timeout=window + 1) else _incr_or_one(cache_key)
     if count <= allowed:
         return None
     return max(1, math.ceil((window_start + 1) * window - now))
+
+
+def _incr_or_one(cache_key: str) -> int:
+    try:
+        return cache.incr(cache_key)
+    except ValueError:
+        return 1

@@ -16,7 +16,7 @@ urlpatterns = [
         name="api-docs",
     ),
     path("", include("events.urls")),
-    path("", include("analytics.urls")),
     path("", include("flags.urls")),
+    path("", include("analytics.urls")),
     path("", include("packedge.console_urls")),
 ]

@@ -53,3 +53,19 @@ def test_the_same_uuid_sent_from_two_threads_at_once_is_stored_once(live_server,
     assert all(answer["status"] == 200 and answer["body"]["success"] is True for answer in answers)
     assert Event.objects.filter(product=product).count() == 10
     assert sorted(Event.objects.values_list("uuid", flat=True)) == sorted(f"race-{n}" for n in range(10))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_that_died_between_requests_is_replaced_without_losing_the_event(client):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("closing SQLite's in-memory test database would drop it")
+    product = ProductFactory(organization=paying_organization())
+    body = json.dumps({"public_key": product.public_key, "event": "first"})
+    assert client.post("/public/v1/event", body, content_type="application/json").status_code == 200
+    connection.connection.close()  # what a database restart does to a pooled connection
+    body = json.dumps({"public_key": product.public_key, "event": "after restart"})
+    response = client.post("/public/v1/event", body, content_type="application/json")
+    assert response.status_code == 200
+    assert sorted(Event.objects.values_list("event", flat=True)) == ["after restart", "first"]

@@ -106,3 +106,9 @@ def test_a_30_70_rollout_serves_by_weight():
 )
 def test_value_keys(value, key):
     assert value_key(value) == key
+
+
+def test_a_flag_naming_a_variant_it_lacks_is_a_general_error():
+    with pytest.raises(EvaluationError) as error:
+        evaluate(flag(default="gone"), {})
+    assert error.value.code == "GENERAL"

@@ -202,3 +202,32 @@ def test_another_workers_change_is_seen_within_the_cache_period(sdk, keyed, chec
     assert evaluate(sdk, "new-checkout").status_code == 200
     time.sleep(0.25)
     assert evaluate(sdk, "new-checkout").status_code == 403
+
+
+def test_an_oversized_body_is_refused_without_a_500(sdk, checkout, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = '{"context": {"targetingKey": "u", "note": "%s"}}' % ("x" * 2000)
+    response = sdk.post("/ofrep/v1/evaluate/flags/new-checkout", body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json()["errorCode"] == "PARSE_ERROR"
+
+
+def test_a_warm_evaluation_does_not_touch_the_database(sdk, checkout, django_assert_num_queries):
+    evaluate(sdk, "new-checkout", {"targetingKey": "u"})
+    with django_assert_num_queries(0):
+        assert evaluate(sdk, "new-checkout", {"targetingKey": "u", "plan": "beta"}).json()["reason"] == "SPLIT"
+    assert recording.flush() == 2
+
+
+def test_a_bug_in_evaluation_answers_a_json_500_and_is_recorded_as_an_error(sdk, checkout, monkeypatch):
+    import flags.ofrep_apis
+
+    def broken(flag, context):
+        raise ZeroDivisionError
+
+    monkeypatch.setattr(flags.ofrep_apis, "evaluate", broken)
+    response = evaluate(sdk, "new-checkout", {"targetingKey": "u"})
+    assert response.status_code == 500
+    assert response.json()["errorCode"] == "GENERAL"
+    recording.flush()
+    assert list(FlagEvaluation.objects.values_list("reason", flat=True)) == [Reason.ERROR]
