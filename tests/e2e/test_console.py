@@ -23,11 +23,9 @@ from packedge import services
 from packedge.models import Membership
 from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key, evaluation
-from tests.packedge.factories import OrganizationFactory, PlanFactory, UserFactory
+from tests.packedge.factories import OrganizationFactory, UserFactory
 
-# serialized_rollback: the plans of the data migration come back for every test, and
-# the teardown flush leaves the content types alone for the other suites that restore them.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "correct horse battery staple"
 FEATURES = ["export_pdf", "bulk_edit", "schedule_report", "import_csv", "share_link", "dark_mode"]
@@ -35,18 +33,9 @@ WIDTHS = {"laptop": (1280, 900), "phone": (390, 844)}
 
 
 @pytest.fixture
-def plans():
-    return {
-        "pro": PlanFactory(slug="pro", name="Pro", is_paid=True, flag_retention_days=90),
-        "free": PlanFactory(slug="free", name="Free", is_paid=False, flag_retention_days=7),
-    }
-
-
-@pytest.fixture
-def world(plans):
+def world(pro_plan):
     """One organization with a product of known events and a project with rolled-up flag usage."""
     rng = random.Random(6)
-    pro_plan = plans["pro"]
     org = OrganizationFactory(name="Acme Plugins", slug="acme", plan=pro_plan)
     user = UserFactory(username="alice")
     services.membership_add(organization=org, user=user, role=Membership.Role.OWNER)
@@ -242,9 +231,9 @@ def test_a_vendor_reads_feature_usage_and_flag_usage_in_the_browser(live_server,
     assert page.errors == []
 
 
-def test_a_free_plan_sees_why_feature_usage_is_empty_and_a_clamped_flag_window(live_server, page, artifacts_dir, world, plans):
+def test_a_free_plan_sees_why_feature_usage_is_empty_and_a_clamped_flag_window(live_server, page, artifacts_dir, world, free_plan):
     org, product, project = world["org"], world["product"], world["project"]
-    org.plan = plans["free"]
+    org.plan = free_plan
     org.save()
     page.goto(f"{live_server.url}/login/")
     page.fill("#id_username", "alice")
