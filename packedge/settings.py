@@ -7,6 +7,7 @@ checkout runs on SQLite with nothing else installed while production points
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import environ
@@ -44,6 +45,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "packedge.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ (the JS SDK, the console's CSS) from the app server itself,
+    # with Access-Control-Allow-Origin: * so customers' sites can load the SDK.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "events.middleware.CorsMiddleware",  # django-cors-headers, preflight answered 204
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -102,6 +106,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Without `collectstatic`, WhiteNoise serves straight from static/ (fine for the
+# demo and tests); production runs collectstatic for hashed, compressed files.
+WHITENOISE_USE_FINDERS = True
+warnings.filterwarnings("ignore", message="No directory at: .*staticfiles")
+WHITENOISE_MAX_AGE = env.int("STATIC_MAX_AGE", default=3600)
 
 # Ingestion bodies: 64 KiB for one event, 1 MiB for a batch (API.md). Django's
 # own limit must be at least the larger one or it would answer first.
