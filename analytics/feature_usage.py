@@ -32,9 +32,11 @@ from events.models import (
     BLOCK_DAYS,
     EVENT_NAME_MAX_LENGTH,
     RUNNING_COLUMNS,
+    DayHourCounter,
     DomainBlockCounter,
     DomainTotalBlock,
     Event,
+    FeatureDayCounter,
     FeatureHourCounter,
     FeatureReachCounter,
     License,
@@ -154,7 +156,7 @@ def _event_filter_q(query: FeatureUsageQuery) -> Q | None:
         return None
     needle = query.event.casefold()
     pairs = (
-        FeatureHourCounter.objects.filter(product=query.product, day__range=(query.prior_from, query.date_to))
+        FeatureDayCounter.objects.filter(product=query.product, day__range=(query.prior_from, query.date_to))
         .order_by()
         .values_list("event", "feature")
         .distinct()
@@ -199,22 +201,16 @@ def _figures_from_counters(query: FeatureUsageQuery, *, from_start: datetime) ->
     figures = _Figures()
     product = query.product
     pair_filter = _event_filter_q(query)
-    hours = FeatureHourCounter.objects.filter(product=product)
+    days = FeatureDayCounter.objects.filter(product=product, day__range=(query.prior_from, query.date_to))
+    # Unfiltered, the heatmap needs no feature: days × 24 rows instead of days × 24 × features.
+    hours = DayHourCounter.objects.filter(product=product, day__range=(query.date_from, query.date_to))
     if pair_filter is not None:
+        days = days.filter(pair_filter)
+        hours = FeatureHourCounter.objects.filter(product=product, day__range=(query.date_from, query.date_to))
         hours = hours.filter(pair_filter)
-    for feature, day, n in (
-        hours.filter(day__range=(query.prior_from, query.date_to))
-        .order_by()
-        .values_list("feature", "day")
-        .annotate(n=Sum("count"))
-    ):
+    for feature, day, n in days.order_by().values_list("feature", "day").annotate(n=Sum("count")):
         figures.feature_days[feature][day] += n
-    for day, hour, n in (
-        hours.filter(day__range=(query.date_from, query.date_to))
-        .order_by()
-        .values_list("day", "hour")
-        .annotate(n=Sum("count"))
-    ):
+    for day, hour, n in hours.order_by().values_list("day", "hour").annotate(n=Sum("count")):
         figures.pattern[day.isoweekday() % 7][hour] += n
 
     if pair_filter is None:

@@ -29,9 +29,11 @@ from events.models import (
     NO_PREVIOUS_DAY,
     RUNNING_COLUMNS,
     CounterState,
+    DayHourCounter,
     DomainBlockCounter,
     DomainTotalBlock,
     Event,
+    FeatureDayCounter,
     FeatureHourCounter,
     FeatureReachCounter,
     LicenseBlockCounter,
@@ -41,7 +43,7 @@ from events.models import (
 
 WRITE_BATCH_SIZE = 2000
 COUNTER_MODELS = (
-    FeatureHourCounter, LicenseBlockCounter, DomainBlockCounter, LicenseTotalBlock, DomainTotalBlock, FeatureReachCounter,
+    FeatureHourCounter, FeatureDayCounter, DayHourCounter, LicenseBlockCounter, DomainBlockCounter, LicenseTotalBlock, DomainTotalBlock, FeatureReachCounter,
 )
 READ_CHUNK_SIZE = 20000
 
@@ -139,24 +141,35 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
 
 
 def _merge_hours(*, product: Product, rows: Iterable[tuple], fresh: bool) -> None:
-    added: dict[tuple, int] = defaultdict(int)
+    hours: dict[tuple, int] = defaultdict(int)
+    days: dict[tuple, int] = defaultdict(int)
+    day_hours: dict[tuple, int] = defaultdict(int)
     for day, hour, event, feature, n in rows:
-        added[(day, hour, event, feature)] += n
+        hours[(day, hour, event, feature)] += n
+        days[(day, event, feature)] += n
+        day_hours[(day, hour)] += n
+    _merge_counts(model=FeatureHourCounter, key_fields=("day", "hour", "event", "feature"), product=product, added=hours, fresh=fresh)
+    _merge_counts(model=FeatureDayCounter, key_fields=("day", "event", "feature"), product=product, added=days, fresh=fresh)
+    _merge_counts(model=DayHourCounter, key_fields=("day", "hour"), product=product, added=day_hours, fresh=fresh)
+
+
+def _merge_counts(*, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, int], fresh: bool) -> None:
+    """Add counts keyed by ``key_fields`` (the first one a day) to ``model``'s rows."""
     if not added:
         return
     if not fresh:
-        existing = FeatureHourCounter.objects.filter(product=product, day__in={key[0] for key in added})
+        existing = model.objects.filter(product=product, day__in={key[0] for key in added})
         stale = []
         for row in existing:
-            key = (row.day, row.hour, row.event, row.feature)
+            key = tuple(getattr(row, name) for name in key_fields)
             if key in added:
                 added[key] += row.count
                 stale.append(row.pk)
-        FeatureHourCounter.objects.filter(pk__in=stale).delete()
+        model.objects.filter(pk__in=stale).delete()
     _insert_rows(
-        FeatureHourCounter,
-        ("product", "day", "hour", "event", "feature", "count"),
-        ((product.pk, _date_value(day), hour, event, feature, count) for (day, hour, event, feature), count in added.items()),
+        model,
+        ("product", *key_fields, "count"),
+        ((product.pk, _date_value(key[0]), *key[1:], count) for key, count in added.items()),
     )
 
 

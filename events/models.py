@@ -234,3 +234,34 @@ class FeatureReachCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.feature} {self.day} after {self.previous_day}: {self.count}"
+
+
+class FeatureDayCounter(models.Model):
+    """Events per local day of one (event name, feature): sparklines and prior windows in features × days rows."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "day", "event", "feature"], name="feature_day_key")]
+
+    def __str__(self) -> str:
+        return f"{self.feature} {self.day}: {self.count}"
+
+
+class DayHourCounter(models.Model):
+    """Events per local day and hour, all features together: the unfiltered heatmap."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    hour = models.PositiveSmallIntegerField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "day", "hour"], name="day_hour_key")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.hour}h: {self.count}"
