@@ -149,34 +149,30 @@ def _active_licenses_q(from_start: datetime, prefix: str = "") -> Q:
 def _event_filter_q(query: FeatureUsageQuery) -> Q | None:
     """Rows whose event name or feature contains the ``event`` substring, case-insensitively.
 
-    Matching is done in Python (casefold) on the product's distinct names so that
-    SQLite and PostgreSQL agree; None means no filter, an impossible Q none match.
+    Matching is done in Python (casefold) on the names counted in the two windows
+    (pending events were just folded), so SQLite and PostgreSQL agree. A feature
+    all of whose event names match is selected by feature alone, which the
+    (product, feature, block) indexes serve. None means no filter.
     """
     if query.event is None:
         return None
     needle = query.event.casefold()
-    pairs = (
+    names = defaultdict(list)
+    for event, feature in (
         FeatureDayCounter.objects.filter(product=query.product, day__range=(query.prior_from, query.date_to))
         .order_by()
         .values_list("event", "feature")
         .distinct()
-    )
-    events, features = set(), set()
-    for event, feature in pairs:
-        if needle in event.casefold():
-            events.add(event)
-        if needle in feature.casefold():
-            features.add(feature)
-    if query.license is not None:
-        # A license's raw events may hold names still pending a fold: match those too.
-        for event, feature in (
-            Event.objects.filter(product=query.product, license=query.license).order_by().values_list("event", "feature").distinct()
-        ):
-            if needle in event.casefold():
-                events.add(event)
-            if needle in feature.casefold():
-                features.add(feature)
-    return Q(event__in=events) | Q(feature__in=features)
+    ):
+        names[feature].append((event, needle in event.casefold() or needle in feature.casefold()))
+    whole = [feature for feature, events in names.items() if all(matched for _, matched in events)]
+    selected = Q(feature__in=whole)
+    for feature, events in names.items():
+        if feature not in whole:
+            for event, matched in events:
+                if matched:
+                    selected |= Q(event=event, feature=feature)
+    return selected
 
 
 def _window_sum(date_from: date, date_to: date):
@@ -267,10 +263,13 @@ def _reach_and_totals(query: FeatureUsageQuery, figures: _Figures, *, from_start
             figures.feature_domains[feature] = count
     blocks, window = _window_sum(query.date_from, query.date_to)
     pairs = LicenseBlockCounter.objects.filter(product=product, block__in=blocks)
-    # Adoption counts active users: all users minus the (few) users that are not active.
-    inactive = License.objects.filter(product=product).exclude(_active_licenses_q(from_start)).values("pk")
+    # Adoption counts active users: all users minus the (few) users that are not active,
+    # by id so that the planner sees how few they are and reads them through the index.
+    inactive = list(
+        License.objects.filter(product=product).exclude(_active_licenses_q(from_start)).values_list("pk", flat=True)
+    )
     for feature, inactive_users in (
-        pairs.filter(license__in=inactive)
+        pairs.filter(license_id__in=inactive)
         .annotate(n=window)
         .filter(n__gt=0)
         .order_by()

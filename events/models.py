@@ -147,6 +147,8 @@ class LicenseBlockCounter(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product", "block", "license", "event", "feature"], name="license_block_key"),
         ]
+        # ``event=`` answers read only the matching features' rows.
+        indexes = [models.Index(fields=["product", "feature", "block"], name="license_block_feature")]
 
     def __str__(self) -> str:
         return f"{self.license_id} {self.feature} block {self.block}"
@@ -166,6 +168,7 @@ class DomainBlockCounter(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product", "block", "domain", "event", "feature"], name="domain_block_key"),
         ]
+        indexes = [models.Index(fields=["product", "feature", "block"], name="domain_block_feature")]
 
     def __str__(self) -> str:
         return f"{self.domain} {self.feature} block {self.block}"
@@ -227,8 +230,9 @@ class FeatureReachCounter(models.Model):
 
     class Meta:
         constraints = [
+            # ``count`` included: PostgreSQL answers a window from the index alone.
             models.UniqueConstraint(
-                fields=["product", "kind", "day", "feature", "previous_day"], name="feature_reach_key"
+                fields=["product", "kind", "day", "feature", "previous_day"], include=["count"], name="feature_reach_key"
             ),
         ]
 
