@@ -53,7 +53,10 @@ TOP_FEATURES = 12
 TOP_LICENSES = 10
 TOP_DOMAINS = 10
 CSV_TABLES = ("features", "licenses", "domains")
-DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Far enough from date.min/max that the prior window and the block arithmetic never overflow.
+EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(9000, 12, 31)
+LICENSE_ID_MAX_LENGTH = 40
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,9 @@ def parse_feature_usage_query(*, product: Product, params: Mapping[str, str], to
     """Validate the query parameters of API.md; an empty parameter counts as absent."""
     if today is None:
         today = datetime.now(zoneinfo.ZoneInfo(product.timezone)).date()
+    given_from = _parse_date(params, "from")
     date_to = _parse_date(params, "to") or today
-    date_from = _parse_date(params, "from") or date_to - timedelta(days=DEFAULT_WINDOW_DAYS)
+    date_from = given_from or date_to - timedelta(days=DEFAULT_WINDOW_DAYS)
     if date_from > date_to:
         raise ApiError(f"from: {date_from.isoformat()} is after to ({date_to.isoformat()}).", code="invalid_date_range")
     if (date_to - date_from).days + 1 > MAX_WINDOW_DAYS:
@@ -107,9 +111,11 @@ def parse_feature_usage_query(*, product: Product, params: Mapping[str, str], to
     license = None
     license_id = (params.get("license_id") or "").strip()
     if license_id:
-        license = License.objects.filter(product=product, public_id=license_id).first()
+        # No lookup for what cannot be an id (PostgreSQL refuses NUL characters outright).
+        plausible = len(license_id) <= LICENSE_ID_MAX_LENGTH and license_id.isprintable()
+        license = License.objects.filter(product=product, public_id=license_id).first() if plausible else None
         if license is None:
-            raise NotFound(f"license_id: no license '{license_id}' for this product.")
+            raise NotFound(f"license_id: no license '{license_id[:LICENSE_ID_MAX_LENGTH]}' for this product.")
     return FeatureUsageQuery(product=product, date_from=date_from, date_to=date_to, event=event, license=license)
 
 
@@ -117,12 +123,15 @@ def _parse_date(params: Mapping[str, str], name: str) -> date | None:
     raw = params.get(name)
     if raw is None or raw == "":
         return None
-    if not DATE_PATTERN.match(raw):
-        raise ApiError(f"{name}: '{raw}' is not a date (YYYY-MM-DD).", code="invalid_date")
+    if not DATE_PATTERN.fullmatch(raw):
+        raise ApiError(f"{name}: '{raw[:40]}' is not a date (YYYY-MM-DD).", code="invalid_date")
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError:
         raise ApiError(f"{name}: '{raw}' is not a date (YYYY-MM-DD).", code="invalid_date") from None
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ApiError(f"{name}: must be between {EARLIEST_DATE} and {LATEST_DATE}.", code="invalid_date")
+    return value
 
 
 def feature_usage(query: FeatureUsageQuery) -> dict:
