@@ -16,7 +16,7 @@ import io
 import re
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from fractions import Fraction
@@ -41,6 +41,8 @@ from events.models import (
     FeatureReachCounter,
     License,
     LicenseBlockCounter,
+    LicenseDomainBlockCounter,
+    LicenseHourCounter,
     LicenseTotalBlock,
     Product,
 )
@@ -141,7 +143,9 @@ def feature_usage(query: FeatureUsageQuery) -> dict:
     zone = zoneinfo.ZoneInfo(product.timezone)
     from_start = datetime.combine(query.date_from, time.min, tzinfo=zone)
     active_count = License.objects.filter(product=product).filter(_active_licenses_q(from_start)).count()
-    if query.license is not None:
+    if query.license is not None and query.event is None:
+        figures = _figures_from_license_counters(query, from_start=from_start)
+    elif query.license is not None:
         figures = _figures_from_license_events(query, zone=zone, from_start=from_start)
     else:
         figures = _figures_from_counters(query, from_start=from_start)
@@ -381,6 +385,59 @@ def _figures_from_license_events(query: FeatureUsageQuery, *, zone: zoneinfo.Zon
         .annotate(n=Count("id"))
     ):
         figures.pattern[day.isoweekday() % 7][hour] += n
+    _one_license(query, figures, from_start=from_start)
+    with_domain = window.exclude(domain="")
+    figures.feature_domains = dict(
+        with_domain.values_list("feature").annotate(n=Count("domain", distinct=True)).values_list("feature", "n")
+    )
+    figures.domains = list(with_domain.values_list("domain").annotate(n=Count("id")).values_list("domain", "n"))
+    return figures
+
+
+def _figures_from_license_counters(query: FeatureUsageQuery, *, from_start: datetime) -> _Figures:
+    """One license, no ``event``: its pair, hour and domain counters (tens of rows, however busy it is)."""
+    figures = _Figures()
+    product, license = query.product, query.license
+    first_block, last_block = day_block(query.prior_from)[0], day_block(query.date_to)[0]
+    for feature, block, *totals in LicenseBlockCounter.objects.filter(
+        product=product, license=license, block__range=(first_block, last_block)
+    ).values_list("feature", "block", *RUNNING_COLUMNS):
+        for day, n in _days_of_block(block, totals):
+            if query.prior_from <= day <= query.date_to:
+                figures.feature_days[feature][day] += n
+    for day, hour, n in LicenseHourCounter.objects.filter(
+        product=product, license=license, day__range=(query.date_from, query.date_to)
+    ).values_list("day", "hour", "count"):
+        figures.pattern[day.isoweekday() % 7][hour] += n
+    _one_license(query, figures, from_start=from_start)
+    blocks, window = _window_sum(query.date_from, query.date_to)
+    domain_events: dict[str, int] = defaultdict(int)
+    domain_features: dict[str, set[str]] = defaultdict(set)
+    for domain, feature, n in (
+        LicenseDomainBlockCounter.objects.filter(product=product, license=license, block__in=blocks)
+        .annotate(n=window)
+        .filter(n__gt=0)
+        .values_list("domain", "feature", "n")
+    ):
+        domain_events[domain] += n
+        domain_features[feature].add(domain)
+    figures.domains = list(domain_events.items())
+    figures.feature_domains = {feature: len(domains) for feature, domains in domain_features.items()}
+    return figures
+
+
+def _days_of_block(block: int, totals: list[int]) -> Iterable[tuple[date, int]]:
+    """(day, events) of a row of running totals."""
+    before = 0
+    for index, total in enumerate(totals):
+        if total != before:
+            yield date.fromordinal(block * BLOCK_DAYS + index), total - before
+        before = total
+
+
+def _one_license(query: FeatureUsageQuery, figures: _Figures, *, from_start: datetime) -> None:
+    """Licenses figures when the answer is about one license: it is the only user of each feature used."""
+    license = query.license
     is_active = License.objects.filter(pk=license.pk).filter(_active_licenses_q(from_start)).exists()
     features_used = [feature for feature, days in figures.feature_days.items() if _in_window(days, query)]
     for feature in features_used:
@@ -388,12 +445,6 @@ def _figures_from_license_events(query: FeatureUsageQuery, *, zone: zoneinfo.Zon
     total = sum(sum(_in_window_counts(figures.feature_days[feature], query)) for feature in features_used)
     if total:
         figures.licenses = [(license.pk, total, len(features_used))]
-    with_domain = window.exclude(domain="")
-    figures.feature_domains = dict(
-        with_domain.values_list("feature").annotate(n=Count("domain", distinct=True)).values_list("feature", "n")
-    )
-    figures.domains = list(with_domain.values_list("domain").annotate(n=Count("id")).values_list("domain", "n"))
-    return figures
 
 
 def _window_days(query: FeatureUsageQuery) -> list[date]:

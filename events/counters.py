@@ -37,13 +37,15 @@ from events.models import (
     FeatureHourCounter,
     FeatureReachCounter,
     LicenseBlockCounter,
+    LicenseDomainBlockCounter,
+    LicenseHourCounter,
     LicenseTotalBlock,
     Product,
 )
 
 WRITE_BATCH_SIZE = 2000
 COUNTER_MODELS = (
-    FeatureHourCounter, FeatureDayCounter, DayHourCounter, LicenseBlockCounter, DomainBlockCounter, LicenseTotalBlock, DomainTotalBlock, FeatureReachCounter,
+    FeatureHourCounter, FeatureDayCounter, DayHourCounter, LicenseHourCounter, LicenseDomainBlockCounter, LicenseBlockCounter, DomainBlockCounter, LicenseTotalBlock, DomainTotalBlock, FeatureReachCounter,
 )
 READ_CHUNK_SIZE = 20000
 
@@ -126,6 +128,35 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
         product=product, rows=licenses, entity="license_id", pairs_model=LicenseBlockCounter,
         totals_model=LicenseTotalBlock, kind=FeatureReachCounter.Kind.LICENSE, fresh=fresh,
     )
+    # What a license_id= answer needs beyond the pair blocks: its hours and its domains.
+    license_hours: dict[tuple, int] = defaultdict(int)
+    for license_id, day, hour, n in (
+        counted.filter(license__isnull=False)
+        .order_by()
+        .values_list("license_id", "local_day", "local_hour")
+        .annotate(n=Count("id"))
+        .iterator(chunk_size=READ_CHUNK_SIZE)
+    ):
+        license_hours[(license_id, day, hour)] += n
+    _merge_counts(
+        model=LicenseHourCounter, key_fields=("license_id", "day", "hour"), product=product, added=license_hours, fresh=fresh
+    )
+    license_domains: dict[tuple, list[int]] = {}
+    for license_id, domain, event, feature, day, n in (
+        counted.filter(license__isnull=False)
+        .exclude(domain="")
+        .order_by()
+        .values_list("license_id", "domain", "event", "feature", "local_day")
+        .annotate(n=Count("id"))
+        .iterator(chunk_size=READ_CHUNK_SIZE)
+    ):
+        block, column = day_block(day)
+        _add_day(license_domains, (license_id, domain, event, feature, block), column, n)
+    if license_domains:
+        _merge_blocks(
+            model=LicenseDomainBlockCounter, key_fields=("license_id", "domain", "event", "feature"),
+            product=product, added=license_domains, fresh=fresh,
+        )
     # '' means the event named no domain: it is not a domain and gets no counter.
     domains = (
         counted.exclude(domain="")
@@ -154,11 +185,14 @@ def _merge_hours(*, product: Product, rows: Iterable[tuple], fresh: bool) -> Non
 
 
 def _merge_counts(*, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, int], fresh: bool) -> None:
-    """Add counts keyed by ``key_fields`` (the first one a day) to ``model``'s rows."""
+    """Add counts keyed by ``key_fields`` (one of them "day") to ``model``'s rows."""
     if not added:
         return
+    at = key_fields.index("day")
     if not fresh:
-        existing = model.objects.filter(product=product, day__in={key[0] for key in added})
+        existing = model.objects.filter(product=product, day__in={key[at] for key in added})
+        if "license_id" in key_fields:  # a day has a row per license and hour: read only the folded licenses'
+            existing = existing.filter(license_id__in={key[key_fields.index("license_id")] for key in added})
         stale = []
         for row in existing:
             key = tuple(getattr(row, name) for name in key_fields)
@@ -169,7 +203,7 @@ def _merge_counts(*, model, key_fields: tuple[str, ...], product: Product, added
     _insert_rows(
         model,
         ("product", *key_fields, "count"),
-        ((product.pk, _date_value(key[0]), *key[1:], count) for key, count in added.items()),
+        ((product.pk, *key[:at], _date_value(key[at]), *key[at + 1 :], count) for key, count in added.items()),
     )
 
 

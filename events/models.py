@@ -269,3 +269,43 @@ class DayHourCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.hour}h: {self.count}"
+
+
+class LicenseHourCounter(models.Model):
+    """Events per local day and hour of one license: the heatmap of a ``license_id=`` answer."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    hour = models.PositiveSmallIntegerField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product", "license", "day", "hour"], name="license_hour_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.license_id} {self.day} {self.hour}h: {self.count}"
+
+
+class LicenseDomainBlockCounter(models.Model):
+    """Events per local day of one license on one domain and (event, feature): domains of a ``license_id=`` answer."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
+    domain = models.CharField(max_length=DOMAIN_MAX_LENGTH)
+    event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    block = models.IntegerField()
+    locals().update(_running_columns())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "license", "block", "domain", "event", "feature"], name="license_domain_block_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.license_id} {self.domain} {self.feature} block {self.block}"
