@@ -119,3 +119,13 @@ def test_the_demo_leaves_no_event_unfolded(db):
     call_command("demo", "--no-progress", stdout=StringIO())
     assert not Event.objects.filter(rollup_batch__isnull=True).exists()
     assert CounterState.objects.count() == 2
+
+
+def test_counts_are_integers_on_the_wire(api, shop):
+    for query in (WINDOW, f"{WINDOW}&event=export", f"{WINDOW}&license_id=lic_1", f"{WINDOW}&event=e&license_id=lic_1"):
+        data = api.get(url(shop, query=query)).json()["data"]
+        numbers = [*data["totals"].values(), *(n for row in data["usagePattern"] for n in row)]
+        numbers += [f[key] for f in data["topFeatures"] for key in ("events", "priorEvents", "licenses", "domains")]
+        numbers += [n for f in data["topFeatures"] for n in f["sparkline"]]
+        numbers += [row["events"] for row in data["topLicenses"] + data["topDomains"]]
+        assert all(type(n) is int for n in numbers), query
