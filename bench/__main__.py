@@ -9,9 +9,28 @@ import importlib
 import os
 import sys
 
-from bench.harness import BenchContext, print_table, recreate_database, setup_django, write_results
+from bench.harness import BenchContext, Result, print_table, recreate_database, setup_django, write_results
 
 SUITES = ["feature_usage", "ingestion", "flags"]
+RSS_LIMIT_MB = 250
+
+
+def memory_result(ctx: BenchContext) -> Result | None:
+    """P9: the largest server process stayed under the limit through every suite."""
+    peaks = ctx.extra.get("rss_peaks", {})
+    if not peaks:
+        return None
+    label, peak = max(peaks.items(), key=lambda item: item[1])
+    detail = ", ".join(f"{name} {mb:.0f} MB" for name, mb in peaks.items())
+    return Result(
+        id="P9",
+        what="peak RSS of a server process (all suites)",
+        target=f"< {RSS_LIMIT_MB} MB",
+        figure=peak,
+        unit="MB",
+        passed=peak < RSS_LIMIT_MB,
+        note=f"peaks by server: {detail}",
+    )
 
 
 def main() -> int:
@@ -30,6 +49,8 @@ def main() -> int:
             continue
         print(f"== {name}", flush=True)
         results += suite.run(ctx)
+    if memory := memory_result(ctx):
+        results.append(memory)
     print()
     print_table(results)
     write_results(ctx, results)

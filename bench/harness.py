@@ -100,8 +100,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(ctx: BenchContext, *, workers: int | None = None, env: dict | None = None):
-    """Gunicorn serving the app on a free port; yields its base URL."""
+def server(ctx: BenchContext, *, workers: int | None = None, env: dict | None = None, label: str = "server"):
+    """Gunicorn serving the app on a free port; yields its base URL.
+
+    On exit it records the peak resident memory of its processes in
+    ``ctx.extra["rss_peaks"]`` (label → MB), which P9 reads.
+    """
     port = free_port()
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     process_env = {
@@ -135,6 +139,9 @@ def server(ctx: BenchContext, *, workers: int | None = None, env: dict | None = 
         ctx.extra["server_pids"] = _worker_pids(process.pid)
         yield base_url
     finally:
+        peak = max_rss_mb(_worker_pids(process.pid))
+        peaks = ctx.extra.setdefault("rss_peaks", {})
+        peaks[label] = max(peak, peaks.get(label, 0.0))
         process.terminate()
         try:
             process.wait(timeout=10)

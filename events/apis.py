@@ -6,11 +6,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from events import selectors, services
+from events.models import License, Product
 from packedge.apis import OrganizationAPIView
 from packedge.fields import StrictCharField, TimeZoneField
 from packedge.pagination import paginated_response
-from events import selectors, services
-from events.models import License, Product
 
 
 class ProductOutputSerializer(serializers.ModelSerializer):

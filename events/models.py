@@ -69,7 +69,8 @@ class Event(models.Model):
     domain = models.CharField(max_length=DOMAIN_MAX_LENGTH, blank=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=now)
-    uuid = models.CharField(max_length=64, null=True, blank=True)
+    # NULL, not '': the unique constraint must let every event without a uuid through.
+    uuid = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     rollup_batch = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:

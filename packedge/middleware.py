@@ -6,7 +6,7 @@ import json
 import logging
 
 from django.conf import settings
-from django.db import OperationalError, InterfaceError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 
 logger = logging.getLogger(__name__)

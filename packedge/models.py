@@ -6,8 +6,6 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from packedge import keys
-
 
 class Plan(models.Model):
     slug = models.SlugField(unique=True)

@@ -16,5 +16,6 @@ urlpatterns = [
         name="api-docs",
     ),
     path("", include("events.urls")),
+    path("", include("flags.urls")),
     path("", include("analytics.urls")),
 ]

@@ -3,10 +3,11 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from packedge.demo import demo_organization_create
 from events import demo as events_demo
 from events.counters import counters_rebuild
 from events.models import Product
+from flags import demo as flags_demo
+from packedge.demo import demo_organization_create
 
 
 class Command(BaseCommand):
@@ -19,6 +20,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             context = demo_organization_create(progress=not no_progress)
             events_demo.seed(context)
+            flags_demo.seed(context)
             # Feature Usage reads counters: count the seeded events once, now.
             for product in Product.objects.filter(organization=context.organization):
                 counters_rebuild(product=product)

@@ -1,0 +1,176 @@
+"""The OpenFeature Remote Evaluation Protocol: single and bulk evaluation.
+
+OFREP has its own bodies — ``{key, value, variant, reason, metadata}`` on
+success, ``{key, errorCode, errorDetails}`` on failure — and its own OpenAPI
+document (open-feature/protocol), so these are plain Django views rather than
+DRF ones: the /v1 machinery (content negotiation, authentication and throttle
+classes, its error shape) would cost about a third of a request that must
+answer a thousand times a second. The stock Python provider reads
+``errorDetails`` from every error body and ``reason``/``variant`` from every
+success, so both are always present.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from flags import recording, selectors
+from flags.evaluation import TARGETING_KEY, CompiledFlag, EvaluationError, evaluate
+from flags.models import Reason
+from flags.ofrep_auth import SdkKeyRejected, authenticate_sdk_key, rate_limit_retry_after
+
+logger = logging.getLogger(__name__)
+
+
+class OfrepFailure(Exception):
+    def __init__(self, status: int, code: str, details: str, headers: dict | None = None):
+        super().__init__(details)
+        self.status, self.code, self.details, self.headers = status, code, details, headers or {}
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class OfrepApiView(View):
+    http_method_names = ["post", "options"]
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except OfrepFailure as failure:
+            body = {"errorCode": failure.code, "errorDetails": failure.details}
+            if key := kwargs.get("key"):
+                body = {"key": key, **body}
+            response = JsonResponse(body, status=failure.status)
+            for name, value in failure.headers.items():
+                response[name] = value
+            return response
+
+    def environment(self, request):
+        """(environment id, config version) of the request's SDK key; 401/403/429 otherwise."""
+        try:
+            key_id, environment_id, version = authenticate_sdk_key(request)
+        except SdkKeyRejected as rejected:
+            raise OfrepFailure(rejected.status, "GENERAL", rejected.details) from None
+        retry_after = rate_limit_retry_after(key_id)
+        if retry_after is not None:
+            raise OfrepFailure(
+                429, "GENERAL", "Too many evaluations for this SDK key; retry later.", {"Retry-After": str(retry_after)}
+            )
+        return environment_id, version
+
+    def context(self, request) -> dict[str, Any]:
+        try:
+            raw = request.body
+        except RequestDataTooBig:
+            raise OfrepFailure(413, "PARSE_ERROR", "The body is too large.") from None
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise OfrepFailure(400, "PARSE_ERROR", "The body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise OfrepFailure(400, "PARSE_ERROR", 'The body must be a JSON object: {"context": {...}}.')
+        context = body.get("context")
+        if context is None:
+            return {}
+        if not isinstance(context, dict):
+            raise OfrepFailure(400, "INVALID_CONTEXT", "context must be a JSON object.")
+        targeting_key = context.get(TARGETING_KEY)
+        if targeting_key is not None and not isinstance(targeting_key, str):
+            raise OfrepFailure(400, "INVALID_CONTEXT", "context.targetingKey must be a string.")
+        return context
+
+
+def success_body(flag: CompiledFlag, resolution) -> dict:
+    return {
+        "key": flag.key,
+        "value": resolution.value,
+        "variant": resolution.variant,
+        "reason": resolution.reason.label,
+        "metadata": {},
+    }
+
+
+def evaluate_and_record(flag: CompiledFlag, context: dict, environment_id: int, at) -> dict:
+    """One flag's OFREP entry; the evaluation is recorded whatever its outcome."""
+    try:
+        resolution = evaluate(flag, context)
+    except EvaluationError as error:
+        recording.record(environment_id=environment_id, flag_id=flag.id, value=None, reason=Reason.ERROR, at=at)
+        return {"key": flag.key, "errorCode": error.code, "errorDetails": error.details}
+    except Exception:
+        logger.exception("evaluating flag %s", flag.key)
+        recording.record(environment_id=environment_id, flag_id=flag.id, value=None, reason=Reason.ERROR, at=at)
+        raise OfrepFailure(500, "GENERAL", "The flag could not be evaluated; this is our fault.") from None
+    recording.record(
+        environment_id=environment_id,
+        flag_id=flag.id,
+        value=resolution.value_key,
+        reason=resolution.reason,
+        at=at,
+    )
+    return success_body(flag, resolution)
+
+
+class EvaluateFlagApi(OfrepApiView):
+    def post(self, request, key: str):
+        environment_id, version = self.environment(request)
+        flag = selectors.environment_flags(environment_id=environment_id, config_version=version).get(key)
+        if flag is None:
+            raise OfrepFailure(404, "FLAG_NOT_FOUND", f"No flag '{key}' in this environment.")
+        now = timezone.now()
+        try:
+            context = self.context(request)
+        except OfrepFailure:
+            recording.record(environment_id=environment_id, flag_id=flag.id, value=None, reason=Reason.ERROR, at=now)
+            raise
+        entry = evaluate_and_record(flag, context, environment_id, now)
+        return JsonResponse(entry, status=400 if "errorCode" in entry else 200)
+
+
+class EvaluateFlagsApi(OfrepApiView):
+    def post(self, request):
+        environment_id, version = self.environment(request)
+        context = self.context(request)
+        flags = selectors.environment_flags(environment_id=environment_id, config_version=version)
+        entries = []
+        for flag in sorted(flags.values(), key=lambda f: f.key):
+            try:
+                resolution = evaluate(flag, context)
+            except EvaluationError as error:
+                entries.append((flag, None, {"key": flag.key, "errorCode": error.code, "errorDetails": error.details}))
+            else:
+                entries.append((flag, resolution, success_body(flag, resolution)))
+        body = {"flags": [entry for _, _, entry in entries]}
+        etag = '"' + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32] + '"'
+        if etag_matches(request.headers.get("If-None-Match", ""), etag):
+            # Nothing is served on a 304: the client keeps what it had, so nothing is recorded.
+            return HttpResponse(status=304, headers={"ETag": etag})
+        now = timezone.now()
+        for flag, resolution, _ in entries:
+            if resolution is None:
+                recording.record(environment_id=environment_id, flag_id=flag.id, value=None, reason=Reason.ERROR, at=now)
+            else:
+                recording.record(
+                    environment_id=environment_id,
+                    flag_id=flag.id,
+                    value=resolution.value_key,
+                    reason=resolution.reason,
+                    at=now,
+                )
+        return JsonResponse(body, headers={"ETag": etag})
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    candidates = [part.strip() for part in header.split(",") if part.strip()]
+    return any(c == "*" or c.removeprefix("W/") == etag for c in candidates)

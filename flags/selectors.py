@@ -1,0 +1,191 @@
+"""Reads for projects, environments and flags, and the flag usage report (seed 002).
+
+The usage report has two halves so that the /v1 API and the console share it:
+``parse_flag_usage_query`` turns query parameters into a checked, clamped
+``FlagUsageQuery`` (or raises the API error), ``flag_usage`` reads the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from flags.evaluation import CompiledFlag
+from flags.models import Environment, Flag, FlagEnvironment, FlagUsageDay, Project, SdkKey
+from packedge.errors import ApiError, NotFound
+from packedge.models import Organization
+
+# Seed 002: "Defaults to 29 days ago" and "Maximum range is 90 days" (both ends included).
+DEFAULT_WINDOW_DAYS = 29
+MAX_RANGE_DAYS = 90
+
+
+def project_list(*, organization: Organization) -> QuerySet[Project]:
+    return Project.objects.filter(organization=organization)
+
+
+def project_get(*, organization: Organization, project_id: str) -> Project:
+    project = (
+        Project.objects.select_related("organization__plan")
+        .filter(organization=organization, public_id=project_id)
+        .first()
+    )
+    if project is None:
+        raise NotFound(f"No project '{project_id}' in this organization.")
+    return project
+
+
+def environment_list(*, project: Project) -> QuerySet[Environment]:
+    return Environment.objects.filter(project=project).prefetch_related(
+        Prefetch("sdk_keys", queryset=SdkKey.objects.order_by("pk"))
+    )
+
+
+def environment_get(*, project: Project, environment_id: str) -> Environment:
+    environment = environment_list(project=project).filter(public_id=environment_id).first()
+    if environment is None:
+        raise NotFound(f"No environment '{environment_id}' in this project.")
+    return environment
+
+
+def flag_list(*, project: Project) -> QuerySet[Flag]:
+    return Flag.objects.filter(project=project).prefetch_related(
+        Prefetch("settings", queryset=FlagEnvironment.objects.select_related("environment").order_by("environment_id"))
+    )
+
+
+def flag_get(*, project: Project, flag_key: str, with_settings: bool = False) -> Flag:
+    flags = flag_list(project=project) if with_settings else Flag.objects.filter(project=project)
+    flag = flags.filter(key=flag_key).first()
+    if flag is None:
+        raise NotFound(f"No flag '{flag_key}' in this project.")
+    return flag
+
+
+@dataclass(frozen=True)
+class FlagUsageQuery:
+    project: Project
+    flag: Flag
+    environment: Environment
+    date_from: date
+    date_to: date
+    clamped_from: bool
+
+
+def utc_today() -> date:
+    return timezone.now().astimezone(UTC).date()
+
+
+def parse_flag_usage_query(
+    *, project: Project, flag: Flag, params: Mapping[str, str], today: date | None = None
+) -> FlagUsageQuery:
+    """Check ``environmentId``, ``from`` and ``to`` as seed 002 says, then clamp ``from`` to the plan's retention."""
+    today = today or utc_today()
+    environment_id = (params.get("environmentId") or "").strip()
+    if not environment_id:
+        raise ApiError("environmentId: required; the environment to report on.", code="invalid_request")
+    date_to = _parse_date(params, "to", default=today)
+    # Without `from`, the window is the 30 days ending at `to` (today by default, as seed 002 says).
+    date_from = _parse_date(params, "from", default=date_to - timedelta(days=DEFAULT_WINDOW_DAYS))
+    if date_from > date_to:
+        raise ApiError(f"from: {date_from} is after to ({date_to}).", code="invalid_request")
+    if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:
+        raise ApiError(f"to: the range from {date_from} to {date_to} is over {MAX_RANGE_DAYS} days.", code="invalid_request")
+    environment = Environment.objects.filter(project=project, public_id=environment_id).first()
+    if environment is None:
+        raise NotFound(f"environmentId: no environment '{environment_id}' in this project.")
+    earliest = today - timedelta(days=project.organization.plan.flag_retention_days - 1)
+    clamped = date_from < earliest
+    return FlagUsageQuery(
+        project=project,
+        flag=flag,
+        environment=environment,
+        date_from=earliest if clamped else date_from,
+        date_to=date_to,
+        clamped_from=clamped,
+    )
+
+
+def _parse_date(params: Mapping[str, str], name: str, *, default: date) -> date:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        if len(raw) != 10:
+            raise ValueError(raw)
+        return datetime.strptime(raw, "%Y-%m-%d").date()
+    except ValueError:
+        raise ApiError(f"{name}: '{raw}' is not a date in YYYY-MM-DD format.", code="invalid_request") from None
+
+
+def flag_usage(query: FlagUsageQuery) -> dict:
+    """Seed 002's body, unwrapped: one row per day with evaluations, ascending."""
+    rows = (
+        FlagUsageDay.objects.filter(
+            flag=query.flag,
+            environment=query.environment,
+            date__gte=query.date_from,
+            date__lte=query.date_to,
+            total_evaluations__gt=0,
+        )
+        .order_by("date")
+        .values_list(
+            "date", "total_evaluations", "value_distribution", "rule_match_count", "default_count", "error_count"
+        )
+    )
+    body: dict = {
+        "flagKey": query.flag.key,
+        "environmentId": query.environment.public_id,
+        "from": query.date_from.isoformat(),
+        "to": query.date_to.isoformat(),
+    }
+    if query.clamped_from:
+        body["clampedFrom"] = True
+    body["rows"] = [
+        {
+            "date": day.isoformat(),
+            "totalEvaluations": total,
+            "valueDistribution": distribution,
+            "ruleMatchCount": rule_match,
+            "defaultCount": default,
+            "errorCount": error,
+        }
+        for day, total, distribution, rule_match, default, error in rows
+    ]
+    return body
+
+
+# environment id -> (config version, compiled flags); per process, bounded.
+_COMPILED: dict[int, tuple[int, dict[str, CompiledFlag]]] = {}
+_COMPILED_MAX_ENVIRONMENTS = 2000
+
+
+def environment_flags(*, environment_id: int, config_version: int) -> dict[str, CompiledFlag]:
+    """Every flag of an environment ready to evaluate, cached until the environment's version moves."""
+    cached = _COMPILED.get(environment_id)
+    if cached is not None and cached[0] == config_version:
+        return cached[1]
+    flags = {
+        row.flag.key: CompiledFlag(
+            id=row.flag_id,
+            key=row.flag.key,
+            type=row.flag.type,
+            variants=row.flag.variants,
+            enabled=row.enabled,
+            default_variant=row.default_variant,
+            rules=tuple(row.rules),
+        )
+        for row in FlagEnvironment.objects.filter(environment_id=environment_id).select_related("flag")
+    }
+    if len(_COMPILED) >= _COMPILED_MAX_ENVIRONMENTS:
+        _COMPILED.clear()
+    _COMPILED[environment_id] = (config_version, flags)
+    return flags
+
+
+def forget_compiled_flags() -> None:
+    _COMPILED.clear()

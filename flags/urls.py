@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from flags import apis, ofrep_apis
+
+app_name = "flags"
+
+PROJECT = "v1/projects/<str:project_id>"
+FLAG = f"{PROJECT}/flags/<str:flag_key>"
+
+urlpatterns = [
+    path("v1/projects", apis.ProjectListApi.as_view(), name="project-list"),
+    path(PROJECT, apis.ProjectDetailApi.as_view(), name="project-detail"),
+    path(f"{PROJECT}/environments", apis.EnvironmentListApi.as_view(), name="environment-list"),
+    path(
+        f"{PROJECT}/environments/<str:environment_id>", apis.EnvironmentDetailApi.as_view(), name="environment-detail"
+    ),
+    path(
+        f"{PROJECT}/environments/<str:environment_id>/sdk-keys", apis.SdkKeyListApi.as_view(), name="sdk-key-list"
+    ),
+    path(
+        f"{PROJECT}/environments/<str:environment_id>/sdk-keys/<str:prefix>",
+        apis.SdkKeyDetailApi.as_view(),
+        name="sdk-key-detail",
+    ),
+    path(f"{PROJECT}/flags", apis.FlagListApi.as_view(), name="flag-list"),
+    path(FLAG, apis.FlagDetailApi.as_view(), name="flag-detail"),
+    path(f"{FLAG}/usage", apis.FlagUsageApi.as_view(), name="flag-usage"),
+    path(
+        f"{FLAG}/environments/<str:environment_id>", apis.FlagEnvironmentApi.as_view(), name="flag-environment"
+    ),
+    path("ofrep/v1/evaluate/flags", ofrep_apis.EvaluateFlagsApi.as_view(), name="ofrep-evaluate-flags"),
+    path("ofrep/v1/evaluate/flags/<str:key>", ofrep_apis.EvaluateFlagApi.as_view(), name="ofrep-evaluate-flag"),
+]

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import pytest
+
+from flags import recording
+from flags.ofrep_auth import forget_cached_keys
+from flags.selectors import forget_compiled_flags
+
+
+@pytest.fixture(autouse=True)
+def manual_recording():
+    """Evaluations stay in the buffer until a test flushes it: no background thread in tests."""
+    mode = recording.recorder.mode
+    recording.recorder.mode = "manual"
+    recording.recorder.discard()
+    # Ids are reused between tests on SQLite: nothing cached may outlive a test.
+    forget_cached_keys()
+    forget_compiled_flags()
+    yield recording.recorder
+    recording.recorder.discard()
+    recording.recorder.mode = mode

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from flags.models import SdkKey
+from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    staff = get_user_model().objects.create_superuser("staff", "staff@example.com", "staff-password-1")
+    client.force_login(staff)
+    return client
+
+
+def test_staff_see_every_flags_page(staff_client, org):
+    project = ProjectFactory(organization=org)
+    environment, _ = environment_with_key(project)
+    flag = boolean_flag(project)
+    for url in [
+        "/admin/flags/project/", f"/admin/flags/project/{project.pk}/change/",
+        "/admin/flags/environment/", f"/admin/flags/environment/{environment.pk}/change/",
+        "/admin/flags/sdkkey/", "/admin/flags/flag/", f"/admin/flags/flag/{flag.pk}/change/", "/admin/flags/flagusageday/",
+    ]:
+        assert staff_client.get(url).status_code == 200, url
+
+
+def test_staff_revoke_sdk_keys(staff_client, org):
+    environment, _ = environment_with_key(ProjectFactory(organization=org))
+    key = SdkKey.objects.get(environment=environment)
+    staff_client.post("/admin/flags/sdkkey/", {"action": "revoke", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert key.revoked_at is not None
