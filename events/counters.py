@@ -48,7 +48,7 @@ COUNTER_MODELS = (
     FeatureHourCounter, FeatureDayCounter, DayHourCounter, LicenseHourCounter, LicenseDomainBlockCounter, LicenseBlockCounter, DomainBlockCounter, LicenseTotalBlock, DomainTotalBlock, FeatureReachCounter,
 )
 READ_CHUNK_SIZE = 20000
-COPY_ON_POSTGRESQL = True  # the database-specific write path; tests compare it with the portable one
+COPY_ON_POSTGRESQL = True  # the database-specific write paths (COPY, additive upserts); tests compare them with the portable ones
 
 
 def day_block(day: date) -> tuple[int, int]:
@@ -68,9 +68,11 @@ def counters_fold(*, product: Product) -> int:
     _ensure_state(product)
     with transaction.atomic():
         state = CounterState.objects.select_for_update().get(product=product)
-        batch, claimed = _claim_pending(product=product, state=state)
+        claimed, claimed_ids = _claim_pending(product=product, state=state)
         if claimed:
-            _count_into_counters(product=product, events=Event.objects.filter(product=product, rollup_batch=batch))
+            # The id range lets the primary key find the batch: rollup_batch has no index.
+            events = Event.objects.filter(product=product, id__range=claimed_ids, rollup_batch=state.last_batch)
+            _count_into_counters(product=product, events=events)
     return claimed
 
 
@@ -93,17 +95,18 @@ def _ensure_state(product: Product) -> None:
     CounterState.objects.get_or_create(product=product)
 
 
-def _claim_pending(*, product: Product, state: CounterState) -> tuple[int, int]:
+def _claim_pending(*, product: Product, state: CounterState) -> tuple[int, tuple[int, int]]:
+    """Mark the committed pending events with a new batch number: (how many, (lowest id, highest id))."""
     pending = Event.objects.filter(product=product, rollup_batch__isnull=True)
     bounds = pending.aggregate(low=Min("id"), high=Max("id"))
     if bounds["low"] is None:
-        return state.last_batch, 0
+        return 0, (0, 0)
     state.last_batch += 1
     state.save(update_fields=["last_batch"])
     # Only rows committed before this statement are visible to it: the id range
     # bounds the claim, the batch number marks exactly what this fold counts.
     claimed = pending.filter(id__range=(bounds["low"], bounds["high"])).update(rollup_batch=state.last_batch)
-    return state.last_batch, claimed
+    return claimed, (bounds["low"], bounds["high"])
 
 
 def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bool = False) -> None:
@@ -190,22 +193,22 @@ def _merge_counts(*, model, key_fields: tuple[str, ...], product: Product, added
     if not added:
         return
     at = key_fields.index("day")
+    rows = ((product.pk, *key[:at], _date_value(key[at]), *key[at + 1 :], count) for key, count in added.items())
+    if not fresh and _adds_in_database():
+        _upsert_adding(model, ("product", *key_fields), ("count",), rows)
+        return
     if not fresh:
         existing = model.objects.filter(product=product, day__in={key[at] for key in added})
         if "license_id" in key_fields:  # a day has a row per license and hour: read only the folded licenses'
             existing = existing.filter(license_id__in={key[key_fields.index("license_id")] for key in added})
         stale = []
-        for row in existing:
-            key = tuple(getattr(row, name) for name in key_fields)
+        for pk, *key, count in existing.values_list("pk", *key_fields, "count"):
+            key = tuple(key)
             if key in added:
-                added[key] += row.count
-                stale.append(row.pk)
+                added[key] += count
+                stale.append(pk)
         model.objects.filter(pk__in=stale).delete()
-    _insert_rows(
-        model,
-        ("product", *key_fields, "count"),
-        ((product.pk, *key[:at], _date_value(key[at]), *key[at + 1 :], count) for key, count in added.items()),
-    )
+    _insert_rows(model, ("product", *key_fields, "count"), rows)
 
 
 def _merge_entity(
@@ -250,12 +253,11 @@ def _reach_points(days: Iterable[int]) -> Iterable[tuple[int, int]]:
         previous = day
 
 
-def _used_days(row) -> Iterable[int]:
+def _used_days(block: int, totals: list[int]) -> Iterable[int]:
     """The days a block row counts events on, from its running totals."""
     before = 0
-    first = row.block * BLOCK_DAYS
-    for index, column in enumerate(RUNNING_COLUMNS):
-        total = getattr(row, column)
+    first = block * BLOCK_DAYS
+    for index, total in enumerate(totals):
         if total > before:
             yield first + index
         before = total
@@ -268,10 +270,10 @@ def _reach_changes(*, product: Product, pairs_model, entity: str, days_used: dic
         feature__in={feature for _, feature in days_used},
         **{f"{entity}__in": {key_entity for key_entity, _ in days_used}},
     )
-    for row in existing:
-        key = (getattr(row, entity), row.feature)
+    for key_entity, feature, block, *totals in existing.values_list(entity, "feature", "block", *RUNNING_COLUMNS):
+        key = (key_entity, feature)
         if key in days_used:
-            known[key].update(_used_days(row))
+            known[key].update(_used_days(block, totals))
     changes = Counter()
     for key, days in days_used.items():
         before = known.get(key, set())
@@ -296,11 +298,11 @@ def _merge_reach(*, product: Product, kind: str, changes: Counter, fresh: bool) 
             feature__in={feature for feature, _, _ in changes},
         )
         stale = []
-        for row in existing:
-            key = (row.feature, row.day.toordinal(), row.previous_day.toordinal())
+        for pk, feature, day, previous, count in existing.values_list("pk", "feature", "day", "previous_day", "count"):
+            key = (feature, day.toordinal(), previous.toordinal())
             if key in changes:
-                changes[key] += row.count
-                stale.append(row.pk)
+                changes[key] += count
+                stale.append(pk)
         FeatureReachCounter.objects.filter(pk__in=stale).delete()
     _insert_rows(
         FeatureReachCounter,
@@ -316,6 +318,15 @@ def _merge_reach(*, product: Product, kind: str, changes: Counter, fresh: bool) 
 def _merge_blocks(*, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, list[int]], fresh: bool) -> None:
     """Add per-day counts (keyed by ``key_fields`` + block) to ``model``'s rows of running totals."""
     running = {key: list(accumulate(days)) for key, days in added.items()}
+    if not fresh and _adds_in_database():
+        # Running totals add up column by column, so the database can add them in place.
+        _upsert_adding(
+            model,
+            ("product", *key_fields, "block"),
+            RUNNING_COLUMNS,
+            ((product.pk, *key, *totals) for key, totals in running.items()),
+        )
+        return
     if not fresh:
         existing = model.objects.filter(
             product=product,
@@ -323,19 +334,44 @@ def _merge_blocks(*, model, key_fields: tuple[str, ...], product: Product, added
             **{f"{key_fields[0]}__in": {key[0] for key in added}},
         )
         stale = []
-        for row in existing:
-            key = (*(getattr(row, name) for name in key_fields), row.block)
-            totals = running.get(key)
+        width = len(key_fields) + 1
+        for pk, *values in existing.values_list("pk", *key_fields, "block", *RUNNING_COLUMNS):
+            totals = running.get(tuple(values[:width]))
             if totals is not None:
-                for index, column in enumerate(RUNNING_COLUMNS):
-                    totals[index] += getattr(row, column)
-                stale.append(row.pk)
+                for index, total in enumerate(values[width:]):
+                    totals[index] += total
+                stale.append(pk)
         model.objects.filter(pk__in=stale).delete()
     _insert_rows(
         model,
         ("product", *key_fields, "block", *RUNNING_COLUMNS),
         ((product.pk, *key, *totals) for key, totals in running.items()),
     )
+
+
+def _adds_in_database() -> bool:
+    return connection.vendor == "postgresql" and COPY_ON_POSTGRESQL
+
+
+def _upsert_adding(model, key_fields: tuple[str, ...], added_fields: tuple[str, ...], rows: Iterable[tuple]) -> None:
+    """PostgreSQL: INSERT … ON CONFLICT DO UPDATE SET column = column + excluded.column.
+
+    A fold then writes its rows without first reading the rows it adds to (the
+    portable read-modify-write under the same lock gives the same counters).
+    """
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    key_columns = [quote(model._meta.get_field(name.removesuffix("_id")).column) for name in key_fields]
+    added_columns = [quote(name) for name in added_fields]
+    columns = [*key_columns, *added_columns]
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET "
+        + ", ".join(f"{column} = {table}.{column} + EXCLUDED.{column}" for column in added_columns)
+    )
+    with connection.cursor() as cursor:
+        for chunk in batched(rows, WRITE_BATCH_SIZE):
+            cursor.executemany(sql, chunk)
 
 
 def batched(rows: Iterable[tuple], size: int) -> Iterable[list[tuple]]:
