@@ -16,7 +16,7 @@ import io
 import re
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from fractions import Fraction
@@ -32,13 +32,17 @@ from events.models import (
     BLOCK_DAYS,
     EVENT_NAME_MAX_LENGTH,
     RUNNING_COLUMNS,
+    DayHourCounter,
     DomainBlockCounter,
     DomainTotalBlock,
     Event,
+    FeatureDayCounter,
     FeatureHourCounter,
     FeatureReachCounter,
     License,
     LicenseBlockCounter,
+    LicenseDomainBlockCounter,
+    LicenseHourCounter,
     LicenseTotalBlock,
     Product,
 )
@@ -51,7 +55,10 @@ TOP_FEATURES = 12
 TOP_LICENSES = 10
 TOP_DOMAINS = 10
 CSV_TABLES = ("features", "licenses", "domains")
-DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Far enough from date.min/max that the prior window and the block arithmetic never overflow.
+EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(9000, 12, 31)
+LICENSE_ID_MAX_LENGTH = 40
 
 
 @dataclass(frozen=True)
@@ -93,8 +100,9 @@ def parse_feature_usage_query(*, product: Product, params: Mapping[str, str], to
     """Validate the query parameters of API.md; an empty parameter counts as absent."""
     if today is None:
         today = datetime.now(zoneinfo.ZoneInfo(product.timezone)).date()
+    given_from = _parse_date(params, "from")
     date_to = _parse_date(params, "to") or today
-    date_from = _parse_date(params, "from") or date_to - timedelta(days=DEFAULT_WINDOW_DAYS)
+    date_from = given_from or date_to - timedelta(days=DEFAULT_WINDOW_DAYS)
     if date_from > date_to:
         raise ApiError(f"from: {date_from.isoformat()} is after to ({date_to.isoformat()}).", code="invalid_date_range")
     if (date_to - date_from).days + 1 > MAX_WINDOW_DAYS:
@@ -105,9 +113,11 @@ def parse_feature_usage_query(*, product: Product, params: Mapping[str, str], to
     license = None
     license_id = (params.get("license_id") or "").strip()
     if license_id:
-        license = License.objects.filter(product=product, public_id=license_id).first()
+        # No lookup for what cannot be an id (PostgreSQL refuses NUL characters outright).
+        plausible = len(license_id) <= LICENSE_ID_MAX_LENGTH and license_id.isprintable()
+        license = License.objects.filter(product=product, public_id=license_id).first() if plausible else None
         if license is None:
-            raise NotFound(f"license_id: no license '{license_id}' for this product.")
+            raise NotFound(f"license_id: no license '{license_id[:LICENSE_ID_MAX_LENGTH]}' for this product.")
     return FeatureUsageQuery(product=product, date_from=date_from, date_to=date_to, event=event, license=license)
 
 
@@ -115,12 +125,15 @@ def _parse_date(params: Mapping[str, str], name: str) -> date | None:
     raw = params.get(name)
     if raw is None or raw == "":
         return None
-    if not DATE_PATTERN.match(raw):
-        raise ApiError(f"{name}: '{raw}' is not a date (YYYY-MM-DD).", code="invalid_date")
+    if not DATE_PATTERN.fullmatch(raw):
+        raise ApiError(f"{name}: '{raw[:40]}' is not a date (YYYY-MM-DD).", code="invalid_date")
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError:
         raise ApiError(f"{name}: '{raw}' is not a date (YYYY-MM-DD).", code="invalid_date") from None
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ApiError(f"{name}: must be between {EARLIEST_DATE} and {LATEST_DATE}.", code="invalid_date")
+    return value
 
 
 def feature_usage(query: FeatureUsageQuery) -> dict:
@@ -130,7 +143,9 @@ def feature_usage(query: FeatureUsageQuery) -> dict:
     zone = zoneinfo.ZoneInfo(product.timezone)
     from_start = datetime.combine(query.date_from, time.min, tzinfo=zone)
     active_count = License.objects.filter(product=product).filter(_active_licenses_q(from_start)).count()
-    if query.license is not None:
+    if query.license is not None and query.event is None:
+        figures = _figures_from_license_counters(query, from_start=from_start)
+    elif query.license is not None:
         figures = _figures_from_license_events(query, zone=zone, from_start=from_start)
     else:
         figures = _figures_from_counters(query, from_start=from_start)
@@ -147,34 +162,30 @@ def _active_licenses_q(from_start: datetime, prefix: str = "") -> Q:
 def _event_filter_q(query: FeatureUsageQuery) -> Q | None:
     """Rows whose event name or feature contains the ``event`` substring, case-insensitively.
 
-    Matching is done in Python (casefold) on the product's distinct names so that
-    SQLite and PostgreSQL agree; None means no filter, an impossible Q none match.
+    Matching is done in Python (casefold) on the names counted in the two windows
+    (pending events were just folded), so SQLite and PostgreSQL agree. A feature
+    all of whose event names match is selected by feature alone, which the
+    (product, feature, block) indexes serve. None means no filter.
     """
     if query.event is None:
         return None
     needle = query.event.casefold()
-    pairs = (
-        FeatureHourCounter.objects.filter(product=query.product, day__range=(query.prior_from, query.date_to))
+    names = defaultdict(list)
+    for event, feature in (
+        FeatureDayCounter.objects.filter(product=query.product, day__range=(query.prior_from, query.date_to))
         .order_by()
         .values_list("event", "feature")
         .distinct()
-    )
-    events, features = set(), set()
-    for event, feature in pairs:
-        if needle in event.casefold():
-            events.add(event)
-        if needle in feature.casefold():
-            features.add(feature)
-    if query.license is not None:
-        # A license's raw events may hold names still pending a fold: match those too.
-        for event, feature in (
-            Event.objects.filter(product=query.product, license=query.license).order_by().values_list("event", "feature").distinct()
-        ):
-            if needle in event.casefold():
-                events.add(event)
-            if needle in feature.casefold():
-                features.add(feature)
-    return Q(event__in=events) | Q(feature__in=features)
+    ):
+        names[feature].append((event, needle in event.casefold() or needle in feature.casefold()))
+    whole = [feature for feature, events in names.items() if all(matched for _, matched in events)]
+    selected = Q(feature__in=whole)
+    for feature, events in names.items():
+        if feature not in whole:
+            for event, matched in events:
+                if matched:
+                    selected |= Q(event=event, feature=feature)
+    return selected
 
 
 def _window_sum(date_from: date, date_to: date):
@@ -199,22 +210,16 @@ def _figures_from_counters(query: FeatureUsageQuery, *, from_start: datetime) ->
     figures = _Figures()
     product = query.product
     pair_filter = _event_filter_q(query)
-    hours = FeatureHourCounter.objects.filter(product=product)
+    days = FeatureDayCounter.objects.filter(product=product, day__range=(query.prior_from, query.date_to))
+    # Unfiltered, the heatmap needs no feature: days × 24 rows instead of days × 24 × features.
+    hours = DayHourCounter.objects.filter(product=product, day__range=(query.date_from, query.date_to))
     if pair_filter is not None:
+        days = days.filter(pair_filter)
+        hours = FeatureHourCounter.objects.filter(product=product, day__range=(query.date_from, query.date_to))
         hours = hours.filter(pair_filter)
-    for feature, day, n in (
-        hours.filter(day__range=(query.prior_from, query.date_to))
-        .order_by()
-        .values_list("feature", "day")
-        .annotate(n=Sum("count"))
-    ):
+    for feature, day, n in days.order_by().values_list("feature", "day").annotate(n=Sum("count")):
         figures.feature_days[feature][day] += n
-    for day, hour, n in (
-        hours.filter(day__range=(query.date_from, query.date_to))
-        .order_by()
-        .values_list("day", "hour")
-        .annotate(n=Sum("count"))
-    ):
+    for day, hour, n in hours.order_by().values_list("day", "hour").annotate(n=Sum("count")):
         figures.pattern[day.isoweekday() % 7][hour] += n
 
     if pair_filter is None:
@@ -271,10 +276,13 @@ def _reach_and_totals(query: FeatureUsageQuery, figures: _Figures, *, from_start
             figures.feature_domains[feature] = count
     blocks, window = _window_sum(query.date_from, query.date_to)
     pairs = LicenseBlockCounter.objects.filter(product=product, block__in=blocks)
-    # Adoption counts active users: all users minus the (few) users that are not active.
-    inactive = License.objects.filter(product=product).exclude(_active_licenses_q(from_start)).values("pk")
+    # Adoption counts active users: all users minus the (few) users that are not active,
+    # by id so that the planner sees how few they are and reads them through the index.
+    inactive = list(
+        License.objects.filter(product=product).exclude(_active_licenses_q(from_start)).values_list("pk", flat=True)
+    )
     for feature, inactive_users in (
-        pairs.filter(license__in=inactive)
+        pairs.filter(license_id__in=inactive)
         .annotate(n=window)
         .filter(n__gt=0)
         .order_by()
@@ -377,6 +385,59 @@ def _figures_from_license_events(query: FeatureUsageQuery, *, zone: zoneinfo.Zon
         .annotate(n=Count("id"))
     ):
         figures.pattern[day.isoweekday() % 7][hour] += n
+    _one_license(query, figures, from_start=from_start)
+    with_domain = window.exclude(domain="")
+    figures.feature_domains = dict(
+        with_domain.values_list("feature").annotate(n=Count("domain", distinct=True)).values_list("feature", "n")
+    )
+    figures.domains = list(with_domain.values_list("domain").annotate(n=Count("id")).values_list("domain", "n"))
+    return figures
+
+
+def _figures_from_license_counters(query: FeatureUsageQuery, *, from_start: datetime) -> _Figures:
+    """One license, no ``event``: its pair, hour and domain counters (tens of rows, however busy it is)."""
+    figures = _Figures()
+    product, license = query.product, query.license
+    first_block, last_block = day_block(query.prior_from)[0], day_block(query.date_to)[0]
+    for feature, block, *totals in LicenseBlockCounter.objects.filter(
+        product=product, license=license, block__range=(first_block, last_block)
+    ).values_list("feature", "block", *RUNNING_COLUMNS):
+        for day, n in _days_of_block(block, totals):
+            if query.prior_from <= day <= query.date_to:
+                figures.feature_days[feature][day] += n
+    for day, hour, n in LicenseHourCounter.objects.filter(
+        product=product, license=license, day__range=(query.date_from, query.date_to)
+    ).values_list("day", "hour", "count"):
+        figures.pattern[day.isoweekday() % 7][hour] += n
+    _one_license(query, figures, from_start=from_start)
+    blocks, window = _window_sum(query.date_from, query.date_to)
+    domain_events: dict[str, int] = defaultdict(int)
+    domain_features: dict[str, set[str]] = defaultdict(set)
+    for domain, feature, n in (
+        LicenseDomainBlockCounter.objects.filter(product=product, license=license, block__in=blocks)
+        .annotate(n=window)
+        .filter(n__gt=0)
+        .values_list("domain", "feature", "n")
+    ):
+        domain_events[domain] += n
+        domain_features[feature].add(domain)
+    figures.domains = list(domain_events.items())
+    figures.feature_domains = {feature: len(domains) for feature, domains in domain_features.items()}
+    return figures
+
+
+def _days_of_block(block: int, totals: list[int]) -> Iterable[tuple[date, int]]:
+    """(day, events) of a row of running totals."""
+    before = 0
+    for index, total in enumerate(totals):
+        if total != before:
+            yield date.fromordinal(block * BLOCK_DAYS + index), total - before
+        before = total
+
+
+def _one_license(query: FeatureUsageQuery, figures: _Figures, *, from_start: datetime) -> None:
+    """Licenses figures when the answer is about one license: it is the only user of each feature used."""
+    license = query.license
     is_active = License.objects.filter(pk=license.pk).filter(_active_licenses_q(from_start)).exists()
     features_used = [feature for feature, days in figures.feature_days.items() if _in_window(days, query)]
     for feature in features_used:
@@ -384,12 +445,6 @@ def _figures_from_license_events(query: FeatureUsageQuery, *, zone: zoneinfo.Zon
     total = sum(sum(_in_window_counts(figures.feature_days[feature], query)) for feature in features_used)
     if total:
         figures.licenses = [(license.pk, total, len(features_used))]
-    with_domain = window.exclude(domain="")
-    figures.feature_domains = dict(
-        with_domain.values_list("feature").annotate(n=Count("domain", distinct=True)).values_list("feature", "n")
-    )
-    figures.domains = list(with_domain.values_list("domain").annotate(n=Count("id")).values_list("domain", "n"))
-    return figures
 
 
 def _window_days(query: FeatureUsageQuery) -> list[date]:

@@ -29,21 +29,26 @@ from events.models import (
     NO_PREVIOUS_DAY,
     RUNNING_COLUMNS,
     CounterState,
+    DayHourCounter,
     DomainBlockCounter,
     DomainTotalBlock,
     Event,
+    FeatureDayCounter,
     FeatureHourCounter,
     FeatureReachCounter,
     LicenseBlockCounter,
+    LicenseDomainBlockCounter,
+    LicenseHourCounter,
     LicenseTotalBlock,
     Product,
 )
 
 WRITE_BATCH_SIZE = 2000
 COUNTER_MODELS = (
-    FeatureHourCounter, LicenseBlockCounter, DomainBlockCounter, LicenseTotalBlock, DomainTotalBlock, FeatureReachCounter,
+    FeatureHourCounter, FeatureDayCounter, DayHourCounter, LicenseHourCounter, LicenseDomainBlockCounter, LicenseBlockCounter, DomainBlockCounter, LicenseTotalBlock, DomainTotalBlock, FeatureReachCounter,
 )
 READ_CHUNK_SIZE = 20000
+COPY_ON_POSTGRESQL = True  # the database-specific write paths (COPY, additive upserts); tests compare them with the portable ones
 
 
 def day_block(day: date) -> tuple[int, int]:
@@ -63,9 +68,11 @@ def counters_fold(*, product: Product) -> int:
     _ensure_state(product)
     with transaction.atomic():
         state = CounterState.objects.select_for_update().get(product=product)
-        batch, claimed = _claim_pending(product=product, state=state)
+        claimed, claimed_ids = _claim_pending(product=product, state=state)
         if claimed:
-            _count_into_counters(product=product, events=Event.objects.filter(product=product, rollup_batch=batch))
+            # The id range lets the primary key find the batch: rollup_batch has no index.
+            events = Event.objects.filter(product=product, id__range=claimed_ids, rollup_batch=state.last_batch)
+            _count_into_counters(product=product, events=events)
     return claimed
 
 
@@ -88,17 +95,18 @@ def _ensure_state(product: Product) -> None:
     CounterState.objects.get_or_create(product=product)
 
 
-def _claim_pending(*, product: Product, state: CounterState) -> tuple[int, int]:
+def _claim_pending(*, product: Product, state: CounterState) -> tuple[int, tuple[int, int]]:
+    """Mark the committed pending events with a new batch number: (how many, (lowest id, highest id))."""
     pending = Event.objects.filter(product=product, rollup_batch__isnull=True)
     bounds = pending.aggregate(low=Min("id"), high=Max("id"))
     if bounds["low"] is None:
-        return state.last_batch, 0
+        return 0, (0, 0)
     state.last_batch += 1
     state.save(update_fields=["last_batch"])
     # Only rows committed before this statement are visible to it: the id range
     # bounds the claim, the batch number marks exactly what this fold counts.
     claimed = pending.filter(id__range=(bounds["low"], bounds["high"])).update(rollup_batch=state.last_batch)
-    return state.last_batch, claimed
+    return claimed, (bounds["low"], bounds["high"])
 
 
 def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bool = False) -> None:
@@ -124,6 +132,35 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
         product=product, rows=licenses, entity="license_id", pairs_model=LicenseBlockCounter,
         totals_model=LicenseTotalBlock, kind=FeatureReachCounter.Kind.LICENSE, fresh=fresh,
     )
+    # What a license_id= answer needs beyond the pair blocks: its hours and its domains.
+    license_hours: dict[tuple, int] = defaultdict(int)
+    for license_id, day, hour, n in (
+        counted.filter(license__isnull=False)
+        .order_by()
+        .values_list("license_id", "local_day", "local_hour")
+        .annotate(n=Count("id"))
+        .iterator(chunk_size=READ_CHUNK_SIZE)
+    ):
+        license_hours[(license_id, day, hour)] += n
+    _merge_counts(
+        model=LicenseHourCounter, key_fields=("license_id", "day", "hour"), product=product, added=license_hours, fresh=fresh
+    )
+    license_domains: dict[tuple, list[int]] = {}
+    for license_id, domain, event, feature, day, n in (
+        counted.filter(license__isnull=False)
+        .exclude(domain="")
+        .order_by()
+        .values_list("license_id", "domain", "event", "feature", "local_day")
+        .annotate(n=Count("id"))
+        .iterator(chunk_size=READ_CHUNK_SIZE)
+    ):
+        block, column = day_block(day)
+        _add_day(license_domains, (license_id, domain, event, feature, block), column, n)
+    if license_domains:
+        _merge_blocks(
+            model=LicenseDomainBlockCounter, key_fields=("license_id", "domain", "event", "feature"),
+            product=product, added=license_domains, fresh=fresh,
+        )
     # '' means the event named no domain: it is not a domain and gets no counter.
     domains = (
         counted.exclude(domain="")
@@ -139,25 +176,39 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
 
 
 def _merge_hours(*, product: Product, rows: Iterable[tuple], fresh: bool) -> None:
-    added: dict[tuple, int] = defaultdict(int)
+    hours: dict[tuple, int] = defaultdict(int)
+    days: dict[tuple, int] = defaultdict(int)
+    day_hours: dict[tuple, int] = defaultdict(int)
     for day, hour, event, feature, n in rows:
-        added[(day, hour, event, feature)] += n
+        hours[(day, hour, event, feature)] += n
+        days[(day, event, feature)] += n
+        day_hours[(day, hour)] += n
+    _merge_counts(model=FeatureHourCounter, key_fields=("day", "hour", "event", "feature"), product=product, added=hours, fresh=fresh)
+    _merge_counts(model=FeatureDayCounter, key_fields=("day", "event", "feature"), product=product, added=days, fresh=fresh)
+    _merge_counts(model=DayHourCounter, key_fields=("day", "hour"), product=product, added=day_hours, fresh=fresh)
+
+
+def _merge_counts(*, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, int], fresh: bool) -> None:
+    """Add counts keyed by ``key_fields`` (one of them "day") to ``model``'s rows."""
     if not added:
         return
+    at = key_fields.index("day")
+    rows = ((product.pk, *key[:at], _date_value(key[at]), *key[at + 1 :], count) for key, count in added.items())
+    if not fresh and _adds_in_database():
+        _upsert_adding(model, ("product", *key_fields), ("count",), rows)
+        return
     if not fresh:
-        existing = FeatureHourCounter.objects.filter(product=product, day__in={key[0] for key in added})
+        existing = model.objects.filter(product=product, day__in={key[at] for key in added})
+        if "license_id" in key_fields:  # a day has a row per license and hour: read only the folded licenses'
+            existing = existing.filter(license_id__in={key[key_fields.index("license_id")] for key in added})
         stale = []
-        for row in existing:
-            key = (row.day, row.hour, row.event, row.feature)
+        for pk, *key, count in existing.values_list("pk", *key_fields, "count"):
+            key = tuple(key)
             if key in added:
-                added[key] += row.count
-                stale.append(row.pk)
-        FeatureHourCounter.objects.filter(pk__in=stale).delete()
-    _insert_rows(
-        FeatureHourCounter,
-        ("product", "day", "hour", "event", "feature", "count"),
-        ((product.pk, _date_value(day), hour, event, feature, count) for (day, hour, event, feature), count in added.items()),
-    )
+                added[key] += count
+                stale.append(pk)
+        model.objects.filter(pk__in=stale).delete()
+    _insert_rows(model, ("product", *key_fields, "count"), rows)
 
 
 def _merge_entity(
@@ -202,12 +253,11 @@ def _reach_points(days: Iterable[int]) -> Iterable[tuple[int, int]]:
         previous = day
 
 
-def _used_days(row) -> Iterable[int]:
+def _used_days(block: int, totals: list[int]) -> Iterable[int]:
     """The days a block row counts events on, from its running totals."""
     before = 0
-    first = row.block * BLOCK_DAYS
-    for index, column in enumerate(RUNNING_COLUMNS):
-        total = getattr(row, column)
+    first = block * BLOCK_DAYS
+    for index, total in enumerate(totals):
         if total > before:
             yield first + index
         before = total
@@ -220,10 +270,10 @@ def _reach_changes(*, product: Product, pairs_model, entity: str, days_used: dic
         feature__in={feature for _, feature in days_used},
         **{f"{entity}__in": {key_entity for key_entity, _ in days_used}},
     )
-    for row in existing:
-        key = (getattr(row, entity), row.feature)
+    for key_entity, feature, block, *totals in existing.values_list(entity, "feature", "block", *RUNNING_COLUMNS):
+        key = (key_entity, feature)
         if key in days_used:
-            known[key].update(_used_days(row))
+            known[key].update(_used_days(block, totals))
     changes = Counter()
     for key, days in days_used.items():
         before = known.get(key, set())
@@ -248,11 +298,11 @@ def _merge_reach(*, product: Product, kind: str, changes: Counter, fresh: bool) 
             feature__in={feature for feature, _, _ in changes},
         )
         stale = []
-        for row in existing:
-            key = (row.feature, row.day.toordinal(), row.previous_day.toordinal())
+        for pk, feature, day, previous, count in existing.values_list("pk", "feature", "day", "previous_day", "count"):
+            key = (feature, day.toordinal(), previous.toordinal())
             if key in changes:
-                changes[key] += row.count
-                stale.append(row.pk)
+                changes[key] += count
+                stale.append(pk)
         FeatureReachCounter.objects.filter(pk__in=stale).delete()
     _insert_rows(
         FeatureReachCounter,
@@ -268,6 +318,15 @@ def _merge_reach(*, product: Product, kind: str, changes: Counter, fresh: bool) 
 def _merge_blocks(*, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, list[int]], fresh: bool) -> None:
     """Add per-day counts (keyed by ``key_fields`` + block) to ``model``'s rows of running totals."""
     running = {key: list(accumulate(days)) for key, days in added.items()}
+    if not fresh and _adds_in_database():
+        # Running totals add up column by column, so the database can add them in place.
+        _upsert_adding(
+            model,
+            ("product", *key_fields, "block"),
+            RUNNING_COLUMNS,
+            ((product.pk, *key, *totals) for key, totals in running.items()),
+        )
+        return
     if not fresh:
         existing = model.objects.filter(
             product=product,
@@ -275,19 +334,44 @@ def _merge_blocks(*, model, key_fields: tuple[str, ...], product: Product, added
             **{f"{key_fields[0]}__in": {key[0] for key in added}},
         )
         stale = []
-        for row in existing:
-            key = (*(getattr(row, name) for name in key_fields), row.block)
-            totals = running.get(key)
+        width = len(key_fields) + 1
+        for pk, *values in existing.values_list("pk", *key_fields, "block", *RUNNING_COLUMNS):
+            totals = running.get(tuple(values[:width]))
             if totals is not None:
-                for index, column in enumerate(RUNNING_COLUMNS):
-                    totals[index] += getattr(row, column)
-                stale.append(row.pk)
+                for index, total in enumerate(values[width:]):
+                    totals[index] += total
+                stale.append(pk)
         model.objects.filter(pk__in=stale).delete()
     _insert_rows(
         model,
         ("product", *key_fields, "block", *RUNNING_COLUMNS),
         ((product.pk, *key, *totals) for key, totals in running.items()),
     )
+
+
+def _adds_in_database() -> bool:
+    return connection.vendor == "postgresql" and COPY_ON_POSTGRESQL
+
+
+def _upsert_adding(model, key_fields: tuple[str, ...], added_fields: tuple[str, ...], rows: Iterable[tuple]) -> None:
+    """PostgreSQL: INSERT … ON CONFLICT DO UPDATE SET column = column + excluded.column.
+
+    A fold then writes its rows without first reading the rows it adds to (the
+    portable read-modify-write under the same lock gives the same counters).
+    """
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    key_columns = [quote(model._meta.get_field(name.removesuffix("_id")).column) for name in key_fields]
+    added_columns = [quote(name) for name in added_fields]
+    columns = [*key_columns, *added_columns]
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET "
+        + ", ".join(f"{column} = {table}.{column} + EXCLUDED.{column}" for column in added_columns)
+    )
+    with connection.cursor() as cursor:
+        for chunk in batched(rows, WRITE_BATCH_SIZE):
+            cursor.executemany(sql, chunk)
 
 
 def batched(rows: Iterable[tuple], size: int) -> Iterable[list[tuple]]:
@@ -307,7 +391,7 @@ def _insert_rows(model, fields: tuple[str, ...], rows: Iterable[tuple]) -> None:
     table = connection.ops.quote_name(model._meta.db_table)
     column_list = ", ".join(connection.ops.quote_name(column) for column in columns)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and COPY_ON_POSTGRESQL:
             # COPY: several times faster again, which a rebuild over millions of events needs.
             with cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
                 for row in rows:

@@ -148,6 +148,8 @@ class LicenseBlockCounter(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product", "block", "license", "event", "feature"], name="license_block_key"),
         ]
+        # ``event=`` answers read only the matching features' rows.
+        indexes = [models.Index(fields=["product", "feature", "block"], name="license_block_feature")]
 
     def __str__(self) -> str:
         return f"{self.license_id} {self.feature} block {self.block}"
@@ -167,6 +169,7 @@ class DomainBlockCounter(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product", "block", "domain", "event", "feature"], name="domain_block_key"),
         ]
+        indexes = [models.Index(fields=["product", "feature", "block"], name="domain_block_feature")]
 
     def __str__(self) -> str:
         return f"{self.domain} {self.feature} block {self.block}"
@@ -228,10 +231,82 @@ class FeatureReachCounter(models.Model):
 
     class Meta:
         constraints = [
+            # ``count`` included: PostgreSQL answers a window from the index alone.
             models.UniqueConstraint(
-                fields=["product", "kind", "day", "feature", "previous_day"], name="feature_reach_key"
+                fields=["product", "kind", "day", "feature", "previous_day"], include=["count"], name="feature_reach_key"
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.feature} {self.day} after {self.previous_day}: {self.count}"
+
+
+class FeatureDayCounter(models.Model):
+    """Events per local day of one (event name, feature): sparklines and prior windows in features × days rows."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "day", "event", "feature"], name="feature_day_key")]
+
+    def __str__(self) -> str:
+        return f"{self.feature} {self.day}: {self.count}"
+
+
+class DayHourCounter(models.Model):
+    """Events per local day and hour, all features together: the unfiltered heatmap."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    hour = models.PositiveSmallIntegerField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "day", "hour"], name="day_hour_key")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.hour}h: {self.count}"
+
+
+class LicenseHourCounter(models.Model):
+    """Events per local day and hour of one license: the heatmap of a ``license_id=`` answer."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    hour = models.PositiveSmallIntegerField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product", "license", "day", "hour"], name="license_hour_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.license_id} {self.day} {self.hour}h: {self.count}"
+
+
+class LicenseDomainBlockCounter(models.Model):
+    """Events per local day of one license on one domain and (event, feature): domains of a ``license_id=`` answer."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
+    domain = models.CharField(max_length=DOMAIN_MAX_LENGTH)
+    event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    block = models.IntegerField()
+    locals().update(_running_columns())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "license", "block", "domain", "event", "feature"], name="license_domain_block_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.license_id} {self.domain} {self.feature} block {self.block}"

@@ -48,6 +48,11 @@ def test_it_refuses_a_free_plan_with_402(api, org, free_plan, shop):
         ("from=2026-02-30&to=2026-03-09", "from"),
         ("from=2026-03-10&to=2026-03-09", "from"),
         ("from=2025-03-08&to=2026-03-09", "from"),  # 367 days
+        ("from=0001-01-01&to=0001-01-02", "from"),
+        ("from=9999-12-30&to=9999-12-31", "from"),
+        ("to=0001-01-05", "to"),
+        ("from=2026-03-01%0A&to=2026-03-09", "from"),
+        ("from=２０２６-03-01&to=2026-03-09", "from"),
         (f"{WINDOW}&event=" + "x" * 201, "event"),
     ],
 )
@@ -70,6 +75,8 @@ def test_it_answers_404_for_another_organizations_product_or_license(api, outsid
     assert response.status_code == 404
     assert response.json()["error"]["message"].startswith("license_id:")
     assert api.get(url(shop, query=f"{WINDOW}&license_id=lic_nope")).status_code == 404
+    assert api.get(url(shop, query=f"{WINDOW}&license_id=lic_%00")).status_code == 404
+    assert api.get(url(shop, query=f"{WINDOW}&license_id=" + "x" * 500)).status_code == 404
     assert api.get("/v1/products/prd_nope/analytics/feature-usage").status_code == 404
 
 
@@ -112,3 +119,13 @@ def test_the_demo_leaves_no_event_unfolded(db):
     call_command("demo", "--no-progress", stdout=StringIO())
     assert not Event.objects.filter(rollup_batch__isnull=True).exists()
     assert CounterState.objects.count() == 2
+
+
+def test_counts_are_integers_on_the_wire(api, shop):
+    for query in (WINDOW, f"{WINDOW}&event=export", f"{WINDOW}&license_id=lic_1", f"{WINDOW}&event=e&license_id=lic_1"):
+        data = api.get(url(shop, query=query)).json()["data"]
+        numbers = [*data["totals"].values(), *(n for row in data["usagePattern"] for n in row)]
+        numbers += [f[key] for f in data["topFeatures"] for key in ("events", "priorEvents", "licenses", "domains")]
+        numbers += [n for f in data["topFeatures"] for n in f["sparkline"]]
+        numbers += [row["events"] for row in data["topLicenses"] + data["topDomains"]]
+        assert all(type(n) is int for n in numbers), query

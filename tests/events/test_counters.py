@@ -109,3 +109,19 @@ def test_the_rebuild_command_rebuilds_and_refuses_unknown_products(org):
     assert hour_counts(product) == {("2026-03-02", 12, "export_pdf"): 1}
     with pytest.raises(CommandError, match="prd_nope"):
         call_command("rebuild_feature_usage", "prd_nope")
+
+
+def test_the_copy_and_the_portable_write_paths_give_the_same_counters(org, monkeypatch):
+    from events import counters
+
+    product = ProductFactory(organization=org, timezone="America/New_York")
+    licenses = LicenseFactory.create_batch(2, product=product)
+    for day in range(0, 45, 3):
+        EventFactory(product=product, event="feature_used", feature="export", license=licenses[day % 2],
+                     domain=f"site{day % 3}.com", occurred_at=NOON + timedelta(days=day, hours=day))
+    counters_rebuild(product=product)
+    fast = snapshot(product)
+    monkeypatch.setattr(counters, "COPY_ON_POSTGRESQL", False)
+    counters_rebuild(product=product)
+    assert snapshot(product) == fast
+    assert fast["LicenseDomainBlockCounter"] and fast["LicenseHourCounter"]
