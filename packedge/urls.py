@@ -17,4 +17,5 @@ urlpatterns = [
     ),
     path("", include("events.urls")),
     path("", include("flags.urls")),
+    path("", include("analytics.urls")),
 ]

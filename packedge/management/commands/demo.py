@@ -4,6 +4,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from events import demo as events_demo
+from events.counters import counters_rebuild
+from events.models import Product
 from flags import demo as flags_demo
 from packedge.demo import demo_organization_create
 
@@ -19,6 +21,9 @@ class Command(BaseCommand):
             context = demo_organization_create(progress=not no_progress)
             events_demo.seed(context)
             flags_demo.seed(context)
+            # Feature Usage reads counters: count the seeded events once, now.
+            for product in Product.objects.filter(organization=context.organization):
+                counters_rebuild(product=product)
         self.stdout.write("Demo data ready.")
         for line in context.summary:
             self.stdout.write(line)

@@ -1,0 +1,57 @@
+"""/v1 Feature Usage: the JSON answer of seed 000 and its CSV export."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+
+from analytics.feature_usage import (
+    CSV_TABLES,
+    feature_usage,
+    feature_usage_allowed,
+    feature_usage_csv,
+    parse_feature_usage_query,
+)
+from events import selectors
+from packedge.apis import OrganizationAPIView
+from packedge.errors import PaymentRequired
+
+QUERY_PARAMETERS = [
+    OpenApiParameter("from", OpenApiTypes.DATE, description="First day (product time zone); default: to - 30 days."),
+    OpenApiParameter("to", OpenApiTypes.DATE, description="Last day, inclusive; default: today."),
+    OpenApiParameter("event", str, description="Only event names or features containing this (case-insensitive)."),
+    OpenApiParameter("license_id", str, description="Only events of this license (lic_…)."),
+]
+
+
+class _FeatureUsageApi(OrganizationAPIView):
+    def query_for(self, request, product_id: str):
+        product = selectors.product_get(organization=self.organization, product_id=product_id)
+        if not feature_usage_allowed(self.organization):
+            raise PaymentRequired("Feature Usage needs a paid plan; this organization is on a free plan.")
+        return parse_feature_usage_query(product=product, params=request.query_params)
+
+
+class FeatureUsageApi(_FeatureUsageApi):
+    @extend_schema(parameters=QUERY_PARAMETERS, responses={200: OpenApiTypes.OBJECT}, operation_id="feature_usage")
+    def get(self, request, product_id: str):
+        return Response({"data": feature_usage(self.query_for(request, product_id))})
+
+
+class FeatureUsageCsvApi(_FeatureUsageApi):
+    @extend_schema(
+        parameters=[*QUERY_PARAMETERS, OpenApiParameter("table", str, enum=list(CSV_TABLES), required=True)],
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+        operation_id="feature_usage_csv",
+    )
+    def get(self, request, product_id: str):
+        query = self.query_for(request, product_id)
+        table = request.query_params.get("table", "")
+        body = feature_usage_csv(query, table)
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="feature-usage-{table}-{query.date_from}-{query.date_to}.csv"'
+        )
+        return response

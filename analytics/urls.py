@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from analytics import apis
+
+app_name = "analytics"
+
+urlpatterns = [
+    path("v1/products/<str:product_id>/analytics/feature-usage", apis.FeatureUsageApi.as_view(), name="feature-usage"),
+    path(
+        "v1/products/<str:product_id>/analytics/feature-usage.csv",
+        apis.FeatureUsageCsvApi.as_view(),
+        name="feature-usage-csv",
+    ),
+]

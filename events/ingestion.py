@@ -1,0 +1,393 @@
+"""Event ingestion: a request body validated into typed events, then stored with one INSERT.
+
+This is the hottest path of the service (every customer install calls it), so it
+does exactly one product lookup (cached in-process by public key) and one SQL
+statement per request: a multi-row ``INSERT … ON CONFLICT DO NOTHING`` whose
+license column is a subquery, so attributing a license costs no extra round trip.
+Nothing else happens here for Feature Usage: the analytics fold picks up rows
+whose ``rollup_batch`` is NULL.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.db import IntegrityError, InterfaceError, OperationalError, connection
+from django.utils import timezone
+
+from events.models import DOMAIN_MAX_LENGTH, EVENT_NAME_MAX_LENGTH, LICENSE_KEY_MAX_LENGTH, Event, License, Product
+
+MAX_EVENT_BODY_BYTES = 64 * 1024
+MAX_BATCH_BODY_BYTES = 1024 * 1024
+MAX_BATCH_EVENTS = 1000
+MAX_PROPERTIES_BYTES = 32 * 1024
+UUID_MAX_LENGTH = 64
+PUBLIC_KEY_MAX_LENGTH = 40
+FUTURE_TOLERANCE = timedelta(minutes=10)
+MAX_EVENT_AGE = timedelta(days=366)
+RESERVED_PREFIXES = ("license.", "update.", "release.", "product.", "site.")
+GENERIC_FEATURE_EVENT = "feature_used"
+PRODUCT_CACHE_SECONDS = 30.0
+PRODUCT_CACHE_MAX_ENTRIES = 10_000
+
+# Control characters, and lone surrogates that JSON allows but UTF-8 (and so the database) does not.
+_UNSTORABLE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# PostgreSQL's jsonb refuses the NUL character; an escaped backslash before it is not one.
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+_HOST = re.compile(r"[\w.\-:]+")
+_PLAIN_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
+
+
+class IngestError(Exception):
+    """A request we refuse: its status, machine code and a message naming the field."""
+
+    def __init__(self, message: str, *, code: str = "invalid_request", status: int = 400, retry_after: int = 0):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingEvent:
+    event: str
+    feature: str
+    is_system: bool
+    properties_json: str
+    license_key: str
+    domain: str
+    occurred_at: datetime
+    uuid: str | None
+
+
+# ---------------------------------------------------------------- the body
+
+
+def body_parse(body: bytes) -> dict:
+    """The request body as a JSON object, or a 400 saying why not."""
+    if not body:
+        raise IngestError("body: empty; send a JSON object.", code="invalid_json")
+    try:
+        data = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise IngestError("body: not valid JSON.", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise IngestError("body: must be a JSON object.", code="invalid_json")
+    return data
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def public_key_from(data: dict) -> str:
+    public_key = data.get("public_key")
+    if public_key is None:
+        raise IngestError("public_key: required.")
+    if not isinstance(public_key, str):
+        raise IngestError("public_key: must be a string.")
+    return public_key
+
+
+def event_parse(
+    raw: dict, *, now: datetime, fallback_domain: str, field_prefix: str = ""
+) -> IncomingEvent:
+    """One event of a request, validated into an :class:`IncomingEvent` (or IngestError naming the field)."""
+    name = raw.get("event")
+    if name is None:
+        raise IngestError(f"{field_prefix}event: required.")
+    name = _text(name, field=f"{field_prefix}event", max_length=EVENT_NAME_MAX_LENGTH)
+    if not name.strip():
+        raise IngestError(f"{field_prefix}event: must not be blank.")
+
+    properties = raw.get("properties")
+    if properties is None:
+        properties, properties_json = {}, "{}"
+    elif not isinstance(properties, dict):
+        raise IngestError(f"{field_prefix}properties: must be a JSON object.")
+    else:
+        properties_json = _properties_json(properties, field=f"{field_prefix}properties")
+
+    feature = name
+    if name == GENERIC_FEATURE_EVENT:
+        named = properties.get("feature")
+        if isinstance(named, str) and named.strip():
+            feature = _text(named, field=f"{field_prefix}properties.feature", max_length=EVENT_NAME_MAX_LENGTH)
+
+    license_key = raw.get("license_key")
+    if license_key is None:
+        license_key = ""
+    else:
+        license_key = _text(license_key, field=f"{field_prefix}license_key", max_length=LICENSE_KEY_MAX_LENGTH).strip()
+
+    site = raw.get("site")
+    if site is None or site == "":
+        domain = fallback_domain
+    else:
+        site = _text(site, field=f"{field_prefix}site", max_length=2048)
+        domain = site_normalize(site)
+        if not domain:
+            raise IngestError(f"{field_prefix}site: must be a domain such as customer.example.com.")
+
+    uuid = raw.get("uuid")
+    if uuid is not None:
+        uuid = _text(uuid, field=f"{field_prefix}uuid", max_length=UUID_MAX_LENGTH)
+        if not uuid:
+            raise IngestError(f"{field_prefix}uuid: must not be empty.")
+
+    return IncomingEvent(
+        event=name,
+        feature=feature,
+        # Case-insensitive, so that "Product.Installed" cannot sneak into Feature Usage.
+        is_system=name.lower().startswith(RESERVED_PREFIXES),
+        properties_json=properties_json,
+        license_key=license_key,
+        domain=domain,
+        occurred_at=_occurred_at(raw.get("timestamp"), now=now, field=f"{field_prefix}timestamp"),
+        uuid=uuid,
+    )
+
+
+def batch_parse(data: dict, *, now: datetime, fallback_domain: str) -> list[IncomingEvent]:
+    """All events of a batch, or IngestError naming the first bad one: all or nothing."""
+    raw_events = data.get("events")
+    if raw_events is None:
+        raise IngestError("events: required.")
+    if not isinstance(raw_events, list):
+        raise IngestError("events: must be a list of event objects.")
+    if not 1 <= len(raw_events) <= MAX_BATCH_EVENTS:
+        raise IngestError(f"events: must hold 1 to {MAX_BATCH_EVENTS} events, not {len(raw_events)}.")
+    parsed = []
+    for index, raw in enumerate(raw_events):
+        prefix = f"events[{index}]."
+        if not isinstance(raw, dict):
+            raise IngestError(f"events[{index}]: must be a JSON object.")
+        parsed.append(event_parse(raw, now=now, fallback_domain=fallback_domain, field_prefix=prefix))
+    return parsed
+
+
+def _text(value, *, field: str, max_length: int) -> str:
+    if not isinstance(value, str):
+        raise IngestError(f"{field}: must be a string.")
+    if len(value) > max_length:
+        raise IngestError(f"{field}: at most {max_length} characters.")
+    if _UNSTORABLE_TEXT.search(value):
+        raise IngestError(f"{field}: must not contain control characters.")
+    return value
+
+
+def _properties_json(properties: dict, *, field: str) -> str:
+    try:
+        text = json.dumps(properties, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        size = len(text.encode("utf-8"))
+    except (ValueError, UnicodeEncodeError):
+        # allow_nan=False refuses 1e999 (parsed as infinity); encode() refuses lone surrogates.
+        raise IngestError(f"{field}: holds a value that cannot be stored (infinite number or broken text).") from None
+    if size > MAX_PROPERTIES_BYTES:
+        raise IngestError(f"{field}: at most {MAX_PROPERTIES_BYTES} bytes once serialized, not {size}.")
+    if "\\u0000" in text and _JSON_NUL.search(text):
+        raise IngestError(f"{field}: must not contain NUL characters.")
+    return text
+
+
+def _occurred_at(value, *, now: datetime, field: str) -> datetime:
+    if value is None:
+        return now
+    if not isinstance(value, str) or len(value) > 64:
+        raise IngestError(f"{field}: must be an ISO 8601 string such as 2026-05-01T12:00:00Z.")
+    try:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)  # no offset given: read as UTC, like the SDKs' toISOString()
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise IngestError(f"{field}: must be an ISO 8601 string such as 2026-05-01T12:00:00Z.") from None
+    if moment > now + FUTURE_TOLERANCE:
+        # A client clock running ahead: the time we received it is the better guess.
+        return now
+    if moment < now - MAX_EVENT_AGE:
+        raise IngestError(f"{field}: older than {MAX_EVENT_AGE.days} days.")
+    return moment
+
+
+# ---------------------------------------------------------------- sites
+
+
+def site_normalize(value: str) -> str:
+    """``https://Shop.Example.com.:8443/cart`` → ``shop.example.com``; '' when it is no host at all."""
+    if len(value) <= DOMAIN_MAX_LENGTH and _PLAIN_HOST.fullmatch(value):
+        return value  # already a bare host name: the common case, without parsing a URL
+    text = value.strip().lower()
+    if "//" not in text:
+        text = "//" + text
+    try:
+        host = urlsplit(text).hostname or ""
+    except ValueError:
+        return ""
+    host = host.rstrip(".")
+    if not host or len(host) > DOMAIN_MAX_LENGTH or not _HOST.fullmatch(host):
+        return ""
+    return host
+
+
+def fallback_domain_from_headers(origin: str | None, referer: str | None) -> str:
+    """The site of a browser call that did not name one: Origin's host, else Referer's, else none."""
+    for header in (origin, referer):
+        if header and header != "null":
+            domain = site_normalize(header)
+            if domain:
+                return domain
+    return ""
+
+
+# ---------------------------------------------------------------- products
+
+
+_product_ids: dict[str, tuple[float, int | None]] = {}
+
+
+def product_id_for_public_key(public_key: str) -> int | None:
+    """The product id of a public key, cached in this process for a short while.
+
+    Unknown keys are cached too, so that a flood of bogus keys costs no queries.
+    A key created a moment ago cannot have been cached as unknown: keys are random.
+    """
+    if not public_key.startswith("pk_") or len(public_key) > PUBLIC_KEY_MAX_LENGTH:
+        return None
+    clock = time.monotonic()
+    hit = _product_ids.get(public_key)
+    if hit is not None and hit[0] > clock:
+        return hit[1]
+    product_id = Product.objects.filter(public_key=public_key).values_list("id", flat=True)[:1]
+    product_id = next(iter(product_id), None)
+    if len(_product_ids) >= PRODUCT_CACHE_MAX_ENTRIES:
+        _product_ids.clear()
+    _product_ids[public_key] = (clock + PRODUCT_CACHE_SECONDS, product_id)
+    return product_id
+
+
+def product_cache_clear() -> None:
+    _product_ids.clear()
+
+
+# ---------------------------------------------------------------- the insert
+
+
+# One JSON parameter carries the whole batch: psycopg splits a query's placeholders in
+# Python, which for 1,000 rows × 10 placeholders costs more than the insert itself.
+_ROW_FIELDS = ("event", "feature", "is_system", "license_key", "domain", "occurred_at", "received_at", "uuid")
+_ROWS_SOURCE = {
+    "postgresql": (
+        "json_to_recordset(%s::json) AS v(event text, feature text, is_system boolean, properties jsonb, "
+        "license_key text, domain text, occurred_at timestamptz, received_at timestamptz, uuid text)"
+    ),
+    "sqlite": (
+        "(SELECT json_extract(j.value, '$.event') AS event, json_extract(j.value, '$.feature') AS feature, "
+        "json_extract(j.value, '$.is_system') AS is_system, json_extract(j.value, '$.properties') AS properties, "
+        "json_extract(j.value, '$.license_key') AS license_key, json_extract(j.value, '$.domain') AS domain, "
+        "json_extract(j.value, '$.occurred_at') AS occurred_at, json_extract(j.value, '$.received_at') AS received_at, "
+        "json_extract(j.value, '$.uuid') AS uuid FROM json_each(%s) AS j) AS v"
+    ),
+}
+
+
+def _insert_sql(vendor: str) -> str:
+    """One INSERT … SELECT over the rows, licenses found by one join, duplicates of a uuid skipped."""
+    event, license = Event._meta, License._meta
+    columns = [
+        event.get_field(name).column
+        for name in ("product", "properties", *_ROW_FIELDS, "license")
+    ]
+    values = ", ".join(f"v.{name}" for name in ("properties", *_ROW_FIELDS))
+    return (
+        f"INSERT INTO {event.db_table} ({', '.join(columns)}) "
+        f"SELECT %s, {values}, l.{license.pk.column} FROM {_ROWS_SOURCE[vendor]} "
+        f"LEFT JOIN {license.db_table} AS l ON v.license_key <> '' "
+        f"AND l.{license.get_field('product').column} = %s AND l.{license.get_field('key').column} = v.license_key "
+        # SQLite needs a WHERE before ON CONFLICT in an INSERT … SELECT to read it as an upsert.
+        "WHERE true ON CONFLICT DO NOTHING"
+    )
+
+
+_SQL: dict[str, str] = {}
+
+
+def events_store(*, product_id: int, events: list[IncomingEvent], received_at: datetime) -> int:
+    """Insert the events in one statement; returns how many rows were new.
+
+    ``ON CONFLICT DO NOTHING`` makes a retried ``uuid`` a no-op even when two
+    copies race: the unique constraint decides, not a read before the write.
+    """
+    if not events:
+        return 0
+    vendor = connection.vendor
+    if vendor not in _SQL:
+        _SQL[vendor] = _insert_sql(vendor)
+    sqlite = vendor == "sqlite"
+    adapt = connection.ops.adapt_datetimefield_value
+    received = adapt(received_at) if sqlite else received_at.isoformat()
+    rows: list[str] = []
+    seen_uuids: set[str] = set()
+    dumps = json.dumps
+    for item in events:
+        if item.uuid is not None:
+            if item.uuid in seen_uuids:
+                continue
+            seen_uuids.add(item.uuid)
+        if item.occurred_at is received_at:
+            occurred = received
+        else:
+            occurred = adapt(item.occurred_at) if sqlite else item.occurred_at.isoformat()
+        rest = dumps(
+            {
+                "event": item.event, "feature": item.feature, "is_system": item.is_system,
+                "license_key": item.license_key, "domain": item.domain, "occurred_at": occurred,
+                "received_at": received, "uuid": item.uuid,
+            },
+            ensure_ascii=False,
+        )
+        # The properties are already JSON text (measured for the size limit): splice, do not re-encode.
+        rows.append('{"properties":' + item.properties_json + "," + rest[1:])
+    params = [product_id, "[" + ",".join(rows) + "]", product_id]
+    # CONN_HEALTH_CHECKS would ping a reused connection with SELECT 1 before this
+    # statement, doubling the round trips of the hottest path. Skip the ping and,
+    # if the connection turns out dead, retry once on a fresh one instead.
+    retry = connection.connection is not None and not connection.in_atomic_block
+    if retry:
+        connection.health_check_done = True
+    try:
+        try:
+            return _execute(_SQL[vendor], params)
+        except (OperationalError, InterfaceError):
+            if not retry:
+                raise  # the middleware answers 503 with Retry-After
+            connection.close()
+            return _execute(_SQL[vendor], params)
+    except IntegrityError:
+        # Only the product foreign key can fail here: the product was deleted
+        # while its key sat in the cache.
+        _product_ids.pop(_public_key_of(product_id), None)
+        raise IngestError("public_key: unknown public key.", code="invalid_public_key", status=401) from None
+
+
+def _execute(sql: str, params: list) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _public_key_of(product_id: int) -> str:
+    for key, (_, cached_id) in list(_product_ids.items()):
+        if cached_id == product_id:
+            return key
+    return ""
+
+
+def now_utc() -> datetime:
+    return timezone.now()

@@ -1,0 +1,217 @@
+"""``POST /public/v1/event`` and ``POST /public/v1/events``: ingestion from customers' browsers and servers.
+
+Plain Django views rather than DRF APIViews: content negotiation, parsers and
+the renderer cost more than the whole insert on this path (measured with
+``make bench``), and the contract is small enough to hold here by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+
+from events import ingestion
+from events.ingestion import IngestError
+from packedge.errors import error_body
+
+ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain", "")
+SUCCESS = b'{"success": true}'
+
+
+class PublicKeyRateThrottle(SimpleRateThrottle):
+    """Requests per public key, on the configured cache (``DEFAULT_THROTTLE_RATES["ingest"]``).
+
+    A fixed window counted with one ``incr`` instead of DRF's sliding history,
+    whose list of timestamps grows with the rate (1,000 entries at 1000/s) and
+    is rewritten on every request.
+    """
+
+    scope = "ingest"
+    cache_format = "throttle_%(scope)s_%(ident)s"
+
+    def get_rate(self):
+        # Read at each request, not at import, so a changed setting takes effect.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def allow_public_key(self, public_key: str) -> bool:
+        if self.rate is None:
+            return True
+        self.now = self.timer()
+        window = int(self.now // self.duration)
+        key = self.cache_format % {"scope": self.scope, "ident": f"{public_key}_{window}"}
+        try:
+            count = self.cache.incr(key)
+        except ValueError:
+            self.cache.add(key, 0, self.duration + 1)
+            count = self.cache.incr(key)
+        return count <= self.num_requests
+
+    def wait(self) -> float:
+        return self.duration - (self.now % self.duration)
+
+
+@csrf_exempt
+def event_create(request: HttpRequest) -> HttpResponse:
+    return _ingest(request, batch=False)
+
+
+@csrf_exempt
+def event_batch_create(request: HttpRequest) -> HttpResponse:
+    return _ingest(request, batch=True)
+
+
+def _ingest(request: HttpRequest, *, batch: bool) -> HttpResponse:
+    if request.method == "OPTIONS":
+        response = HttpResponse(status=204)
+        response["Allow"] = "POST, OPTIONS"
+        return response
+    if request.method != "POST":
+        response = _error_response(IngestError("Use POST.", code="method_not_allowed", status=405))
+        response["Allow"] = "POST, OPTIONS"
+        return response
+    try:
+        body = _body(request, limit=ingestion.MAX_BATCH_BODY_BYTES if batch else ingestion.MAX_EVENT_BODY_BYTES)
+        data = ingestion.body_parse(body)
+        public_key = ingestion.public_key_from(data)
+        product_id = ingestion.product_id_for_public_key(public_key)
+        if product_id is None:
+            raise IngestError("public_key: unknown public key.", code="invalid_public_key", status=401)
+        throttle = PublicKeyRateThrottle()
+        if not throttle.allow_public_key(public_key):
+            raise IngestError(
+                "Too many requests for this public key; retry later.",
+                code="rate_limited",
+                status=429,
+                retry_after=max(1, math.ceil(throttle.wait())),
+            )
+        now = ingestion.now_utc()
+        fallback = ingestion.fallback_domain_from_headers(request.META.get("HTTP_ORIGIN"), request.META.get("HTTP_REFERER"))
+        if batch:
+            events = ingestion.batch_parse(data, now=now, fallback_domain=fallback)
+        else:
+            events = [ingestion.event_parse(data, now=now, fallback_domain=fallback)]
+        ingestion.events_store(product_id=product_id, events=events, received_at=now)
+    except IngestError as error:
+        return _error_response(error)
+    if batch:
+        return HttpResponse(
+            b'{"success": true, "accepted": %d}' % len(events), content_type="application/json"
+        )
+    return HttpResponse(SUCCESS, content_type="application/json")
+
+
+def _body(request: HttpRequest, *, limit: int) -> bytes:
+    content_type = request.content_type or ""
+    if content_type not in ACCEPTED_CONTENT_TYPES and not content_type.endswith("+json"):
+        raise IngestError(
+            "Content-Type: send application/json or text/plain with a JSON body.",
+            code="unsupported_media_type",
+            status=415,
+        )
+    too_large = IngestError(f"body: at most {limit} bytes.", code="payload_too_large", status=413)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise too_large
+    # The declared length may lie (or be absent with chunked bodies): measure what came.
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise too_large
+    return body
+
+
+def _error_response(error: IngestError) -> HttpResponse:
+    body = error_body(error.code, error.message)
+    body["success"] = False
+    response = HttpResponse(json.dumps(body), status=error.status, content_type="application/json")
+    if error.retry_after:
+        response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def openapi_paths(result: dict, generator, request, public) -> dict:
+    """drf-spectacular post-processing hook: the ingestion endpoints are plain views, described by hand."""
+    error = {
+        "type": "object",
+        "properties": {
+            "success": {"type": "boolean", "enum": [False]},
+            "error": {
+                "type": "object",
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["code", "message"],
+            },
+        },
+    }
+    event = {
+        "type": "object",
+        "properties": {
+            "event": {"type": "string", "minLength": 1, "maxLength": 200},
+            "properties": {"type": "object", "description": "At most 32 KiB serialized."},
+            "license_key": {"type": "string", "maxLength": 200},
+            "site": {"type": "string", "description": "Domain; defaults to the Origin, then Referer host."},
+            "timestamp": {"type": "string", "format": "date-time"},
+            "uuid": {"type": "string", "maxLength": 64, "description": "Idempotency key per product."},
+        },
+        "required": ["event"],
+    }
+    single = {
+        "type": "object",
+        "properties": {"public_key": {"type": "string"}, **event["properties"]},
+        "required": ["public_key", "event"],
+    }
+    batch = {
+        "type": "object",
+        "properties": {
+            "public_key": {"type": "string"},
+            "events": {"type": "array", "items": event, "minItems": 1, "maxItems": ingestion.MAX_BATCH_EVENTS},
+        },
+        "required": ["public_key", "events"],
+    }
+    errors = {
+        str(code): {"description": text, "content": {"application/json": {"schema": error}}}
+        for code, text in [
+            (400, "Bad input, naming the field"),
+            (401, "Unknown public key"),
+            (413, "Body too large"),
+            (415, "Not JSON"),
+            (429, "Rate limited (Retry-After)"),
+            (503, "Database unavailable (Retry-After)"),
+        ]
+    }
+
+    def operation(operation_id: str, summary: str, schema: dict, success: dict) -> dict:
+        body = {"schema": schema}
+        return {
+            "post": {
+                "operationId": operation_id,
+                "summary": summary,
+                "tags": ["ingestion"],
+                "security": [],
+                "requestBody": {"required": True, "content": {"application/json": body, "text/plain": body}},
+                "responses": {
+                    "200": {"description": "Accepted", "content": {"application/json": {"schema": success}}},
+                    **errors,
+                },
+            }
+        }
+
+    result.setdefault("paths", {}).update(
+        {
+            "/public/v1/event": operation(
+                "event_track", "Track one event", single,
+                {"type": "object", "properties": {"success": {"type": "boolean"}}},
+            ),
+            "/public/v1/events": operation(
+                "events_track_batch", "Track up to 1,000 events", batch,
+                {"type": "object", "properties": {"success": {"type": "boolean"}, "accepted": {"type": "integer"}}},
+            ),
+        }
+    )
+    return result

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from events.counters import COUNTER_MODELS, counters_fold, counters_rebuild
+from events.models import CounterState, Event, FeatureHourCounter, LicenseBlockCounter
+from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def snapshot(product) -> dict:
+    """Every counter row of the product, without ids."""
+    return {
+        model.__name__: sorted(
+            tuple(str(value) for key, value in row.items() if key != "id")
+            for row in model.objects.filter(product=product).values()
+        )
+        for model in COUNTER_MODELS
+    }
+
+
+def hour_counts(product) -> dict:
+    return {(row.day.isoformat(), row.hour, row.feature): row.count for row in FeatureHourCounter.objects.filter(product=product)}
+
+
+def test_a_fold_claims_pending_events_once(org):
+    product = ProductFactory(organization=org)
+    EventFactory.create_batch(3, product=product, event="export_pdf", occurred_at=NOON)
+    assert counters_fold(product=product) == 3
+    assert counters_fold(product=product) == 0
+    assert hour_counts(product) == {("2026-03-02", 12, "export_pdf"): 3}
+    assert set(Event.objects.filter(product=product).values_list("rollup_batch", flat=True)) == {1}
+
+    EventFactory(product=product, event="export_pdf", occurred_at=NOON + timedelta(minutes=5))
+    assert counters_fold(product=product) == 1
+    assert hour_counts(product) == {("2026-03-02", 12, "export_pdf"): 4}
+    assert CounterState.objects.get(product=product).last_batch == 2
+
+
+def test_a_fold_leaves_other_products_alone(org):
+    mine, theirs = ProductFactory(organization=org), ProductFactory(organization=org)
+    EventFactory(product=mine, occurred_at=NOON)
+    EventFactory(product=theirs, occurred_at=NOON)
+    counters_fold(product=mine)
+    assert Event.objects.get(product=theirs).rollup_batch is None
+    assert not FeatureHourCounter.objects.filter(product=theirs).exists()
+
+
+def test_system_events_and_missing_license_or_domain_are_folded_but_not_counted(org):
+    product = ProductFactory(organization=org)
+    EventFactory(product=product, event="product.installed", is_system=True, occurred_at=NOON)
+    EventFactory(product=product, event="export_pdf", license=None, domain="", occurred_at=NOON)
+    counters_fold(product=product)
+    assert not Event.objects.filter(product=product, rollup_batch__isnull=True).exists()
+    assert hour_counts(product) == {("2026-03-02", 12, "export_pdf"): 1}
+    assert not LicenseBlockCounter.objects.filter(product=product).exists()
+
+
+def test_folds_in_any_order_give_what_a_rebuild_gives(org):
+    product = ProductFactory(organization=org, timezone="Europe/Berlin")
+    licenses = LicenseFactory.create_batch(3, product=product)
+    rounds = [
+        [(0, 0, "a.com"), (3, 1, "b.com"), (40, 2, "")],
+        [(1, 0, "a.com"), (2, 0, "a.com"), (70, 1, "c.com")],  # fills a gap, crosses a 32-day block
+        [(-5, 2, "b.com"), (3, 1, "b.com"), (33, 0, "a.com")],  # late events before earlier ones
+    ]
+    for events in rounds:
+        for day, license_index, domain in events:
+            for name in ("export_pdf", "bulk_edit"):
+                EventFactory(product=product, event=name, license=licenses[license_index], domain=domain,
+                             occurred_at=NOON + timedelta(days=day, hours=license_index * 7))
+        counters_fold(product=product)
+    folded = snapshot(product)
+    counters_rebuild(product=product)
+    assert snapshot(product) == folded
+    assert folded["FeatureReachCounter"]
+
+
+def test_changing_the_time_zone_recounts_days_and_hours(api, org):
+    product = ProductFactory(organization=org, timezone="UTC")
+    EventFactory(product=product, event="export_pdf", occurred_at=datetime(2026, 3, 2, 20, 0, tzinfo=UTC))
+    counters_fold(product=product)
+    assert hour_counts(product) == {("2026-03-02", 20, "export_pdf"): 1}
+    response = api.patch(f"/v1/products/{product.public_id}", {"timezone": "Asia/Tokyo"}, format="json")
+    assert response.status_code == 200
+    assert hour_counts(product) == {("2026-03-03", 5, "export_pdf"): 1}
+
+
+def test_the_fold_command_folds_every_product(org):
+    products = ProductFactory.create_batch(2, organization=org)
+    for product in products:
+        EventFactory(product=product, occurred_at=NOON)
+    call_command("fold_events", stdout=(out := io.StringIO()))
+    assert out.getvalue().strip() == "Folded 2 events of 2 products."
+    assert not Event.objects.filter(rollup_batch__isnull=True).exists()
+
+
+def test_the_rebuild_command_rebuilds_and_refuses_unknown_products(org):
+    product = ProductFactory(organization=org)
+    EventFactory(product=product, occurred_at=NOON)
+    call_command("rebuild_feature_usage", product.public_id, stdout=io.StringIO())
+    assert hour_counts(product) == {("2026-03-02", 12, "export_pdf"): 1}
+    with pytest.raises(CommandError, match="prd_nope"):
+        call_command("rebuild_feature_usage", "prd_nope")

@@ -1,0 +1,80 @@
+"""The demo's 60 days of events look like real usage."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count
+from django.utils import timezone
+
+from events.models import Event, License, Product
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def demo():
+    out = StringIO()
+    call_command("demo", "--no-progress", stdout=out)
+    return out.getvalue()
+
+
+def test_the_demo_fills_60_days_of_events_for_each_product(demo):
+    now = timezone.now()
+    assert "Events: " in demo
+    for product in Product.objects.all():
+        events = Event.objects.filter(product=product)
+        assert events.count() > 2000
+        assert events.filter(occurred_at__lt=now - timedelta(days=61)).count() == 0
+        assert events.filter(occurred_at__gt=now).count() == 0
+        assert events.filter(occurred_at__lt=now - timedelta(days=55)).exists()
+        assert events.filter(rollup_batch__isnull=True).count() == events.count()
+
+
+def test_every_license_sent_an_install_event_stored_as_system(demo):
+    for product in Product.objects.all():
+        installs = Event.objects.filter(product=product, event="product.installed")
+        assert installs.count() == License.objects.filter(product=product).count()
+        assert set(installs.values_list("is_system", flat=True)) == {True}
+        assert Event.objects.filter(product=product, is_system=True).count() == installs.count()
+
+
+def test_licenses_run_on_one_or_two_domains_and_unknown_keys_are_kept(demo):
+    per_license = Event.objects.filter(license__isnull=False).values("license").annotate(n=Count("domain", distinct=True))
+    assert {row["n"] for row in per_license} <= {1, 2}
+    assert 2 in {row["n"] for row in per_license}
+    unknown = Event.objects.filter(license__isnull=True).exclude(license_key="")
+    assert unknown.exists()
+    assert all(key.startswith("UNKNOWN-") for key in unknown.values_list("license_key", flat=True).distinct())
+
+
+def test_popularity_is_skewed_and_some_features_went_quiet(demo):
+    product = Product.objects.get(name="SEO Booster Pro")
+    events = Event.objects.filter(product=product, is_system=False)
+    counts = Counter(dict(events.values_list("feature").annotate(n=Count("id")).values_list("feature", "n")))
+    ranked = [n for _, n in counts.most_common()]
+    assert ranked[0] > 4 * ranked[9]
+    cutoff = timezone.now() - timedelta(days=30)
+    for quiet in ("legacy_import", "xml_feed_v1"):
+        assert events.filter(feature=quiet, occurred_at__lt=cutoff - timedelta(days=1)).exists()
+        assert not events.filter(feature=quiet, occurred_at__gte=cutoff).exists()
+    # Generic feature_used events carry the feature in their properties.
+    generic = events.filter(event="feature_used").first()
+    assert generic.feature == generic.properties["feature"]
+
+
+def test_traffic_follows_the_working_week_and_day(demo):
+    product = Product.objects.get(name="Invoice Desk")
+    zone = ZoneInfo(product.timezone)
+    weekdays, hours = Counter(), Counter()
+    for moment in Event.objects.filter(product=product, is_system=False).values_list("occurred_at", flat=True):
+        local = moment.astimezone(zone)
+        weekdays[local.weekday()] += 1
+        hours[local.hour] += 1
+    assert min(weekdays[d] for d in range(5)) > 1.5 * max(weekdays[5], weekdays[6])
+    assert hours[14] > 5 * hours[3]
