@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from packedge import services
 from packedge.models import Membership, Plan
-from tests.packedge.factories import OrganizationFactory, UserFactory
+from tests.packedge.factories import OrganizationFactory, UserFactory, ensure_plans
 
 # Playwright's sync API runs an event loop in the test thread; Django refuses
 # ORM calls from such a thread unless told the loop is not ours to worry about.
@@ -21,11 +21,13 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 @pytest.fixture
 def pro_plan(db) -> Plan:
+    ensure_plans()
     return Plan.objects.get(slug="pro")
 
 
 @pytest.fixture
 def free_plan(db) -> Plan:
+    ensure_plans()
     return Plan.objects.get(slug="free")
 
 

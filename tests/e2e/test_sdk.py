@@ -15,7 +15,7 @@ import pytest
 from events import ingestion
 from events.models import Event
 from tests.events.factories import LicenseFactory, ProductFactory
-from tests.packedge.factories import OrganizationFactory, PlanFactory
+from tests.packedge.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SDK_DIR = Path(__file__).resolve().parents[2] / "static" / "sdk"
@@ -23,8 +23,7 @@ EVENT_PATH = "/public/v1/event"
 
 
 def paying_organization():
-    # A transactional test starts from an empty database: the plans of the data migration are gone.
-    return OrganizationFactory(plan=PlanFactory(slug="pro"))
+    return OrganizationFactory()
 
 
 class QuietHandler(SimpleHTTPRequestHandler):

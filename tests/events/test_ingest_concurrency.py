@@ -10,12 +10,11 @@ import pytest
 
 from events.models import Event
 from tests.events.factories import ProductFactory
-from tests.packedge.factories import OrganizationFactory, PlanFactory
+from tests.packedge.factories import OrganizationFactory
 
 
 def paying_organization():
-    # A transactional test starts from an empty database: the plans of the data migration are gone.
-    return OrganizationFactory(plan=PlanFactory(slug="pro"))
+    return OrganizationFactory()
 
 
 def _post(url: str, body: dict) -> dict:

@@ -33,7 +33,8 @@ def test_the_demo_fills_60_days_of_events_for_each_product(demo):
         assert events.filter(occurred_at__lt=now - timedelta(days=61)).count() == 0
         assert events.filter(occurred_at__gt=now).count() == 0
         assert events.filter(occurred_at__lt=now - timedelta(days=55)).exists()
-        assert events.filter(rollup_batch__isnull=True).count() == events.count()
+        # The demo counts its events into the Feature Usage counters before it returns.
+        assert events.filter(rollup_batch__isnull=True).count() == 0
 
 
 def test_every_license_sent_an_install_event_stored_as_system(demo):

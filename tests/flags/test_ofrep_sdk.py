@@ -17,8 +17,7 @@ from flags.selectors import utc_today
 from tests.conftest import api_client_for
 from tests.flags.factories import ProjectFactory, environment_with_key
 
-# serialized_rollback: the plans are data from a migration, which a transactional test would flush.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 DOMAIN = "packedge-live-test"
 

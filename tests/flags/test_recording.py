@@ -66,7 +66,7 @@ def test_recording_a_bad_row_never_raises(ids):
     assert FlagEvaluation.objects.count() == 0
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_the_background_thread_flushes_on_its_own(org):
     project = ProjectFactory(organization=org)
     environment = environment_with_key(project)[0]

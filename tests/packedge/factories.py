@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+import importlib
+
 import factory
+from django.apps import apps
 from django.contrib.auth import get_user_model
 
 from packedge import keys
 from packedge.models import ApiKey, Membership, Organization, Plan
+
+
+def ensure_plans() -> None:
+    """Re-create the plans of the data migration: a transactional test's flush removes them."""
+    migration = importlib.import_module("packedge.migrations.0002_plans")
+    migration.create_plans(apps, None)
 
 
 class PlanFactory(factory.django.DjangoModelFactory):
@@ -24,7 +33,7 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Org {n}")
     slug = factory.Sequence(lambda n: f"org-{n}")
-    plan = factory.LazyFunction(lambda: Plan.objects.get(slug="pro"))
+    plan = factory.LazyFunction(lambda: ensure_plans() or Plan.objects.get(slug="pro"))
 
 
 class UserFactory(factory.django.DjangoModelFactory):
