@@ -181,3 +181,11 @@ def test_a_range_wholly_before_retention_is_clamped_to_no_rows(api, org, world, 
     assert (body["from"], body["to"], body["clampedFrom"], body["rows"]) == (
         (today - timedelta(days=6)).isoformat(), (today - timedelta(days=15)).isoformat(), True, [],
     )
+
+
+def test_unknown_project_and_unknown_flag_are_told_apart(api, world):
+    project, production, *_ = world
+    response = api.get(f"/v1/projects/proj_nope/flags/new-checkout/usage?environmentId={production.public_id}")
+    assert response.status_code == 404 and "project" in response.json()["error"]["message"]
+    response = get(api, project, production.public_id, flag_key="nope")
+    assert response.status_code == 404 and "flag" in response.json()["error"]["message"]
