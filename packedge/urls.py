@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("events.urls")),
     path("", include("flags.urls")),
     path("", include("analytics.urls")),
+    path("", include("packedge.console_urls")),
 ]

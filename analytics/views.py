@@ -1,0 +1,133 @@
+"""The console's Analytics → Feature Usage tab and its CSV downloads.
+
+The page shows exactly what the API answers for the same parameters: it calls
+the same parse and compute functions and only lays the result out.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from analytics.feature_usage import (
+    CSV_TABLES,
+    feature_usage,
+    feature_usage_allowed,
+    feature_usage_csv,
+    parse_feature_usage_query,
+)
+from events.views import product_context
+from packedge.errors import ApiError
+
+WINDOW_PRESETS = (7, 30, 90)
+# With no window in the URL the API's default applies, which is the 30-day preset.
+DEFAULT_PRESET = 30
+FILTER_PARAMS = ("event", "license_id")
+
+
+def product_today(product) -> date:
+    return datetime.now(zoneinfo.ZoneInfo(product.timezone)).date()
+
+
+def window_params(get, *, today: date) -> tuple[dict[str, str], int | None]:
+    """The API parameters for the console's URL, and the preset it shows (None: custom).
+
+    ``days=N`` means the N days before today, counted as the API counts its
+    default window (``from`` = ``to`` − N); explicit ``from``/``to`` win.
+    """
+    params = {name: get.get(name, "").strip() for name in FILTER_PARAMS if get.get(name, "").strip()}
+    date_from, date_to = get.get("from", "").strip(), get.get("to", "").strip()
+    if date_from or date_to:
+        params.update({key: value for key, value in (("from", date_from), ("to", date_to)) if value})
+        return params, None
+    days = get.get("days", "")
+    preset = int(days) if days.isdigit() and int(days) in WINDOW_PRESETS else DEFAULT_PRESET
+    if preset != DEFAULT_PRESET:
+        params.update({"from": (today - timedelta(days=preset)).isoformat(), "to": today.isoformat()})
+    return params, preset
+
+
+def _url(base: str, params: dict[str, str]) -> str:
+    query = urlencode({key: value for key, value in params.items() if value})
+    return f"{base}?{query}" if query else base
+
+
+@login_required
+def feature_usage_tab(request, org_slug: str, product_id: str):
+    context = product_context(request, org_slug, product_id, "analytics")
+    product, organization = context["product"], context["organization"]
+    if not feature_usage_allowed(organization):
+        context["plan_required"] = True
+        return render(request, "analytics/feature_usage.html", context)
+
+    base = reverse("console:feature-usage", args=[org_slug, product_id])
+    csv_base = reverse("console:feature-usage-csv", args=[org_slug, product_id])
+    today = product_today(product)
+    params, preset = window_params(request.GET, today=today)
+    filters = {name: params[name] for name in FILTER_PARAMS if name in params}
+    context.update(
+        {
+            "preset": preset,
+            "presets": [
+                {"days": days, "url": _url(base, {**filters, "days": "" if days == DEFAULT_PRESET else str(days)}), "active": days == preset}
+                for days in WINDOW_PRESETS
+            ],
+            "params": params,
+            "form": {name: params.get(name, "") for name in ("from", "to", *FILTER_PARAMS)},
+            "reset_url": base,
+        }
+    )
+    try:
+        query = parse_feature_usage_query(product=product, params=params, today=today)
+    except ApiError as exc:
+        context["error"] = str(exc.detail)
+        return render(request, "analytics/feature_usage.html", context, status=exc.status_code)
+
+    data = feature_usage(query)
+    window = {"from": data["from"], "to": data["to"]}
+    context["form"].update(window)
+    keep_window = window if preset is None else ({"days": str(preset)} if preset != DEFAULT_PRESET else {})
+    without_event = {**keep_window, **{k: v for k, v in filters.items() if k != "event"}}
+    without_license = {**keep_window, **{k: v for k, v in filters.items() if k != "license_id"}}
+    context.update(
+        {
+            "data": data,
+            "window_days": query.days,
+            "license": query.license,
+            "csv_links": [
+                {"table": table, "url": _url(csv_base, {**window, **filters, "table": table})} for table in CSV_TABLES
+            ],
+            "clear_event_url": _url(base, without_event),
+            "clear_license_url": _url(base, without_license),
+            "feature_urls": {f["name"]: _url(base, {**without_event, "event": f["name"]}) for f in data["topFeatures"]},
+            "license_urls": {
+                row["licenseId"]: _url(base, {**without_license, "license_id": row["licenseId"]}) for row in data["topLicenses"]
+            },
+        }
+    )
+    return render(request, "analytics/feature_usage.html", context)
+
+
+@login_required
+def feature_usage_csv_download(request, org_slug: str, product_id: str):
+    context = product_context(request, org_slug, product_id, "analytics")
+    if not feature_usage_allowed(context["organization"]):
+        return HttpResponse("Feature Usage needs a paid plan.", status=402, content_type="text/plain; charset=utf-8")
+    product = context["product"]
+    today = product_today(product)
+    params, _ = window_params(request.GET, today=today)
+    table = request.GET.get("table", "")
+    try:
+        query = parse_feature_usage_query(product=product, params=params, today=today)
+        body = feature_usage_csv(query, table)
+    except ApiError as exc:
+        return HttpResponse(str(exc.detail), status=exc.status_code, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="feature-usage-{table}-{query.date_from}-{query.date_to}.csv"'
+    return response
