@@ -165,7 +165,9 @@ def _p6_usage(ctx: BenchContext, world: dict) -> Result:
         rows = len(first.json()["rows"]) if first.status_code == 200 else -1
         for _ in range(20):
             session.get(url, params=params, headers=headers)
+        cpu_before = _cpu_seconds(_server_pids(ctx))
         samples = timed(lambda: session.get(url, params=params, headers=headers).raise_for_status(), repeat=200)
+        cpu_ms = (_cpu_seconds(_server_pids(ctx)) - cpu_before) * 1000 / 200
         project_url = f"{base}/v1/projects/{project.public_id}"
         for _ in range(20):
             session.get(project_url, headers=headers)
@@ -181,7 +183,8 @@ def _p6_usage(ctx: BenchContext, world: dict) -> Result:
         baseline_what="GET /v1/projects/{id} p50 (an authenticated /v1 round trip)",
         ratio=p50 / base_p50 if base_p50 else None,
         passed=p50 <= P6_TARGET_MS and rows == DAYS,
-        note=f"{rows} rows returned (expected {DAYS}); p99 {percentile(samples, 99):.1f} ms",
+        note=f"{rows} rows returned (expected {DAYS}); p99 {percentile(samples, 99):.1f} ms; "
+        f"server CPU {cpu_ms:.2f} ms/request",
     )
 
 
@@ -222,22 +225,45 @@ def _ofrep_run(ctx: BenchContext, world: dict, *, mode: str, seconds: float, con
     before = FlagEvaluation.objects.count()
     with server(ctx, label=label, env={"FLAG_RECORDING_MODE": mode}) as base:
         _, warm, _ = asyncio.run(_drive(base, world["sdk_key"], 2, concurrency, ctx.seed))  # warm up every worker
+        cpu_before = _cpu_seconds(_server_pids(ctx))
         latencies, statuses, elapsed = asyncio.run(_drive(base, world["sdk_key"], seconds, concurrency, ctx.seed + 1))
+        cpu_ms = (_cpu_seconds(_server_pids(ctx)) - cpu_before) * 1000 / max(1, len(latencies))
+    print(f"  {mode}: server CPU {cpu_ms:.2f} ms per evaluation", flush=True)
     # The server has exited: every worker flushed its buffer on the way out.
     recorded = FlagEvaluation.objects.count() - before
     evaluated = sum(n for counts in (warm, statuses) for code, n in counts.items() if code in (200, 400))
-    return latencies, statuses, elapsed, recorded, evaluated
+    return latencies, statuses, elapsed, recorded, evaluated, cpu_ms
+
+
+def _server_pids(ctx: BenchContext) -> list[int]:
+    # Read now, not at start-up: gunicorn may still have been forking workers when its port opened.
+    from bench.harness import _worker_pids
+
+    return _worker_pids(ctx.extra["server_pids"][0])
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of the server processes: a figure the other tenants of the machine cannot inflate."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except OSError:
+            continue
+    return total
 
 
 def _p8_ofrep(ctx: BenchContext, world: dict) -> Result:
     seconds = float(os.environ.get("BENCH_P8_SECONDS", "15"))
     concurrency = int(os.environ.get("BENCH_P8_CONCURRENCY", "8"))
-    direct, _, direct_elapsed, _, _ = _ofrep_run(
+    direct, _, direct_elapsed, _, _, _ = _ofrep_run(
         ctx, world, mode="direct", seconds=min(seconds, 8), concurrency=concurrency, label="flags-ofrep-direct"
     )
     direct_rate = len(direct) / direct_elapsed
     print(f"  direct INSERT per evaluation: {direct_rate:,.0f}/s, p99 {percentile(direct, 99):.1f} ms", flush=True)
-    latencies, statuses, elapsed, recorded, evaluated = _ofrep_run(
+    latencies, statuses, elapsed, recorded, evaluated, cpu_ms = _ofrep_run(
         ctx, world, mode="buffered", seconds=seconds, concurrency=concurrency, label="flags-ofrep"
     )
     rate = len(latencies) / elapsed
@@ -253,6 +279,7 @@ def _p8_ofrep(ctx: BenchContext, world: dict) -> Result:
         baseline_what="the same with one INSERT per evaluation (direct mode)",
         ratio=rate / direct_rate if direct_rate else None,
         passed=rate >= P8_TARGET_RATE and p99 <= P8_TARGET_P99_MS and ok and recorded == evaluated,
-        note=f"p50 {percentile(latencies, 50):.1f} ms, p99 {p99:.1f} ms; statuses {statuses}; "
+        note=f"p50 {percentile(latencies, 50):.1f} ms, p99 {p99:.1f} ms; server CPU {cpu_ms:.2f} ms/evaluation; "
+        f"statuses {statuses}; "
         f"recorded {recorded:,} rows for {evaluated:,} evaluations answered (warm-up included)",
     )

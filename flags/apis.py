@@ -264,7 +264,6 @@ class FlagUsageApi(OrganizationAPIView):
         operation_id="flags_usage",
     )
     def get(self, request, project_id: str, flag_key: str):
-        project = selectors.project_get(organization=self.organization, project_id=project_id)
-        flag = selectors.flag_get(project=project, flag_key=flag_key)
-        query = selectors.parse_flag_usage_query(project=project, flag=flag, params=request.query_params)
+        flag = selectors.flag_get_with_project(organization=self.organization, project_id=project_id, flag_key=flag_key)
+        query = selectors.parse_flag_usage_query(project=flag.project, flag=flag, params=request.query_params)
         return Response(selectors.flag_usage(query))

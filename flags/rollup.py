@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
@@ -27,6 +27,7 @@ DEFAULTED = {Reason.DEFAULT, Reason.DISABLED}
 # Days aggregated per query: big enough for one pass of the index, small
 # enough that progress shows and a transaction stays short.
 DAYS_PER_CHUNK = 7
+ROLLUP_LOCK_ID = 0x666C6167  # "flag": the advisory lock serialising rollup transactions
 
 
 @dataclass
@@ -83,6 +84,7 @@ def _rollup_chunk(days: list[date]) -> tuple[int, int]:
     )
     counted = 0
     with transaction.atomic():
+        _lock_against_a_concurrent_run()
         for day, environment_id, flag_id, reason, value, n in groups:
             row = totals[(day, environment_id, flag_id)]
             row["total"] += n
@@ -115,6 +117,15 @@ def _rollup_chunk(days: list[date]) -> tuple[int, int]:
             batch_size=1000,
         )
     return len(totals), counted
+
+
+def _lock_against_a_concurrent_run() -> None:
+    """Two overlapping runs (a slow night, a manual run) would both delete and re-insert
+    a day's rows; on PostgreSQL the second waits for the first's transaction instead.
+    SQLite allows one writer at a time anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_ID])
 
 
 def retention_cutoff(*, today: date) -> date:

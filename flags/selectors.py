@@ -66,6 +66,19 @@ def flag_get(*, project: Project, flag_key: str, with_settings: bool = False) ->
     return flag
 
 
+def flag_get_with_project(*, organization: Organization, project_id: str, flag_key: str) -> Flag:
+    """The flag with its project, organization and plan in one query (the usage report's hot path)."""
+    flag = (
+        Flag.objects.select_related("project__organization__plan")
+        .filter(project__organization=organization, project__public_id=project_id, key=flag_key)
+        .first()
+    )
+    if flag is None:
+        project_get(organization=organization, project_id=project_id)  # 404 naming the project if it is that
+        raise NotFound(f"No flag '{flag_key}' in this project.")
+    return flag
+
+
 @dataclass(frozen=True)
 class FlagUsageQuery:
     project: Project

@@ -34,9 +34,13 @@ def project_update(*, project: Project, name: str | None = None) -> Project:
 @transaction.atomic
 def environment_create(*, project: Project, name: str) -> tuple[Environment, str]:
     """A new environment and its first SDK key (returned raw, once). Existing flags start off in it."""
-    if Environment.objects.filter(project=project, name=name).exists():
-        raise ApiError(f"name: an environment named '{name}' already exists in this project.", code="duplicate_name")
-    environment = Environment.objects.create(project=project, name=name)
+    try:
+        with transaction.atomic():
+            environment = Environment.objects.create(project=project, name=name)
+    except IntegrityError:
+        raise ApiError(
+            f"name: an environment named '{name}' already exists in this project.", code="duplicate_name"
+        ) from None
     FlagEnvironment.objects.bulk_create(
         FlagEnvironment(flag=flag, environment=environment, enabled=False, default_variant=flag.first_variant)
         for flag in Flag.objects.filter(project=project)
@@ -82,11 +86,14 @@ def flag_create(
     key = definitions.clean_key(key)
     variants = definitions.clean_variants(type, variants)
     settings = _clean_environments(project=project, raw=environments or {}, variants=variants)
-    if Flag.objects.filter(project=project, key=key).exists():
-        raise ApiError(f"key: a flag with key '{key}' already exists in this project.", code="duplicate_key")
-    flag = Flag.objects.create(
-        project=project, key=key, type=type, variants=variants, variant_order=list(variants), description=description
-    )
+    try:
+        with transaction.atomic():
+            flag = Flag.objects.create(
+                project=project, key=key, type=type, variants=variants, variant_order=list(variants),
+                description=description,
+            )
+    except IntegrityError:
+        raise ApiError(f"key: a flag with key '{key}' already exists in this project.", code="duplicate_key") from None
     first = next(iter(variants))
     FlagEnvironment.objects.bulk_create(
         _settings_row(flag, environment, settings.get(environment.pk))

@@ -30,6 +30,7 @@ def test_rows_wait_in_the_buffer_until_flushed_with_their_utc_day(ids):
     assert recording.flush() == 1
     row = FlagEvaluation.objects.get()
     assert (row.day, row.value, row.reason) == (date(2026, 11, 2), "true", Reason.SPLIT)
+    assert row.evaluated_at == datetime(2026, 11, 2, 4, 30, tzinfo=UTC)
     assert recording.flush() == 0
 
 

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_schema_documents_the_flags_api_and_seed_002s_body(client):
+    schema = client.get("/v1/openapi.json").json()
+    for path in [
+        "/v1/projects", "/v1/projects/{project_id}/environments", "/v1/projects/{project_id}/flags/{flag_key}",
+        "/v1/projects/{project_id}/flags/{flag_key}/environments/{environment_id}",
+        "/v1/projects/{project_id}/environments/{environment_id}/sdk-keys/{prefix}",
+    ]:
+        assert path in schema["paths"], path
+    usage = schema["paths"]["/v1/projects/{project_id}/flags/{flag_key}/usage"]["get"]
+    assert {p["name"] for p in usage["parameters"]} >= {"environmentId", "from", "to"}
+    assert set(schema["components"]["schemas"]["FlagUsage"]["properties"]) == {
+        "flagKey", "environmentId", "from", "to", "clampedFrom", "rows",
+    }
