@@ -57,6 +57,17 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Ingestion (/public/) and flag evaluation (/ofrep/) are called by machines that
+# carry their key in the body or a header: sessions, CSRF, messages and console
+# auth do nothing for them yet cost most of their CPU per request. The WSGI
+# application (packedge/wsgi.py) runs them through this shorter stack.
+MACHINE_PATH_PREFIXES = ("/public/", "/ofrep/")
+MACHINE_MIDDLEWARE = [
+    "packedge.middleware.DatabaseUnavailableMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "events.middleware.CorsMiddleware",
+]
+
 ROOT_URLCONF = "packedge.urls"
 WSGI_APPLICATION = "packedge.wsgi.application"
 

@@ -1,8 +1,41 @@
+"""The WSGI application: machine endpoints on a short middleware stack, the rest on the full one."""
+
 from __future__ import annotations
 
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "packedge.settings")
-application = get_wsgi_application()
+
+
+class MachineWSGIHandler(WSGIHandler):
+    """A handler whose middleware is ``settings.MACHINE_MIDDLEWARE``."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        # BaseHandler builds its chain from settings.MIDDLEWARE, once, at start-up.
+        full_stack = settings.MIDDLEWARE
+        settings.MIDDLEWARE = settings.MACHINE_MIDDLEWARE
+        try:
+            super().load_middleware(is_async)
+        finally:
+            settings.MIDDLEWARE = full_stack
+
+
+class PathRoutedApplication:
+    """Sends /public/ and /ofrep/ to the machine handler, everything else to Django's usual one."""
+
+    def __init__(self) -> None:
+        django.setup(set_prefix=False)
+        self.full = WSGIHandler()
+        self.machine = MachineWSGIHandler()
+        self.machine_prefixes = tuple(settings.MACHINE_PATH_PREFIXES)
+
+    def __call__(self, environ, start_response):
+        handler = self.machine if environ.get("PATH_INFO", "").startswith(self.machine_prefixes) else self.full
+        return handler(environ, start_response)
+
+
+application = PathRoutedApplication()
