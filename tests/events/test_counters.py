@@ -102,6 +102,19 @@ def test_the_fold_command_folds_every_product(org):
     assert not Event.objects.filter(rollup_batch__isnull=True).exists()
 
 
+def test_the_fold_command_keeps_folding_as_a_worker(org):
+    product = ProductFactory(organization=org)
+    EventFactory(product=product, occurred_at=NOON)
+    call_command("fold_events", "--every", "0.01", "--passes", "2", stdout=(out := io.StringIO()))
+    assert out.getvalue().splitlines() == ["Folded 1 events of 1 products.", "Folded 0 events of 0 products."]
+    assert not Event.objects.filter(rollup_batch__isnull=True).exists()
+
+
+def test_the_fold_command_refuses_a_pause_of_zero():
+    with pytest.raises(CommandError, match="--every"):
+        call_command("fold_events", "--every", "0", stdout=io.StringIO())
+
+
 def test_the_rebuild_command_rebuilds_and_refuses_unknown_products(org):
     product = ProductFactory(organization=org)
     EventFactory(product=product, occurred_at=NOON)
