@@ -66,6 +66,9 @@ MACHINE_MIDDLEWARE = [
     "packedge.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "events.middleware.CorsMiddleware",
+    # Sets Content-Length: without it gunicorn answers chunked, which minimal
+    # HTTP clients (and some beacon proxies) handle badly or not at all.
+    "django.middleware.common.CommonMiddleware",
 ]
 
 ROOT_URLCONF = "packedge.urls"

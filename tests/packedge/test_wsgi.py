@@ -57,6 +57,7 @@ def test_an_event_is_ingested_with_cors_through_the_short_stack(org):
     body = json.dumps({"public_key": product.public_key, "event": "export_pdf"}).encode()
     status, headers, content = call("POST", "/public/v1/event", body, origin="https://shop.example")
     assert (status, json.loads(content)) == (200, {"success": True})
+    assert headers["content-length"] == str(len(content))
     assert headers["access-control-allow-origin"] == "*"
     assert "set-cookie" not in headers
     assert Event.objects.get(product=product).domain == "shop.example"
