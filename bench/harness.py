@@ -43,6 +43,7 @@ class BenchContext:
     database_name: str = os.environ.get("BENCH_DB", "packedge_bench")
     seed: int = int(os.environ.get("BENCH_SEED", "42"))
     workers: int = int(os.environ.get("BENCH_WORKERS", "4"))
+    # gunicorn gthread threads per worker: BENCH_THREADS (4).
     database_url: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -124,7 +125,7 @@ def server(ctx: BenchContext, *, workers: int | None = None, env: dict | None = 
             "--bind", f"127.0.0.1:{port}",
             "--workers", str(workers or ctx.workers),
             "--worker-class", "gthread",
-            "--threads", "4",
+            "--threads", os.environ.get("BENCH_THREADS", "4"),
             "--backlog", "2048",
             "--log-level", "warning",
         ],
