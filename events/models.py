@@ -125,24 +125,28 @@ class FeatureHourCounter(models.Model):
         return f"{self.feature} {self.day} {self.hour}h: {self.count}"
 
 
-def _running_columns() -> dict[str, models.Field]:
-    return {name: models.IntegerField(default=0) for name in RUNNING_COLUMNS}
-
-
-class LicenseBlockCounter(models.Model):
-    """Events per local day of one license and (event, feature), 32 days to a row.
+class RunningTotalsBlock(models.Model):
+    """32 consecutive local days of one product's counts, as running totals.
 
     ``block`` is a day's ordinal // 32. Column ``c<k>`` holds the running total
     of the block's days 0..k, so the count of any run of days in a block is one
-    subtraction, and a 30-day window reads at most two rows per pair.
+    subtraction, and a 30-day window reads at most two rows per key.
     """
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    block = models.IntegerField()
+    locals().update({name: models.IntegerField(default=0) for name in RUNNING_COLUMNS})
+
+    class Meta:
+        abstract = True
+
+
+class LicenseBlockCounter(RunningTotalsBlock):
+    """Events per local day of one license and (event, feature), 32 days to a row."""
+
     license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
     event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
-    block = models.IntegerField()
-    locals().update(_running_columns())
 
     class Meta:
         constraints = [
@@ -155,15 +159,12 @@ class LicenseBlockCounter(models.Model):
         return f"{self.license_id} {self.feature} block {self.block}"
 
 
-class DomainBlockCounter(models.Model):
+class DomainBlockCounter(RunningTotalsBlock):
     """Events per local day of one domain and (event, feature); as LicenseBlockCounter. No row for ''."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
     domain = models.CharField(max_length=DOMAIN_MAX_LENGTH)
     event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
-    block = models.IntegerField()
-    locals().update(_running_columns())
 
     class Meta:
         constraints = [
@@ -175,13 +176,10 @@ class DomainBlockCounter(models.Model):
         return f"{self.domain} {self.feature} block {self.block}"
 
 
-class LicenseTotalBlock(models.Model):
-    """Events per local day of one license, all features together (running totals as in LicenseBlockCounter)."""
+class LicenseTotalBlock(RunningTotalsBlock):
+    """Events per local day of one license, all features together."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
     license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
-    block = models.IntegerField()
-    locals().update(_running_columns())
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["product", "block", "license"], name="license_total_key")]
@@ -190,13 +188,10 @@ class LicenseTotalBlock(models.Model):
         return f"{self.license_id} block {self.block}"
 
 
-class DomainTotalBlock(models.Model):
+class DomainTotalBlock(RunningTotalsBlock):
     """Events per local day of one domain, all features together."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
     domain = models.CharField(max_length=DOMAIN_MAX_LENGTH)
-    block = models.IntegerField()
-    locals().update(_running_columns())
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["product", "block", "domain"], name="domain_total_key")]
@@ -290,16 +285,13 @@ class LicenseHourCounter(models.Model):
         return f"{self.license_id} {self.day} {self.hour}h: {self.count}"
 
 
-class LicenseDomainBlockCounter(models.Model):
+class LicenseDomainBlockCounter(RunningTotalsBlock):
     """Events per local day of one license on one domain and (event, feature): domains of a ``license_id=`` answer."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
     license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
     domain = models.CharField(max_length=DOMAIN_MAX_LENGTH)
     event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
-    block = models.IntegerField()
-    locals().update(_running_columns())
 
     class Meta:
         constraints = [

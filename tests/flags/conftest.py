@@ -5,6 +5,7 @@ import pytest
 from flags import recording
 from flags.ofrep_auth import forget_cached_keys
 from flags.selectors import forget_compiled_flags
+from tests.flags.factories import ProjectFactory, environment_with_key
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +20,18 @@ def manual_recording():
     yield recording.recorder
     recording.recorder.discard()
     recording.recorder.mode = mode
+
+
+@pytest.fixture
+def project(org):
+    return ProjectFactory(organization=org, name="Checkout")
+
+
+@pytest.fixture
+def production(project):
+    return environment_with_key(project, "production")[0]
+
+
+@pytest.fixture
+def staging(project):
+    return environment_with_key(project, "staging")[0]

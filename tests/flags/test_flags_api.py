@@ -8,21 +8,6 @@ from tests.flags.factories import ProjectFactory, boolean_flag, environment_with
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def project(org):
-    return ProjectFactory(organization=org, name="Shop")
-
-
-@pytest.fixture
-def production(project):
-    return environment_with_key(project, "production")[0]
-
-
-@pytest.fixture
-def staging(project):
-    return environment_with_key(project, "staging")[0]
-
-
 def flags_url(project) -> str:
     return f"/v1/projects/{project.public_id}/flags"
 

@@ -12,11 +12,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def project(org):
-    return ProjectFactory(organization=org)
-
-
-@pytest.fixture
 def keyed(project):
     return environment_with_key(project, "production")
 

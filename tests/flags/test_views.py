@@ -7,7 +7,7 @@ import pytest
 from flags import selectors, services
 from flags.models import Reason
 from flags.rollup import rollup_days
-from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key, evaluation
+from tests.flags.factories import ProjectFactory, boolean_flag, evaluation
 
 pytestmark = pytest.mark.django_db
 
@@ -18,21 +18,6 @@ def today():
 
 def at(day, hour=12):
     return datetime.combine(day, time(hour), tzinfo=UTC)
-
-
-@pytest.fixture
-def project(org):
-    return ProjectFactory(organization=org, name="Checkout")
-
-
-@pytest.fixture
-def production(project):
-    return environment_with_key(project, "production")[0]
-
-
-@pytest.fixture
-def staging(project):
-    return environment_with_key(project, "staging")[0]
 
 
 @pytest.fixture
