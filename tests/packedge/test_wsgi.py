@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+from contextlib import contextmanager
 
 import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 from events.models import Event
 from packedge.wsgi import application
@@ -39,8 +42,21 @@ def call(method: str, path: str, body: bytes = b"", **headers) -> tuple[int, dic
         captured["status"] = int(status.split()[0])
         captured["headers"] = {name.lower(): value for name, value in response_headers}
 
-    content = b"".join(application(environ, start_response))
+    with connections_kept_open():
+        content = b"".join(application(environ, start_response))
     return captured["status"], captured["headers"], content
+
+
+@contextmanager
+def connections_kept_open():
+    """As Django's test client does: a request must not close the test's transaction's connection."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 def view_middleware(handler) -> set[str]:
