@@ -1,36 +1,22 @@
-"""Feature Usage: the one computation behind the API, its CSV export and the console tab.
-
-Unfiltered and ``event=`` answers come from the counters of ``events.counters``
-(per local day × hour × feature, and 32-day blocks per license or domain × feature),
-whose size follows the answer, not the event count. ``license_id=`` answers read
-that one license's raw events through the (product, license, occurred_at) index:
-their cost follows that license's events. Pending events are folded in first, so
-an accepted event counts on the very next request.
-"""
+"""Where Feature Usage figures come from: the counters (unfiltered, ``event=``) or one license's rows."""
 
 from __future__ import annotations
 
-import csv
-import heapq
-import io
-import re
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from fractions import Fraction
-from math import floor
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import ExtractHour, TruncDate
 
-from events.counters import counters_fold, day_block
+from analytics.feature_usage.query import FeatureUsageQuery, in_window, in_window_counts
+from events.counters import day_block
 from events.models import (
     BLOCK_DAYS,
-    EVENT_NAME_MAX_LENGTH,
     RUNNING_COLUMNS,
     DayHourCounter,
     DomainBlockCounter,
@@ -44,42 +30,11 @@ from events.models import (
     LicenseDomainBlockCounter,
     LicenseHourCounter,
     LicenseTotalBlock,
-    Product,
 )
-from packedge.errors import ApiError, NotFound
-from packedge.models import Organization
-
-DEFAULT_WINDOW_DAYS = 30  # `from` defaults to `to` - 30 days (API.md)
-MAX_WINDOW_DAYS = 366
-TOP_FEATURES = 12
-TOP_LICENSES = 10
-TOP_DOMAINS = 10
-CSV_TABLES = ("features", "licenses", "domains")
-DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-# Far enough from date.min/max that the prior window and the block arithmetic never overflow.
-EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(9000, 12, 31)
-LICENSE_ID_MAX_LENGTH = 40
-
-
-@dataclass(frozen=True)
-class FeatureUsageQuery:
-    product: Product
-    date_from: date
-    date_to: date
-    event: str | None = None
-    license: License | None = None
-
-    @property
-    def days(self) -> int:
-        return (self.date_to - self.date_from).days + 1
-
-    @property
-    def prior_from(self) -> date:
-        return self.date_from - timedelta(days=self.days)
 
 
 @dataclass
-class _Figures:
+class Figures:
     """What either source (counters or one license's raw events) hands to the assembler."""
 
     feature_days: dict[str, dict[date, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
@@ -92,67 +47,7 @@ class _Figures:
     domains: list[tuple[str, int]] = field(default_factory=list)
 
 
-def feature_usage_allowed(organization: Organization) -> bool:
-    return organization.plan.is_paid
-
-
-def parse_feature_usage_query(*, product: Product, params: Mapping[str, str], today: date | None = None) -> FeatureUsageQuery:
-    """Validate the query parameters of API.md; an empty parameter counts as absent."""
-    if today is None:
-        today = datetime.now(zoneinfo.ZoneInfo(product.timezone)).date()
-    given_from = _parse_date(params, "from")
-    date_to = _parse_date(params, "to") or today
-    date_from = given_from or date_to - timedelta(days=DEFAULT_WINDOW_DAYS)
-    if date_from > date_to:
-        raise ApiError(f"from: {date_from.isoformat()} is after to ({date_to.isoformat()}).", code="invalid_date_range")
-    if (date_to - date_from).days + 1 > MAX_WINDOW_DAYS:
-        raise ApiError(f"from: the window may span at most {MAX_WINDOW_DAYS} days.", code="invalid_date_range")
-    event = (params.get("event") or "").strip() or None
-    if event is not None and len(event) > EVENT_NAME_MAX_LENGTH:
-        raise ApiError(f"event: at most {EVENT_NAME_MAX_LENGTH} characters.")
-    license = None
-    license_id = (params.get("license_id") or "").strip()
-    if license_id:
-        # No lookup for what cannot be an id (PostgreSQL refuses NUL characters outright).
-        plausible = len(license_id) <= LICENSE_ID_MAX_LENGTH and license_id.isprintable()
-        license = License.objects.filter(product=product, public_id=license_id).first() if plausible else None
-        if license is None:
-            raise NotFound(f"license_id: no license '{license_id[:LICENSE_ID_MAX_LENGTH]}' for this product.")
-    return FeatureUsageQuery(product=product, date_from=date_from, date_to=date_to, event=event, license=license)
-
-
-def _parse_date(params: Mapping[str, str], name: str) -> date | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    if not DATE_PATTERN.fullmatch(raw):
-        raise ApiError(f"{name}: '{raw[:40]}' is not a date (YYYY-MM-DD).", code="invalid_date")
-    try:
-        value = date.fromisoformat(raw)
-    except ValueError:
-        raise ApiError(f"{name}: '{raw}' is not a date (YYYY-MM-DD).", code="invalid_date") from None
-    if not EARLIEST_DATE <= value <= LATEST_DATE:
-        raise ApiError(f"{name}: must be between {EARLIEST_DATE} and {LATEST_DATE}.", code="invalid_date")
-    return value
-
-
-def feature_usage(query: FeatureUsageQuery) -> dict:
-    """The ``data`` object of seed 000 for one product, window and filters."""
-    product = query.product
-    counters_fold(product=product)
-    zone = zoneinfo.ZoneInfo(product.timezone)
-    from_start = datetime.combine(query.date_from, time.min, tzinfo=zone)
-    active_count = License.objects.filter(product=product).filter(_active_licenses_q(from_start)).count()
-    if query.license is not None and query.event is None:
-        figures = _figures_from_license_counters(query, from_start=from_start)
-    elif query.license is not None:
-        figures = _figures_from_license_events(query, zone=zone, from_start=from_start)
-    else:
-        figures = _figures_from_counters(query, from_start=from_start)
-    return _assemble(query, figures, active_count=active_count)
-
-
-def _active_licenses_q(from_start: datetime, prefix: str = "") -> Q:
+def active_licenses_q(from_start: datetime, prefix: str = "") -> Q:
     """Active: status active, and no expiry or an expiry not before the window's first day."""
     return Q(**{f"{prefix}status": License.Status.ACTIVE}) & (
         Q(**{f"{prefix}expires_at__isnull": True}) | Q(**{f"{prefix}expires_at__gte": from_start})
@@ -203,11 +98,13 @@ def _window_sum(date_from: date, date_to: date):
     blocks = [block for block, _ in parts]
     if len(parts) == 1:
         return blocks, parts[0][1]
-    return blocks, Case(*(When(block=block, then=expr) for block, expr in parts), default=Value(0), output_field=IntegerField())
+    return blocks, Case(
+        *(When(block=block, then=expr) for block, expr in parts), default=Value(0), output_field=IntegerField()
+    )
 
 
-def _figures_from_counters(query: FeatureUsageQuery, *, from_start: datetime) -> _Figures:
-    figures = _Figures()
+def figures_from_counters(query: FeatureUsageQuery, *, from_start: datetime) -> Figures:
+    figures = Figures()
     product = query.product
     pair_filter = _event_filter_q(query)
     days = FeatureDayCounter.objects.filter(product=product, day__range=(query.prior_from, query.date_to))
@@ -230,9 +127,11 @@ def _figures_from_counters(query: FeatureUsageQuery, *, from_start: datetime) ->
     domains = DomainBlockCounter.objects.filter(product=product, block__in=blocks)
     if pair_filter is not None:
         licenses, domains = licenses.filter(pair_filter), domains.filter(pair_filter)
-    license_active = _active_licenses_q(from_start, prefix="license__")
+    license_active = active_licenses_q(from_start, prefix="license__")
     license_pairs = (
-        licenses.annotate(active=Case(When(license_active, then=Value(1)), default=Value(0), output_field=IntegerField()))
+        licenses.annotate(
+            active=Case(When(license_active, then=Value(1)), default=Value(0), output_field=IntegerField())
+        )
         .order_by()
         .values("license_id", "feature", "active")
         .annotate(n=Sum(window))
@@ -252,7 +151,7 @@ def _figures_from_counters(query: FeatureUsageQuery, *, from_start: datetime) ->
     return figures
 
 
-def _reach_and_totals(query: FeatureUsageQuery, figures: _Figures, *, from_start: datetime) -> None:
+def _reach_and_totals(query: FeatureUsageQuery, figures: Figures, *, from_start: datetime) -> None:
     """Unfiltered: distinct counts from the reach points, top lists from per-entity totals.
 
     Nothing here reads a row per (license, feature) pair except for the
@@ -279,7 +178,7 @@ def _reach_and_totals(query: FeatureUsageQuery, figures: _Figures, *, from_start
     # Adoption counts active users: all users minus the (few) users that are not active,
     # by id so that the planner sees how few they are and reads them through the index.
     inactive = list(
-        License.objects.filter(product=product).exclude(_active_licenses_q(from_start)).values_list("pk", flat=True)
+        License.objects.filter(product=product).exclude(active_licenses_q(from_start)).values_list("pk", flat=True)
     )
     for feature, inactive_users in (
         pairs.filter(license_id__in=inactive)
@@ -357,8 +256,8 @@ def _pair_rollup(pairs: QuerySet, *, entity: str, feature_sum: str) -> list[tupl
         return [(kind, key, int(count), int(total)) for kind, key, count, total in cursor.fetchall()]
 
 
-def _figures_from_license_events(query: FeatureUsageQuery, *, zone: zoneinfo.ZoneInfo, from_start: datetime) -> _Figures:
-    figures = _Figures()
+def figures_from_license_events(query: FeatureUsageQuery, *, zone: zoneinfo.ZoneInfo, from_start: datetime) -> Figures:
+    figures = Figures()
     license = query.license
     # A day wider on each side for the index range; the local day decides exactly.
     events = Event.objects.filter(
@@ -394,9 +293,9 @@ def _figures_from_license_events(query: FeatureUsageQuery, *, zone: zoneinfo.Zon
     return figures
 
 
-def _figures_from_license_counters(query: FeatureUsageQuery, *, from_start: datetime) -> _Figures:
+def figures_from_license_counters(query: FeatureUsageQuery, *, from_start: datetime) -> Figures:
     """One license, no ``event``: its pair, hour and domain counters (tens of rows, however busy it is)."""
-    figures = _Figures()
+    figures = Figures()
     product, license = query.product, query.license
     first_block, last_block = day_block(query.prior_from)[0], day_block(query.date_to)[0]
     for feature, block, *totals in LicenseBlockCounter.objects.filter(
@@ -435,125 +334,13 @@ def _days_of_block(block: int, totals: list[int]) -> Iterable[tuple[date, int]]:
         before = total
 
 
-def _one_license(query: FeatureUsageQuery, figures: _Figures, *, from_start: datetime) -> None:
+def _one_license(query: FeatureUsageQuery, figures: Figures, *, from_start: datetime) -> None:
     """Licenses figures when the answer is about one license: it is the only user of each feature used."""
     license = query.license
-    is_active = License.objects.filter(pk=license.pk).filter(_active_licenses_q(from_start)).exists()
-    features_used = [feature for feature, days in figures.feature_days.items() if _in_window(days, query)]
+    is_active = License.objects.filter(pk=license.pk).filter(active_licenses_q(from_start)).exists()
+    features_used = [feature for feature, days in figures.feature_days.items() if in_window(days, query)]
     for feature in features_used:
         figures.feature_licenses[feature] = (1, int(is_active))
-    total = sum(sum(_in_window_counts(figures.feature_days[feature], query)) for feature in features_used)
+    total = sum(sum(in_window_counts(figures.feature_days[feature], query)) for feature in features_used)
     if total:
         figures.licenses = [(license.pk, total, len(features_used))]
-
-
-def _window_days(query: FeatureUsageQuery) -> list[date]:
-    return [query.date_from + timedelta(days=offset) for offset in range(query.days)]
-
-
-def _in_window_counts(days: Mapping[date, int], query: FeatureUsageQuery) -> list[int]:
-    return [days.get(day, 0) for day in _window_days(query)]
-
-
-def _in_window(days: Mapping[date, int], query: FeatureUsageQuery) -> bool:
-    return any(n for day, n in days.items() if query.date_from <= day <= query.date_to)
-
-
-def _adoption_pct(users: int, active_count: int) -> float | None:
-    if active_count == 0:
-        return None
-    # Half up on the exact fraction: floats would round 0.05 steps unpredictably.
-    return floor(Fraction(users * 1000, active_count) + Fraction(1, 2)) / 10
-
-
-def _assemble(query: FeatureUsageQuery, figures: _Figures, *, active_count: int) -> dict:
-    window_days = _window_days(query)
-    events_by_feature, prior_by_feature = {}, {}
-    for feature, days in figures.feature_days.items():
-        events_by_feature[feature] = sum(n for day, n in days.items() if query.date_from <= day <= query.date_to)
-        prior_by_feature[feature] = sum(n for day, n in days.items() if day < query.date_from)
-    used = sorted((f for f, n in events_by_feature.items() if n > 0), key=lambda f: (-events_by_feature[f], f))
-    quiet = sorted(
-        (f for f, n in prior_by_feature.items() if n > 0 and events_by_feature[f] == 0),
-        key=lambda f: (-prior_by_feature[f], f),
-    )
-    top_features = []
-    for feature in used[:TOP_FEATURES]:
-        users, active_users = figures.feature_licenses.get(feature, (0, 0))
-        days = figures.feature_days[feature]
-        top_features.append(
-            {
-                "name": feature,
-                "events": events_by_feature[feature],
-                "priorEvents": prior_by_feature[feature],
-                "licenses": users,
-                "domains": figures.feature_domains.get(feature, 0),
-                "adoptionPct": _adoption_pct(active_users, active_count),
-                "sparkline": [days.get(day, 0) for day in window_days],
-                "sparklineDays": [day.isoformat() for day in window_days],
-            }
-        )
-    return {
-        "from": query.date_from.isoformat(),
-        "to": query.date_to.isoformat(),
-        "totals": {
-            "events": sum(events_by_feature[f] for f in used),
-            "uniqueFeatures": len(used),
-            "uniqueLicenses": len(figures.licenses),
-            "uniqueDomains": len(figures.domains),
-            "activeLicenses": active_count,
-        },
-        "topFeatures": top_features,
-        "quietFeatures": [{"name": f, "priorEvents": prior_by_feature[f]} for f in quiet],
-        "usagePattern": figures.pattern,
-        "topLicenses": _top_licenses(figures),
-        "topDomains": [
-            {"domain": domain, "events": n}
-            for domain, n in heapq.nsmallest(TOP_DOMAINS, figures.domains, key=lambda row: (-row[1], row[0]))
-        ],
-    }
-
-
-def _top_licenses(figures: _Figures) -> list[dict]:
-    """Top licenses by events, ties by licenseId: only the candidates' ids are looked up."""
-    rows = figures.licenses
-    if not rows:
-        return []
-    threshold = heapq.nlargest(TOP_LICENSES, (row[1] for row in rows))[-1]
-    candidates = [row for row in rows if row[1] >= threshold]
-    details = {
-        pk: (public_id, email)
-        for pk, public_id, email in License.objects.filter(pk__in=[row[0] for row in candidates]).values_list(
-            "pk", "public_id", "customer_email"
-        )
-    }
-    candidates.sort(key=lambda row: (-row[1], details[row[0]][0]))
-    candidates = candidates[:TOP_LICENSES]
-    if figures.license_features is not None:
-        features = figures.license_features([row[0] for row in candidates])
-        candidates = [(pk, events, features.get(pk, 0)) for pk, events, _ in candidates]
-    return [
-        {"licenseId": details[pk][0], "customerEmail": details[pk][1], "events": events, "features": features}
-        for pk, events, features in candidates
-    ]
-
-
-CSV_COLUMNS = {
-    "features": ("name", "events", "priorEvents", "licenses", "domains", "adoptionPct"),
-    "licenses": ("licenseId", "customerEmail", "events", "features"),
-    "domains": ("domain", "events"),
-}
-CSV_SOURCES = {"features": "topFeatures", "licenses": "topLicenses", "domains": "topDomains"}
-
-
-def feature_usage_csv(query: FeatureUsageQuery, table: str) -> str:
-    """One table of the answer (the same rows as the JSON) as CSV, with a header row."""
-    if table not in CSV_COLUMNS:
-        raise ApiError(f"table: must be one of {', '.join(CSV_TABLES)}.")
-    data = feature_usage(query)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS[table])
-    for row in data[CSV_SOURCES[table]]:
-        writer.writerow(["" if row[column] is None else row[column] for column in CSV_COLUMNS[table]])
-    return out.getvalue()

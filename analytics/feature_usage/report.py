@@ -1,0 +1,119 @@
+"""The seed 000 answer, assembled from the figures of either source."""
+
+from __future__ import annotations
+
+import heapq
+import zoneinfo
+from datetime import datetime, time
+from fractions import Fraction
+from math import floor
+
+from analytics.feature_usage.query import FeatureUsageQuery, days_in_window
+from analytics.feature_usage.sources import (
+    Figures,
+    active_licenses_q,
+    figures_from_counters,
+    figures_from_license_counters,
+    figures_from_license_events,
+)
+from events.counters import counters_fold
+from events.models import License
+
+TOP_FEATURES = 12
+TOP_LICENSES = 10
+TOP_DOMAINS = 10
+
+
+def feature_usage(query: FeatureUsageQuery) -> dict:
+    """The ``data`` object of seed 000 for one product, window and filters."""
+    product = query.product
+    counters_fold(product=product)
+    zone = zoneinfo.ZoneInfo(product.timezone)
+    from_start = datetime.combine(query.date_from, time.min, tzinfo=zone)
+    active_count = License.objects.filter(product=product).filter(active_licenses_q(from_start)).count()
+    if query.license is not None and query.event is None:
+        figures = figures_from_license_counters(query, from_start=from_start)
+    elif query.license is not None:
+        figures = figures_from_license_events(query, zone=zone, from_start=from_start)
+    else:
+        figures = figures_from_counters(query, from_start=from_start)
+    return _assemble(query, figures, active_count=active_count)
+
+
+def _adoption_pct(users: int, active_count: int) -> float | None:
+    if active_count == 0:
+        return None
+    # Half up on the exact fraction: floats would round 0.05 steps unpredictably.
+    return floor(Fraction(users * 1000, active_count) + Fraction(1, 2)) / 10
+
+
+def _assemble(query: FeatureUsageQuery, figures: Figures, *, active_count: int) -> dict:
+    window_days = days_in_window(query)
+    events_by_feature, prior_by_feature = {}, {}
+    for feature, days in figures.feature_days.items():
+        events_by_feature[feature] = sum(n for day, n in days.items() if query.date_from <= day <= query.date_to)
+        prior_by_feature[feature] = sum(n for day, n in days.items() if day < query.date_from)
+    used = sorted((f for f, n in events_by_feature.items() if n > 0), key=lambda f: (-events_by_feature[f], f))
+    quiet = sorted(
+        (f for f, n in prior_by_feature.items() if n > 0 and events_by_feature[f] == 0),
+        key=lambda f: (-prior_by_feature[f], f),
+    )
+    top_features = []
+    for feature in used[:TOP_FEATURES]:
+        users, active_users = figures.feature_licenses.get(feature, (0, 0))
+        days = figures.feature_days[feature]
+        top_features.append(
+            {
+                "name": feature,
+                "events": events_by_feature[feature],
+                "priorEvents": prior_by_feature[feature],
+                "licenses": users,
+                "domains": figures.feature_domains.get(feature, 0),
+                "adoptionPct": _adoption_pct(active_users, active_count),
+                "sparkline": [days.get(day, 0) for day in window_days],
+                "sparklineDays": [day.isoformat() for day in window_days],
+            }
+        )
+    return {
+        "from": query.date_from.isoformat(),
+        "to": query.date_to.isoformat(),
+        "totals": {
+            "events": sum(events_by_feature[f] for f in used),
+            "uniqueFeatures": len(used),
+            "uniqueLicenses": len(figures.licenses),
+            "uniqueDomains": len(figures.domains),
+            "activeLicenses": active_count,
+        },
+        "topFeatures": top_features,
+        "quietFeatures": [{"name": f, "priorEvents": prior_by_feature[f]} for f in quiet],
+        "usagePattern": figures.pattern,
+        "topLicenses": _top_licenses(figures),
+        "topDomains": [
+            {"domain": domain, "events": n}
+            for domain, n in heapq.nsmallest(TOP_DOMAINS, figures.domains, key=lambda row: (-row[1], row[0]))
+        ],
+    }
+
+
+def _top_licenses(figures: Figures) -> list[dict]:
+    """Top licenses by events, ties by licenseId: only the candidates' ids are looked up."""
+    rows = figures.licenses
+    if not rows:
+        return []
+    threshold = heapq.nlargest(TOP_LICENSES, (row[1] for row in rows))[-1]
+    candidates = [row for row in rows if row[1] >= threshold]
+    details = {
+        pk: (public_id, email)
+        for pk, public_id, email in License.objects.filter(pk__in=[row[0] for row in candidates]).values_list(
+            "pk", "public_id", "customer_email"
+        )
+    }
+    candidates.sort(key=lambda row: (-row[1], details[row[0]][0]))
+    candidates = candidates[:TOP_LICENSES]
+    if figures.license_features is not None:
+        features = figures.license_features([row[0] for row in candidates])
+        candidates = [(pk, events, features.get(pk, 0)) for pk, events, _ in candidates]
+    return [
+        {"licenseId": details[pk][0], "customerEmail": details[pk][1], "events": events, "features": features}
+        for pk, events, features in candidates
+    ]
