@@ -10,20 +10,10 @@ from django.utils import timezone
 
 from events import ingestion
 from events.models import Event
-from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
+from tests.events.factories import EventFactory, LicenseFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/public/v1/events"
-
-
-@pytest.fixture(autouse=True)
-def fresh_product_cache():
-    ingestion.product_cache_clear()
-
-
-@pytest.fixture
-def product(org):
-    return ProductFactory(organization=org)
 
 
 def post(client, product, events, **headers):

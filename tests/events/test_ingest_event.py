@@ -9,19 +9,11 @@ import pytest
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from events import ingestion
 from events.models import Event
 from tests.events.factories import LicenseFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/public/v1/event"
-
-
-@pytest.fixture(autouse=True)
-def fresh_product_cache():
-    ingestion.product_cache_clear()
-    yield
-    ingestion.product_cache_clear()
 
 
 @pytest.fixture

@@ -8,22 +8,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from events import ingestion
 from events.models import Event
-from tests.events.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
 PK = "__PK__"  # replaced by the product's public key
-
-
-@pytest.fixture(autouse=True)
-def fresh_product_cache():
-    ingestion.product_cache_clear()
-
-
-@pytest.fixture
-def product(org):
-    return ProductFactory(organization=org)
 
 
 def _old() -> str:

@@ -8,11 +8,6 @@ from tests.events.factories import LicenseFactory, ProductFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def product(org):
-    return ProductFactory(organization=org)
-
-
 def url(product, license_id: str = "") -> str:
     base = f"/v1/products/{product.public_id}/licenses"
     return f"{base}/{license_id}" if license_id else base

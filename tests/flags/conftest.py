@@ -5,7 +5,7 @@ import pytest
 from flags import recording
 from flags.ofrep_auth import forget_cached_keys
 from flags.selectors import forget_compiled_flags
-from tests.flags.factories import ProjectFactory, environment_with_key
+from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
 
 
 @pytest.fixture(autouse=True)
@@ -35,3 +35,12 @@ def production(project):
 @pytest.fixture
 def staging(project):
     return environment_with_key(project, "staging")[0]
+
+
+@pytest.fixture
+def world(org):
+    """(project, production, staging, a boolean flag "new-checkout") with environments made by keys."""
+    project = ProjectFactory(organization=org)
+    production = environment_with_key(project, "production")[0]
+    staging = environment_with_key(project, "staging")[0]
+    return project, production, staging, boolean_flag(project, "new-checkout")

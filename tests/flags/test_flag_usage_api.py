@@ -7,17 +7,9 @@ import pytest
 from flags.models import FlagUsageDay
 from flags.selectors import FlagUsageQuery, flag_usage, parse_flag_usage_query, utc_today
 from packedge.errors import ApiError, NotFound
-from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
+from tests.flags.factories import ProjectFactory, environment_with_key
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(org):
-    project = ProjectFactory(organization=org)
-    production = environment_with_key(project, "production")[0]
-    staging = environment_with_key(project, "staging")[0]
-    return project, production, staging, boolean_flag(project, "new-checkout")
 
 
 def day_row(flag, environment, day: date, *, rule=0, default=0, error=0, values=None) -> FlagUsageDay:

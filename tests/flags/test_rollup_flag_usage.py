@@ -9,17 +9,9 @@ from django.core.management import CommandError, call_command
 from flags import services
 from flags.models import FlagEvaluation, FlagUsageDay, Reason
 from flags.selectors import utc_today
-from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key, evaluation
+from tests.flags.factories import boolean_flag, evaluation
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(org):
-    project = ProjectFactory(organization=org)
-    production = environment_with_key(project, "production")[0]
-    staging = environment_with_key(project, "staging")[0]
-    return project, production, staging, boolean_flag(project, "new-checkout")
 
 
 def at(day: date, hour: int = 12) -> datetime:
