@@ -79,20 +79,20 @@ def authenticate_sdk_key(request) -> tuple[int, int, int]:
     return key_id, environment_id, version
 
 
-def rate_limit_retry_after(key_id: int) -> int | None:
+def rate_limit_retry_after(key_id: int, scope: str = THROTTLE_SCOPE) -> int | None:
     """Seconds to wait when the key is over its rate, else None.
 
     A fixed window counter (one ``incr``) rather than DRF's sliding history,
     which stores and rewrites one timestamp per request: at thousands of
     evaluations a second that list is the slowest part of a request.
     """
-    rate = settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(THROTTLE_SCOPE)
+    rate = settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(scope)
     if not rate:
         return None
     allowed, window = SimpleRateThrottle.parse_rate(None, rate)
     now = time.time()
     window_start = int(now // window)
-    cache_key = f"ofrep-rate:{key_id}:{window}:{window_start}"
+    cache_key = f"{scope}-rate:{key_id}:{window}:{window_start}"
     try:
         count = cache.incr(cache_key)
     except ValueError:  # the window's first request (or its counter just expired)

@@ -25,12 +25,12 @@ MAX_RANGE_DAYS = 90
 
 
 def project_list(*, organization: Organization) -> QuerySet[Project]:
-    return Project.objects.filter(organization=organization)
+    return Project.objects.filter(organization=organization).select_related("product")
 
 
 def project_get(*, organization: Organization, project_id: str) -> Project:
     project = (
-        Project.objects.select_related("organization__plan")
+        Project.objects.select_related("organization__plan", "product")
         .filter(organization=organization, public_id=project_id)
         .first()
     )

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from events.models import Product
 from flags import definitions
 from flags.definitions import EnvironmentSettings
 from flags.models import Environment, Flag, FlagEnvironment, Project, SdkKey
@@ -24,10 +25,22 @@ def project_create(*, organization: Organization, name: str) -> Project:
     return Project.objects.create(organization=organization, name=name)
 
 
-def project_update(*, project: Project, name: str | None = None) -> Project:
+UNCHANGED: Any = object()
+
+
+def project_update(*, project: Project, name: str | None = None, product: Product | None = UNCHANGED) -> Project:
+    """``product``: the product whose licenses exposure matches (same organization), None to unlink."""
+    changed = []
     if name is not None and name != project.name:
         project.name = name
-        project.save(update_fields=["name"])
+        changed.append("name")
+    if product is not UNCHANGED and product != project.product:
+        if product is not None and product.organization_id != project.organization_id:
+            raise NotFound(f"productId: no product '{product.public_id}' in this organization.")
+        project.product = product
+        changed.append("product")
+    if changed:
+        project.save(update_fields=changed)
     return project
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from flags import apis, ofrep_apis
+from flags import apis, ofrep_apis, public_apis
 
 app_name = "flags"
 
@@ -30,6 +30,10 @@ urlpatterns = [
     path(
         f"{FLAG}/environments/<str:environment_id>", apis.FlagEnvironmentApi.as_view(), name="flag-environment"
     ),
+    path(f"{FLAG}/exposure", apis.FlagExposureApi.as_view(), name="flag-exposure"),
+    path(f"{PROJECT}/unknown-flags", apis.UnknownFlagListApi.as_view(), name="unknown-flag-list"),
+    path("ofrep/v1/configuration", ofrep_apis.ConfigurationApi.as_view(), name="ofrep-configuration"),
+    path("public/v1/flag-evaluations", public_apis.flag_evaluations_create, name="flag-evaluations"),
     path("ofrep/v1/evaluate/flags", ofrep_apis.EvaluateFlagsApi.as_view(), name="ofrep-evaluate-flags"),
     path("ofrep/v1/evaluate/flags/<str:key>", ofrep_apis.EvaluateFlagApi.as_view(), name="ofrep-evaluate-flag"),
 ]

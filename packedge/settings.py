@@ -130,6 +130,9 @@ WHITENOISE_MAX_AGE = env.int("STATIC_MAX_AGE", default=3600)
 # own limit must be at least the larger one or it would answer first.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024 + 1024
 
+# OFREP configuration: how often a polling provider may refetch its bulk answer.
+OFREP_MIN_POLLING_INTERVAL_MS = env.int("OFREP_MIN_POLLING_INTERVAL_MS", default=30_000)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["packedge.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -141,6 +144,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "ingest": env.str("INGEST_RATE_LIMIT", default="1000/s"),
         "ofrep": env.str("OFREP_RATE_LIMIT", default="2000/s"),
+        "flag_evaluations": env.str("FLAG_EVALUATIONS_RATE_LIMIT", default="100/s"),  # SDK count buckets, per key
     },
 }
 
@@ -153,6 +157,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "events.public_apis.openapi_paths",  # ingestion is plain Django views (the hot path), described by hand
+        "flags.openapi.openapi_paths",  # so are OFREP and the SDK's count buckets
     ],
 }
 

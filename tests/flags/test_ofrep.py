@@ -5,7 +5,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from flags import recording, services
-from flags.models import FlagEvaluation, Reason
+from flags.models import FlagEvaluation, Reason, UnknownFlagDay
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
 
 pytestmark = pytest.mark.django_db
@@ -100,12 +100,14 @@ def test_bad_requests_answer_the_ofrep_error_codes(sdk, checkout, body, code):
     assert list(FlagEvaluation.objects.values_list("reason", flat=True)) == [Reason.ERROR]
 
 
-def test_an_unknown_flag_is_flag_not_found_and_not_recorded(sdk, checkout):
+def test_an_unknown_flag_is_flag_not_found_and_counted_only_as_an_unknown_flag(sdk, checkout):
     response = evaluate(sdk, "nope", {"targetingKey": "u1"})
     assert response.status_code == 404
     assert response.json()["errorCode"] == "FLAG_NOT_FOUND"
     assert response.json()["key"] == "nope"
-    assert recording.flush() == 0
+    recording.flush()
+    assert not FlagEvaluation.objects.exists()
+    assert list(UnknownFlagDay.objects.values_list("key", "evaluations")) == [("nope", 1)]
 
 
 def test_a_flag_of_another_project_is_not_found(sdk, org, checkout):

@@ -14,7 +14,7 @@ def test_it_creates_lists_reads_and_renames_projects(api, org, other_org):
     assert response.status_code == 201
     data = response.json()["data"]
     assert data["id"].startswith("proj_")
-    assert set(data) == {"id", "name", "createdAt"}
+    assert set(data) == {"id", "name", "productId", "createdAt"}
     ProjectFactory(organization=other_org, name="Not mine")
     listed = api.get("/v1/projects").json()
     assert [p["name"] for p in listed["data"]] == ["Web shop"]
