@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from io import StringIO
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
 
 import pytest
 from django.core.management import call_command
@@ -135,6 +138,30 @@ def test_the_stock_sdk_evaluates_every_type_and_reason_and_the_usage_report_coun
     }
     response = api.get(f"/v1/projects/{project.public_id}/flags/no-such-flag/usage?environmentId={environment.public_id}")
     assert response.status_code == 404
+    # The SDK's FLAG_NOT_FOUND is what the unknown-flags list shows.
+    unknown = api.get(f"/v1/projects/{project.public_id}/unknown-flags?environmentId={environment.public_id}").json()
+    assert [(row["key"], row["evaluations"]) for row in unknown["data"]] == [("no-such-flag", 1)]
+
+
+def test_the_configuration_answers_plain_http_with_an_etag(live_server, setup):
+    _, _, raw_key = setup
+    url = f"{live_server.url}/ofrep/v1/configuration"
+    with urlopen(Request(url, headers={"Authorization": f"Bearer {raw_key}"})) as response:
+        body = json.load(response)
+        etag = response.headers["ETag"]
+    assert body == {
+        "name": "PackEdge",
+        "capabilities": {
+            "cacheInvalidation": {"polling": {"enabled": True, "minPollingIntervalMs": 30000}},
+            "flagEvaluation": {"supportedTypes": ["boolean", "string", "integer", "float", "object"]},
+        },
+    }
+    with pytest.raises(HTTPError) as not_modified:
+        urlopen(Request(url, headers={"X-API-Key": raw_key, "If-None-Match": etag}))
+    assert not_modified.value.code == 304
+    with pytest.raises(HTTPError) as unauthorized:
+        urlopen(url)
+    assert unauthorized.value.code == 401
 
 
 def test_the_stock_sdk_is_refused_with_a_revoked_key(client, setup):

@@ -18,3 +18,19 @@ def test_the_schema_documents_the_flags_api_and_seed_002s_body(client):
     assert set(schema["components"]["schemas"]["FlagUsage"]["properties"]) == {
         "flagKey", "environmentId", "from", "to", "clampedFrom", "rows",
     }
+
+
+def test_the_schema_documents_ofrep_exposure_and_the_sdk_count_buckets(client):
+    schema = client.get("/v1/openapi.json").json()
+    for path, method in [
+        ("/ofrep/v1/evaluate/flags/{key}", "post"),
+        ("/ofrep/v1/evaluate/flags", "post"),
+        ("/ofrep/v1/configuration", "get"),
+        ("/public/v1/flag-evaluations", "post"),
+        ("/v1/projects/{project_id}/flags/{flag_key}/exposure", "get"),
+        ("/v1/projects/{project_id}/unknown-flags", "get"),
+    ]:
+        assert method in schema["paths"][path], path
+    failure = schema["components"]["schemas"]["OfrepEvaluationFailure"]
+    assert set(failure["properties"]) == {"key", "errorCode", "errorDetails"}
+    assert "health" in schema["components"]["schemas"]["FlagOutput"]["properties"]

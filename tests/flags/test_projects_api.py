@@ -88,3 +88,32 @@ def test_another_organization_cannot_touch_an_environments_keys(api, outsider_ap
     assert outsider_api.post(base).status_code == 404
     assert outsider_api.delete(f"{base}/{environment['sdkKeys'][0]['prefix']}").status_code == 404
     assert SdkKey.objects.filter(revoked_at__isnull=True).count() == 1
+
+
+def test_it_links_a_project_to_a_product_of_the_organization_and_unlinks_it(api, org, other_org):
+    from tests.events.factories import ProductFactory
+
+    product = ProductFactory(organization=org)
+    project = api.post("/v1/projects", {"name": "Shop"}, format="json").json()["data"]
+    url = f"/v1/projects/{project['id']}"
+    linked = api.patch(url, {"productId": product.public_id}, format="json")
+    assert linked.status_code == 200
+    assert linked.json()["data"]["productId"] == product.public_id
+    assert api.get(url).json()["data"]["productId"] == product.public_id
+    unlinked = api.patch(url, {"productId": None}, format="json")
+    assert unlinked.json()["data"]["productId"] is None
+
+
+def test_linking_refuses_another_organizations_product_and_bad_ids_leaving_the_link_alone(api, org, other_org):
+    from tests.events.factories import ProductFactory
+
+    mine, theirs = ProductFactory(organization=org), ProductFactory(organization=other_org)
+    project = api.post("/v1/projects", {"name": "Shop"}, format="json").json()["data"]
+    url = f"/v1/projects/{project['id']}"
+    api.patch(url, {"productId": mine.public_id}, format="json")
+    assert api.patch(url, {"productId": theirs.public_id}, format="json").status_code == 404
+    assert api.patch(url, {"productId": "prd_nope"}, format="json").status_code == 404
+    response = api.patch(url, {"productId": 42}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("productId")
+    assert api.get(url).json()["data"]["productId"] == mine.public_id
