@@ -12,8 +12,9 @@ from urllib.parse import urlencode
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 
-from flags import selectors
+from flags import exposure, health, selectors
 from flags.evaluation import value_key
 from flags.models import Flag
 from packedge.console import membership_get, or_404
@@ -21,6 +22,8 @@ from packedge.errors import ApiError
 from packedge.templatetags.charts import value_series
 
 WINDOW_PRESETS = (7, 30, 90)
+LICENSES_PER_PAGE = 25
+BAR_COLORS = ("#4f46e5", "#0ea5e9", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6")
 # No window in the URL: the API's default (the 30 days ending today, UTC).
 DEFAULT_PRESET = 30
 
@@ -36,11 +39,38 @@ def project_detail(request, org_slug: str, project_id: str):
     context = project_context(request, org_slug, project_id)
     project = context["project"]
     environments = list(selectors.environment_list(project=project).order_by("pk"))
+    flag_rows = list(selectors.flag_list(project=project).order_by("key"))
+    # Health, the 7-day sparkline and the unknown flags: the same reads as the /v1 API.
+    now = timezone.now()
+    today = selectors.utc_today()
+    spark_days = [(today - timedelta(days=n)).isoformat() for n in range(health.RECENT_DAYS - 1, -1, -1)]
+    statuses = health.flags_health(flags=flag_rows, environments=environments, now=now) if flag_rows else {}
+    daily = {
+        environment.pk: health.flags_daily_evaluations(flags=flag_rows, environment=environment, today=today)
+        for environment in environments
+    }
     flags = []
-    for flag in selectors.flag_list(project=project).order_by("key"):
+    for flag in flag_rows:
         enabled = {setting.environment_id: setting.enabled for setting in flag.settings.all()}
-        flags.append({"flag": flag, "states": [enabled.get(environment.pk, False) for environment in environments]})
-    context.update({"environments": environments, "flags": flags})
+        flags.append(
+            {
+                "flag": flag,
+                "states": [enabled.get(environment.pk, False) for environment in environments],
+                "cells": [
+                    {
+                        "enabled": enabled.get(environment.pk, False),
+                        "health": statuses[flag.pk][environment.public_id],
+                        "daily": daily[environment.pk][flag.pk],
+                    }
+                    for environment in environments
+                ],
+            }
+        )
+    unknown = [
+        {"environment": environment, "flags": health.unknown_flags(environment=environment, now=now)}
+        for environment in environments
+    ]
+    context.update({"environments": environments, "flags": flags, "spark_days": spark_days, "unknown": unknown})
     return render(request, "flags/project.html", context)
 
 
@@ -111,6 +141,9 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
         context["error"] = str(exc.detail)
         return render(request, "flags/flag_usage.html", context, status=exc.status_code)
     usage = selectors.flag_usage(query)
+    context["exposure"] = exposure_context(query, cursor=request.GET.get("licenses", ""), base=base, params={
+        **keep_window, "environmentId": environment_id,
+    })
     rows = usage["rows"]
     context["form"].update({"from": usage["from"], "to": usage["to"]})
     labels = value_labels(flag)
@@ -140,3 +173,24 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
         }
     )
     return render(request, "flags/flag_usage.html", context)
+
+
+def exposure_context(query, *, cursor: str, base: str, params: dict[str, str]) -> dict:
+    """The exposure answer for the flag page, with a bar per variant scaled to the largest."""
+    try:
+        body = exposure.flag_exposure(query, page=exposure.LicensePage(cursor=cursor or None, limit=LICENSES_PER_PAGE))
+    except ApiError:
+        body = exposure.flag_exposure(query, page=exposure.LicensePage(cursor=None, limit=LICENSES_PER_PAGE))
+    top = max((variant["evaluations"] for variant in body["variants"]), default=0) or 1
+    bars = [
+        {**variant, "width": round(variant["evaluations"] * 100 / top, 1), "color": BAR_COLORS[i % len(BAR_COLORS)]}
+        for i, variant in enumerate(body["variants"])
+    ]
+    next_cursor = body["licenses"]["nextCursor"]
+    return {
+        **body,
+        "bars": bars,
+        "product": query.project.product,
+        "next_url": _url(base, {**params, "licenses": next_cursor}) if next_cursor else None,
+        "first_url": _url(base, params) if cursor else None,
+    }

@@ -28,7 +28,7 @@ def created_days_ago(flag, days: int):
 
 def test_each_flag_shows_its_status_per_environment_with_the_reason(api, project, production, staging):
     now = timezone.now()
-    fresh = boolean_flag(project, "fresh")  # created now, never evaluated
+    boolean_flag(project, "fresh")  # created now, never evaluated
     forgotten = boolean_flag(project, "forgotten")
     created_days_ago(forgotten, 10)  # never evaluated, 10 days old
     retired = boolean_flag(project, "retired")
