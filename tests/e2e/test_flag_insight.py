@@ -104,7 +104,7 @@ def test_a_vendor_sees_which_licenses_got_each_variant_and_each_flags_health(liv
     shoot(page, artifacts_dir, "20-flags-project-health")
 
     page.click("text=new-checkout")
-    page.wait_for_url(f"**/flags/new-checkout/**")
+    page.wait_for_url("**/flags/new-checkout/**")
     exposure = api_get(
         live_server, secret, f"/v1/projects/{project.public_id}/flags/new-checkout/exposure",
         {"environmentId": production.public_id},
