@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time
 from django.db.models import Max, Q, Sum
 
 from events.models import License
-from flags.models import FlagLicenseDay, FlagReachPoint, FlagUsageDay
+from flags.models import FlagLicenseDay, FlagLicenseTotal, FlagReachPoint, FlagUsageDay
 from flags.selectors import FlagUsageQuery
 from packedge.errors import ApiError
 
@@ -104,8 +104,21 @@ def _active_licenses(product_id: int, query: FlagUsageQuery) -> int:
     ).count()
 
 
-def _license_page(query: FlagUsageQuery, page: LicensePage) -> dict:
-    rows = (
+def _license_rows(query: FlagUsageQuery) -> list[tuple]:
+    """(license id, variant, evaluations, last seen) over the window.
+
+    From the per-license totals when the window holds every kept day of the
+    flag (the 90-day default): licenses × variants rows; else summed from the
+    license days of the window.
+    """
+    totals = list(
+        FlagLicenseTotal.objects.filter(flag=query.flag, environment=query.environment).values_list(
+            "license_id", "variant", "evaluations", "last_seen_at", "first_day", "last_day"
+        )
+    )
+    if all(first >= query.date_from and last <= query.date_to for *_, first, last in totals):
+        return [row[:4] for row in totals]
+    return list(
         FlagLicenseDay.objects.filter(
             flag=query.flag, environment=query.environment, day__gte=query.date_from, day__lte=query.date_to
         )
@@ -114,6 +127,10 @@ def _license_page(query: FlagUsageQuery, page: LicensePage) -> dict:
         .order_by()
         .values_list("license_id", "variant", "n", "last")
     )
+
+
+def _license_page(query: FlagUsageQuery, page: LicensePage) -> dict:
+    rows = _license_rows(query)
     seen: dict[int, dict] = {}
     for license_id, variant, n, last in rows:
         entry = seen.setdefault(license_id, {"evaluations": 0, "variants": {}, "last": None, "lastVariant": None})

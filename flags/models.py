@@ -316,6 +316,33 @@ class FlagLicenseDay(models.Model):
         return f"{self.license_id} {self.variant} on {self.day}"
 
 
+class FlagLicenseTotal(models.Model):
+    """FlagLicenseDay summed over every day still kept, per (environment, flag, license, variant).
+
+    The license table of a window holding all of a flag's kept days (the
+    90-day default) is read from here: licenses × variants rows instead of
+    licenses × variants × days. Rebuilt by the rollup; ``first_day`` and
+    ``last_day`` say which windows it answers exactly.
+    """
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+")
+    variant = models.CharField(max_length=100, blank=True)
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
+    evaluations = models.BigIntegerField()
+    last_seen_at = models.DateTimeField()
+    first_day = models.DateField()
+    last_day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["flag", "environment", "license", "variant"], name="flag_license_total_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.license_id} {self.variant}: {self.evaluations}"
+
+
 class FlagReachPoint(models.Model):
     """Distinct targeting keys (or licenses) of a flag over any window, exactly.
 

@@ -21,7 +21,16 @@ from datetime import date
 from django.db import connection
 
 from events.models import License
-from flags.models import Environment, Flag, FlagEvaluation, FlagKeyDay, FlagLicenseDay, FlagReachPoint, Project
+from flags.models import (
+    Environment,
+    Flag,
+    FlagEvaluation,
+    FlagKeyDay,
+    FlagLicenseDay,
+    FlagLicenseTotal,
+    FlagReachPoint,
+    Project,
+)
 
 NO_PREVIOUS_DAY = date.min
 
@@ -44,7 +53,8 @@ def _day(value: date):
 
 def exposure_rebuild(days: list[date], *, points_from: date, points_until: date | None) -> None:
     """Rewrite the key and license days of ``days``, then the reach points of days in
-    [points_from, points_until) (``None``: every later day). Run inside the rollup's transaction."""
+    [points_from, points_until) (``None``: every later day, and the license totals).
+    Run inside the rollup's transaction."""
     day_params = [_day(d) for d in days]
     marks = ", ".join(["%s"] * len(days))
     with connection.cursor() as cursor:
@@ -53,6 +63,24 @@ def exposure_rebuild(days: list[date], *, points_from: date, points_until: date 
         cursor.execute(_key_days_sql(marks), day_params)
         cursor.execute(_license_days_sql(marks), day_params)
         _points_rebuild(cursor, points_from=points_from, points_until=points_until)
+        if points_until is None:
+            # The run's last chunk: once per run, not per chunk (it reads every kept license day).
+            license_totals_rebuild(cursor)
+
+
+def license_totals_rebuild(cursor) -> None:
+    t, d = FlagLicenseTotal, FlagLicenseDay
+    keys = ", ".join(_col(d, name) for name in ["environment", "flag", "variant", "license"])
+    columns = ", ".join(
+        _col(t, name)
+        for name in ["environment", "flag", "variant", "license", "evaluations", "last_seen_at", "first_day", "last_day"]
+    )
+    day = _col(d, "day")
+    cursor.execute(f"DELETE FROM {_table(t)}")
+    cursor.execute(
+        f"INSERT INTO {_table(t)} ({columns}) SELECT {keys}, SUM({_col(d, 'evaluations')}), "
+        f"MAX({_col(d, 'last_seen_at')}), MIN({day}), MAX({day}) FROM {_table(d)} GROUP BY {keys}"
+    )
 
 
 def _raw_join() -> str:
@@ -101,6 +129,8 @@ def _points_rebuild(cursor, *, points_from: date, points_until: date | None) -> 
     bounds = f"{_col(r, 'day')} >= %s" + (f" AND {_col(r, 'day')} < %s" if points_until else "")
     params = [_day(points_from)] + ([_day(points_until)] if points_until else [])
     cursor.execute(f"DELETE FROM {_table(r)} WHERE {bounds}", params)
+    # The subquery's "earlier than the bounds" comes first in the statement's text.
+    params = [_day(points_from), *params]
     for kind, model, subject in [
         (FlagReachPoint.Kind.TARGETING_KEY, FlagKeyDay, "targeting_key"),
         (FlagReachPoint.Kind.LICENSE, FlagLicenseDay, "license"),
@@ -112,32 +142,44 @@ def _points_rebuild(cursor, *, points_from: date, points_until: date | None) -> 
 def _points_sql(kind: str, model, subject: str, *, per_variant: bool, bounded: bool) -> str:
     """Each subject's (day, previous day) pairs in the bounds, summed into points.
 
-    The previous day is one index seek per (subject, day) — on the unique key
-    per variant, on (flag, environment, subject, day) across variants — so a
-    nightly run costs the keys of one day, not of the whole history.
+    Inside the bounds the previous day is the row before (LAG); only a
+    subject's first day in the bounds looks further back, with one index seek
+    (COALESCE evaluates its second argument only when the first is NULL).
     """
     r, m = FlagReachPoint, model
     env, flag, variant, day, subj = (_col(m, n) for n in ["environment", "flag", "variant", "day", subject])
-    same_variant = f"AND p.{variant} = k.{variant} " if per_variant else ""
-    previous = (
-        f"(SELECT MAX(p.{day}) FROM {_table(m)} p WHERE p.{flag} = k.{flag} AND p.{env} = k.{env} "
-        f"{same_variant}AND p.{subj} = k.{subj} AND p.{day} < k.{day})"
+    same_variant = f"AND p.{variant} = l.variant_name " if per_variant else ""
+    earlier = (
+        f"(SELECT MAX(p.{day}) FROM {_table(m)} p WHERE p.{flag} = l.flag_id AND p.{env} = l.env_id "
+        f"{same_variant}AND p.{subj} = l.subject_id AND p.{day} < %s)"
     )
     variant_expr = f"k.{variant}" if per_variant else "''"
     bounds = f"k.{day} >= %s" + (f" AND k.{day} < %s" if bounded else "")
-    columns = ", ".join(
-        _col(r, n) for n in ["environment", "flag", "kind", "variant", "day", "previous_day", "count"]
+    distinct = "" if per_variant else "DISTINCT "
+    rows = (
+        f"SELECT {distinct}k.{env} AS env_id, k.{flag} AS flag_id, {variant_expr} AS variant_name, "
+        f"k.{subj} AS subject_id, k.{day} AS seen_day FROM {_table(m)} k WHERE {bounds}"
     )
-    no_previous = connection.ops.adapt_datefield_value(NO_PREVIOUS_DAY)
+    lagged = (
+        "SELECT env_id, flag_id, variant_name, subject_id, seen_day, LAG(seen_day) OVER "
+        f"(PARTITION BY env_id, flag_id, variant_name, subject_id ORDER BY seen_day) AS lag_day FROM ({rows}) r"
+    )
+    no_previous = NO_PREVIOUS_DAY.isoformat()
+    points = (
+        f"SELECT env_id, flag_id, variant_name, seen_day, COALESCE(lag_day, {earlier}, '{no_previous}') AS prev_day "
+        f"FROM ({lagged}) l"
+    )
+    columns = ", ".join(_col(r, n) for n in ["environment", "flag", "kind", "variant", "day", "previous_day", "count"])
     return (
-        f"INSERT INTO {_table(r)} ({columns}) "
-        f"SELECT env_id, flag_id, '{kind}', variant_name, seen_day, COALESCE(prev_day, '{no_previous}'), COUNT(*) "
-        f"FROM (SELECT DISTINCT k.{env} AS env_id, k.{flag} AS flag_id, {variant_expr} AS variant_name, "
-        f"k.{subj} AS subject_id, k.{day} AS seen_day, {previous} AS prev_day FROM {_table(m)} k WHERE {bounds}"
-        f") points GROUP BY env_id, flag_id, variant_name, seen_day, COALESCE(prev_day, '{no_previous}')"
+        f"INSERT INTO {_table(r)} ({columns}) SELECT env_id, flag_id, '{kind}', variant_name, seen_day, prev_day, "
+        f"COUNT(*) FROM ({points}) pts GROUP BY env_id, flag_id, variant_name, seen_day, prev_day"
     )
 
 
 def exposure_delete_before(cutoff: date) -> None:
+    deleted = 0
     for model in (FlagKeyDay, FlagLicenseDay, FlagReachPoint):
-        model.objects.filter(day__lt=cutoff).delete()
+        deleted += model.objects.filter(day__lt=cutoff).delete()[0]
+    if deleted:
+        with connection.cursor() as cursor:
+            license_totals_rebuild(cursor)
