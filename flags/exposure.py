@@ -13,7 +13,7 @@ import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
-from django.db.models import Max, Q, Sum
+from django.db.models import Max, Min, Q, QuerySet, Sum
 
 from events.models import License
 from flags.models import FlagLicenseDay, FlagLicenseTotal, FlagReachPoint, FlagUsageDay
@@ -104,54 +104,54 @@ def _active_licenses(product_id: int, query: FlagUsageQuery) -> int:
     ).count()
 
 
-def _license_rows(query: FlagUsageQuery) -> list[tuple]:
-    """(license id, variant, evaluations, last seen) over the window.
+def _license_source(query: FlagUsageQuery) -> QuerySet:
+    """Rows of (license, variant, evaluations, last_seen_at) covering the window.
 
-    From the per-license totals when the window holds every kept day of the
-    flag (the 90-day default): licenses × variants rows; else summed from the
-    license days of the window.
+    The per-license totals when the window holds every kept day of the flag
+    (the 90-day default): licenses × variants rows; else the window's license
+    days, licenses × variants × days.
     """
-    totals = list(
-        FlagLicenseTotal.objects.filter(flag=query.flag, environment=query.environment).values_list(
-            "license_id", "variant", "evaluations", "last_seen_at", "first_day", "last_day"
-        )
-    )
-    if all(first >= query.date_from and last <= query.date_to for *_, first, last in totals):
-        return [row[:4] for row in totals]
-    return list(
-        FlagLicenseDay.objects.filter(
-            flag=query.flag, environment=query.environment, day__gte=query.date_from, day__lte=query.date_to
-        )
-        .values("license_id", "variant")
-        .annotate(n=Sum("evaluations"), last=Max("last_seen_at"))
-        .order_by()
-        .values_list("license_id", "variant", "n", "last")
+    totals = FlagLicenseTotal.objects.filter(flag=query.flag, environment=query.environment)
+    span = totals.aggregate(first=Min("first_day"), last=Max("last_day"))
+    if span["first"] is None or (span["first"] >= query.date_from and span["last"] <= query.date_to):
+        return totals
+    return FlagLicenseDay.objects.filter(
+        flag=query.flag, environment=query.environment, day__gte=query.date_from, day__lte=query.date_to
     )
 
 
 def _license_page(query: FlagUsageQuery, page: LicensePage) -> dict:
-    rows = _license_rows(query)
-    seen: dict[int, dict] = {}
-    for license_id, variant, n, last in rows:
-        entry = seen.setdefault(license_id, {"evaluations": 0, "variants": {}, "last": None, "lastVariant": None})
+    """One page of licenses by evaluations, then id: ordered and cut by the database."""
+    source = _license_source(query)
+    offset = _decode(page.cursor) if page.cursor else 0
+    ranked = list(
+        source.values("license_id")
+        .annotate(n=Sum("evaluations"), public_id=Max("license__public_id"))
+        .order_by("-n", "public_id")
+        .values_list("license_id", "n")[offset : offset + page.limit + 1]
+    )
+    chosen = [license_id for license_id, _ in ranked[: page.limit]]
+    if not chosen:
+        return {"data": [], "nextCursor": None}
+    info = {
+        pk: (public_id, key, email)
+        for pk, public_id, key, email in License.objects.filter(pk__in=chosen).values_list(
+            "pk", "public_id", "key", "customer_email"
+        )
+    }
+    seen: dict[int, dict] = {pk: {"evaluations": 0, "variants": {}, "last": None, "lastVariant": None} for pk in chosen}
+    for license_id, variant, n, last in (
+        source.filter(license_id__in=chosen)
+        .values("license_id", "variant")
+        .annotate(n=Sum("evaluations"), last=Max("last_seen_at"))
+        .order_by()
+        .values_list("license_id", "variant", "n", "last")
+    ):
+        entry = seen[license_id]
         entry["evaluations"] += n
         entry["variants"][variant] = n
         if entry["last"] is None or (last, variant) > (entry["last"], entry["lastVariant"]):
             entry["last"], entry["lastVariant"] = last, variant
-    if not seen:
-        return {"data": [], "nextCursor": None}
-    info = {
-        pk: (public_id, key, email)
-        for pk, public_id, key, email in License.objects.filter(pk__in=list(seen)).values_list(
-            "pk", "public_id", "key", "customer_email"
-        )
-    }
-    ordered = sorted(
-        (pk for pk in seen if pk in info), key=lambda pk: (-seen[pk]["evaluations"], info[pk][0])
-    )
-    offset = _decode(page.cursor) if page.cursor else 0
-    chosen = ordered[offset : offset + page.limit]
-    next_offset = offset + page.limit
     return {
         "data": [
             {
@@ -165,7 +165,7 @@ def _license_page(query: FlagUsageQuery, page: LicensePage) -> dict:
             }
             for pk in chosen
         ],
-        "nextCursor": _encode(next_offset) if next_offset < len(ordered) else None,
+        "nextCursor": _encode(offset + page.limit) if len(ranked) > page.limit else None,
     }
 
 
