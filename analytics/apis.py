@@ -14,9 +14,9 @@ from analytics.feature_usage import (
     feature_usage_csv,
     parse_feature_usage_query,
 )
+from core.apis import OrganizationAPIView
+from core.errors import PaymentRequired
 from events import selectors
-from packedge.apis import OrganizationAPIView
-from packedge.errors import PaymentRequired
 
 QUERY_PARAMETERS = [
     OpenApiParameter("from", OpenApiTypes.DATE, description="First day (product time zone); default: to - 30 days."),

@@ -17,9 +17,9 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from core.errors import error_body
 from events import ingestion
 from events.ingestion import IngestError
-from packedge.errors import error_body
 
 ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain", "")
 SUCCESS = b'{"success": true}'

@@ -6,10 +6,10 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from core import keys
+from core.errors import ApiError
+from core.models import Organization
 from events.models import License, Product
-from packedge import keys
-from packedge.errors import ApiError
-from packedge.models import Organization
 
 # A revoked license stays revoked: re-enabling a key that was revoked for abuse
 # should be a new license, as in Keygen and Lemon Squeezy.

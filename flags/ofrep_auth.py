@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import SimpleRateThrottle
 
+from core import keys
 from flags.models import SdkKey
-from packedge import keys
 
 SDK_KEY_PREFIX = "sdk_"
 THROTTLE_SCOPE = "ofrep"

@@ -19,8 +19,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
+from core.models import Plan
 from flags.models import Flag, FlagEvaluation, FlagUsageDay, Reason
-from packedge.models import Plan
 
 RULE_MATCH = {Reason.TARGETING_MATCH, Reason.SPLIT}
 DEFAULTED = {Reason.DEFAULT, Reason.DISABLED}

@@ -14,10 +14,10 @@ from datetime import UTC, date, datetime, timedelta
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
+from core.errors import ApiError, NotFound
+from core.models import Organization
 from flags.evaluation import CompiledFlag
 from flags.models import Environment, Flag, FlagEnvironment, FlagUsageDay, Project, SdkKey
-from packedge.errors import ApiError, NotFound
-from packedge.models import Organization
 
 # Seed 002: "Defaults to 29 days ago" and "Maximum range is 90 days" (both ends included).
 DEFAULT_WINDOW_DAYS = 29
@@ -202,3 +202,12 @@ def environment_flags(*, environment_id: int, config_version: int) -> dict[str, 
 
 def forget_compiled_flags() -> None:
     _COMPILED.clear()
+
+
+def served_value_totals(rows: list[dict]) -> dict[str, int]:
+    """Each served value's total over usage rows, largest first (then by value): the order charts and tables share."""
+    totals: dict[str, int] = {}
+    for row in rows:
+        for value, count in row["valueDistribution"].items():
+            totals[value] = totals.get(value, 0) + count
+    return dict(sorted(totals.items(), key=lambda item: (-item[1], item[0])))

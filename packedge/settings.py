@@ -36,14 +36,15 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
-    "packedge",
+    "core",  # the tenancy core (app label "packedge": its tables keep their names)
     "events",
     "analytics",
     "flags",
+    "console",
 ]
 
 MIDDLEWARE = [
-    "packedge.middleware.DatabaseUnavailableMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves /static/ (the JS SDK, the console's CSS) from the app server itself,
     # with Access-Control-Allow-Origin: * so customers' sites can load the SDK.
@@ -63,7 +64,7 @@ MIDDLEWARE = [
 # application (packedge/wsgi.py) runs them through this shorter stack.
 MACHINE_PATH_PREFIXES = ("/public/", "/ofrep/")
 MACHINE_MIDDLEWARE = [
-    "packedge.middleware.DatabaseUnavailableMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "events.middleware.CorsMiddleware",
     # Sets Content-Length: without it gunicorn answers chunked, which minimal
@@ -131,11 +132,11 @@ WHITENOISE_MAX_AGE = env.int("STATIC_MAX_AGE", default=3600)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024 + 1024
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["packedge.authentication.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "packedge.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_RATES": {

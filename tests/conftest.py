@@ -10,9 +10,9 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
-from packedge import services
-from packedge.models import Membership, Plan
-from tests.packedge.factories import OrganizationFactory, UserFactory, ensure_plans
+from core import services
+from core.models import Membership, Plan
+from tests.core.factories import OrganizationFactory, UserFactory, ensure_plans
 
 # Playwright's sync API runs an event loop in the test thread; Django refuses
 # ORM calls from such a thread unless told the loop is not ours to worry about.

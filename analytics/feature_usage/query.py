@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from core.errors import ApiError, NotFound
+from core.models import Organization
 from events.models import (
     EVENT_NAME_MAX_LENGTH,
     License,
     Product,
 )
-from packedge.errors import ApiError, NotFound
-from packedge.models import Organization
 
 DEFAULT_WINDOW_DAYS = 30  # `from` defaults to `to` - 30 days (API.md)
 MAX_WINDOW_DAYS = 366
