@@ -1,4 +1,4 @@
-"""/v1 Feature Usage: the JSON answer of seed 000 and its CSV export."""
+"""/v1 Feature Usage: the JSON answer of the Feature Usage contract and its CSV export."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
-from rest_framework.throttling import SimpleRateThrottle
+
+from core.ratelimit import parse_rate
 
 PROCESS_LOCAL_CACHES = ("django.core.cache.backends.locmem.LocMemCache", "django.core.cache.backends.dummy.DummyCache")
 
@@ -12,10 +13,12 @@ PROCESS_LOCAL_CACHES = ("django.core.cache.backends.locmem.LocMemCache", "django
 @register()
 def check_rate_limits(app_configs, **kwargs):
     errors = []
-    for scope, rate in settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).items():
+    for scope, rate in settings.RATE_LIMITS.items():
+        if rate is None:
+            continue
         try:
-            SimpleRateThrottle.parse_rate(None, rate)
-        except (ValueError, KeyError, IndexError):
+            parse_rate(rate)
+        except ValueError:
             errors.append(
                 Error(f"Rate limit '{scope}' is '{rate}'; expected e.g. '1000/s' or '60/min'.", id="packedge.E001")
             )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
-from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 DEFAULT_CODES = {
@@ -99,8 +98,3 @@ def exception_handler(exc, context):
     response.data = error_body(_code_for(exc), message)
     return response
 
-
-def error_response(code: str, message: str, http_status: int, **extra) -> Response:
-    body = error_body(code, message)
-    body.update(extra)
-    return Response(body, status=http_status)

@@ -41,11 +41,9 @@ def product_update(*, product: Product, name: str | None = None, timezone: str |
 
 def on_product_timezone_changed(*, product: Product) -> None:
     """Days and hours of Feature Usage are local to the product: recount them."""
-    from events import counters  # the counters module is optional until Feature Usage lands
+    from events.counters import counters_rebuild
 
-    rebuild = getattr(counters, "counters_rebuild", None)
-    if rebuild is not None:
-        rebuild(product=product)
+    counters_rebuild(product=product)
 
 
 def license_create(

@@ -127,7 +127,7 @@ WHITENOISE_USE_FINDERS = True
 warnings.filterwarnings("ignore", message="No directory at: .*staticfiles")
 WHITENOISE_MAX_AGE = env.int("STATIC_MAX_AGE", default=3600)
 
-# Ingestion bodies: 64 KiB for one event, 1 MiB for a batch (API.md). Django's
+# Ingestion bodies: 64 KiB for one event, 1 MiB for a batch (README, API). Django's
 # own limit must be at least the larger one or it would answer first.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024 + 1024
 
@@ -139,11 +139,20 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_RATES": {
-        "ingest": env.str("INGEST_RATE_LIMIT", default="1000/s"),
-        "ofrep": env.str("OFREP_RATE_LIMIT", default="2000/s"),
-    },
 }
+
+# Requests per identity, counted by core.ratelimit in the cache (shared by every
+# worker when CACHE_URL points at Redis): ingestion per public key, OFREP per SDK key.
+RATE_LIMITS = {
+    "ingest": env.str("INGEST_RATE_LIMIT", default="1000/s"),
+    "ofrep": env.str("OFREP_RATE_LIMIT", default="2000/s"),
+}
+
+# How long a worker process trusts what it looked up (core.process_cache): a
+# product's public key, an SDK key and an environment's flags. A change made in
+# the same process is seen at once; other processes see it within this many seconds.
+PRODUCT_CACHE_SECONDS = env.float("PRODUCT_CACHE_SECONDS", default=30.0)
+FLAG_CONFIG_CACHE_SECONDS = env.float("FLAG_CONFIG_CACHE_SECONDS", default=1.0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "PackEdge API",

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import migrations
 
 PLANS = [
-    # slug, name, is_paid, flag analytics retention (seed 002: 7 days on Free, 90 on Pro/Enterprise)
+    # slug, name, is_paid, flag analytics retention (the flag usage contract: 7 days on Free, 90 on Pro/Enterprise)
     ("free", "Free", False, 7),
     ("pro", "Pro", True, 90),
     ("enterprise", "Enterprise", True, 90),

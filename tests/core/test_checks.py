@@ -9,7 +9,7 @@ def test_it_accepts_well_formed_rate_limits():
     assert checks.check_rate_limits(None) == []
 
 
-@override_settings(REST_FRAMEWORK={"DEFAULT_THROTTLE_RATES": {"ingest": "lots"}})
+@override_settings(RATE_LIMITS={"ingest": "lots"})
 def test_it_reports_a_malformed_rate_limit():
     (error,) = checks.check_rate_limits(None)
     assert error.id == "packedge.E001"
