@@ -44,12 +44,14 @@ def run(ctx: BenchContext) -> list[Result]:
 
 
 def _setup() -> dict:
+    from core import services as tenancy
+    from core.models import Plan
     from events.models import License, Product
     from flags import services
-    from packedge import services as tenancy
-    from packedge.models import Plan
 
-    organization = tenancy.organization_create(name="Bench Flags", slug="bench-flags", plan=Plan.objects.get(slug="pro"))
+    organization = tenancy.organization_create(
+        name="Bench Flags", slug="bench-flags", plan=Plan.objects.get(slug="pro")
+    )
     _, api_key = tenancy.api_key_create(organization=organization)
     project = services.project_create(organization=organization, name="Bench")
     # The project is linked to a product whose licenses the evaluations' licenseKeys name.
@@ -74,20 +76,31 @@ def _setup() -> dict:
         first, second = list(variants)
         rules = [
             {"conditions": [{"attribute": "plan", "operator": "in", "value": ["pro", "team"]}], "variant": second},
-            {"conditions": [{"attribute": "country", "operator": "eq", "value": "US"}],
-             "rollout": [{"variant": first, "weight": 50}, {"variant": second, "weight": 50}]},
+            {
+                "conditions": [{"attribute": "country", "operator": "eq", "value": "US"}],
+                "rollout": [{"variant": first, "weight": 50}, {"variant": second, "weight": 50}],
+            },
         ]
         flags.append(
             services.flag_create(
-                project=project, key=f"flag-{n:02d}", type=kind, variants=variants,
+                project=project,
+                key=f"flag-{n:02d}",
+                type=kind,
+                variants=variants,
                 environments={
                     production.public_id: {"enabled": True, "defaultVariant": first, "rules": rules},
                     staging.public_id: {"enabled": n % 5 != 0, "defaultVariant": first, "rules": rules},
                 },
             )
         )
-    return {"project": project, "environments": [production, staging], "flags": flags, "api_key": api_key,
-            "sdk_key": sdk_key, "licenses": licenses}
+    return {
+        "project": project,
+        "environments": [production, staging],
+        "flags": flags,
+        "api_key": api_key,
+        "sdk_key": sdk_key,
+        "licenses": licenses,
+    }
 
 
 def _generate(ctx: BenchContext, world: dict, total: int) -> None:
@@ -109,17 +122,18 @@ def _generate(ctx: BenchContext, world: dict, total: int) -> None:
         values = [value_key(v) for v in flag.ordered_variants.values()]
         for environment, share in zip(world["environments"], (0.85, 0.15), strict=True):
             for reason, variant, weight in [
-                (Reason.TARGETING_MATCH, 1, 0.3), (Reason.SPLIT, 0, 0.15),
-                (Reason.SPLIT, 1, 0.15), (Reason.DEFAULT, 0, 0.37),
-                (Reason.DISABLED, 0, 0.01), (Reason.ERROR, None, 0.02),
+                (Reason.TARGETING_MATCH, 1, 0.3),
+                (Reason.SPLIT, 0, 0.15),
+                (Reason.SPLIT, 1, 0.15),
+                (Reason.DEFAULT, 0, 0.37),
+                (Reason.DISABLED, 0, 0.01),
+                (Reason.ERROR, None, 0.02),
             ]:
                 value, name = ("\\N", "\\N") if variant is None else (values[variant], names[variant])
                 pool.append((f"{environment.pk}\t{flag.pk}\t{value}\t{int(reason)}", name))
                 weights.append(popularity * share * weight)
     users = int(os.environ.get("BENCH_TARGETING_KEYS", "100000"))
-    license_of = [
-        "" if user % 10 == 0 else f"LIC-{(user * 7919) % world['licenses']:05d}" for user in range(users)
-    ]
+    license_of = ["" if user % 10 == 0 else f"LIC-{(user * 7919) % world['licenses']:05d}" for user in range(users)]
     days = [today - timedelta(days=back) for back in range(DAYS, 0, -1)]
     day_weights = [0.6 if d.weekday() >= 5 else 1.0 for d in days]
     per_day = [int(total * w / sum(day_weights)) for w in day_weights]
@@ -203,8 +217,11 @@ def _p6_usage(ctx: BenchContext, world: dict) -> Result:
     session = requests.Session()
     with server(ctx, label="flags-usage") as base:
         url = f"{base}/v1/projects/{project.public_id}/flags/{flag.key}/usage"
-        params = {"environmentId": environment.public_id, "from": (today - timedelta(days=89)).isoformat(),
-                  "to": today.isoformat()}
+        params = {
+            "environmentId": environment.public_id,
+            "from": (today - timedelta(days=89)).isoformat(),
+            "to": today.isoformat(),
+        }
         first = session.get(url, params=params, headers=headers)
         rows = len(first.json()["rows"]) if first.status_code == 200 else -1
         for _ in range(20):
@@ -301,7 +318,9 @@ async def _drive(url: str, sdk_key: str, seconds: float, concurrency: int, seed:
             local = random.Random(rng.random() + number)
             while time.perf_counter() < deadline:
                 user, plan, country = (
-                    local.randint(1, 100_000), local.choice(["free", "pro", "team"]), local.choice(["US", "DE", "FR"])
+                    local.randint(1, 100_000),
+                    local.choice(["free", "pro", "team"]),
+                    local.choice(["US", "DE", "FR"]),
                 )
                 body = f'{{"context": {{"targetingKey": "user-{user}", "plan": "{plan}", "country": "{country}"}}}}'
                 start = time.perf_counter()

@@ -5,11 +5,9 @@ and ``UnknownFlagDay`` (evaluations of undefined keys) are what flag health,
 the console's sparklines and the unknown-flags list read: flags × days rows,
 current within one recorder flush, instead of a scan of raw evaluations.
 
-The upsert is the same SQL on SQLite (3.24+) and PostgreSQL:
-``INSERT … ON CONFLICT (key) DO UPDATE SET n = n + excluded.n`` keeps two
-writers (two workers flushing at once) from losing each other's counts, and
-the later of two timestamps is kept with a CASE both databases read. Rows
-go in key order so that two concurrent flushes lock them in the same order.
+The additive upsert (``core.sql.additive_upsert_sql``) keeps two writers (two
+workers flushing at once) from losing each other's counts. Rows go in key
+order so that two concurrent flushes lock them in the same order.
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ from datetime import date, datetime
 
 from django.db import connection
 
+from core import sql
 from flags.models import FlagActivityDay, UnknownFlagDay
 
 # (environment id, flag id, day, variant or "" for errors) -> (evaluations, last evaluated at)
@@ -57,30 +56,19 @@ def unknown_add(totals: UnknownTotals) -> None:
 
 
 def _upsert(model, *, key_fields: list[str], count_field: str, time_field: str, rows: Iterable[tuple]) -> None:
+    statement = sql.additive_upsert_sql(model, key_fields=key_fields, count_field=count_field, latest_field=time_field)
     ops = connection.ops
-    fields = [model._meta.get_field(name) for name in [*key_fields, count_field, time_field]]
-    columns = [ops.quote_name(field.column) for field in fields]
-    key_columns, count_column, time_column = columns[: len(key_fields)], columns[-2], columns[-1]
-    table = ops.quote_name(model._meta.db_table)
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET "
-        f"{count_column} = {table}.{count_column} + excluded.{count_column}, "
-        f"{time_column} = CASE WHEN excluded.{time_column} > {table}.{time_column} "
-        f"THEN excluded.{time_column} ELSE {table}.{time_column} END"
-    )
-    params = []
-    for row in rows:
-        params.append(
-            [
-                ops.adapt_datefield_value(value)
-                if isinstance(value, date) and not isinstance(value, datetime)
-                else ops.adapt_datetimefield_value(value)
-                if isinstance(value, datetime)
-                else value
-                for value in row
-            ]
-        )
+    params = [
+        [
+            ops.adapt_datetimefield_value(value)
+            if isinstance(value, datetime)
+            else ops.adapt_datefield_value(value)
+            if isinstance(value, date)
+            else value
+            for value in row
+        ]
+        for row in rows
+    ]
     if params:
         with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
+            cursor.executemany(statement, params)

@@ -12,13 +12,13 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core.apis import OrganizationAPIView
+from core.errors import ApiError
+from core.fields import StrictCharField
+from core.pagination import PageParamsSerializer, paginated_response
 from events.selectors import product_get
 from flags import exposure, health, selectors, services
 from flags.models import Environment, Flag, Project, SdkKey
-from packedge.apis import OrganizationAPIView
-from packedge.errors import ApiError
-from packedge.fields import StrictCharField
-from packedge.pagination import PageParamsSerializer, paginated_response
 
 
 class ProjectOutputSerializer(serializers.ModelSerializer):
@@ -100,7 +100,11 @@ class FlagOutputSerializer(serializers.ModelSerializer):
 
     def get_environments(self, flag: Flag) -> dict:
         return {
-            row.environment.public_id: {"enabled": row.enabled, "defaultVariant": row.default_variant, "rules": row.rules}
+            row.environment.public_id: {
+                "enabled": row.enabled,
+                "defaultVariant": row.default_variant,
+                "rules": row.rules,
+            }
             for row in flag.settings.all()
         }
 
@@ -116,7 +120,9 @@ class ProjectListApi(OrganizationAPIView):
 
     @extend_schema(responses=ProjectOutputSerializer(many=True), operation_id="projects_list")
     def get(self, request):
-        return paginated_response(request, selectors.project_list(organization=self.organization), ProjectOutputSerializer)
+        return paginated_response(
+            request, selectors.project_list(organization=self.organization), ProjectOutputSerializer
+        )
 
     @extend_schema(request=InputSerializer, responses={201: ProjectOutputSerializer}, operation_id="projects_create")
     def post(self, request):

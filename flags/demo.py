@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from core.demo import DemoContext
 from events.selectors import license_list, product_list
 from flags import activity, rollup, selectors, services
 from flags.evaluation import EvaluationError, evaluate
 from flags.models import FlagEvaluation, Reason
-from packedge.demo import DemoContext
 
 DAYS = 60
 EVALUATIONS_PER_DAY = {"production": 300, "staging": 40}
@@ -21,43 +21,81 @@ def _flags(production: str, staging: str) -> list[dict]:
     beta_split = [{"variant": "on", "weight": 20}, {"variant": "off", "weight": 80}]
     return [
         {
-            "key": "new-checkout", "type": "boolean", "variants": {"off": False, "on": True},
+            "key": "new-checkout",
+            "type": "boolean",
+            "variants": {"off": False, "on": True},
             "environments": {
-                production: {"enabled": True, "defaultVariant": "off", "rules": [
-                    {"conditions": [{"attribute": "plan", "operator": "in", "value": ["pro", "team"]}], "variant": "on"},
-                    {"conditions": [], "rollout": beta_split},
-                ]},
+                production: {
+                    "enabled": True,
+                    "defaultVariant": "off",
+                    "rules": [
+                        {
+                            "conditions": [{"attribute": "plan", "operator": "in", "value": ["pro", "team"]}],
+                            "variant": "on",
+                        },
+                        {"conditions": [], "rollout": beta_split},
+                    ],
+                },
                 staging: {"enabled": True, "defaultVariant": "on"},
             },
         },
         {
-            "key": "banner-text", "type": "string",
+            "key": "banner-text",
+            "type": "string",
             "variants": {"classic": "Welcome back!", "bold": "New: export to PDF in one click"},
-            "environments": {production: {"enabled": True, "defaultVariant": "classic", "rules": [
-                {"conditions": [{"attribute": "country", "operator": "in", "value": ["US", "GB"]}],
-                 "rollout": [{"variant": "classic", "weight": 50}, {"variant": "bold", "weight": 50}]},
-            ]}},
-        },
-        {
-            "key": "discount-percent", "type": "number", "variants": {"none": 0, "loyal": 10, "senior": 12.5},
-            "environments": {production: {"enabled": True, "defaultVariant": "none", "rules": [
-                {"conditions": [{"attribute": "age", "operator": "gte", "value": 65}], "variant": "senior"},
-                {"conditions": [{"attribute": "plan", "operator": "eq", "value": "team"}], "variant": "loyal"},
-            ]}},
-        },
-        {
-            "key": "checkout-config", "type": "object",
-            "variants": {"standard": {"steps": 3, "wallets": ["card"]}, "express": {"steps": 1, "wallets": ["card", "paypal"]}},
             "environments": {
-                production: {"enabled": True, "defaultVariant": "standard", "rules": [
-                    {"conditions": [{"attribute": "email", "operator": "ends_with", "value": "@demo.example"}],
-                     "variant": "express"},
-                ]},
+                production: {
+                    "enabled": True,
+                    "defaultVariant": "classic",
+                    "rules": [
+                        {
+                            "conditions": [{"attribute": "country", "operator": "in", "value": ["US", "GB"]}],
+                            "rollout": [{"variant": "classic", "weight": 50}, {"variant": "bold", "weight": 50}],
+                        },
+                    ],
+                }
+            },
+        },
+        {
+            "key": "discount-percent",
+            "type": "number",
+            "variants": {"none": 0, "loyal": 10, "senior": 12.5},
+            "environments": {
+                production: {
+                    "enabled": True,
+                    "defaultVariant": "none",
+                    "rules": [
+                        {"conditions": [{"attribute": "age", "operator": "gte", "value": 65}], "variant": "senior"},
+                        {"conditions": [{"attribute": "plan", "operator": "eq", "value": "team"}], "variant": "loyal"},
+                    ],
+                }
+            },
+        },
+        {
+            "key": "checkout-config",
+            "type": "object",
+            "variants": {
+                "standard": {"steps": 3, "wallets": ["card"]},
+                "express": {"steps": 1, "wallets": ["card", "paypal"]},
+            },
+            "environments": {
+                production: {
+                    "enabled": True,
+                    "defaultVariant": "standard",
+                    "rules": [
+                        {
+                            "conditions": [{"attribute": "email", "operator": "ends_with", "value": "@demo.example"}],
+                            "variant": "express",
+                        },
+                    ],
+                },
                 staging: {"enabled": True, "defaultVariant": "express"},
             },
         },
         {
-            "key": "dark-mode", "type": "boolean", "variants": {"off": False, "on": True},
+            "key": "dark-mode",
+            "type": "boolean",
+            "variants": {"off": False, "on": True},
             "environments": {production: {"enabled": False, "defaultVariant": "off"}},
         },
     ]
@@ -87,7 +125,9 @@ def seed(context: DemoContext) -> None:
         environment = environments[name]
         environment.refresh_from_db()
         flags = list(
-            selectors.environment_flags(environment_id=environment.pk, config_version=environment.config_version).values()
+            selectors.environment_flags(
+                environment_id=environment.pk, config_version=environment.config_version
+            ).values()
         )
         flags.sort(key=lambda f: f.key)
         for day_number, day in enumerate(days):
@@ -114,8 +154,13 @@ def seed(context: DemoContext) -> None:
                     value, reason, variant = None, Reason.ERROR, None
                 rows.append(
                     FlagEvaluation(
-                        environment_id=environment.pk, flag_id=flag.id, value=value, reason=reason,
-                        evaluated_at=at, day=day, variant=variant,
+                        environment_id=environment.pk,
+                        flag_id=flag.id,
+                        value=value,
+                        reason=reason,
+                        evaluated_at=at,
+                        day=day,
+                        variant=variant,
                         targeting_key=evaluation_context.get("targetingKey", ""),
                         license_key=evaluation_context.get("licenseKey", ""),
                     )

@@ -15,10 +15,10 @@ from datetime import UTC, datetime, time
 
 from django.db.models import Max, Min, Q, QuerySet, Sum
 
+from core.errors import ApiError
 from events.models import License
 from flags.models import FlagLicenseDay, FlagLicenseTotal, FlagReachPoint, FlagUsageDay
 from flags.selectors import FlagUsageQuery
-from packedge.errors import ApiError
 
 ANY_VARIANT = ""
 

@@ -80,7 +80,9 @@ def _status(flag: Flag, entry: dict | None, *, now: datetime) -> dict:
     return {"status": status, "reason": reason, "lastEvaluatedAt": _iso(last), "evaluations7d": recent}
 
 
-def flags_daily_evaluations(*, flags: list[Flag], environment: Environment, today: date, days: int = RECENT_DAYS) -> dict:
+def flags_daily_evaluations(
+    *, flags: list[Flag], environment: Environment, today: date, days: int = RECENT_DAYS
+) -> dict:
     """flag id -> evaluations per UTC day for the ``days`` days ending today, zeros included."""
     first = today - timedelta(days=days - 1)
     series = {flag.pk: [0] * days for flag in flags}

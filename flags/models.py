@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.db import models
 from django.utils.timezone import now
 
+from core import keys
+from core.models import Organization
 from events.models import License, Product
-from packedge import keys
-from packedge.models import Organization
 
 FLAG_KEY_MAX_LENGTH = 100
 
@@ -133,9 +133,7 @@ class FlagEvaluation(models.Model):
     rollup groups and deletes by an indexed column.
     """
 
-    environment = models.ForeignKey(
-        Environment, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
+    environment = models.ForeignKey(Environment, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     flag = models.ForeignKey(Flag, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     # the valueDistribution key of the served value; NULL for errors, which serve no value
     # (an empty string is a real value of a string flag)
@@ -304,7 +302,9 @@ class FlagLicenseDay(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["flag", "environment", "variant", "license", "day"], name="flag_license_day_key")
+            models.UniqueConstraint(
+                fields=["flag", "environment", "variant", "license", "day"], name="flag_license_day_key"
+            )
         ]
         indexes = [
             models.Index(fields=["flag", "environment", "day"], name="flag_license_day_window"),

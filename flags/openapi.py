@@ -101,7 +101,11 @@ def openapi_paths(result: dict, generator, request, public) -> dict:
             "FlagEvaluationBucket": {
                 "type": "object",
                 "properties": {
-                    "id": {"type": "string", "format": "uuid", "description": "Sent again: acknowledged, not counted twice."},
+                    "id": {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Sent again: acknowledged, not counted twice.",
+                    },
                     "start": {"type": "string", "format": "date-time", "description": "Within the last 7 days."},
                     "end": {"type": "string", "format": "date-time", "description": "At most 1 hour after start."},
                     "counts": {
@@ -226,7 +230,10 @@ def openapi_paths(result: dict, generator, request, public) -> dict:
                             },
                         },
                         **{
-                            str(code): {"description": text, "content": {"application/json": {"schema": ingestion_error}}}
+                            str(code): {
+                                "description": text,
+                                "content": {"application/json": {"schema": ingestion_error}},
+                            }
                             for code, text in [
                                 (400, "Bad input, naming the field; nothing stored"),
                                 (401, "No or unknown SDK key"),

@@ -33,13 +33,16 @@ def flag_evaluations_create(request: HttpRequest) -> HttpResponse:
             key_id, environment_id, version = authenticate_sdk_key(request)
         except SdkKeyRejected as rejected:
             raise BucketError(
-                rejected.details, code="invalid_sdk_key" if rejected.status == 401 else "revoked_sdk_key",
+                rejected.details,
+                code="invalid_sdk_key" if rejected.status == 401 else "revoked_sdk_key",
                 status=rejected.status,
             ) from None
         retry_after = rate_limit_retry_after(key_id, RATE_SCOPE)
         if retry_after is not None:
             raise BucketError(
-                "Too many requests for this SDK key; retry later.", code="rate_limited", status=429,
+                "Too many requests for this SDK key; retry later.",
+                code="rate_limited",
+                status=429,
                 retry_after=retry_after,
             )
         now = timezone.now()
@@ -63,9 +66,7 @@ def flag_evaluations_create(request: HttpRequest) -> HttpResponse:
             response["Retry-After"] = str(error.retry_after)
         return response
     # A retried bucket gets the same answer as the first copy: the client may stop retrying.
-    return HttpResponse(
-        json.dumps({"success": True, "accepted": len(bucket.entries)}), content_type="application/json"
-    )
+    return HttpResponse(json.dumps({"success": True, "accepted": len(bucket.entries)}), content_type="application/json")
 
 
 def _body(request: HttpRequest) -> bytes:

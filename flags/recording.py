@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
+from core import sql
 from flags import activity
 from flags.models import FLAG_KEY_MAX_LENGTH, FlagEvaluation
 
@@ -40,10 +41,9 @@ Row = tuple[int, int, "str | None", int, datetime, "str | None", str, str]
 # environment id, undefined flag key, time
 UnknownRow = tuple[int, str, datetime]
 
-INSERT_SQL = (
-    f"INSERT INTO {FlagEvaluation._meta.db_table} "
-    "(environment_id, flag_id, value, reason, evaluated_at, day, variant, targeting_key, license_key) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+INSERT_SQL = sql.insert_values_sql(
+    FlagEvaluation,
+    ("environment", "flag", "value", "reason", "evaluated_at", "day", "variant", "targeting_key", "license_key"),
 )
 # Longer keys are cut: they are matched against license keys of at most this length.
 CONTEXT_KEY_MAX_LENGTH = 200

@@ -20,6 +20,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
+from core import sql
+from core.models import Plan
 from flags import reach
 from flags.models import (
     EvaluationBucket,
@@ -31,7 +33,6 @@ from flags.models import (
     Reason,
     UnknownFlagDay,
 )
-from packedge.models import Plan
 
 RULE_MATCH = {Reason.TARGETING_MATCH, Reason.SPLIT}
 DEFAULTED = {Reason.DEFAULT, Reason.DISABLED}
@@ -112,7 +113,14 @@ def _rollup_chunk(days: list[date], *, points_until: date | None) -> tuple[int, 
         .values_list("day", "environment_id", "flag_id", "reason", "value", "variant", "n")
     )
     totals: dict[tuple, dict] = defaultdict(
-        lambda: {"total": 0, "rule": 0, "default": 0, "error": 0, "values": defaultdict(int), "variants": defaultdict(int)}
+        lambda: {
+            "total": 0,
+            "rule": 0,
+            "default": 0,
+            "error": 0,
+            "values": defaultdict(int),
+            "variants": defaultdict(int),
+        }
     )
     counted = 0
     with transaction.atomic():
@@ -161,9 +169,9 @@ def _lock_against_a_concurrent_run() -> None:
     SQLite allows one writer at a time anyway."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_ID])
+            cursor.execute(sql.advisory_xact_lock_sql(), [ROLLUP_LOCK_ID])
             # JIT-compiling the exposure statements costs more than running them (measured: 2×).
-            cursor.execute("SET LOCAL jit = off")
+            cursor.execute(sql.jit_off_sql())
 
 
 def retention_cutoff(*, today: date) -> date:

@@ -8,15 +8,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core import keys
+from core.errors import ApiError, NotFound
+from core.models import Organization
 from events.models import Product
 from flags import definitions
 from flags.definitions import EnvironmentSettings
 from flags.models import Environment, Flag, FlagEnvironment, Project, SdkKey
 from flags.ofrep_auth import forget_cached_keys
 from flags.selectors import forget_compiled_flags
-from packedge import keys
-from packedge.errors import ApiError, NotFound
-from packedge.models import Organization
 
 SDK_KEY_PREFIX = "sdk"
 
@@ -102,7 +102,11 @@ def flag_create(
     try:
         with transaction.atomic():
             flag = Flag.objects.create(
-                project=project, key=key, type=type, variants=variants, variant_order=list(variants),
+                project=project,
+                key=key,
+                type=type,
+                variants=variants,
+                variant_order=list(variants),
                 description=description,
             )
     except IntegrityError:

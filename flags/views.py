@@ -14,12 +14,11 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
+from core.console import membership_get, or_404
+from core.errors import ApiError
 from flags import exposure, health, selectors
 from flags.evaluation import value_key
 from flags.models import Flag
-from packedge.console import membership_get, or_404
-from packedge.errors import ApiError
-from packedge.templatetags.charts import value_series
 
 WINDOW_PRESETS = (7, 30, 90)
 LICENSES_PER_PAGE = 25
@@ -117,13 +116,23 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
         {
             "flag": flag,
             "environments": [
-                {"environment": e, "url": _url(base, {**keep_window, "environmentId": e.public_id}), "active": e.public_id == environment_id}
+                {
+                    "environment": e,
+                    "url": _url(base, {**keep_window, "environmentId": e.public_id}),
+                    "active": e.public_id == environment_id,
+                }
                 for e in environments
             ],
             "environment_id": environment_id,
             "preset": preset,
             "presets": [
-                {"days": days, "url": _url(base, {"environmentId": environment_id, "days": "" if days == DEFAULT_PRESET else str(days)}), "active": days == preset}
+                {
+                    "days": days,
+                    "url": _url(
+                        base, {"environmentId": environment_id, "days": "" if days == DEFAULT_PRESET else str(days)}
+                    ),
+                    "active": days == preset,
+                }
                 for days in WINDOW_PRESETS
             ],
             "form": {"from": window.get("from", ""), "to": window.get("to", "")},
@@ -141,14 +150,20 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
         context["error"] = str(exc.detail)
         return render(request, "flags/flag_usage.html", context, status=exc.status_code)
     usage = selectors.flag_usage(query)
-    context["exposure"] = exposure_context(query, cursor=request.GET.get("licenses", ""), base=base, params={
-        **keep_window, "environmentId": environment_id,
-    })
+    context["exposure"] = exposure_context(
+        query,
+        cursor=request.GET.get("licenses", ""),
+        base=base,
+        params={
+            **keep_window,
+            "environmentId": environment_id,
+        },
+    )
     rows = usage["rows"]
     context["form"].update({"from": usage["from"], "to": usage["to"]})
     labels = value_labels(flag)
     # Served values in the chart's order on every row, so the table reads down a column.
-    order = [item["key"] for item in value_series(rows, labels) if not item["error"]]
+    order = list(selectors.served_value_totals(rows))
     context.update(
         {
             "usage": usage,
@@ -165,7 +180,8 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
                 for row in rows
             ],
             "environment": query.environment,
-            "requested_from": window.get("from") or (query.date_to - timedelta(days=selectors.DEFAULT_WINDOW_DAYS)).isoformat(),
+            "requested_from": window.get("from")
+            or (query.date_to - timedelta(days=selectors.DEFAULT_WINDOW_DAYS)).isoformat(),
             "totals": {
                 key: sum(row[key] for row in rows)
                 for key in ("totalEvaluations", "ruleMatchCount", "defaultCount", "errorCount")

@@ -6,197 +6,294 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('events', '0006_event_product_index_redundant'),
-        ('flags', '0001_initial'),
+        ("events", "0006_event_product_index_redundant"),
+        ("flags", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='flagevaluation',
-            name='license_key',
-            field=models.CharField(blank=True, default='', max_length=200),
+            model_name="flagevaluation",
+            name="license_key",
+            field=models.CharField(blank=True, default="", max_length=200),
         ),
         migrations.AddField(
-            model_name='flagevaluation',
-            name='targeting_key',
-            field=models.CharField(blank=True, default='', max_length=200),
+            model_name="flagevaluation",
+            name="targeting_key",
+            field=models.CharField(blank=True, default="", max_length=200),
         ),
         migrations.AddField(
-            model_name='flagevaluation',
-            name='variant',
+            model_name="flagevaluation",
+            name="variant",
             field=models.CharField(blank=True, max_length=100, null=True),
         ),
         migrations.AddField(
-            model_name='flagusageday',
-            name='variant_distribution',
+            model_name="flagusageday",
+            name="variant_distribution",
             field=models.JSONField(default=dict),
         ),
         migrations.AddField(
-            model_name='project',
-            name='product',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='projects', to='events.product'),
+            model_name="project",
+            name="product",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="projects",
+                to="events.product",
+            ),
         ),
         migrations.CreateModel(
-            name='EvaluationBucket',
+            name="EvaluationBucket",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('bucket_id', models.UUIDField()),
-                ('start', models.DateTimeField()),
-                ('end', models.DateTimeField()),
-                ('day', models.DateField()),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('environment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='flags.environment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("bucket_id", models.UUIDField()),
+                ("start", models.DateTimeField()),
+                ("end", models.DateTimeField()),
+                ("day", models.DateField()),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="flags.environment"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='EvaluationBucketCount',
+            name="EvaluationBucketCount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('variant', models.CharField(blank=True, max_length=100, null=True)),
-                ('value', models.TextField(blank=True, null=True)),
-                ('reason', models.PositiveSmallIntegerField(choices=[(1, 'TARGETING_MATCH'), (2, 'SPLIT'), (3, 'DEFAULT'), (4, 'DISABLED'), (5, 'ERROR')])),
-                ('count', models.BigIntegerField()),
-                ('bucket', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='counts', to='flags.evaluationbucket')),
-                ('environment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='flags.environment')),
-                ('flag', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='flags.flag')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField()),
+                ("variant", models.CharField(blank=True, max_length=100, null=True)),
+                ("value", models.TextField(blank=True, null=True)),
+                (
+                    "reason",
+                    models.PositiveSmallIntegerField(
+                        choices=[(1, "TARGETING_MATCH"), (2, "SPLIT"), (3, "DEFAULT"), (4, "DISABLED"), (5, "ERROR")]
+                    ),
+                ),
+                ("count", models.BigIntegerField()),
+                (
+                    "bucket",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="counts", to="flags.evaluationbucket"
+                    ),
+                ),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="flags.environment"
+                    ),
+                ),
+                (
+                    "flag",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="flags.flag"),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='FlagActivityDay',
+            name="FlagActivityDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('variant', models.CharField(blank=True, max_length=100)),
-                ('evaluations', models.BigIntegerField(default=0)),
-                ('last_evaluated_at', models.DateTimeField()),
-                ('environment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='flags.environment')),
-                ('flag', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='activity_days', to='flags.flag')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateField()),
+                ("variant", models.CharField(blank=True, max_length=100)),
+                ("evaluations", models.BigIntegerField(default=0)),
+                ("last_evaluated_at", models.DateTimeField()),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="flags.environment"
+                    ),
+                ),
+                (
+                    "flag",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="activity_days", to="flags.flag"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='FlagKeyDay',
+            name="FlagKeyDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('variant', models.CharField(blank=True, max_length=100)),
-                ('targeting_key', models.CharField(max_length=200)),
-                ('day', models.DateField()),
-                ('evaluations', models.BigIntegerField()),
-                ('environment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='flags.environment')),
-                ('flag', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='flags.flag')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("variant", models.CharField(blank=True, max_length=100)),
+                ("targeting_key", models.CharField(max_length=200)),
+                ("day", models.DateField()),
+                ("evaluations", models.BigIntegerField()),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="flags.environment"
+                    ),
+                ),
+                (
+                    "flag",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="flags.flag"),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='FlagLicenseDay',
+            name="FlagLicenseDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('variant', models.CharField(blank=True, max_length=100)),
-                ('day', models.DateField()),
-                ('evaluations', models.BigIntegerField()),
-                ('last_seen_at', models.DateTimeField()),
-                ('environment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='flags.environment')),
-                ('flag', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='flags.flag')),
-                ('license', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='events.license')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("variant", models.CharField(blank=True, max_length=100)),
+                ("day", models.DateField()),
+                ("evaluations", models.BigIntegerField()),
+                ("last_seen_at", models.DateTimeField()),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="flags.environment"
+                    ),
+                ),
+                (
+                    "flag",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="flags.flag"),
+                ),
+                (
+                    "license",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="events.license"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='FlagLicenseTotal',
+            name="FlagLicenseTotal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('variant', models.CharField(blank=True, max_length=100)),
-                ('evaluations', models.BigIntegerField()),
-                ('last_seen_at', models.DateTimeField()),
-                ('first_day', models.DateField()),
-                ('last_day', models.DateField()),
-                ('environment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='flags.environment')),
-                ('flag', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='flags.flag')),
-                ('license', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='events.license')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("variant", models.CharField(blank=True, max_length=100)),
+                ("evaluations", models.BigIntegerField()),
+                ("last_seen_at", models.DateTimeField()),
+                ("first_day", models.DateField()),
+                ("last_day", models.DateField()),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="flags.environment"
+                    ),
+                ),
+                (
+                    "flag",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="flags.flag"),
+                ),
+                (
+                    "license",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="events.license"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='FlagReachPoint',
+            name="FlagReachPoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('key', 'Targeting key'), ('license', 'License')], max_length=10)),
-                ('variant', models.CharField(blank=True, max_length=100)),
-                ('day', models.DateField()),
-                ('previous_day', models.DateField()),
-                ('count', models.BigIntegerField()),
-                ('environment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='flags.environment')),
-                ('flag', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='flags.flag')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(choices=[("key", "Targeting key"), ("license", "License")], max_length=10)),
+                ("variant", models.CharField(blank=True, max_length=100)),
+                ("day", models.DateField()),
+                ("previous_day", models.DateField()),
+                ("count", models.BigIntegerField()),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="flags.environment"
+                    ),
+                ),
+                (
+                    "flag",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="flags.flag"),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='UnknownFlagDay',
+            name="UnknownFlagDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=100)),
-                ('day', models.DateField()),
-                ('evaluations', models.BigIntegerField(default=0)),
-                ('last_seen_at', models.DateTimeField()),
-                ('environment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='flags.environment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=100)),
+                ("day", models.DateField()),
+                ("evaluations", models.BigIntegerField(default=0)),
+                ("last_seen_at", models.DateTimeField()),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="flags.environment"
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='evaluationbucket',
-            index=models.Index(fields=['day'], name='evaluation_bucket_day'),
+            model_name="evaluationbucket",
+            index=models.Index(fields=["day"], name="evaluation_bucket_day"),
         ),
         migrations.AddConstraint(
-            model_name='evaluationbucket',
-            constraint=models.UniqueConstraint(fields=('environment', 'bucket_id'), name='evaluation_bucket_once'),
+            model_name="evaluationbucket",
+            constraint=models.UniqueConstraint(fields=("environment", "bucket_id"), name="evaluation_bucket_once"),
         ),
         migrations.AddIndex(
-            model_name='evaluationbucketcount',
-            index=models.Index(fields=['day'], name='evaluation_bucket_count_day'),
+            model_name="evaluationbucketcount",
+            index=models.Index(fields=["day"], name="evaluation_bucket_count_day"),
         ),
         migrations.AddIndex(
-            model_name='flagactivityday',
-            index=models.Index(fields=['day'], name='flag_activity_day_day'),
+            model_name="flagactivityday",
+            index=models.Index(fields=["day"], name="flag_activity_day_day"),
         ),
         migrations.AddConstraint(
-            model_name='flagactivityday',
-            constraint=models.UniqueConstraint(fields=('flag', 'environment', 'day', 'variant'), name='flag_activity_day_key'),
+            model_name="flagactivityday",
+            constraint=models.UniqueConstraint(
+                fields=("flag", "environment", "day", "variant"), name="flag_activity_day_key"
+            ),
         ),
         migrations.AddIndex(
-            model_name='flagkeyday',
-            index=models.Index(fields=['flag', 'environment', 'targeting_key', 'day'], name='flag_key_day_any_variant'),
+            model_name="flagkeyday",
+            index=models.Index(fields=["flag", "environment", "targeting_key", "day"], name="flag_key_day_any_variant"),
         ),
         migrations.AddIndex(
-            model_name='flagkeyday',
-            index=models.Index(fields=['day'], name='flag_key_day_day'),
+            model_name="flagkeyday",
+            index=models.Index(fields=["day"], name="flag_key_day_day"),
         ),
         migrations.AddConstraint(
-            model_name='flagkeyday',
-            constraint=models.UniqueConstraint(fields=('flag', 'environment', 'variant', 'targeting_key', 'day'), name='flag_key_day_key'),
+            model_name="flagkeyday",
+            constraint=models.UniqueConstraint(
+                fields=("flag", "environment", "variant", "targeting_key", "day"), name="flag_key_day_key"
+            ),
         ),
         migrations.AddIndex(
-            model_name='flaglicenseday',
-            index=models.Index(fields=['flag', 'environment', 'day'], name='flag_license_day_window'),
+            model_name="flaglicenseday",
+            index=models.Index(fields=["flag", "environment", "day"], name="flag_license_day_window"),
         ),
         migrations.AddIndex(
-            model_name='flaglicenseday',
-            index=models.Index(fields=['flag', 'environment', 'license', 'day'], name='flag_license_day_any_variant'),
+            model_name="flaglicenseday",
+            index=models.Index(fields=["flag", "environment", "license", "day"], name="flag_license_day_any_variant"),
         ),
         migrations.AddIndex(
-            model_name='flaglicenseday',
-            index=models.Index(fields=['day'], name='flag_license_day_day'),
+            model_name="flaglicenseday",
+            index=models.Index(fields=["day"], name="flag_license_day_day"),
         ),
         migrations.AddConstraint(
-            model_name='flaglicenseday',
-            constraint=models.UniqueConstraint(fields=('flag', 'environment', 'variant', 'license', 'day'), name='flag_license_day_key'),
+            model_name="flaglicenseday",
+            constraint=models.UniqueConstraint(
+                fields=("flag", "environment", "variant", "license", "day"), name="flag_license_day_key"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='flaglicensetotal',
-            constraint=models.UniqueConstraint(fields=('flag', 'environment', 'license', 'variant'), name='flag_license_total_key'),
+            model_name="flaglicensetotal",
+            constraint=models.UniqueConstraint(
+                fields=("flag", "environment", "license", "variant"), name="flag_license_total_key"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='flagreachpoint',
-            constraint=models.UniqueConstraint(fields=('flag', 'environment', 'kind', 'day', 'variant', 'previous_day'), include=('count',), name='flag_reach_point_key'),
+            model_name="flagreachpoint",
+            constraint=models.UniqueConstraint(
+                fields=("flag", "environment", "kind", "day", "variant", "previous_day"),
+                include=("count",),
+                name="flag_reach_point_key",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='unknownflagday',
-            constraint=models.UniqueConstraint(fields=('environment', 'day', 'key'), name='unknown_flag_day_key'),
+            model_name="unknownflagday",
+            constraint=models.UniqueConstraint(fields=("environment", "day", "key"), name="unknown_flag_day_key"),
         ),
     ]

@@ -13,15 +13,15 @@ from urllib.parse import urlencode
 
 import pytest
 
+from core import services
+from core.models import Membership
 from flags import recording
 from flags.models import Reason
 from flags.rollup import rollup_run
 from flags.selectors import utc_today
-from packedge import services
-from packedge.models import Membership
+from tests.core.factories import OrganizationFactory, UserFactory
 from tests.events.factories import LicenseFactory, ProductFactory
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
-from tests.packedge.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,7 +38,9 @@ def world(pro_plan):
     services.membership_add(organization=org, user=user, role=Membership.Role.OWNER)
     _, secret = services.api_key_create(organization=org, name="e2e")
     product = ProductFactory(organization=org, name="SEO Booster Pro")
-    licenses = [LicenseFactory(product=product, key=f"LIC-{n}", customer_email=f"owner{n}@example.com") for n in range(4)]
+    licenses = [
+        LicenseFactory(product=product, key=f"LIC-{n}", customer_email=f"owner{n}@example.com") for n in range(4)
+    ]
     project = ProjectFactory(organization=org, name="Checkout", product=product)
     production, raw_key = environment_with_key(project, "production")
     flag = boolean_flag(project, "new-checkout")
@@ -50,14 +52,26 @@ def world(pro_plan):
             variant = "on" if (n + days_ago) % 3 else "off"
             for _ in range(n + 1):
                 recording.record(
-                    environment_id=production.pk, flag_id=flag.pk, value="true" if variant == "on" else "false",
-                    reason=Reason.SPLIT, at=datetime.combine(day, time(9 + n), tzinfo=UTC), variant=variant,
-                    targeting_key=f"user-{n}", license_key=license.key,
+                    environment_id=production.pk,
+                    flag_id=flag.pk,
+                    value="true" if variant == "on" else "false",
+                    reason=Reason.SPLIT,
+                    at=datetime.combine(day, time(9 + n), tzinfo=UTC),
+                    variant=variant,
+                    targeting_key=f"user-{n}",
+                    license_key=license.key,
                 )
     recording.flush()
     rollup_run(today=today)
-    return {"org": org, "secret": secret, "raw_key": raw_key, "project": project, "production": production,
-            "licenses": licenses, "product": product}
+    return {
+        "org": org,
+        "secret": secret,
+        "raw_key": raw_key,
+        "project": project,
+        "production": production,
+        "licenses": licenses,
+        "product": product,
+    }
 
 
 def api_get(live_server, secret: str, path: str, params: dict) -> dict:
@@ -79,8 +93,10 @@ def test_a_vendor_sees_which_licenses_got_each_variant_and_each_flags_health(liv
     project, production, secret = world["project"], world["production"], world["secret"]
     # An undefined key evaluated by the SDK shows in the unknown-flags panel.
     request = urllib.request.Request(
-        f"{live_server.url}/ofrep/v1/evaluate/flags/old-banner", data=b'{"context": {"targetingKey": "u"}}',
-        headers={"Authorization": f"Bearer {world['raw_key']}", "Content-Type": "application/json"}, method="POST",
+        f"{live_server.url}/ofrep/v1/evaluate/flags/old-banner",
+        data=b'{"context": {"targetingKey": "u"}}',
+        headers={"Authorization": f"Bearer {world['raw_key']}", "Content-Type": "application/json"},
+        method="POST",
     )
     with pytest.raises(urllib.error.HTTPError):
         urllib.request.urlopen(request, timeout=30)
@@ -106,15 +122,17 @@ def test_a_vendor_sees_which_licenses_got_each_variant_and_each_flags_health(liv
     page.click("text=new-checkout")
     page.wait_for_url("**/flags/new-checkout/**")
     exposure = api_get(
-        live_server, secret, f"/v1/projects/{project.public_id}/flags/new-checkout/exposure",
+        live_server,
+        secret,
+        f"/v1/projects/{project.public_id}/flags/new-checkout/exposure",
         {"environmentId": production.public_id},
     )
     bars = page.locator("#variant-bars li")
     assert bars.count() == len(exposure["variants"]) == 2
     for variant in exposure["variants"]:
         figures = page.locator(f'#variant-bars li[data-variant="{variant["variant"]}"] .variant-figures').inner_text()
-        assert f'{variant["evaluations"]} evaluations' in figures
-        assert f'{variant["licenses"]} licenses ({variant["licensesPct"]}% of active)' in figures
+        assert f"{variant['evaluations']} evaluations" in figures
+        assert f"{variant['licenses']} licenses ({variant['licensesPct']}% of active)" in figures
     rows = page.locator("#exposure-licenses tbody tr")
     assert [rows.nth(i).get_attribute("data-license") for i in range(rows.count())] == [
         row["id"] for row in exposure["licenses"]["data"]

@@ -87,9 +87,23 @@ def test_it_counts_evaluations_keys_and_licenses_per_variant_over_the_default_wi
     assert body["totals"] == {"evaluations": 9, "uniqueTargetingKeys": 4, "licenses": 2, "activeLicenses": 3}
     assert body["variants"] == [
         # on: u1 ×2 + anon-9 (D1), u3 (D2), u1 (D3) = 5; keys u1, anon-9, u3; license A
-        {"variant": "on", "value": True, "evaluations": 5, "uniqueTargetingKeys": 3, "licenses": 1, "licensesPct": 33.3},
+        {
+            "variant": "on",
+            "value": True,
+            "evaluations": 5,
+            "uniqueTargetingKeys": 3,
+            "licenses": 1,
+            "licensesPct": 33.3,
+        },
         # off: user-2 (D1), u1 + user-2 (D2) = 3; keys u1, user-2; licenses A and B: 2 of 3 active
-        {"variant": "off", "value": False, "evaluations": 3, "uniqueTargetingKeys": 2, "licenses": 2, "licensesPct": 66.7},
+        {
+            "variant": "off",
+            "value": False,
+            "evaluations": 3,
+            "uniqueTargetingKeys": 2,
+            "licenses": 2,
+            "licensesPct": 66.7,
+        },
     ]
 
 
@@ -99,13 +113,23 @@ def test_it_lists_the_licenses_by_evaluations_with_what_each_saw_last(api, shop)
     assert page == {
         "data": [
             {
-                "id": licenses["a"].public_id, "key": "LIC-A", "customerEmail": "a@example.com", "evaluations": 4,
+                "id": licenses["a"].public_id,
+                "key": "LIC-A",
+                "customerEmail": "a@example.com",
+                "evaluations": 4,
                 # seen on two variants: on twice on D1 and once on D3, off once on D2
-                "variants": {"off": 1, "on": 3}, "lastVariant": "on", "lastSeenAt": f"{D3.isoformat()}T08:00:00Z",
+                "variants": {"off": 1, "on": 3},
+                "lastVariant": "on",
+                "lastSeenAt": f"{D3.isoformat()}T08:00:00Z",
             },
             {
-                "id": licenses["b"].public_id, "key": "user-2", "customerEmail": "b@example.com", "evaluations": 2,
-                "variants": {"off": 2}, "lastVariant": "off", "lastSeenAt": f"{D2.isoformat()}T10:00:00Z",
+                "id": licenses["b"].public_id,
+                "key": "user-2",
+                "customerEmail": "b@example.com",
+                "evaluations": 2,
+                "variants": {"off": 2},
+                "lastVariant": "off",
+                "lastSeenAt": f"{D2.isoformat()}T10:00:00Z",
             },
         ],
         "nextCursor": None,

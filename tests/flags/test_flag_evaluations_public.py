@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -66,16 +67,25 @@ def test_counts_join_recorded_evaluations_in_the_same_daily_rollup(api, setup):
     assert response.status_code == 200
     assert response.json() == {"success": True, "accepted": 4}
     recording.record(
-        environment_id=production.pk, flag_id=flag.pk, value="true", reason=Reason.SPLIT,
-        at=datetime.combine(YESTERDAY, time(12), tzinfo=UTC), variant="on", targeting_key="u1",
+        environment_id=production.pk,
+        flag_id=flag.pk,
+        value="true",
+        reason=Reason.SPLIT,
+        at=datetime.combine(YESTERDAY, time(12), tzinfo=UTC),
+        variant="on",
+        targeting_key="u1",
     )
     recording.flush()
     rollup_run(today=utc_today())
     # 5 + 2 + 1 from the SDK, 1 recorded; the ghost flag's 3 are not this flag's
     assert usage_rows(api, project, production) == [
         {
-            "date": YESTERDAY.isoformat(), "totalEvaluations": 9, "valueDistribution": {"true": 6, "false": 2},
-            "ruleMatchCount": 6, "defaultCount": 2, "errorCount": 1,
+            "date": YESTERDAY.isoformat(),
+            "totalEvaluations": 9,
+            "valueDistribution": {"true": 6, "false": 2},
+            "ruleMatchCount": 6,
+            "defaultCount": 2,
+            "errorCount": 1,
         }
     ]
     assert list(UnknownFlagDay.objects.values_list("key", "evaluations")) == [("ghost-flag", 3)]
@@ -102,8 +112,20 @@ def test_text_plain_bodies_are_accepted_as_sendbeacon_sends_them(setup):
 @pytest.mark.parametrize(
     "change, field",
     [
-        (lambda b: b.update(start=(timezone.now() - timedelta(days=8)).isoformat(), end=(timezone.now() - timedelta(days=8)).isoformat()), "start"),
-        (lambda b: b.update(start=(timezone.now() + timedelta(hours=1)).isoformat(), end=(timezone.now() + timedelta(hours=1)).isoformat()), "start"),
+        (
+            lambda b: b.update(
+                start=(timezone.now() - timedelta(days=8)).isoformat(),
+                end=(timezone.now() - timedelta(days=8)).isoformat(),
+            ),
+            "start",
+        ),
+        (
+            lambda b: b.update(
+                start=(timezone.now() + timedelta(hours=1)).isoformat(),
+                end=(timezone.now() + timedelta(hours=1)).isoformat(),
+            ),
+            "start",
+        ),
         (lambda b: b.update(end=(datetime.fromisoformat(b["start"]) + timedelta(minutes=61)).isoformat()), "end"),
         (lambda b: b.update(end=(datetime.fromisoformat(b["start"]) - timedelta(minutes=1)).isoformat()), "end"),
         (lambda b: b.update(id="not-a-uuid"), "id"),
@@ -157,12 +179,7 @@ def test_a_body_over_the_limit_is_413(setup):
 
 def test_it_is_rate_limited_per_key(setup, settings):
     project, production, raw_key, flag = setup
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "flag_evaluations": "1/min"},
-    }
-    from django.core.cache import cache
-
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "flag_evaluations": "1/min"}
     cache.clear()
     assert send(raw_key, bucket()).status_code == 200
     response = send(raw_key, bucket())

@@ -17,8 +17,12 @@ pytestmark = pytest.mark.django_db
 def served(environment, flag, variant: str | None, when: datetime, n: int = 1):
     for _ in range(n):
         recording.record(
-            environment_id=environment.pk, flag_id=flag.pk, value=None if variant is None else variant,
-            reason=Reason.ERROR if variant is None else Reason.DEFAULT, at=when, variant=variant,
+            environment_id=environment.pk,
+            flag_id=flag.pk,
+            value=None if variant is None else variant,
+            reason=Reason.ERROR if variant is None else Reason.DEFAULT,
+            at=when,
+            variant=variant,
         )
 
 
@@ -47,8 +51,10 @@ def test_each_flag_shows_its_status_per_environment_with_the_reason(api, project
     flags = {f["key"]: f["health"] for f in api.get(f"/v1/projects/{project.public_id}/flags").json()["data"]}
     env = production.public_id
     assert flags["fresh"][env] == {
-        "status": "new", "reason": "Created under 7 days ago and not evaluated yet.",
-        "lastEvaluatedAt": None, "evaluations7d": 0,
+        "status": "new",
+        "reason": "Created under 7 days ago and not evaluated yet.",
+        "lastEvaluatedAt": None,
+        "evaluations7d": 0,
     }
     assert flags["forgotten"][env]["status"] == "unused"
     assert flags["forgotten"][env]["reason"] == "Never evaluated."
@@ -56,8 +62,10 @@ def test_each_flag_shows_its_status_per_environment_with_the_reason(api, project
     assert flags["retired"][env]["reason"].startswith("No evaluation in 30 days")
     assert flags["retired"][env]["lastEvaluatedAt"] is not None
     assert flags["settled"][env] == {
-        "status": "stale", "reason": "Every evaluation of the last 30 days served 'on'.",
-        "lastEvaluatedAt": flags["settled"][env]["lastEvaluatedAt"], "evaluations7d": 2,
+        "status": "stale",
+        "reason": "Every evaluation of the last 30 days served 'on'.",
+        "lastEvaluatedAt": flags["settled"][env]["lastEvaluatedAt"],
+        "evaluations7d": 2,
     }
     assert flags["busy"][env]["status"] == "active"
     assert flags["busy"][env]["evaluations7d"] == 1

@@ -27,13 +27,21 @@ def test_the_flag_page_shows_a_bar_per_variant_and_links_each_license_to_the_pro
     flag = boolean_flag(project, "new-checkout")
     yesterday = utc_today() - timedelta(days=1)
     recording.record(
-        environment_id=production.pk, flag_id=flag.pk, value="true", reason=Reason.SPLIT,
-        at=datetime.combine(yesterday, time(9), tzinfo=UTC), variant="on", targeting_key="u1", license_key="LIC-A",
+        environment_id=production.pk,
+        flag_id=flag.pk,
+        value="true",
+        reason=Reason.SPLIT,
+        at=datetime.combine(yesterday, time(9), tzinfo=UTC),
+        variant="on",
+        targeting_key="u1",
+        license_key="LIC-A",
     )
     recording.flush()
     rollup_run(today=utc_today())
     client.force_login(owner)
-    html = client.get(reverse("console:flag-usage", args=[org.slug, project.public_id, "new-checkout"])).content.decode()
+    html = client.get(
+        reverse("console:flag-usage", args=[org.slug, project.public_id, "new-checkout"])
+    ).content.decode()
     assert 'data-variant="on"' in html and 'data-variant="off"' in html
     assert "1 evaluations · 1 keys · 1 licenses (100.0% of active)" in html
     licenses_tab = reverse("console:product-licenses", args=[org.slug, product.public_id])

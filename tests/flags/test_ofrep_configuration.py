@@ -21,7 +21,8 @@ def test_it_answers_the_capabilities_with_an_etag_and_304_when_unchanged(project
     response = get(raw_key)
     assert response.status_code == 200
     assert response.json()["capabilities"]["cacheInvalidation"]["polling"] == {
-        "enabled": True, "minPollingIntervalMs": 30000,
+        "enabled": True,
+        "minPollingIntervalMs": 30000,
     }
     assert get(raw_key, HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
     assert get(raw_key, HTTP_IF_NONE_MATCH='"other"').status_code == 200

@@ -37,8 +37,11 @@ def test_it_lists_undefined_keys_most_evaluated_first_per_environment(api, org):
     recording.flush()
     boolean_flag(project, "later")  # defined since: no longer unknown
     UnknownFlagDay.objects.create(  # 31 days ago: outside the window
-        environment=production, key="ancient", day=timezone.now().date() - timedelta(days=31),
-        evaluations=50, last_seen_at=timezone.now() - timedelta(days=31),
+        environment=production,
+        key="ancient",
+        day=timezone.now().date() - timedelta(days=31),
+        evaluations=50,
+        last_seen_at=timezone.now() - timedelta(days=31),
     )
     response = api.get(f"/v1/projects/{project.public_id}/unknown-flags", {"environmentId": production.public_id})
     assert response.status_code == 200
