@@ -261,12 +261,17 @@ class UnknownFlagDay(models.Model):
 class FlagKeyDay(models.Model):
     """Evaluations per (environment, flag, variant, targeting key, UTC day), written by the rollup.
 
+    This and the other exposure tables below are derived data written in bulk by
+    the rollup from rows it has just joined to existing flags, environments and
+    licenses: no foreign-key constraints (their checks cost as much as the inserts);
+    deleting a flag, environment or license still deletes its rows through Django.
+
     Its size follows (flag, day, key), not evaluations; the rollup draws the
     reach points from it. Errors serve no variant and are not in it.
     """
 
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
-    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     variant = models.CharField(max_length=100, blank=True)
     targeting_key = models.CharField(max_length=200)
     day = models.DateField()
@@ -292,10 +297,10 @@ class FlagLicenseDay(models.Model):
     """Evaluations per (environment, flag, variant, license, UTC day), written by the rollup:
     the license table of exposure, and the licenses' reach points."""
 
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
-    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     variant = models.CharField(max_length=100, blank=True)
-    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     day = models.DateField()
     evaluations = models.BigIntegerField()
     last_seen_at = models.DateTimeField()
@@ -325,10 +330,10 @@ class FlagLicenseTotal(models.Model):
     ``last_day`` say which windows it answers exactly.
     """
 
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
-    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     variant = models.CharField(max_length=100, blank=True)
-    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     evaluations = models.BigIntegerField()
     last_seen_at = models.DateTimeField()
     first_day = models.DateField()
@@ -357,8 +362,8 @@ class FlagReachPoint(models.Model):
         TARGETING_KEY = "key", "Targeting key"
         LICENSE = "license", "License"
 
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
-    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     variant = models.CharField(max_length=100, blank=True)
     day = models.DateField()

@@ -224,3 +224,15 @@ def test_unknown_flags_environments_and_other_organizations_projects_are_404(api
     other_environment = environment_with_key(ProjectFactory(organization=org), "production")[0]
     assert get(api, project, other_environment).status_code == 404
     assert get(outsider_api, project, production).status_code == 404
+
+
+def test_deleting_a_license_or_the_flag_deletes_their_exposure_rows(api, shop):
+    from flags.models import FlagKeyDay, FlagLicenseDay, FlagLicenseTotal, FlagReachPoint
+
+    project, production, flag, licenses = shop
+    licenses["b"].delete()
+    assert [row["key"] for row in get(api, project, production).json()["licenses"]["data"]] == ["LIC-A"]
+    assert FlagKeyDay.objects.exists() and FlagReachPoint.objects.exists()
+    api.delete(f"/v1/projects/{project.public_id}/flags/new-checkout")
+    for model in (FlagKeyDay, FlagLicenseDay, FlagLicenseTotal, FlagReachPoint):
+        assert not model.objects.exists(), model
