@@ -173,18 +173,31 @@ def license_days_insert_sql(*, days: int, evaluation, license_day, license, flag
     )
 
 
-def license_totals_insert_sql(*, total, license_day) -> str:
-    """Every kept license day summed per (environment, flag, variant, license), with its first and last day."""
-    t, d = total, license_day
-    keys = ", ".join(column(d, n) for n in ["environment", "flag", "variant", "license"])
+def license_totals_insert_sql(*, total, license_day, license, per_variant: bool) -> str:
+    """Every kept license day summed per (environment, flag, license, variant), with its first and last
+    day and the license's public id; ``per_variant`` False sums over every variant ('')."""
+    t, d, lic = total, license_day, license
+    variant = f"d.{column(d, 'variant')}" if per_variant else "''"
+    keys = f"d.{column(d, 'environment')}, d.{column(d, 'flag')}, {variant}, d.{column(d, 'license')}"
     columns = ", ".join(
         column(t, n)
-        for n in ["environment", "flag", "variant", "license", "evaluations", "last_seen_at", "first_day", "last_day"]
+        for n in [
+            "environment",
+            "flag",
+            "variant",
+            "license",
+            "license_public_id",
+            "evaluations",
+            "last_seen_at",
+            "first_day",
+            "last_day",
+        ]
     )
-    day = column(d, "day")
+    day = f"d.{column(d, 'day')}"
     return (
-        f"INSERT INTO {table(t)} ({columns}) SELECT {keys}, SUM({column(d, 'evaluations')}), "
-        f"MAX({column(d, 'last_seen_at')}), MIN({day}), MAX({day}) FROM {table(d)} GROUP BY {keys}"
+        f"INSERT INTO {table(t)} ({columns}) SELECT {keys}, MAX(l.{column(lic, 'public_id')}), "
+        f"SUM(d.{column(d, 'evaluations')}), MAX(d.{column(d, 'last_seen_at')}), MIN({day}), MAX({day}) "
+        f"FROM {table(d)} d JOIN {table(lic)} l ON l.{column(lic, 'id')} = d.{column(d, 'license')} GROUP BY {keys}"
     )
 
 

@@ -13,7 +13,7 @@ import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
-from django.db.models import Max, Min, Q, QuerySet, Sum
+from django.db.models import Max, Min, Q, Sum
 
 from core.errors import ApiError
 from events.models import License
@@ -104,32 +104,39 @@ def _active_licenses(product_id: int, query: FlagUsageQuery) -> int:
     ).count()
 
 
-def _license_source(query: FlagUsageQuery) -> QuerySet:
-    """Rows of (license, variant, evaluations, last_seen_at) covering the window.
+ALL_VARIANTS = ""
 
-    The per-license totals when the window holds every kept day of the flag
-    (the 90-day default): licenses × variants rows; else the window's license
-    days, licenses × variants × days.
-    """
-    totals = FlagLicenseTotal.objects.filter(flag=query.flag, environment=query.environment)
-    span = totals.aggregate(first=Min("first_day"), last=Max("last_day"))
-    if span["first"] is None or (span["first"] >= query.date_from and span["last"] <= query.date_to):
-        return totals
-    return FlagLicenseDay.objects.filter(
-        flag=query.flag, environment=query.environment, day__gte=query.date_from, day__lte=query.date_to
-    )
+
+def _covered_by_totals(query: FlagUsageQuery) -> bool:
+    """Whether the window holds every kept day of the flag's license totals (the 90-day default)."""
+    span = FlagLicenseTotal.objects.filter(
+        flag=query.flag, environment=query.environment, variant=ALL_VARIANTS
+    ).aggregate(first=Min("first_day"), last=Max("last_day"))
+    return span["first"] is None or (span["first"] >= query.date_from and span["last"] <= query.date_to)
 
 
 def _license_page(query: FlagUsageQuery, page: LicensePage) -> dict:
-    """One page of licenses by evaluations, then id: ordered and cut by the database."""
-    source = _license_source(query)
+    """One page of licenses by evaluations, then id, cut by the database: from the totals'
+    index when the window allows, else summed from the window's license days."""
     offset = _decode(page.cursor) if page.cursor else 0
-    ranked = list(
-        source.values("license_id")
-        .annotate(n=Sum("evaluations"), public_id=Max("license__public_id"))
-        .order_by("-n", "public_id")
-        .values_list("license_id", "n")[offset : offset + page.limit + 1]
-    )
+    if _covered_by_totals(query):
+        source = FlagLicenseTotal.objects.filter(flag=query.flag, environment=query.environment)
+        ranked = list(
+            source.filter(variant=ALL_VARIANTS)
+            .order_by("-evaluations", "license_public_id")
+            .values_list("license_id", "evaluations")[offset : offset + page.limit + 1]
+        )
+        source = source.exclude(variant=ALL_VARIANTS)
+    else:
+        source = FlagLicenseDay.objects.filter(
+            flag=query.flag, environment=query.environment, day__gte=query.date_from, day__lte=query.date_to
+        )
+        ranked = list(
+            source.values("license_id")
+            .annotate(n=Sum("evaluations"), public_id=Max("license__public_id"))
+            .order_by("-n", "public_id")
+            .values_list("license_id", "n")[offset : offset + page.limit + 1]
+        )
     chosen = [license_id for license_id, _ in ranked[: page.limit]]
     if not chosen:
         return {"data": [], "nextCursor": None}
@@ -164,6 +171,7 @@ def _license_page(query: FlagUsageQuery, page: LicensePage) -> dict:
                 "lastSeenAt": seen[pk]["last"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
             }
             for pk in chosen
+            if pk in info
         ],
         "nextCursor": _encode(offset + page.limit) if len(ranked) > page.limit else None,
     }

@@ -322,18 +322,22 @@ class FlagLicenseDay(models.Model):
 
 
 class FlagLicenseTotal(models.Model):
-    """FlagLicenseDay summed over every day still kept, per (environment, flag, license, variant).
+    """FlagLicenseDay summed over every day still kept, per (environment, flag, license, variant),
+    plus one row per license over every variant (``variant`` empty).
 
     The license table of a window holding all of a flag's kept days (the
-    90-day default) is read from here: licenses × variants rows instead of
-    licenses × variants × days. Rebuilt by the rollup; ``first_day`` and
-    ``last_day`` say which windows it answers exactly.
+    90-day default) is read from here: a page is an index range of the
+    every-variant rows in the table's order (evaluations, then license id),
+    not a sort of licenses × variants × days. Rebuilt by the rollup;
+    ``first_day`` and ``last_day`` say which windows it answers exactly.
     """
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     variant = models.CharField(max_length=100, blank=True)
     license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    # the license's lic_ id, copied: the tie-break of the order, inside the index
+    license_public_id = models.CharField(max_length=40)
     evaluations = models.BigIntegerField()
     last_seen_at = models.DateTimeField()
     first_day = models.DateField()
@@ -342,6 +346,16 @@ class FlagLicenseTotal(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["flag", "environment", "license", "variant"], name="flag_license_total_key")
+        ]
+        indexes = [
+            models.Index(
+                "flag",
+                "environment",
+                "variant",
+                models.F("evaluations").desc(),
+                "license_public_id",
+                name="flag_license_total_rank",
+            )
         ]
 
     def __str__(self) -> str:

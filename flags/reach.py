@@ -66,7 +66,12 @@ def exposure_rebuild(days: list[date], *, points_from: date, points_until: date 
 
 def license_totals_rebuild(cursor) -> None:
     cursor.execute(f"DELETE FROM {sql.table(FlagLicenseTotal)}")
-    cursor.execute(sql.license_totals_insert_sql(total=FlagLicenseTotal, license_day=FlagLicenseDay))
+    for per_variant in (True, False):
+        cursor.execute(
+            sql.license_totals_insert_sql(
+                total=FlagLicenseTotal, license_day=FlagLicenseDay, license=License, per_variant=per_variant
+            )
+        )
 
 
 def _points_rebuild(cursor, *, points_from: date, points_until: date | None) -> None:
