@@ -1,7 +1,7 @@
 /*! @packedge/js-sdk 1.0.0 | MIT | built from sdk/js/src by scripts/build.mjs: do not edit */
 (function () {
   "use strict";
-  // The whole SDK: a client per public key over one persistent, bounded queue that is
+  // The whole SDK: clients (one per public key) over a page's persistent, bounded queue,
   // sent in batches. `createPackedge(root)` takes the global object (a browser's window,
   // or a fake one in tests) so nothing here touches a global directly.
   //
@@ -11,9 +11,16 @@
   const VERSION = "1.0.0";
 
   const BATCH_PATH = "/public/v1/events";
-  const QUEUE_KEY = "packedge:queue:v1";
+  // One queue per page (`packedge:queue:v1:<page id>`), written only by its page.
+  const QUEUE_PREFIX = "packedge:queue:v1:";
   const COUNTERS_KEY = "packedge:counters:v1";
-  const LEASE_KEY = "packedge:lease:v1";
+  const RETRY_KEY = "packedge:retry-at:v1";
+  // A page with events queued refreshes its heartbeat this often; one silent for ORPHAN_MS
+  // is gone (background tabs may run timers only once a minute, hence the margin).
+  const HEARTBEAT_MS = 30000;
+  const ORPHAN_MS = 180000;
+  const CLAIM_MS = 500;
+  const CLAIM_EXPIRY_MS = 10000;
   const ASSET_MARKER = "/static/sdk/";
   // An endpoint given as the single or batch ingestion URL still means "this server".
   const INGEST_PATH_SUFFIX = /\/public\/v1\/events?\/*$/;
@@ -32,10 +39,7 @@
     maxBatchBytes: 60000,
     retryBaseDelay: 1000,
     retryMaxDelay: 60000,
-    // A tab holds the right to send for this long, renewed at each send; a request is
-    // aborted before it ends, so no other tab sends the same events while one is in flight.
-    leaseDuration: 15000,
-    requestTimeout: 10000,
+    requestTimeout: 10000, // a request still unanswered then is aborted and retried
   });
 
   const TUNABLE = Object.keys(DEFAULTS);
@@ -111,6 +115,10 @@
   function memoryStorage() {
     const items = new Map();
     return {
+      get length() {
+        return items.size;
+      },
+      key: (index) => [...items.keys()][index] ?? null,
       getItem: (key) => (items.has(key) ? items.get(key) : null),
       setItem: (key, value) => {
         items.set(key, String(value));
@@ -142,11 +150,20 @@
     boot = boot || {};
     const settings = { ...DEFAULTS };
     const tabId = newUuid(root);
+    const ownKey = QUEUE_PREFIX + tabId;
     let storage = usableLocalStorage(root) || memoryStorage();
     let defaultServer = boot.defaultServer || "";
-    const inFlight = new Set(); // uuids this tab is sending right now
+    // This page's queue. The page is the only writer of its key while it lives, so memory is
+    // the truth and storage its copy: no read-modify-write of data other pages write.
+    let queue = [];
+    const inFlight = new Set(); // uuids this page is sending right now
     let timer = null;
     let timerAt = 0;
+    let heartbeat = null;
+    let othersQueued = false; // other pages had events queued at the last look
+    // Set by pagehide: the page is leaving (the visibilitychange that follows must not make it
+    // look alive again), until a pageshow brings it back from the back/forward cache.
+    let gone = false;
     let failures = 0; // consecutive failed sends, for the backoff
     let flushing = null;
 
@@ -171,9 +188,27 @@
       }
     }
 
-    function readQueue() {
-      const queue = readJson(QUEUE_KEY, []);
-      return Array.isArray(queue) ? queue.filter((entry) => isObject(entry) && isObject(entry.e)) : [];
+    function removeKey(key) {
+      try {
+        storage.removeItem(key);
+      } catch (e) {}
+    }
+
+    function storedKeys() {
+      const keys = [];
+      try {
+        for (let i = 0; i < storage.length; i++) {
+          const key = storage.key(i);
+          if (typeof key === "string") {
+            keys.push(key);
+          }
+        }
+      } catch (e) {}
+      return keys;
+    }
+
+    function validEntries(list) {
+      return Array.isArray(list) ? list.filter((entry) => isObject(entry) && isObject(entry.e) && entry.e.uuid) : [];
     }
 
     function counters() {
@@ -192,8 +227,11 @@
       }
     }
 
-    /** Writes the queue within its bounds, dropping (and counting) the oldest events first. */
-    function writeQueue(queue) {
+    /**
+     * Keeps the queue within its bounds, dropping (and counting) the oldest events first,
+     * and writes its copy with a heartbeat (`t`): 0 marks a page that has gone.
+     */
+    function persist() {
       let dropped = 0;
       while (queue.length > settings.maxQueueEvents) {
         queue.shift();
@@ -206,59 +244,106 @@
         total -= sizes.shift();
         dropped++;
       }
-      // localStorage is shared with the host page: when it is full, give up our oldest events,
-      // and if even an empty queue cannot be written, carry on in memory for this page's life.
-      while (!writeRaw(QUEUE_KEY, JSON.stringify(queue))) {
-        if (!queue.length) {
-          storage = memoryStorage();
-          writeRaw(QUEUE_KEY, "[]");
-          break;
+      if (!queue.length) {
+        removeKey(ownKey);
+      } else {
+        // localStorage is shared with the host page: when it is full, give up our oldest events,
+        // and if even one cannot be written, carry on in memory for this page's life.
+        while (queue.length && !writeRaw(ownKey, JSON.stringify({ t: gone ? 0 : now(), q: queue }))) {
+          if (queue.length === 1) {
+            storage = memoryStorage();
+            break;
+          }
+          dropped += queue.splice(0, Math.ceil(queue.length / 4)).length;
         }
-        dropped += queue.splice(0, Math.max(1, Math.ceil(queue.length / 4))).length;
       }
       count("dropped", dropped);
-      return queue;
+      keepHeartbeat();
     }
 
-    function removeFromQueue(uuids) {
-      const gone = new Set(uuids);
-      // Re-read: other tabs may have added events while this request was out.
-      writeQueue(readQueue().filter((entry) => !gone.has(entry.e.uuid)));
+    // While it has events queued, a page refreshes its heartbeat, so that other pages can
+    // tell a live page (throttled to a timer a minute when in the background) from a dead one;
+    // while other pages have events queued, it watches for them to go silent. Otherwise no
+    // timer runs (a server-side import must not keep Node alive).
+    function keepHeartbeat() {
+      try {
+        if ((queue.length || othersQueued) && heartbeat === null) {
+          heartbeat = root.setTimeout(() => {
+            heartbeat = null;
+            if (queue.length) {
+              persist();
+            }
+            adoptOrphans();
+          }, HEARTBEAT_MS);
+        }
+      } catch (e) {}
     }
 
-    // One tab sends at a time: it holds a lease in localStorage (id, expiry) and renews it
-    // before each request. The lease also carries the time before which nobody may send,
-    // so a Retry-After is honoured by every tab, not just the one that was told.
-    function readLease() {
-      const lease = readJson(LEASE_KEY, null);
-      return isObject(lease) ? lease : { id: "", until: 0, retryAt: 0 };
+    /**
+     * Queues left by pages that are gone (closed, reloaded, crashed) are adopted by a live
+     * page: it writes a claim into the queue, and takes it CLAIM_MS later if its claim is still
+     * the one there. localStorage reaches other tabs a moment late, so two pages may rarely
+     * both take one; they then send the same uuids, which the server counts once.
+     */
+    function adoptOrphans() {
+      try {
+        const t = now();
+        const claimed = [];
+        othersQueued = false;
+        for (const key of storedKeys()) {
+          if (!key.startsWith(QUEUE_PREFIX) || key === ownKey) {
+            continue;
+          }
+          othersQueued = true;
+          const record = readJson(key, null);
+          if (!isObject(record)) {
+            continue;
+          }
+          const gone = !record.t || t - record.t > ORPHAN_MS;
+          const freeToClaim = !isObject(record.c) || t - record.c.at > CLAIM_EXPIRY_MS;
+          if (gone && freeToClaim) {
+            writeRaw(key, JSON.stringify({ ...record, c: { id: tabId, at: t } }));
+            claimed.push(key);
+          }
+        }
+        keepHeartbeat();
+        if (claimed.length) {
+          root.setTimeout(() => {
+            try {
+              adoptClaimed(claimed);
+            } catch (e) {}
+          }, CLAIM_MS);
+        }
+      } catch (e) {}
     }
 
-    function takeLease() {
-      const lease = readLease();
-      const t = now();
-      if (lease.id && lease.id !== tabId && lease.until > t) {
-        return false;
+    function adoptClaimed(keys) {
+      let adopted = 0;
+      const known = new Set(queue.map((entry) => entry.e.uuid));
+      for (const key of keys) {
+        const record = readJson(key, null);
+        if (!isObject(record) || !isObject(record.c) || record.c.id !== tabId) {
+          continue; // another page claimed it, or its owner turned out to be alive
+        }
+        removeKey(key);
+        for (const entry of validEntries(record.q)) {
+          if (!known.has(entry.e.uuid)) {
+            known.add(entry.e.uuid);
+            queue.push(entry);
+            adopted++;
+          }
+        }
       }
-      writeRaw(LEASE_KEY, JSON.stringify({ id: tabId, until: t + settings.leaseDuration, retryAt: lease.retryAt || 0 }));
-      // Two tabs that both saw a free lease both wrote it; the last write wins and only
-      // its writer goes on. (A rare tie left is harmless: the server drops a repeated uuid.)
-      return readLease().id === tabId;
+      if (adopted) {
+        // Oldest first, so the bounds drop the oldest of everything.
+        queue.sort((a, b) => String(a.e.timestamp).localeCompare(String(b.e.timestamp)));
+        persist();
+        schedule(0);
+      }
     }
 
-    function releaseLease(retryAt) {
-      const lease = readLease();
-      if (lease.id === tabId || retryAt !== undefined) {
-        const mine = lease.id === tabId;
-        writeRaw(
-          LEASE_KEY,
-          JSON.stringify({
-            id: mine ? "" : lease.id,
-            until: mine ? 0 : lease.until,
-            retryAt: retryAt !== undefined ? retryAt : lease.retryAt || 0,
-          }),
-        );
-      }
+    function retryAt() {
+      return Number(readJson(RETRY_KEY, 0)) || 0;
     }
 
     function offline() {
@@ -290,7 +375,7 @@
     }
 
     /** The next batch: the oldest event's (server, public key), up to the event and byte limits. */
-    function nextBatch(queue) {
+    function nextBatch() {
       const pending = queue.filter((entry) => !inFlight.has(entry.e.uuid));
       if (!pending.length) {
         return [];
@@ -314,6 +399,12 @@
 
     function payload(batch) {
       return JSON.stringify({ public_key: batch[0].k, events: batch.map((entry) => entry.e) });
+    }
+
+    function removeFromQueue(uuids) {
+      const gone = new Set(uuids);
+      queue = queue.filter((entry) => !gone.has(entry.e.uuid));
+      persist();
     }
 
     /** Sends one batch and says what to do with it: sent, dropped (whole or one event), or retry later. */
@@ -379,19 +470,14 @@
         if (offline()) {
           return; // the `online` listener resumes
         }
-        const lease = readLease();
         const t = now();
-        if (lease.retryAt > t) {
-          schedule(lease.retryAt - t);
+        const wait = retryAt() - t;
+        if (wait > 0) {
+          schedule(wait); // a Retry-After told to any page of this site
           return;
         }
-        if (!takeLease()) {
-          schedule(readLease().until - t + 50); // take over if the holder goes away
-          return;
-        }
-        const batch = nextBatch(readQueue());
+        const batch = nextBatch();
         if (!batch.length) {
-          releaseLease();
           return;
         }
         const uuids = batch.map((entry) => entry.e.uuid);
@@ -412,7 +498,9 @@
         } else {
           failures++;
           const delay = result.delay !== null ? result.delay : backoffMs(failures, settings, random);
-          releaseLease(now() + delay);
+          if (result.delay !== null) {
+            writeRaw(RETRY_KEY, JSON.stringify(now() + delay));
+          }
           schedule(delay);
           return;
         }
@@ -435,31 +523,25 @@
     }
 
     /**
-     * The page is going away or out of sight: hand what is queued to sendBeacon, which the
-     * browser delivers after the page is gone. Not while offline or told to wait (the events
-     * stay queued for the next page), nor while another tab holds the lease (it sends them).
+     * The page is going away or out of sight: hand its queue to sendBeacon, which the browser
+     * delivers after the page is gone. Not while offline or told to wait: the events stay in
+     * storage, and a leaving page marks them as left (t = 0) for the next page to adopt.
      */
     function flushOnHide(leaving) {
       try {
         const nav = root.navigator;
-        const lease = readLease();
-        const t = now();
-        const otherSender = lease.id && lease.id !== tabId && lease.until > t;
-        if (!offline() && !otherSender && lease.retryAt <= t && nav && typeof nav.sendBeacon === "function") {
-          let queue = readQueue();
+        if (!offline() && retryAt() <= now() && nav && typeof nav.sendBeacon === "function") {
           for (;;) {
-            const batch = nextBatch(queue);
+            const batch = nextBatch();
             if (!batch.length || !nav.sendBeacon(batch[0].u + BATCH_PATH, payload(batch))) {
               break; // the browser's beacon budget is spent: the rest waits in storage
             }
             const sent = new Set(batch.map((entry) => entry.e.uuid));
             queue = queue.filter((entry) => !sent.has(entry.e.uuid));
-            removeFromQueue(sent);
           }
         }
-        if (leaving && !inFlight.size) {
-          releaseLease();
-        }
+        gone = gone || leaving;
+        persist();
       } catch (e) {}
     }
 
@@ -512,10 +594,9 @@
       if (text.length + ENVELOPE_BYTES > settings.maxBatchBytes) {
         return false; // could never be sent
       }
-      const queue = readQueue();
       queue.push({ k: config.publicKey, u: server, e: JSON.parse(text) });
-      const length = writeQueue(queue).length;
-      schedule(length >= settings.batchSize ? 0 : settings.flushInterval);
+      persist();
+      schedule(queue.length >= settings.batchSize ? 0 : settings.flushInterval);
       return true;
     }
 
@@ -565,7 +646,7 @@
     packedge.flush = flush;
     packedge.stats = () => {
       try {
-        return { queued: readQueue().length, ...counters() };
+        return { queued: queue.length, ...counters() };
       } catch (e) {
         return { queued: 0, dropped: 0, rejected: 0 };
       }
@@ -580,11 +661,23 @@
       if (typeof root.addEventListener === "function") {
         root.addEventListener("online", () => flush());
         root.addEventListener("pagehide", () => flushOnHide(true));
-        // Another tab queued events: whoever holds the lease picks them up with its next send.
-        root.addEventListener("storage", (event) => {
-          if (event && event.key === QUEUE_KEY) {
-            schedule(settings.flushInterval);
+        // Back from the back/forward cache: the page lives again, and so does its queue.
+        root.addEventListener("pageshow", (event) => {
+          if (event && event.persisted) {
+            gone = false;
+            persist();
+            schedule(0);
           }
+        });
+        // Another page of the site went away leaving events: adopt them now rather than at the next heartbeat.
+        root.addEventListener("storage", (event) => {
+          try {
+            if (event && typeof event.key === "string" && event.key.startsWith(QUEUE_PREFIX) && event.newValue) {
+              if (JSON.parse(event.newValue).t === 0) {
+                adoptOrphans();
+              }
+            }
+          } catch (e) {}
         });
       }
       const doc = root.document;
@@ -597,9 +690,7 @@
         });
       }
       // Events left by an earlier page (a reload, an offline period) go out without waiting for a track().
-      if (readQueue().length) {
-        schedule(0);
-      }
+      adoptOrphans();
     } catch (e) {}
 
     return packedge;

@@ -40,7 +40,7 @@ export interface PackedgeClient {
 }
 
 export interface PackedgeStats {
-  /** Events waiting in the queue (all tabs of this site). */
+  /** Events waiting in this page's queue. */
   queued: number;
   /** Events dropped because the queue was full (oldest first). */
   dropped: number;

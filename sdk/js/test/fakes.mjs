@@ -44,6 +44,18 @@ export class FakeStorage {
   removeItem(key) {
     this.items.delete(key);
   }
+  get length() {
+    return this.items.size;
+  }
+  key(index) {
+    return [...this.items.keys()][index] ?? null;
+  }
+  /** Every page's queued events, by key: what the SDK keeps in this localStorage. */
+  queues() {
+    return [...this.items]
+      .filter(([key]) => key.startsWith("packedge:queue:v1:"))
+      .map(([, value]) => JSON.parse(value));
+  }
 }
 
 /**

@@ -16,9 +16,12 @@ test("events tracked offline survive a reload and are sent once back online", as
   before.fire("pagehide"); // offline: nothing is beaconed, the events stay queued
   assert.deepEqual(before.beacons, []);
 
-  // The reload: a new page with the same localStorage, still offline.
+  // The reload: a new page with the same localStorage, still offline. It claims the queue
+  // the gone page left, and adopts it a moment later.
   const after = fakeTab({ storage, server, online: false });
+  await advance(500);
   assert.equal(after.packedge.stats().queued, 2);
+  assert.equal(storage.queues().length, 1);
   await advance(60000);
   assert.equal(server.requests.length, 0);
 
@@ -54,12 +57,12 @@ test("the queue keeps under its byte bound by dropping the oldest events", async
   for (let i = 0; i < 6; i++) {
     tab.packedge.track(`big_${i}`, { text: "x".repeat(900) });
   }
-  const stored = tab.storage.getItem("packedge:queue:v1");
+  const [stored] = tab.storage.queues();
   // Each entry is about 1,100 characters of JSON: two fit in 3,000, not three.
-  assert.ok(stored.length <= 3000, stored.length);
+  assert.ok(JSON.stringify(stored.q).length <= 3000);
   assert.deepEqual(tab.packedge.stats(), { queued: 2, dropped: 4, rejected: 0 });
   assert.deepEqual(
-    JSON.parse(stored).map((entry) => entry.e.event),
+    stored.q.map((entry) => entry.e.event),
     ["big_4", "big_5"],
   );
 });
@@ -77,7 +80,7 @@ test("a full localStorage costs the oldest events, not an exception", async (t) 
   const { queued, dropped } = tab.packedge.stats();
   assert.ok(queued > 0 && dropped > 0, JSON.stringify({ queued, dropped }));
   assert.equal(storage.getItem("host-page-data").length, 2000);
-  const names = JSON.parse(storage.getItem("packedge:queue:v1")).map((entry) => entry.e.event);
+  const names = storage.queues()[0].q.map((entry) => entry.e.event);
   assert.equal(names.at(-1), "event_19");
 });
 
