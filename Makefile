@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test e2e bench lint serve migrate demo clean sdk
+.PHONY: run test e2e bench lint format serve migrate demo clean sdk
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ e2e: $(STAMP)
 	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret} $(BIN)/python -m pytest -m e2e -q $(PYTEST_ARGS)
 
-# Benchmarks on PostgreSQL (see bench/README.md); sizes via BENCH_EVENTS=...
+# Benchmarks on PostgreSQL (README, "Benchmarks"); sizes via BENCH_EVENTS=...
 bench: $(STAMP)
 	SECRET_KEY=$${SECRET_KEY:-bench-only-secret} $(BIN)/python -m bench
 
@@ -45,8 +45,15 @@ sdk:
 	cd sdk/js && npm test
 	tmp=$$(mktemp -d) && cd sdk/js && npm pack --pack-destination "$$tmp" --loglevel=warn && ls -l "$$tmp" && rm -rf "$$tmp"
 
+# ruff's linter and formatter, and the import-direction contracts of pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 clean:
 	rm -rf $(VENV) db.sqlite3 tests/artifacts

@@ -22,8 +22,8 @@ from analytics.feature_usage import (
     feature_usage_csv,
     parse_feature_usage_query,
 )
-from events.views import product_context
-from packedge.errors import ApiError
+from core.errors import ApiError
+from events.console import product_context
 
 WINDOW_PRESETS = (7, 30, 90)
 # With no window in the URL the API's default applies, which is the 30-day preset.

@@ -6,10 +6,10 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from core import keys
+from core.errors import ApiError
+from core.models import Organization
 from events.models import License, Product
-from packedge import keys
-from packedge.errors import ApiError
-from packedge.models import Organization
 
 # A revoked license stays revoked: re-enabling a key that was revoked for abuse
 # should be a new license, as in Keygen and Lemon Squeezy.
@@ -41,11 +41,9 @@ def product_update(*, product: Product, name: str | None = None, timezone: str |
 
 def on_product_timezone_changed(*, product: Product) -> None:
     """Days and hours of Feature Usage are local to the product: recount them."""
-    from events import counters  # the counters module is optional until Feature Usage lands
+    from events.counters import counters_rebuild
 
-    rebuild = getattr(counters, "counters_rebuild", None)
-    if rebuild is not None:
-        rebuild(product=product)
+    counters_rebuild(product=product)
 
 
 def license_create(

@@ -1,4 +1,4 @@
-"""The seed 000 answer, assembled from the figures of either source."""
+"""The the Feature Usage contract answer, assembled from the figures of either source."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ TOP_DOMAINS = 10
 
 
 def feature_usage(query: FeatureUsageQuery) -> dict:
-    """The ``data`` object of seed 000 for one product, window and filters."""
+    """The ``data`` object of the Feature Usage contract for one product, window and filters."""
     product = query.product
     counters_fold(product=product)
     zone = zoneinfo.ZoneInfo(product.timezone)

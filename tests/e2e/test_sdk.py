@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from events import ingestion
 from events.models import Event
+from tests.core.factories import OrganizationFactory
 from tests.events.factories import LicenseFactory, ProductFactory
-from tests.packedge.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SDK_DIR = Path(__file__).resolve().parents[2] / "static" / "sdk"
@@ -51,7 +50,6 @@ def site(tmp_path):
 
 @pytest.fixture
 def product():
-    ingestion.product_cache_clear()
     product = ProductFactory(name="SDK test", organization=OrganizationFactory())
     LicenseFactory(product=product, key="MYPLUGIN-AAAA-BBBB")
     return product
