@@ -163,6 +163,7 @@ export function createPackedge(root, boot) {
   let gone = false;
   let failures = 0; // consecutive failed sends, for the backoff
   let flushing = null;
+  let writePending = false;
 
   const now = () => Date.now();
   const random = () => Math.random();
@@ -224,23 +225,37 @@ export function createPackedge(root, boot) {
     }
   }
 
-  /**
-   * Keeps the queue within its bounds, dropping (and counting) the oldest events first,
-   * and writes its copy with a heartbeat (`t`): 0 marks a page that has gone.
-   */
-  function persist() {
+  const sizes = new WeakMap(); // entry -> its JSON length, computed once
+
+  function sizeOf(entry) {
+    let size = sizes.get(entry);
+    if (size === undefined) {
+      size = JSON.stringify(entry).length + 1;
+      sizes.set(entry, size);
+    }
+    return size;
+  }
+
+  /** Keeps the queue within its bounds, dropping (and counting) the oldest events first. */
+  function bound() {
     let dropped = 0;
     while (queue.length > settings.maxQueueEvents) {
       queue.shift();
       dropped++;
     }
-    const sizes = queue.map((entry) => JSON.stringify(entry).length + 1);
-    let total = sizes.reduce((a, b) => a + b, 2);
+    let total = queue.reduce((sum, entry) => sum + sizeOf(entry), 2);
     while (queue.length && total > settings.maxQueueBytes) {
-      queue.shift();
-      total -= sizes.shift();
+      total -= sizeOf(queue.shift());
       dropped++;
     }
+    count("dropped", dropped);
+  }
+
+  /** Writes the queue's copy with a heartbeat (`t`): 0 marks a page that has gone. */
+  function persist() {
+    writePending = false;
+    bound();
+    let dropped = 0;
     if (!queue.length) {
       removeKey(ownKey);
     } else {
@@ -256,6 +271,24 @@ export function createPackedge(root, boot) {
     }
     count("dropped", dropped);
     keepHeartbeat();
+  }
+
+  /**
+   * persist() once the current task is done: a page that tracks in a loop writes its queue
+   * once, not once per event (a full queue is half a megabyte of JSON to write).
+   */
+  function persistSoon() {
+    bound();
+    if (!writePending) {
+      writePending = true;
+      Promise.resolve()
+        .then(() => {
+          if (writePending) {
+            persist();
+          }
+        })
+        .catch(() => {});
+    }
   }
 
   // While it has events queued, a page refreshes its heartbeat, so that other pages can
@@ -592,7 +625,7 @@ export function createPackedge(root, boot) {
       return false; // could never be sent
     }
     queue.push({ k: config.publicKey, u: server, e: JSON.parse(text) });
-    persist();
+    persistSoon();
     schedule(queue.length >= settings.batchSize ? 0 : settings.flushInterval);
     return true;
   }

@@ -57,6 +57,7 @@ test("the queue keeps under its byte bound by dropping the oldest events", async
   for (let i = 0; i < 6; i++) {
     tab.packedge.track(`big_${i}`, { text: "x".repeat(900) });
   }
+  await settle(); // the queue is written once the tracking task is done
   const [stored] = tab.storage.queues();
   // Each entry is about 1,100 characters of JSON: two fit in 3,000, not three.
   assert.ok(JSON.stringify(stored.q).length <= 3000);
@@ -76,6 +77,7 @@ test("a full localStorage costs the oldest events, not an exception", async (t) 
   tab.packedge.init("pk_test", { endpoint: SERVER });
   for (let i = 0; i < 20; i++) {
     assert.equal(tab.packedge.track(`event_${i}`, { text: "x".repeat(200) }), true);
+    await settle();
   }
   const { queued, dropped } = tab.packedge.stats();
   assert.ok(queued > 0 && dropped > 0, JSON.stringify({ queued, dropped }));

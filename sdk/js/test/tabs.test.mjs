@@ -83,6 +83,7 @@ test("the queue of a tab that died without a word is adopted after three minutes
   const dying = fakeTab({ storage: view, server, online: false });
   dying.packedge.init("pk_test", { endpoint: SERVER });
   dying.packedge.track("orphaned");
+  await settle();
   crashed = true;
   const [survivor] = tabs(1, { storage, server });
   await advance(179000);
@@ -119,6 +120,25 @@ test("a tab going to the background beacons too", async (t) => {
     tab.beacons.map((b) => b.body.events.map((e) => e.event)),
     [["hidden"]],
   );
+});
+
+test("a page that tracks in a loop writes its queue once, when the loop is done", async (t) => {
+  useFakeTime(t);
+  const [tab] = tabs(1, { online: false });
+  let writes = 0;
+  const setItem = tab.storage.setItem.bind(tab.storage);
+  tab.storage.setItem = (key, value) => {
+    writes += key.startsWith("packedge:queue:v1:") ? 1 : 0;
+    return setItem(key, value);
+  };
+  for (let i = 0; i < 100; i++) {
+    tab.packedge.track(`loop_${i}`);
+  }
+  assert.equal(writes, 0);
+  assert.equal(tab.packedge.stats().queued, 100);
+  await settle();
+  assert.equal(writes, 1);
+  assert.equal(tab.storage.queues()[0].q.length, 100);
 });
 
 test("what sendBeacon refuses stays queued for the next page", async (t) => {
