@@ -19,6 +19,7 @@ const HEARTBEAT_MS = 30000;
 const ORPHAN_MS = 180000;
 const CLAIM_MS = 500;
 const CLAIM_EXPIRY_MS = 10000;
+const MIN_RETRY_AFTER_MS = 1000;
 const ASSET_MARKER = "/static/sdk/";
 // An endpoint given as the single or batch ingestion URL still means "this server".
 const INGEST_PATH_SUFFIX = /\/public\/v1\/events?\/*$/;
@@ -207,7 +208,10 @@ function createPackedge(root, boot) {
   }
 
   function validEntries(list) {
-    return Array.isArray(list) ? list.filter((entry) => isObject(entry) && isObject(entry.e) && entry.e.uuid) : [];
+    // Another page (perhaps an older version of this SDK) wrote them: keep only what can be sent.
+    const valid = (entry) =>
+      isObject(entry) && typeof entry.k === "string" && typeof entry.u === "string" && isObject(entry.e) && entry.e.uuid;
+    return Array.isArray(list) ? list.filter(valid) : [];
   }
 
   function counters() {
@@ -330,9 +334,9 @@ function createPackedge(root, boot) {
         if (!isObject(record)) {
           continue;
         }
-        const gone = !record.t || t - record.t > ORPHAN_MS;
+        const left = !record.t || t - record.t > ORPHAN_MS;
         const freeToClaim = !isObject(record.c) || t - record.c.at > CLAIM_EXPIRY_MS;
-        if (gone && freeToClaim) {
+        if (left && freeToClaim) {
           writeRaw(key, JSON.stringify({ ...record, c: { id: tabId, at: t } }));
           claimed.push(key);
         }
@@ -433,8 +437,8 @@ function createPackedge(root, boot) {
   }
 
   function removeFromQueue(uuids) {
-    const gone = new Set(uuids);
-    queue = queue.filter((entry) => !gone.has(entry.e.uuid));
+    const done = new Set(uuids);
+    queue = queue.filter((entry) => !done.has(entry.e.uuid));
     persist();
   }
 
@@ -528,7 +532,8 @@ function createPackedge(root, boot) {
         removeFromQueue(result.entries.map((entry) => entry.e.uuid));
       } else {
         failures++;
-        const delay = result.delay !== null ? result.delay : backoffMs(failures, settings, random);
+        // Retry-After is waited as given, but never less than a second: "0" must not make a loop.
+        const delay = result.delay !== null ? Math.max(MIN_RETRY_AFTER_MS, result.delay) : backoffMs(failures, settings, random);
         if (result.delay !== null) {
           writeRaw(RETRY_KEY, JSON.stringify(now() + delay));
         }

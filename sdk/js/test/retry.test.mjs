@@ -130,6 +130,16 @@ test("a 400 naming one event drops that event and sends the others", async (t) =
   assert.deepEqual(tab.packedge.stats(), { queued: 0, dropped: 0, rejected: 1 });
 });
 
+test("a Retry-After of 0 still waits a second", async (t) => {
+  useFakeTime(t);
+  const tab = tabWithOneEvent([{ status: 503, headers: { "Retry-After": "0" } }, 200]);
+  await advance(0);
+  await advance(999);
+  assert.equal(tab.server.requests.length, 1);
+  await advance(1);
+  assert.equal(tab.server.requests.length, 2);
+});
+
 test("Retry-After is read as seconds or as an HTTP date", () => {
   assert.equal(retryAfterMs("5", START), 5000);
   assert.equal(retryAfterMs("0", START), 0);
