@@ -241,6 +241,33 @@ def test_a_batch_whose_answer_was_lost_is_sent_again_and_counted_once(page, live
     assert sorted(e.event for e in events) == ["export_csv", "export_pdf"]
 
 
+def test_a_rate_limited_page_waits_for_retry_after_and_each_event_is_stored_once(
+    page, live_server, site, product, settings
+):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "ingest": "2/3s"}
+    statuses: list[int] = []
+    page.on(
+        "response", lambda response: statuses.append(response.status) if response.url.endswith(BATCH_PATH) else None
+    )
+    url = site(
+        "limited.html",
+        f"""
+        <script src="{live_server.url}/static/sdk/packedge.js"></script>
+        <script>
+          packedge.init("{product.public_key}", {{ maxBatchEvents: 1 }});  // one request per event
+          ["first", "second", "third"].forEach((name) => packedge.track(name));
+        </script>
+        """,
+    )
+    page.goto(url)
+    page.wait_for_function("packedge.stats().queued === 0", timeout=20000)
+    assert 429 in statuses
+    # Written only when the SDK could read the header: the server exposes it to other origins.
+    assert page.evaluate("Number(localStorage.getItem('packedge:retry-at:v1'))") > 0
+    events = list(Event.objects.filter(product=product))
+    assert sorted(e.event for e in events) == ["first", "second", "third"]
+
+
 def test_two_tabs_sharing_the_queue_send_each_event_once(page, live_server, site, product):
     url = site(
         "tabs.html",
