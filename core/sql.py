@@ -179,6 +179,8 @@ def license_totals_insert_sql(*, total, license_day, license, per_variant: bool)
     t, d, lic = total, license_day, license
     variant = f"d.{column(d, 'variant')}" if per_variant else "''"
     keys = f"d.{column(d, 'environment')}, d.{column(d, 'flag')}, {variant}, d.{column(d, 'license')}"
+    # PostgreSQL refuses a constant in GROUP BY: group by the columns only.
+    group = keys.replace(", '',", ",")
     columns = ", ".join(
         column(t, n)
         for n in [
@@ -197,7 +199,7 @@ def license_totals_insert_sql(*, total, license_day, license, per_variant: bool)
     return (
         f"INSERT INTO {table(t)} ({columns}) SELECT {keys}, MAX(l.{column(lic, 'public_id')}), "
         f"SUM(d.{column(d, 'evaluations')}), MAX(d.{column(d, 'last_seen_at')}), MIN({day}), MAX({day}) "
-        f"FROM {table(d)} d JOIN {table(lic)} l ON l.{column(lic, 'id')} = d.{column(d, 'license')} GROUP BY {keys}"
+        f"FROM {table(d)} d JOIN {table(lic)} l ON l.{column(lic, 'id')} = d.{column(d, 'license')} GROUP BY {group}"
     )
 
 
