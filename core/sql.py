@@ -173,33 +173,38 @@ def license_days_insert_sql(*, days: int, evaluation, license_day, license, flag
     )
 
 
-def license_totals_insert_sql(*, total, license_day, license, per_variant: bool) -> str:
-    """Every kept license day summed per (environment, flag, license, variant), with its first and last
-    day and the license's public id; ``per_variant`` False sums over every variant ('')."""
+def license_totals_add_sql(*, total, license_day, license, per_variant: bool, sign: int, days: int | None) -> str:
+    """Add (``sign`` 1) or take away (-1) the license days of ``days`` days (``None``: the days before
+    one date) to the per-license totals, per variant or over every variant (''); an additive upsert.
+
+    Parameters: the days (or the one date). The later ``last_seen_at`` is kept:
+    taking a day away never makes it later, so it stays exact while the row counts.
+    """
     t, d, lic = total, license_day, license
     variant = f"d.{column(d, 'variant')}" if per_variant else "''"
-    keys = f"d.{column(d, 'environment')}, d.{column(d, 'flag')}, {variant}, d.{column(d, 'license')}"
-    # PostgreSQL refuses a constant in GROUP BY: group by the columns only.
-    group = keys.replace(", '',", ",")
-    columns = ", ".join(
+    group = ", ".join(
+        f"d.{column(d, n)}"
+        for n in (["environment", "flag", "variant", "license"] if per_variant else ["environment", "flag", "license"])
+    )
+    columns = [
         column(t, n)
-        for n in [
-            "environment",
-            "flag",
-            "variant",
-            "license",
-            "license_public_id",
-            "evaluations",
-            "last_seen_at",
-            "first_day",
-            "last_day",
-        ]
+        for n in ["environment", "flag", "variant", "license", "license_public_id", "evaluations", "last_seen_at"]
+    ]
+    evaluations, latest, key = (
+        columns[5],
+        columns[6],
+        [column(t, n) for n in ["flag", "environment", "license", "variant"]],
     )
     day = f"d.{column(d, 'day')}"
+    when = f"{day} IN ({', '.join(['%s'] * days)})" if days is not None else f"{day} < %s"
     return (
-        f"INSERT INTO {table(t)} ({columns}) SELECT {keys}, MAX(l.{column(lic, 'public_id')}), "
-        f"SUM(d.{column(d, 'evaluations')}), MAX(d.{column(d, 'last_seen_at')}), MIN({day}), MAX({day}) "
-        f"FROM {table(d)} d JOIN {table(lic)} l ON l.{column(lic, 'id')} = d.{column(d, 'license')} GROUP BY {group}"
+        f"INSERT INTO {table(t)} ({', '.join(columns)}) "
+        f"SELECT d.{column(d, 'environment')}, d.{column(d, 'flag')}, {variant}, d.{column(d, 'license')}, "
+        f"MAX(l.{column(lic, 'public_id')}), {sign} * SUM(d.{column(d, 'evaluations')}), MAX(d.{column(d, 'last_seen_at')}) "
+        f"FROM {table(d)} d JOIN {table(lic)} l ON l.{column(lic, 'id')} = d.{column(d, 'license')} "
+        f"WHERE {when} GROUP BY {group} "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {evaluations} = {table(t)}.{evaluations} + excluded.{evaluations}, "
+        f"{latest} = CASE WHEN excluded.{latest} > {table(t)}.{latest} THEN excluded.{latest} ELSE {table(t)}.{latest} END"
     )
 
 

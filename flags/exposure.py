@@ -108,10 +108,11 @@ ALL_VARIANTS = ""
 
 
 def _covered_by_totals(query: FlagUsageQuery) -> bool:
-    """Whether the window holds every kept day of the flag's license totals (the 90-day default)."""
-    span = FlagLicenseTotal.objects.filter(
-        flag=query.flag, environment=query.environment, variant=ALL_VARIANTS
-    ).aggregate(first=Min("first_day"), last=Max("last_day"))
+    """Whether the window holds every kept license day of the flag (the 90-day default): then the
+    totals are its answer. Two seeks on the (flag, environment, day) index."""
+    span = FlagLicenseDay.objects.filter(flag=query.flag, environment=query.environment).aggregate(
+        first=Min("day"), last=Max("day")
+    )
     return span["first"] is None or (span["first"] >= query.date_from and span["last"] <= query.date_to)
 
 

@@ -328,8 +328,9 @@ class FlagLicenseTotal(models.Model):
     The license table of a window holding all of a flag's kept days (the
     90-day default) is read from here: a page is an index range of the
     every-variant rows in the table's order (evaluations, then license id),
-    not a sort of licenses × variants × days. Rebuilt by the rollup;
-    ``first_day`` and ``last_day`` say which windows it answers exactly.
+    not a sort of licenses × variants × days. The rollup adds the days it
+    writes and takes away the days it rewrites or expires, so a night costs
+    the licenses of a day, not of 90.
     """
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
@@ -340,8 +341,6 @@ class FlagLicenseTotal(models.Model):
     license_public_id = models.CharField(max_length=40)
     evaluations = models.BigIntegerField()
     last_seen_at = models.DateTimeField()
-    first_day = models.DateField()
-    last_day = models.DateField()
 
     class Meta:
         constraints = [

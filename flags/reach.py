@@ -7,7 +7,8 @@ For a rolled-up day the rollup rewrites, in the same transaction as the usage ro
   ``targetingKey`` (resolved set-based, by two joins on the license key index);
 - ``FlagReachPoint``: per (variant or every variant, day, previous day) the number
   of keys (licenses) served that day whose previous day served was that one;
-- ``FlagLicenseTotal``: the license days summed over every kept day.
+- ``FlagLicenseTotal``: the license days summed over every kept day, kept by
+  adding the days written and taking away the days rewritten or expired.
 
 Exact distinct counts over a window [a, b] are then ``SUM(count)`` over the
 points with a <= day <= b and previous_day < a: a few thousand rows for 90 days
@@ -51,6 +52,7 @@ def exposure_rebuild(days: list[date], *, points_from: date, points_until: date 
     day_params = [_day(d) for d in days]
     models = {"evaluation": FlagEvaluation, "flag": Flag, "environment": Environment, "project": Project}
     with connection.cursor() as cursor:
+        _license_totals_add(cursor, sign=-1, days=day_params)  # what these days counted until now
         for model in (FlagKeyDay, FlagLicenseDay):
             cursor.execute(sql.delete_days_sql(model, days=len(days)), day_params)
         cursor.execute(sql.key_days_insert_sql(days=len(days), key_day=FlagKeyDay, **models), day_params)
@@ -58,20 +60,23 @@ def exposure_rebuild(days: list[date], *, points_from: date, points_until: date 
             sql.license_days_insert_sql(days=len(days), license_day=FlagLicenseDay, license=License, **models),
             day_params,
         )
+        _license_totals_add(cursor, sign=1, days=day_params)
         _points_rebuild(cursor, points_from=points_from, points_until=points_until)
-        if points_until is None:
-            # The run's last chunk: once per run, not per chunk (it reads every kept license day).
-            license_totals_rebuild(cursor)
 
 
-def license_totals_rebuild(cursor) -> None:
-    cursor.execute(f"DELETE FROM {sql.table(FlagLicenseTotal)}")
+def _license_totals_add(cursor, *, sign: int, days: list | None = None, before: date | None = None) -> None:
     for per_variant in (True, False):
-        cursor.execute(
-            sql.license_totals_insert_sql(
-                total=FlagLicenseTotal, license_day=FlagLicenseDay, license=License, per_variant=per_variant
-            )
+        statement = sql.license_totals_add_sql(
+            total=FlagLicenseTotal,
+            license_day=FlagLicenseDay,
+            license=License,
+            per_variant=per_variant,
+            sign=sign,
+            days=None if days is None else len(days),
         )
+        cursor.execute(statement, days if days is not None else [_day(before)])
+    if sign < 0:
+        FlagLicenseTotal.objects.filter(evaluations__lte=0).delete()
 
 
 def _points_rebuild(cursor, *, points_from: date, points_until: date | None) -> None:
@@ -93,9 +98,7 @@ def _points_rebuild(cursor, *, points_from: date, points_until: date | None) -> 
 
 
 def exposure_delete_before(cutoff: date) -> None:
-    deleted = 0
+    with connection.cursor() as cursor:
+        _license_totals_add(cursor, sign=-1, before=cutoff)
     for model in (FlagKeyDay, FlagLicenseDay, FlagReachPoint):
-        deleted += model.objects.filter(day__lt=cutoff).delete()[0]
-    if deleted:
-        with connection.cursor() as cursor:
-            license_totals_rebuild(cursor)
+        model.objects.filter(day__lt=cutoff).delete()

@@ -236,3 +236,14 @@ def test_deleting_a_license_or_the_flag_deletes_their_exposure_rows(api, shop):
     api.delete(f"/v1/projects/{project.public_id}/flags/new-checkout")
     for model in (FlagKeyDay, FlagLicenseDay, FlagLicenseTotal, FlagReachPoint):
         assert not model.objects.exists(), model
+
+
+def test_rerolling_days_changes_nothing_and_expired_days_leave_the_license_table(api, shop):
+    project, production, flag, licenses = shop
+    before = get(api, project, production).json()
+    rollup_run(today=TODAY, days=[D1, D2, D3])
+    assert get(api, project, production).json() == before
+    # 89 days on, D1 and D2 are past the 90-day retention: only u1's "on" of D3 remains
+    rollup_run(today=TODAY + timedelta(days=88), days=[])
+    page = get(api, project, production).json()["licenses"]["data"]
+    assert [(row["key"], row["evaluations"], row["variants"]) for row in page] == [("LIC-A", 1, {"on": 1})]
