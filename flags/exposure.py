@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 
 from django.db.models import Max, Min, Q, Sum
 
@@ -107,37 +107,63 @@ def _active_licenses(product_id: int, query: FlagUsageQuery) -> int:
 ALL_VARIANTS = ""
 
 
-def _covered_by_totals(query: FlagUsageQuery) -> bool:
-    """Whether the window holds every kept license day of the flag (the 90-day default): then the
-    totals are its answer. Two seeks on the (flag, environment, day) index."""
+def _kept_span(query: FlagUsageQuery) -> tuple[date | None, date | None]:
+    """First and last kept license day of the flag: two seeks on the (flag, environment, day) index."""
     span = FlagLicenseDay.objects.filter(flag=query.flag, environment=query.environment).aggregate(
         first=Min("day"), last=Max("day")
     )
-    return span["first"] is None or (span["first"] >= query.date_from and span["last"] <= query.date_to)
+    return span["first"], span["last"]
 
 
 def _license_page(query: FlagUsageQuery, page: LicensePage) -> dict:
-    """One page of licenses by evaluations, then id, cut by the database: from the totals'
-    index when the window allows, else summed from the window's license days."""
+    """One page of licenses by evaluations, then id.
+
+    Three ways, by what the window leaves out of the kept license days:
+    nothing (the 90-day default) — an index range of the per-license totals;
+    fewer days than it holds (the same window just after midnight, before the
+    night's rollup expired the oldest day) — the totals minus the days left
+    out; else the window's license days summed. Details of the page's
+    licenses always come from its license days in the window.
+    """
     offset = _decode(page.cursor) if page.cursor else 0
-    if _covered_by_totals(query):
-        source = FlagLicenseTotal.objects.filter(flag=query.flag, environment=query.environment)
+    first, last = _kept_span(query)
+    if first is None:
+        return {"data": [], "nextCursor": None}
+    window_days = FlagLicenseDay.objects.filter(
+        flag=query.flag, environment=query.environment, day__gte=query.date_from, day__lte=query.date_to
+    )
+    totals = FlagLicenseTotal.objects.filter(flag=query.flag, environment=query.environment, variant=ALL_VARIANTS)
+    left_out = max(0, (query.date_from - first).days) + max(0, (last - query.date_to).days)
+    kept_in = (min(last, query.date_to) - max(first, query.date_from)).days + 1
+    if left_out == 0:
         ranked = list(
-            source.filter(variant=ALL_VARIANTS)
-            .order_by("-evaluations", "license_public_id")
-            .values_list("license_id", "evaluations")[offset : offset + page.limit + 1]
+            totals.order_by("-evaluations", "license_public_id").values_list("license_id", "evaluations")[
+                offset : offset + page.limit + 1
+            ]
         )
-        source = source.exclude(variant=ALL_VARIANTS)
+    elif left_out < kept_in:
+        outside = dict(
+            FlagLicenseDay.objects.filter(flag=query.flag, environment=query.environment)
+            .exclude(day__gte=query.date_from, day__lte=query.date_to)
+            .values("license_id")
+            .annotate(n=Sum("evaluations"))
+            .order_by()
+            .values_list("license_id", "n")
+        )
+        counts = [
+            (license_id, public_id, n - outside.get(license_id, 0))
+            for license_id, public_id, n in totals.values_list("license_id", "license_public_id", "evaluations")
+        ]
+        counts.sort(key=lambda row: (-row[2], row[1]))
+        ranked = [(license_id, n) for license_id, _, n in counts if n > 0][offset : offset + page.limit + 1]
     else:
-        source = FlagLicenseDay.objects.filter(
-            flag=query.flag, environment=query.environment, day__gte=query.date_from, day__lte=query.date_to
-        )
         ranked = list(
-            source.values("license_id")
+            window_days.values("license_id")
             .annotate(n=Sum("evaluations"), public_id=Max("license__public_id"))
             .order_by("-n", "public_id")
             .values_list("license_id", "n")[offset : offset + page.limit + 1]
         )
+    source = window_days
     chosen = [license_id for license_id, _ in ranked[: page.limit]]
     if not chosen:
         return {"data": [], "nextCursor": None}

@@ -247,3 +247,17 @@ def test_rerolling_days_changes_nothing_and_expired_days_leave_the_license_table
     rollup_run(today=TODAY + timedelta(days=88), days=[])
     page = get(api, project, production).json()["licenses"]["data"]
     assert [(row["key"], row["evaluations"], row["variants"]) for row in page] == [("LIC-A", 1, {"on": 1})]
+
+
+def test_the_license_table_is_exact_whatever_part_of_the_kept_days_the_window_leaves_out(api, shop):
+    project, production, flag, licenses = shop
+
+    def table(start, end):
+        page = get(api, project, production, **{"from": start.isoformat(), "to": end.isoformat()}).json()
+        return [(row["key"], row["variants"], row["lastVariant"]) for row in page["licenses"]["data"]]
+
+    # Leaves out D1 of D1..D3 (the totals minus one day): LIC-A off on D2, on on D3; user-2 off on D2
+    assert table(D2, D3) == [("LIC-A", {"off": 1, "on": 1}, "on"), ("user-2", {"off": 1}, "off")]
+    # Leaves out two of three days (summed from the window's days)
+    assert table(D3, D3) == [("LIC-A", {"on": 1}, "on")]
+    assert table(D1, D1) == [("LIC-A", {"on": 2}, "on"), ("user-2", {"off": 1}, "off")]
