@@ -71,15 +71,20 @@ class Event(models.Model):
     domain = models.CharField(max_length=DOMAIN_MAX_LENGTH, blank=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=now)
-    # NULL, not '': the unique constraint must let every event without a uuid through.
+    # NULL when the client sent none. Unique per product through EventUuid, not a constraint
+    # here: on PostgreSQL this table is partitioned by month, and a unique key of a
+    # partitioned table must hold the partition key, which a per-product uuid cannot.
     uuid = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     rollup_batch = models.BigIntegerField(null=True, blank=True, editable=False)
 
+    # On PostgreSQL the table is range-partitioned by ``occurred_at`` month and its
+    # primary key is DATABASE_KEY (migration 0007): the partition key must be in it, and
+    # the product leads so the table could be distributed by product (docs/SCALING.md).
+    # Django keeps ``id`` as the primary key it reads by: still unique, from one sequence.
+    PARTITION_KEY = "occurred_at"
+    DATABASE_KEY = ("product", "id", "occurred_at")
+
     class Meta:
-        constraints = [
-            # Idempotent retries: the database, not a read-then-write, refuses a second copy.
-            models.UniqueConstraint(fields=["product", "uuid"], name="event_uuid_unique_per_product"),
-        ]
         indexes = [
             models.Index(fields=["product", "occurred_at"], name="event_product_time"),
             models.Index(fields=["product", "license", "occurred_at"], name="event_product_license_time"),
@@ -88,6 +93,21 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class EventUuid(models.Model):
+    """The uuids already stored for a product: what makes a retried event a no-op.
+
+    Written by the ingestion insert in the same statement as the event, so the
+    primary key decides between two racing copies, months apart or not.
+    """
+
+    pk = models.CompositePrimaryKey("product", "uuid")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", db_index=False)
+    uuid = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return self.uuid
 
 
 # Feature Usage counters. Their size follows the answer, not the event count:
@@ -152,7 +172,9 @@ class LicenseBlockCounter(RunningTotalsBlock):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["product", "block", "license", "event", "feature"], name="license_block_key"),
+            models.UniqueConstraint(
+                fields=["product", "block", "license", "event", "feature"], name="license_block_key"
+            ),
         ]
         # ``event=`` answers read only the matching features' rows.
         indexes = [models.Index(fields=["product", "feature", "block"], name="license_block_feature")]
@@ -230,7 +252,9 @@ class FeatureReachCounter(models.Model):
         constraints = [
             # ``count`` included: PostgreSQL answers a window from the index alone.
             models.UniqueConstraint(
-                fields=["product", "kind", "day", "feature", "previous_day"], include=["count"], name="feature_reach_key"
+                fields=["product", "kind", "day", "feature", "previous_day"],
+                include=["count"],
+                name="feature_reach_key",
             ),
         ]
 

@@ -1,0 +1,129 @@
+"""Events become a table partitioned by month on PostgreSQL; uuids move to a dedup table.
+
+A unique key of a partitioned table must contain the partition key, and
+``(product, uuid)`` cannot: so the uuids already stored live in
+``events_eventuuid`` (primary key product, uuid), written by the ingestion
+insert in the same statement. On PostgreSQL the existing table is then rebuilt
+as ``PARTITION BY RANGE (occurred_at)``: one partition per month holding data,
+the current month and the next ones, plus a default partition; the rows are
+copied over, and the primary key becomes (product_id, id, occurred_at), with
+``id`` still drawn from one sequence. SQLite keeps its plain table.
+
+The copy is a one-off cost paid inside this migration, under an exclusive lock
+(ingestion waits, or answers 503, meanwhile): 6.4 s for 1 million small events
+(half with a uuid) on the 2-core machine, indexes and dedup rows included; it
+grows with the table's size on disk (README, "Partitioned events").
+
+Not reversible on PostgreSQL: a partitioned table cannot hold the old
+per-product uuid constraint.
+"""
+
+from datetime import UTC, datetime
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+TABLE = "events_event"
+OLD = "events_event_unpartitioned"
+SEQUENCE = "events_event_id_seq"
+MONTHS_AHEAD = 3
+
+
+def copy_uuids(apps, schema_editor):
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO events_eventuuid (product_id, uuid) "
+            "SELECT DISTINCT product_id, uuid FROM events_event WHERE uuid IS NOT NULL"
+        )
+
+
+def _month(moment: datetime) -> datetime:
+    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
+
+
+def _next_month(start: datetime) -> datetime:
+    return datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
+
+
+def partition(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        # What the plain table had, to recreate it on the partitioned one (names included).
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'",
+            [TABLE],
+        )
+        foreign_keys = cursor.fetchall()
+        cursor.execute(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "WHERE i.indrelid = %s::regclass AND NOT i.indisprimary",
+            [TABLE],
+        )
+        indexes = cursor.fetchall()
+        cursor.execute(f"SELECT min(occurred_at), max(occurred_at), max(id) FROM {TABLE}")
+        oldest, newest, last_id = cursor.fetchone()
+
+        cursor.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
+        cursor.execute(f"ALTER TABLE {TABLE} RENAME TO {OLD}")
+        cursor.execute(f"CREATE TABLE {TABLE} (LIKE {OLD} INCLUDING DEFAULTS) PARTITION BY RANGE (occurred_at)")
+        now = datetime.now(UTC)
+        start = _month(min(oldest or now, now))
+        end = _month(max(newest or now, now))
+        for _ in range(MONTHS_AHEAD):
+            end = _next_month(end)
+        while start <= end:
+            following = _next_month(start)
+            cursor.execute(
+                f"CREATE TABLE {TABLE}_p{start:%Y_%m} PARTITION OF {TABLE} "
+                f"FOR VALUES FROM ('{start.isoformat()}') TO ('{following.isoformat()}')"
+            )
+            start = following
+        cursor.execute(f"CREATE TABLE {TABLE}_default PARTITION OF {TABLE} DEFAULT")
+        cursor.execute(f"INSERT INTO {TABLE} SELECT * FROM {OLD}")
+        cursor.execute(f"DROP TABLE {OLD}")  # its identity sequence goes with it
+
+        cursor.execute(f"CREATE SEQUENCE {SEQUENCE} OWNED BY {TABLE}.id")
+        cursor.execute(f"ALTER TABLE {TABLE} ALTER COLUMN id SET DEFAULT nextval('{SEQUENCE}')")
+        cursor.execute("SELECT setval(%s, %s, %s)", [SEQUENCE, last_id or 1, last_id is not None])
+        cursor.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT {TABLE}_pkey PRIMARY KEY (product_id, id, occurred_at)")
+        for _name, definition in indexes:
+            cursor.execute(definition)
+        for name, definition in foreign_keys:
+            cursor.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT {name} {definition}")
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("events", "0006_event_product_index_redundant"),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name="EventUuid",
+            fields=[
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "product", "uuid", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "product",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="events.product",
+                    ),
+                ),
+                ("uuid", models.CharField(max_length=64)),
+            ],
+        ),
+        migrations.RunPython(copy_uuids, migrations.RunPython.noop),
+        migrations.RemoveConstraint(
+            model_name="event",
+            name="event_uuid_unique_per_product",
+        ),
+        migrations.RunPython(partition),
+    ]
