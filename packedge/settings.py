@@ -193,3 +193,15 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+
+# Scale-out (issue 10). Events are kept this many days (whole months are dropped
+# once all of their days are older; Feature Usage keeps answering from its counters),
+# and the worker keeps this many months of event partitions ready ahead of time.
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=400)
+EVENT_PARTITION_MONTHS_AHEAD = env.int("EVENT_PARTITION_MONTHS_AHEAD", default=3)
+# The worker (issue 9's Celery beat) keeps the partitions ready and applies the retention daily;
+# merged into whatever schedule the settings above define.
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "maintain-event-partitions": {"task": "events.tasks.maintain_event_partitions", "schedule": 6 * 3600.0},
+}
