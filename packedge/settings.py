@@ -205,3 +205,8 @@ CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "maintain-event-partitions": {"task": "events.tasks.maintain_event_partitions", "schedule": 6 * 3600.0},
 }
+# With Redis, core.ratelimit counts in each process and adds to the shared count in batches:
+# after this share of a limit's allowance or this many seconds, whichever comes first. Across
+# N web processes a limit can be exceeded by at most N × the share (README, "Scale-out").
+RATE_LIMIT_LOCAL_SHARE = env.float("RATE_LIMIT_LOCAL_SHARE", default=0.01)
+RATE_LIMIT_SYNC_SECONDS = env.float("RATE_LIMIT_SYNC_SECONDS", default=0.1)
