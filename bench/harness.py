@@ -115,6 +115,7 @@ def server(ctx: BenchContext, *, workers: int | None = None, env: dict | None = 
         "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret"),
         "DEBUG": "0",
         "CONN_MAX_AGE": "600",
+        **_cache_env(),
         **(env or {}),
     }
     log = open(ROOT / "bench" / "server.log", "ab")
@@ -122,12 +123,18 @@ def server(ctx: BenchContext, *, workers: int | None = None, env: dict | None = 
         [
             gunicorn,
             "packedge.wsgi:application",
-            "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers or ctx.workers),
-            "--worker-class", "gthread",
-            "--threads", os.environ.get("BENCH_THREADS", "4"),
-            "--backlog", "2048",
-            "--log-level", "warning",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers or ctx.workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            os.environ.get("BENCH_THREADS", "4"),
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
         ],
         cwd=ROOT,
         env=process_env,
@@ -149,6 +156,30 @@ def server(ctx: BenchContext, *, workers: int | None = None, env: dict | None = 
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+# The README's production setting: Redis shares rate limits across the server's processes.
+DEFAULT_BENCH_CACHE_URL = "redis://127.0.0.1:6379/0"
+
+
+def bench_cache_url() -> str:
+    """BENCH_CACHE_URL ('' or 'none': each process its own cache); by default local Redis when it answers."""
+    url = os.environ.get("BENCH_CACHE_URL")
+    if url is not None:
+        return "" if url in ("", "none") else url
+    try:
+        import redis
+
+        redis.Redis.from_url(DEFAULT_BENCH_CACHE_URL, socket_timeout=1).ping()
+    except Exception:
+        print(f"  (no Redis at {DEFAULT_BENCH_CACHE_URL}: the servers use per-process caches)")
+        return ""
+    return DEFAULT_BENCH_CACHE_URL
+
+
+def _cache_env() -> dict:
+    url = bench_cache_url()
+    return {"CACHE_URL": url} if url else {}
 
 
 def _wait_until_up(port: int, timeout: float = 30) -> None:
@@ -191,7 +222,9 @@ def print_table(results: list[Result]) -> None:
         figure = f"{r.figure:,.1f} {r.unit}"
         baseline = f"{r.baseline:,.1f}" if r.baseline is not None else "-"
         ratio = f"{r.ratio:,.1f}x" if r.ratio is not None else "-"
-        print(f"{r.id:<4} {r.what[:52]:<52} {r.target[:26]:<26} {figure:>14} {baseline:>14} {ratio:>9}  {'PASS' if r.passed else 'FAIL'}")
+        print(
+            f"{r.id:<4} {r.what[:52]:<52} {r.target[:26]:<26} {figure:>14} {baseline:>14} {ratio:>9}  {'PASS' if r.passed else 'FAIL'}"
+        )
         if r.note:
             print(f"     {r.note}")
 
