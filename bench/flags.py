@@ -245,7 +245,7 @@ def _ofrep_run(ctx: BenchContext, world: dict, *, mode: str, seconds: float, con
     from flags.models import FlagEvaluation
 
     before = FlagEvaluation.objects.count()
-    with server(ctx, label=label, env={"FLAG_RECORDING_MODE": mode}) as base:
+    with server(ctx, label=label, env={"FLAG_RECORDING_MODE": mode, "OFREP_RATE_LIMIT": "1000000/s"}) as base:
         _, warm, _ = asyncio.run(_drive(base, world["sdk_key"], 2, concurrency, ctx.seed))  # warm up every worker
         cpu_before = _cpu_seconds(_server_pids(ctx))
         latencies, statuses, elapsed = asyncio.run(_drive(base, world["sdk_key"], seconds, concurrency, ctx.seed + 1))

@@ -1,4 +1,4 @@
-"""L1: what the shared rate limit costs a request with Redis, beside one Redis round trip measured in the same run.
+"""L1: what the shared rate limit costs a request with Redis, beside the per-process cache in the same run.
 
 In-process, one thread: each request's ``rate_limit_hit`` with the per-process
 cache, with Redis counted by one INCR per request (the limiter before issue 10,
@@ -14,7 +14,8 @@ import uuid
 
 from bench.harness import BenchContext, Result, bench_cache_url
 
-TARGET_SHARE_OF_ROUND_TRIP = 0.1
+# Redis must not make the check slower than the per-process cache by more than this.
+TARGET_RATIO_TO_LOCAL = 1.25
 
 
 def run(ctx: BenchContext) -> list[Result]:
@@ -54,16 +55,16 @@ def run(ctx: BenchContext) -> list[Result]:
         Result(
             id="L1",
             what="rate limit check per request, Redis shared (µs)",
-            target=f"<= {TARGET_SHARE_OF_ROUND_TRIP:.0%} of a Redis round trip",
+            target=f"<= {TARGET_RATIO_TO_LOCAL}x the per-process cache",
             figure=batched,
             unit="µs",
-            baseline=round_trip,
-            baseline_what="one Redis PING",
-            ratio=batched / round_trip if round_trip else None,
-            passed=batched <= TARGET_SHARE_OF_ROUND_TRIP * round_trip,
+            baseline=local,
+            baseline_what="the same check on the per-process cache",
+            ratio=batched / local if local else None,
+            passed=batched <= TARGET_RATIO_TO_LOCAL * local,
             note=(
-                f"{calls:,} calls, one thread, {url}; one INCR per request (before) {incr_each:.1f} µs; "
-                f"per-process cache {local:.1f} µs"
+                f"{calls:,} calls, one thread, {url}; one INCR per request (before issue 10) {incr_each:.1f} µs; "
+                f"one Redis PING {round_trip:.1f} µs"
             ),
         )
     ]
