@@ -43,9 +43,7 @@ def _setup() -> dict:
     from core.models import Plan
     from flags import services
 
-    organization = tenancy.organization_create(
-        name="Bench Flags", slug="bench-flags", plan=Plan.objects.get(slug="pro")
-    )
+    organization = tenancy.organization_create(name="Bench Flags", slug="bench-flags", plan=Plan.objects.get(slug="pro"))
     _, api_key = tenancy.api_key_create(organization=organization)
     project = services.project_create(organization=organization, name="Bench")
     production, sdk_key = services.environment_create(project=project, name="production")
@@ -62,30 +60,20 @@ def _setup() -> dict:
         first, second = list(variants)
         rules = [
             {"conditions": [{"attribute": "plan", "operator": "in", "value": ["pro", "team"]}], "variant": second},
-            {
-                "conditions": [{"attribute": "country", "operator": "eq", "value": "US"}],
-                "rollout": [{"variant": first, "weight": 50}, {"variant": second, "weight": 50}],
-            },
+            {"conditions": [{"attribute": "country", "operator": "eq", "value": "US"}],
+             "rollout": [{"variant": first, "weight": 50}, {"variant": second, "weight": 50}]},
         ]
         flags.append(
             services.flag_create(
-                project=project,
-                key=f"flag-{n:02d}",
-                type=kind,
-                variants=variants,
+                project=project, key=f"flag-{n:02d}", type=kind, variants=variants,
                 environments={
                     production.public_id: {"enabled": True, "defaultVariant": first, "rules": rules},
                     staging.public_id: {"enabled": n % 5 != 0, "defaultVariant": first, "rules": rules},
                 },
             )
         )
-    return {
-        "project": project,
-        "environments": [production, staging],
-        "flags": flags,
-        "api_key": api_key,
-        "sdk_key": sdk_key,
-    }
+    return {"project": project, "environments": [production, staging], "flags": flags, "api_key": api_key,
+            "sdk_key": sdk_key}
 
 
 def _generate(ctx: BenchContext, world: dict, total: int) -> None:
@@ -103,12 +91,9 @@ def _generate(ctx: BenchContext, world: dict, total: int) -> None:
         values = [value_key(v) for v in flag.ordered_variants.values()]
         for environment, share in zip(world["environments"], (0.85, 0.15), strict=True):
             for reason, value, weight in [
-                (Reason.TARGETING_MATCH, values[1], 0.3),
-                (Reason.SPLIT, values[0], 0.15),
-                (Reason.SPLIT, values[1], 0.15),
-                (Reason.DEFAULT, values[0], 0.37),
-                (Reason.DISABLED, values[0], 0.01),
-                (Reason.ERROR, "\\N", 0.02),
+                (Reason.TARGETING_MATCH, values[1], 0.3), (Reason.SPLIT, values[0], 0.15),
+                (Reason.SPLIT, values[1], 0.15), (Reason.DEFAULT, values[0], 0.37),
+                (Reason.DISABLED, values[0], 0.01), (Reason.ERROR, "\\N", 0.02),
             ]:
                 pool.append(f"{environment.pk}\t{flag.pk}\t{value}\t{int(reason)}")
                 weights.append(popularity * share * weight)
@@ -126,9 +111,7 @@ def _generate(ctx: BenchContext, world: dict, total: int) -> None:
                 stamps = rng.choices(times, k=n)
                 iso = day.isoformat()
                 buffer = io.StringIO()
-                buffer.writelines(
-                    f"{tail}\t{iso} {stamp}+00\t{iso}\n" for tail, stamp in zip(tails, stamps, strict=True)
-                )
+                buffer.writelines(f"{tail}\t{iso} {stamp}+00\t{iso}\n" for tail, stamp in zip(tails, stamps, strict=True))
                 copy.write(buffer.getvalue())
         cursor.execute('CREATE INDEX flag_evaluation_day ON flags_flagevaluation ("day")')
         cursor.execute("ANALYZE flags_flagevaluation")
@@ -176,11 +159,8 @@ def _p6_usage(ctx: BenchContext, world: dict) -> Result:
     session = requests.Session()
     with server(ctx, label="flags-usage") as base:
         url = f"{base}/v1/projects/{project.public_id}/flags/{flag.key}/usage"
-        params = {
-            "environmentId": environment.public_id,
-            "from": (today - timedelta(days=89)).isoformat(),
-            "to": today.isoformat(),
-        }
+        params = {"environmentId": environment.public_id, "from": (today - timedelta(days=89)).isoformat(),
+                  "to": today.isoformat()}
         first = session.get(url, params=params, headers=headers)
         rows = len(first.json()["rows"]) if first.status_code == 200 else -1
         for _ in range(20):
@@ -224,9 +204,7 @@ async def _drive(url: str, sdk_key: str, seconds: float, concurrency: int, seed:
             local = random.Random(rng.random() + number)
             while time.perf_counter() < deadline:
                 user, plan, country = (
-                    local.randint(1, 100_000),
-                    local.choice(["free", "pro", "team"]),
-                    local.choice(["US", "DE", "FR"]),
+                    local.randint(1, 100_000), local.choice(["free", "pro", "team"]), local.choice(["US", "DE", "FR"])
                 )
                 body = f'{{"context": {{"targetingKey": "user-{user}", "plan": "{plan}", "country": "{country}"}}}}'
                 start = time.perf_counter()
