@@ -62,17 +62,15 @@ def insert_json_rows_with_license_sql(
     license_key_field: str,
     dedup_model: type[Model],
     dedup_field: str,
-) -> list[str]:
+) -> str:
     """The ingestion insert: ``INSERT … SELECT`` over a JSON array, one join resolving license keys.
 
-    Returns the statements to run in order, in one transaction, each with the
-    named parameters ``owner`` (the owner's id) and ``rows`` (the JSON array).
+    Named parameters: ``owner`` (the owner's id) and ``rows`` (the JSON array).
     A row whose ``dedup_field`` is already in ``dedup_model`` for the owner is
     skipped: the dedup table's primary key (owner, value) decides, so a retried
     uuid is a no-op even when two copies race and the rows live in different
-    partitions. On PostgreSQL that is one statement (the dedup insert is a
-    data-modifying CTE whose RETURNING says which rows are new); SQLite, which
-    has no such CTE, runs two and serializes writers anyway.
+    partitions. On PostgreSQL the dedup insert is a data-modifying CTE whose
+    RETURNING says which rows are new; on SQLite a trigger does it.
     """
     columns = [column(model, owner_field), *(column(model, name) for name in json_fields), column(model, license_field)]
     values = ", ".join(f"v.{qn(name)}" for name in json_fields)
@@ -85,18 +83,16 @@ def insert_json_rows_with_license_sql(
     )
     insert = f"INSERT INTO {table(model)} ({', '.join(columns)}) SELECT %(owner)s, {values}, l.{qn(license_model._meta.pk.column)}"
     if vendor == "postgresql":
-        return [
+        return (
             f"WITH v AS MATERIALIZED (SELECT * FROM {json_rows_source(vendor, json_fields)}), "
             f"fresh AS (INSERT INTO {dedup_table} ({dedup_owner}, {dedup_value}) "
             f"SELECT %(owner)s, {value} FROM v WHERE {value} IS NOT NULL ON CONFLICT DO NOTHING RETURNING {dedup_value}) "
             f"{insert} FROM v {license_join} WHERE {value} IS NULL OR {value} IN (SELECT {dedup_value} FROM fresh)"
-        ]
-    return [
-        f"{insert} FROM {json_rows_source(vendor, json_fields)} {license_join} WHERE {value} IS NULL OR NOT EXISTS "
-        f"(SELECT 1 FROM {dedup_table} AS d WHERE d.{dedup_owner} = %(owner)s AND d.{dedup_value} = {value})",
-        f"INSERT INTO {dedup_table} ({dedup_owner}, {dedup_value}) SELECT %(owner)s, {value} "
-        f"FROM {json_rows_source(vendor, json_fields)} WHERE {value} IS NOT NULL ON CONFLICT DO NOTHING",
-    ]
+        )
+    # SQLite has no data-modifying CTE: a trigger of migration events.0007 does the same
+    # per row (records the uuid, or skips the row when it is already recorded), so the
+    # insert stays one statement there too.
+    return f"{insert} FROM {json_rows_source(vendor, json_fields)} {license_join}"
 
 
 def without_synchronous_commit(statement: str) -> str:

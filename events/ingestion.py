@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from core import sql as core_sql
@@ -103,7 +103,9 @@ def public_key_from(data: dict) -> str:
     return public_key
 
 
-def event_parse(raw: dict, *, now: datetime, fallback_domain: str, field_prefix: str = "") -> IncomingEvent:
+def event_parse(
+    raw: dict, *, now: datetime, fallback_domain: str, field_prefix: str = ""
+) -> IncomingEvent:
     """One event of a request, validated into an :class:`IncomingEvent` (or IngestError naming the field)."""
     name = raw.get("event")
     if name is None:
@@ -276,34 +278,20 @@ def product_id_for_public_key(public_key: str) -> int | None:
 
 # The JSON fields of one stored event, beside the product and the license the insert adds.
 _JSON_FIELDS = {
-    "event": "text",
-    "feature": "text",
-    "is_system": "boolean",
-    "properties": "jsonb",
-    "license_key": "text",
-    "domain": "text",
-    "occurred_at": "timestamptz",
-    "received_at": "timestamptz",
-    "uuid": "text",
+    "event": "text", "feature": "text", "is_system": "boolean", "properties": "jsonb", "license_key": "text",
+    "domain": "text", "occurred_at": "timestamptz", "received_at": "timestamptz", "uuid": "text",
 }
 
 
-def _insert_sql(vendor: str) -> list[str]:
+def _insert_sql(vendor: str) -> str:
     return core_sql.insert_json_rows_with_license_sql(
-        vendor,
-        model=Event,
-        owner_field="product",
-        json_fields=_JSON_FIELDS,
-        license_model=License,
-        license_field="license",
-        json_key_field="license_key",
-        license_key_field="key",
-        dedup_model=EventUuid,
-        dedup_field="uuid",
+        vendor, model=Event, owner_field="product", json_fields=_JSON_FIELDS,
+        license_model=License, license_field="license", json_key_field="license_key", license_key_field="key",
+        dedup_model=EventUuid, dedup_field="uuid",
     )
 
 
-_SQL: dict[str, list[str]] = {}
+_SQL: dict[str, str] = {}
 
 
 def events_store(*, product_id: int, events: list[IncomingEvent], received_at: datetime) -> int:
@@ -334,14 +322,9 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
             occurred = adapt(item.occurred_at) if sqlite else item.occurred_at.isoformat()
         rest = dumps(
             {
-                "event": item.event,
-                "feature": item.feature,
-                "is_system": item.is_system,
-                "license_key": item.license_key,
-                "domain": item.domain,
-                "occurred_at": occurred,
-                "received_at": received,
-                "uuid": item.uuid,
+                "event": item.event, "feature": item.feature, "is_system": item.is_system,
+                "license_key": item.license_key, "domain": item.domain, "occurred_at": occurred,
+                "received_at": received, "uuid": item.uuid,
             },
             ensure_ascii=False,
         )
@@ -354,19 +337,17 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
     retry = connection.connection is not None and not connection.in_atomic_block
     if retry:
         connection.health_check_done = True
-    statements = _SQL[vendor]
-    if len(statements) > 1 and not seen_uuids:
-        statements = statements[:1]  # SQLite: no uuid to remember, no second statement
+    sql = _SQL[vendor]
     if vendor == "postgresql" and not settings.INGEST_SYNCHRONOUS_COMMIT and not connection.in_atomic_block:
-        statements = [core_sql.without_synchronous_commit(statements[0])]
+        sql = core_sql.without_synchronous_commit(sql)
     try:
         try:
-            return _execute(statements, params)
+            return _execute(sql, params)
         except (OperationalError, InterfaceError):
             if not retry:
                 raise  # the middleware answers 503 with Retry-After
             connection.close()
-            return _execute(statements, params)
+            return _execute(sql, params)
     except IntegrityError:
         # Only the product foreign key can fail here: the product was deleted
         # while its key sat in the cache.
@@ -374,16 +355,7 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
         raise IngestError("public_key: unknown public key.", code="invalid_public_key", status=401) from None
 
 
-def _execute(statements: list[str], params: dict) -> int:
-    if len(statements) > 1:
-        # SQLite: the events, then their uuids, in one transaction (its writers take turns).
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(statements[0], params)
-            stored = cursor.rowcount
-            for statement in statements[1:]:
-                cursor.execute(statement, params)
-            return stored
-    sql = statements[0]
+def _execute(sql: str, params: dict) -> int:
     with connection.cursor() as cursor:
         try:
             cursor.execute(sql, params)

@@ -172,9 +172,7 @@ class LicenseBlockCounter(RunningTotalsBlock):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["product", "block", "license", "event", "feature"], name="license_block_key"
-            ),
+            models.UniqueConstraint(fields=["product", "block", "license", "event", "feature"], name="license_block_key"),
         ]
         # ``event=`` answers read only the matching features' rows.
         indexes = [models.Index(fields=["product", "feature", "block"], name="license_block_feature")]
@@ -252,9 +250,7 @@ class FeatureReachCounter(models.Model):
         constraints = [
             # ``count`` included: PostgreSQL answers a window from the index alone.
             models.UniqueConstraint(
-                fields=["product", "kind", "day", "feature", "previous_day"],
-                include=["count"],
-                name="feature_reach_key",
+                fields=["product", "kind", "day", "feature", "previous_day"], include=["count"], name="feature_reach_key"
             ),
         ]
 
