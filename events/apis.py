@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -11,16 +12,24 @@ from core.fields import StrictCharField, TimeZoneField
 from core.pagination import paginated_response
 from events import selectors, services
 from events.models import License, Product
+from events.partitions import raw_events_from
 
 
 class ProductOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
     publicKey = serializers.CharField(source="public_key")
     createdAt = serializers.DateTimeField(source="created_at")
+    # The retention horizon: raw events are kept from this day (UTC) on. Feature Usage answers older
+    # windows from its counters, but a time-zone change can only recount from here (README, "Scale-out").
+    rawEventsFrom = serializers.SerializerMethodField()
 
     class Meta:
         model = Product
-        fields = ["id", "name", "publicKey", "timezone", "createdAt"]
+        fields = ["id", "name", "publicKey", "timezone", "createdAt", "rawEventsFrom"]
+
+    @extend_schema_field(OpenApiTypes.DATE)
+    def get_rawEventsFrom(self, product: Product) -> str:  # noqa: N802 (DRF names it after the field)
+        return raw_events_from().isoformat()
 
 
 class LicenseOutputSerializer(serializers.ModelSerializer):

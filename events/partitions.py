@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -137,6 +137,11 @@ def event_partitions_ensure(*, now: datetime | None = None, months_ahead: int | 
 def retention_cutoff(*, now: datetime | None = None, retention_days: int | None = None) -> datetime:
     days = settings.EVENT_RETENTION_DAYS if retention_days is None else retention_days
     return (now or timezone.now()) - timedelta(days=days)
+
+
+def raw_events_from(*, now: datetime | None = None) -> date:
+    """The first day (UTC) whose raw events the retention keeps: the start of the oldest month it does not drop."""
+    return month_start(retention_cutoff(now=now)).date()
 
 
 def events_prune(

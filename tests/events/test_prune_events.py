@@ -96,3 +96,11 @@ def test_the_month_holding_the_cutoff_is_kept_whole(client, product, settings):
     prune()
 
     assert Event.objects.filter(product=product, uuid="edge").count() == 1
+
+
+def test_the_product_says_from_which_day_raw_events_are_kept(api, product, settings):
+    settings.EVENT_RETENTION_DAYS = 400
+    data = api.get(f"/v1/products/{product.public_id}").json()["data"]
+    # 400 days before now falls in some month; that month is the oldest one kept, whole.
+    cutoff = timezone.now() - timedelta(days=400)
+    assert data["rawEventsFrom"] == f"{cutoff:%Y-%m}-01"
