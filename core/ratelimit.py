@@ -136,13 +136,18 @@ class _SharedCounts:
 
     def hit(self, key: str, *, allowed: int, ttl: int) -> int:
         now = time.monotonic()
-        batch = max(1, int(allowed * settings.RATE_LIMIT_LOCAL_SHARE))
+        share = max(1, int(allowed * settings.RATE_LIMIT_LOCAL_SHARE))
         with self._lock:
             count = self._counts.get(key)
             if count is None:
                 if len(self._counts) > MAX_KEYS:
                     self._forget_expired(now)
                 count = self._counts[key] = _Count(ttl=ttl, synced_at=now)
+            room = allowed - count.known
+            # Near the limit, exchange sooner: after 1/NEAR_LIMIT_SPLIT of the room left, so that
+            # up to that many processes cannot together pass it by more than a few requests. Once
+            # over it, refusing needs no exchange: an abusive client costs no round trips.
+            batch = share if room <= 0 else max(1, min(share, room // NEAR_LIMIT_SPLIT))
             count.unsent += 1
             estimate = count.known + count.unsent
             due = count.unsent >= batch or now - count.synced_at >= settings.RATE_LIMIT_SYNC_SECONDS
@@ -207,5 +212,6 @@ class _SharedCounts:
 
 # Distinct (scope, identity, window) counters a process keeps before forgetting finished windows.
 MAX_KEYS = 10_000
+NEAR_LIMIT_SPLIT = 16
 REDIS_RETRY_SECONDS = 1.0
 _shared_counts = _SharedCounts()
