@@ -208,6 +208,7 @@ class _SharedCounts:
     def clear(self) -> None:
         with self._lock:
             self._counts.clear()
+            self._retry_at = 0.0
 
 
 # Distinct (scope, identity, window) counters a process keeps before forgetting finished windows.

@@ -152,3 +152,24 @@ def test_an_unreachable_redis_never_fails_a_request(settings):
         rate_limit_flush()
     finally:
         _shared_counts.clear()
+
+
+def test_past_the_limit_refusals_cost_no_round_trip_each(redis_cache, settings):
+    settings.RATE_LIMIT_SYNC_SECONDS = 60
+    identity = uuid.uuid4().hex
+    client = redis.Redis.from_url(REDIS_URL)
+    window = 3600
+    key = f"{redis_cache}:1:rl:ingest:{identity}:{window}:{int(time.time() // window)}"
+    client.set(key, 1000, ex=window)  # other processes used the whole allowance
+
+    # This process learns it at its first exchange, after 1 % of 1000 = 10 requests (the bounded overshoot).
+    answers = [rate_limit_hit(scope="ingest", identity=identity, rate="1000/h") for _ in range(10)]
+    assert answers[:9] == [None] * 9 and answers[9] is not None
+    assert int(client.get(key)) == 1010
+
+    # Now over: nine more refusals stay local; the tenth sends all ten at once.
+    for _ in range(9):
+        assert rate_limit_hit(scope="ingest", identity=identity, rate="1000/h") is not None
+    assert int(client.get(key)) == 1010
+    assert rate_limit_hit(scope="ingest", identity=identity, rate="1000/h") is not None
+    assert int(client.get(key)) == 1020
