@@ -114,3 +114,52 @@ def test_new_events_get_ids_above_the_existing_ones(client, product):
     send(client, product)
     first, second = Event.objects.filter(product=product).order_by("id").values_list("id", flat=True)
     assert second > first
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_migrating_a_table_that_already_holds_events_keeps_every_event_once(org):
+    from django.db.migrations.executor import MigrationExecutor
+
+    from tests.events.factories import ProductFactory
+
+    product = ProductFactory(organization=org)
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    executor.migrate([("events", "0006_event_product_index_redundant")])
+    try:
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            # Three events in three months (two with a uuid), as the plain table held them.
+            for days_ago, uuid in ((70, "u-old"), (35, None), (0, "u-new")):
+                cursor.execute(
+                    "INSERT INTO events_event (product_id, event, feature, is_system, properties, license_key, domain, "
+                    "occurred_at, received_at, uuid) VALUES (%s, 'export_pdf', 'export_pdf', false, '{}', '', '', %s, %s, %s)",
+                    [product.pk, now - timedelta(days=days_ago), now, uuid],
+                )
+            cursor.execute("SELECT max(id) FROM events_event")
+            (last_id,) = cursor.fetchone()
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(latest)
+
+    assert Event.objects.filter(product=product).count() == 3
+    assert sorted(EventUuid.objects.filter(product=product).values_list("uuid", flat=True)) == ["u-new", "u-old"]
+    names = [partition.name for partition in event_partitions()]
+    assert partition_name(month_start(now - timedelta(days=70))) in names
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'events_event'::regclass")
+        assert cursor.fetchone() == (1,)
+    # The sequence carries on after the copied ids, and the dedup key knows the old uuid.
+    from events import ingestion
+
+    stored = ingestion.events_store(
+        product_id=product.pk,
+        received_at=now,
+        events=[
+            ingestion.event_parse({"event": "again", "uuid": "u-old"}, now=now, fallback_domain=""),
+            ingestion.event_parse({"event": "fresh"}, now=now, fallback_domain=""),
+        ],
+    )
+    assert stored == 1
+    assert Event.objects.get(product=product, event="fresh").id > last_id
