@@ -176,7 +176,8 @@ def _events_indexes_dropped(connection):
             for name, definition in constraints:
                 cursor.execute(f'ALTER TABLE events_event ADD CONSTRAINT "{name}" {definition}')
             for _, definition in indexes:
-                cursor.execute(definition)
+                # A partitioned table's index reads "ON ONLY": rebuilt that way it would skip the partitions.
+                cursor.execute(definition.replace(" ON ONLY ", " ON "))
 
 
 def _vacuum_analyze() -> None:
