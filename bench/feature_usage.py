@@ -70,7 +70,7 @@ def run(ctx: BenchContext) -> list[Result]:
 def _measure_size(ctx: BenchContext, base_url: str, size: int) -> dict:
     from django.db import connection
 
-    from events.counters import counters_rebuild
+    from analytics.counters import counters_rebuild
     from events.models import Product
 
     product, raw_key = _product_with_key(size)

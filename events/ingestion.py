@@ -4,8 +4,9 @@ This is the hottest path of the service (every customer install calls it), so it
 does exactly one product lookup (cached in-process by public key) and one SQL
 statement per request: a multi-row ``INSERT … ON CONFLICT DO NOTHING`` whose
 license column is a subquery, so attributing a license costs no extra round trip.
-Nothing else happens here for Feature Usage: the analytics fold picks up rows
-whose ``rollup_batch`` is NULL.
+Nothing else happens here for Feature Usage: a signal after commit lets the
+analytics worker know (debounced), and the fold picks up rows whose
+``rollup_batch`` is NULL.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, connection
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from events.models import DOMAIN_MAX_LENGTH, EVENT_NAME_MAX_LENGTH, LICENSE_KEY_MAX_LENGTH, Event, License, Product
+from events.signals import events_ingested
 
 MAX_EVENT_BODY_BYTES = 64 * 1024
 MAX_BATCH_BODY_BYTES = 1024 * 1024
@@ -367,17 +369,21 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
         sql = f"BEGIN; SET LOCAL synchronous_commit TO off; {sql}; COMMIT"
     try:
         try:
-            return _execute(sql, params)
+            stored = _execute(sql, params)
         except (OperationalError, InterfaceError):
             if not retry:
                 raise  # the middleware answers 503 with Retry-After
             connection.close()
-            return _execute(sql, params)
+            stored = _execute(sql, params)
     except IntegrityError:
         # Only the product foreign key can fail here: the product was deleted
         # while its key sat in the cache.
         _product_ids.pop(_public_key_of(product_id), None)
         raise IngestError("public_key: unknown public key.", code="invalid_public_key", status=401) from None
+    if stored:
+        # Consumers (the Feature Usage fold) may catch up; they debounce, this costs a cache add.
+        transaction.on_commit(lambda: events_ingested.send(sender=Event, count=stored))
+    return stored
 
 
 def _execute(sql: str, params: list) -> int:

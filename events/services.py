@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from events.models import License, Product
+from events.signals import product_timezone_changed
 from packedge import keys
 from packedge.errors import ApiError
 from packedge.models import Organization
@@ -31,7 +32,9 @@ def product_update(*, product: Product, name: str | None = None, timezone: str |
         changed.append("name")
     if timezone is not None and timezone != product.timezone:
         product.timezone = timezone
-        changed.append("timezone")
+        # Feature Usage answers 503 until its counters are recounted in the new zone.
+        product.recount_progress = 0
+        changed += ["timezone", "recount_progress"]
     if changed:
         product.save(update_fields=changed)
     if "timezone" in changed:
@@ -39,13 +42,14 @@ def product_update(*, product: Product, name: str | None = None, timezone: str |
     return product
 
 
-def on_product_timezone_changed(*, product: Product) -> None:
-    """Days and hours of Feature Usage are local to the product: recount them."""
-    from events import counters  # the counters module is optional until Feature Usage lands
+def product_recount_progress_set(*, product_id: int, timezone: str, progress: int | None) -> bool:
+    """Record a recount's progress (None: done), if the product is still in the zone it recounts; returns whether it was."""
+    return Product.objects.filter(pk=product_id, timezone=timezone).update(recount_progress=progress) == 1
 
-    rebuild = getattr(counters, "counters_rebuild", None)
-    if rebuild is not None:
-        rebuild(product=product)
+
+def on_product_timezone_changed(*, product: Product) -> None:
+    """Days and hours of Feature Usage are local to the product: whoever counts them recounts, after commit."""
+    transaction.on_commit(lambda: product_timezone_changed.send(sender=Product, product=product))
 
 
 def license_create(

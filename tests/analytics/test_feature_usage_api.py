@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from events.models import CounterState, FeatureHourCounter
+from analytics.models import CounterState, FeatureHourCounter
 from tests.events.factories import LicenseFactory, ProductFactory
 
 WINDOW = "from=2026-03-01&to=2026-03-09"

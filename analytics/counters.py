@@ -13,6 +13,7 @@ functions on SQLite), so a rebuild over millions of events never loads them.
 
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -24,7 +25,7 @@ from django.db.models import Count, Max, Min, QuerySet
 from django.db.models.functions import ExtractHour, TruncDate
 from django.utils.timezone import now
 
-from events.models import (
+from analytics.models import (
     BLOCK_DAYS,
     NO_PREVIOUS_DAY,
     RUNNING_COLUMNS,
@@ -32,7 +33,6 @@ from events.models import (
     DayHourCounter,
     DomainBlockCounter,
     DomainTotalBlock,
-    Event,
     FeatureDayCounter,
     FeatureHourCounter,
     FeatureReachCounter,
@@ -40,14 +40,17 @@ from events.models import (
     LicenseDomainBlockCounter,
     LicenseHourCounter,
     LicenseTotalBlock,
-    Product,
 )
+from events.models import Event, Product
+from events.services import product_recount_progress_set
 
 WRITE_BATCH_SIZE = 2000
 COUNTER_MODELS = (
     FeatureHourCounter, FeatureDayCounter, DayHourCounter, LicenseHourCounter, LicenseDomainBlockCounter, LicenseBlockCounter, DomainBlockCounter, LicenseTotalBlock, DomainTotalBlock, FeatureReachCounter,
 )
 READ_CHUNK_SIZE = 20000
+# Events per committed step of a time-zone recount: progress moves, and each step's lock is short.
+RECOUNT_CHUNK_EVENTS = 200_000
 COPY_ON_POSTGRESQL = True  # the database-specific write paths (COPY, additive upserts); tests compare them with the portable ones
 
 
@@ -62,12 +65,19 @@ def counters_pending(*, product: Product) -> bool:
 
 
 def counters_fold(*, product: Product) -> int:
-    """Add the product's pending events to its counters; returns how many events were claimed."""
+    """Add the product's pending events to its counters; returns how many events were claimed.
+
+    Safe with several workers at once: the CounterState row lock serializes the
+    folds of one product, and each claims only rows still pending when it holds it.
+    """
     if not counters_pending(product=product):
         return 0
     _ensure_state(product)
     with transaction.atomic():
         state = CounterState.objects.select_for_update().get(product=product)
+        # Read under the lock: a time zone change committed before it is already the
+        # recount's business, and the recount deletes and redoes whatever this adds.
+        product = Product.objects.get(pk=product.pk)
         claimed, claimed_ids = _claim_pending(product=product, state=state)
         if claimed:
             # The id range lets the primary key find the batch: rollup_batch has no index.
@@ -76,11 +86,22 @@ def counters_fold(*, product: Product) -> int:
     return claimed
 
 
+def counters_fold_all() -> tuple[int, int]:
+    """Fold every product that has pending events; returns (events, products)."""
+    product_ids = Event.objects.filter(rollup_batch__isnull=True).values("product_id").distinct()
+    folded = products = 0
+    for product in Product.objects.filter(pk__in=product_ids):
+        folded += counters_fold(product=product)
+        products += 1
+    return folded, products
+
+
 def counters_rebuild(*, product: Product) -> None:
-    """Recount the product's counters from all of its events (after a time zone change)."""
+    """Recount the product's counters from all of its events in one transaction (operators, the demo)."""
     _ensure_state(product)
     with transaction.atomic():
         state = CounterState.objects.select_for_update().get(product=product)
+        product = Product.objects.get(pk=product.pk)
         _claim_pending(product=product, state=state)
         for model in COUNTER_MODELS:
             model.objects.filter(product=product).delete()
@@ -89,6 +110,64 @@ def counters_rebuild(*, product: Product) -> None:
         )
         state.rebuilt_at = now()
         state.save(update_fields=["rebuilt_at"])
+        product_recount_progress_set(product_id=product.pk, timezone=product.timezone, progress=None)
+
+
+def counters_recount(*, product: Product, chunk_events: int = RECOUNT_CHUNK_EVENTS) -> bool:
+    """Recount the product's counters in its current time zone, in committed chunks that show progress.
+
+    First, under the fold lock: claim the pending events, drop the counters and take
+    ownership (a token). Then each chunk of events (by id, up to what was claimed)
+    is added under the lock, like a fold, while folds keep adding new events in the
+    new zone. Feature Usage answers 503 until the last chunk marks the product ready.
+    Returns False when a newer recount (another time zone change) took over.
+    """
+    _ensure_state(product)
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        state = CounterState.objects.select_for_update().get(product=product)
+        product = Product.objects.get(pk=product.pk)
+        zone = product.timezone
+        _claim_pending(product=product, state=state)
+        for model in COUNTER_MODELS:
+            model.objects.filter(product=product).delete()
+        state.recount_token = token
+        state.save(update_fields=["recount_token"])
+        counted = Event.objects.filter(product=product, rollup_batch__isnull=False)
+        bounds = counted.aggregate(low=Min("id"), high=Max("id"), n=Count("id"))
+        product_recount_progress_set(product_id=product.pk, timezone=zone, progress=0)
+    low, high, total = bounds["low"], bounds["high"], bounds["n"]
+    done = 0
+    while low is not None and low <= high:
+        with transaction.atomic():
+            state = CounterState.objects.select_for_update().get(product=product)
+            product = Product.objects.get(pk=product.pk)
+            if state.recount_token != token or product.timezone != zone:
+                return False
+            # Ids are spread over every product: take the next ``chunk_events`` ids of this one.
+            nth = list(
+                Event.objects.filter(product=product, id__gte=low, id__lte=high)
+                .order_by("id")
+                .values_list("id", flat=True)[chunk_events - 1 : chunk_events]
+            )
+            upper = nth[0] if nth else high
+            chunk = Event.objects.filter(product=product, id__range=(low, upper), rollup_batch__isnull=False)
+            done += chunk.count()
+            # Merged, never fresh: folds may have added new events in the new zone since the drop.
+            _count_into_counters(product=product, events=chunk)
+            low = upper + 1
+            if low <= high:
+                product_recount_progress_set(
+                    product_id=product.pk, timezone=zone, progress=min(99, done * 100 // max(total, 1))
+                )
+    with transaction.atomic():
+        state = CounterState.objects.select_for_update().get(product=product)
+        if state.recount_token != token:
+            return False
+        state.recount_token = ""
+        state.rebuilt_at = now()
+        state.save(update_fields=["recount_token", "rebuilt_at"])
+        return product_recount_progress_set(product_id=product.pk, timezone=zone, progress=None)
 
 
 def _ensure_state(product: Product) -> None:

@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from events.counters import counters_fold
+from analytics.counters import counters_fold
 from events.models import Event, Product
 
 
