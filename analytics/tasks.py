@@ -14,7 +14,8 @@ FOLD_DEBOUNCE_KEY = "analytics:fold-requested"
 
 
 # Idempotent: a fold claims only what is still pending, under a per-product row lock.
-@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+# Not retried: the beat sends the next one within a second, and retries would pile up.
+@shared_task
 def fold_events() -> int:
     """Fold every product's pending events into its counters; returns how many were folded."""
     folded, _ = counters_fold_all()

@@ -17,11 +17,13 @@ from django.urls import reverse
 
 from analytics.feature_usage import (
     CSV_TABLES,
+    AnalyticsRecounting,
     feature_usage,
     feature_usage_allowed,
     feature_usage_csv,
     parse_feature_usage_query,
 )
+from events.models import Product
 from events.views import product_context
 from packedge.errors import ApiError
 
@@ -89,7 +91,12 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
         context["error"] = str(exc.detail)
         return render(request, "analytics/feature_usage.html", context, status=exc.status_code)
 
-    data = feature_usage(query)
+    try:
+        data = feature_usage(query)
+    except AnalyticsRecounting:
+        # product_base.html shows the recount's progress; the figures come back when it is done.
+        context["product"] = Product.objects.get(pk=product.pk)
+        return render(request, "analytics/feature_usage.html", context)
     window = {"from": data["from"], "to": data["to"]}
     context["form"].update(window)
     keep_window = window if preset is None else ({"days": str(preset)} if preset != DEFAULT_PRESET else {})
@@ -127,7 +134,10 @@ def feature_usage_csv_download(request, org_slug: str, product_id: str):
         query = parse_feature_usage_query(product=product, params=params, today=today)
         body = feature_usage_csv(query, table)
     except ApiError as exc:
-        return HttpResponse(str(exc.detail), status=exc.status_code, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(str(exc.detail), status=exc.status_code, content_type="text/plain; charset=utf-8")
+        if getattr(exc, "wait", None):
+            response["Retry-After"] = str(exc.wait)
+        return response
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="feature-usage-{table}-{query.date_from}-{query.date_to}.csv"'
     return response
