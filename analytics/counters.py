@@ -25,6 +25,7 @@ from django.db.models import Count, Max, Min, QuerySet
 from django.db.models.functions import ExtractHour, TruncDate
 from django.utils.timezone import now
 
+from analytics import counting_sql
 from analytics.models import (
     BLOCK_DAYS,
     NO_PREVIOUS_DAY,
@@ -54,6 +55,27 @@ RECOUNT_CHUNK_EVENTS = 200_000
 COPY_ON_POSTGRESQL = True  # the database-specific write paths (COPY, additive upserts); tests compare them with the portable ones
 
 
+WITH_LICENSE = "WHERE license_id IS NOT NULL"
+WITH_DOMAIN = "WHERE domain <> ''"  # '' means the event named no domain: it gets no counter
+ADDED_COUNTS = (
+    (FeatureHourCounter, ("day", "hour", "event", "feature"), ""),
+    (FeatureDayCounter, ("day", "event", "feature"), ""),
+    (DayHourCounter, ("day", "hour"), ""),
+    (LicenseHourCounter, ("license_id", "day", "hour"), WITH_LICENSE),
+)
+ADDED_BLOCKS = (
+    (LicenseBlockCounter, ("license_id", "event", "feature"), WITH_LICENSE),
+    (LicenseTotalBlock, ("license_id",), WITH_LICENSE),
+    (DomainBlockCounter, ("domain", "event", "feature"), WITH_DOMAIN),
+    (DomainTotalBlock, ("domain",), WITH_DOMAIN),
+    (LicenseDomainBlockCounter, ("license_id", "domain", "event", "feature"), WITH_LICENSE + " AND domain <> ''"),
+)
+REACH_SOURCES = (
+    ("license_id", LicenseBlockCounter, FeatureReachCounter.Kind.LICENSE, WITH_LICENSE),
+    ("domain", DomainBlockCounter, FeatureReachCounter.Kind.DOMAIN, WITH_DOMAIN),
+)
+
+
 def day_block(day: date) -> tuple[int, int]:
     """(block, column index) of a day: blocks of 32 consecutive days."""
     return divmod(day.toordinal(), BLOCK_DAYS)
@@ -79,7 +101,9 @@ def counters_fold(*, product: Product) -> int:
         # recount's business, and the recount deletes and redoes whatever this adds.
         product = Product.objects.get(pk=product.pk)
         claimed, claimed_ids = _claim_pending(product=product, state=state)
-        if claimed:
+        if claimed and _adds_in_database():
+            _fold_in_database(product=product, ids=claimed_ids, batch=state.last_batch)
+        elif claimed:
             # The id range lets the primary key find the batch: rollup_batch has no index.
             events = Event.objects.filter(product=product, id__range=claimed_ids, rollup_batch=state.last_batch)
             _count_into_counters(product=product, events=events)
@@ -154,7 +178,10 @@ def counters_recount(*, product: Product, chunk_events: int = RECOUNT_CHUNK_EVEN
             chunk = Event.objects.filter(product=product, id__range=(low, upper), rollup_batch__isnull=False)
             done += chunk.count()
             # Merged, never fresh: folds may have added new events in the new zone since the drop.
-            _count_into_counters(product=product, events=chunk)
+            if _adds_in_database():
+                _fold_in_database(product=product, ids=(low, upper), batch=None)
+            else:
+                _count_into_counters(product=product, events=chunk)
             low = upper + 1
             if low <= high:
                 product_recount_progress_set(
@@ -252,6 +279,34 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
         product=product, rows=domains, entity="domain", pairs_model=DomainBlockCounter,
         totals_model=DomainTotalBlock, kind=FeatureReachCounter.Kind.DOMAIN, fresh=fresh,
     )
+
+
+def _fold_in_database(*, product: Product, ids: tuple[int, int], batch: int | None) -> None:
+    """PostgreSQL: the batch grouped once by the database, then one additive upsert per counter table.
+
+    ``batch`` None: every counted event in the id range (a recount step). Only the
+    reach points are computed in Python, from the (entity, feature, day) triples the
+    batch uses, before the pair blocks they compare against change.
+    """
+    low, high = ids
+    with connection.cursor() as cursor:
+        params = [product.timezone, product.timezone, product.pk, low, high]
+        cursor.execute(counting_sql.batch_group_sql(one_batch=batch is not None), params + ([batch] if batch is not None else []))
+        reach = {}
+        for entity, pairs_model, kind, where in REACH_SOURCES:
+            days_used: dict[tuple, set[int]] = defaultdict(set)
+            cursor.execute(counting_sql.days_used_sql(entity, where=where))
+            for key_entity, feature, day in cursor.fetchall():
+                days_used[(key_entity, feature)].add(day.toordinal())
+            if days_used:
+                reach[kind] = _reach_changes(product=product, pairs_model=pairs_model, entity=entity, days_used=days_used)
+        for model, keys, where in ADDED_COUNTS:
+            cursor.execute(counting_sql.add_counts_sql(model, keys, where=where), [product.pk])
+        for model, keys, where in ADDED_BLOCKS:
+            cursor.execute(counting_sql.add_blocks_sql(model, keys, where=where), [product.pk])
+        cursor.execute(counting_sql.drop_batch_sql())
+    for kind, changes in reach.items():
+        _merge_reach(product=product, kind=kind, changes=changes, fresh=False)
 
 
 def _merge_hours(*, product: Product, rows: Iterable[tuple], fresh: bool) -> None:

@@ -30,6 +30,7 @@ TOP_FEATURES = 12
 TOP_LICENSES = 10
 TOP_DOMAINS = 10
 RECOUNTING_RETRY_AFTER_SECONDS = 5
+SNAPSHOT_FLAG = "packedge_read_snapshot"
 
 
 class AnalyticsRecounting(ApiError):
@@ -75,24 +76,28 @@ def feature_usage(query: FeatureUsageQuery) -> dict:
 @contextmanager
 def read_snapshot() -> Iterator[None]:
     """One consistent, read-only view of the database for the statements inside."""
-    if connection.in_atomic_block:  # the caller's transaction (tests) is the snapshot
-        yield
+    if connection.in_atomic_block or getattr(connection, SNAPSHOT_FLAG, False):
+        yield  # the caller's transaction (tests, a nested call) is the snapshot
         return
-    if connection.vendor == "postgresql":
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            yield
-        return
-    # SQLite: atomic() would BEGIN IMMEDIATE (settings), taking the write lock; a deferred
-    # transaction in WAL mode reads one snapshot and blocks no writer.
-    connection.ensure_connection()
-    with connection.cursor() as cursor:
-        cursor.execute("BEGIN DEFERRED")
-        try:
-            yield
-        finally:
-            cursor.execute("COMMIT")
+    setattr(connection, SNAPSHOT_FLAG, True)
+    try:
+        if connection.vendor == "postgresql":
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield
+            return
+        # SQLite: atomic() would BEGIN IMMEDIATE (settings), taking the write lock; a deferred
+        # transaction in WAL mode reads one snapshot and blocks no writer.
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN DEFERRED")
+            try:
+                yield
+            finally:
+                cursor.execute("COMMIT")
+    finally:
+        setattr(connection, SNAPSHOT_FLAG, False)
 
 
 def _adoption_pct(users: int, active_count: int) -> float | None:
