@@ -47,12 +47,23 @@ from events.services import product_recount_progress_set
 
 WRITE_BATCH_SIZE = 2000
 COUNTER_MODELS = (
-    FeatureHourCounter, FeatureDayCounter, DayHourCounter, LicenseHourCounter, LicenseDomainBlockCounter, LicenseBlockCounter, DomainBlockCounter, LicenseTotalBlock, DomainTotalBlock, FeatureReachCounter,
+    FeatureHourCounter,
+    FeatureDayCounter,
+    DayHourCounter,
+    LicenseHourCounter,
+    LicenseDomainBlockCounter,
+    LicenseBlockCounter,
+    DomainBlockCounter,
+    LicenseTotalBlock,
+    DomainTotalBlock,
+    FeatureReachCounter,
 )
 READ_CHUNK_SIZE = 20000
 # Events per committed step of a time-zone recount: progress moves, and each step's lock is short.
 RECOUNT_CHUNK_EVENTS = 200_000
-COPY_ON_POSTGRESQL = True  # the database-specific write paths (COPY, additive upserts); tests compare them with the portable ones
+COPY_ON_POSTGRESQL = (
+    True  # the database-specific write paths (COPY, additive upserts); tests compare them with the portable ones
+)
 
 
 WITH_LICENSE = "WHERE license_id IS NOT NULL"
@@ -235,8 +246,13 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
         .iterator(chunk_size=READ_CHUNK_SIZE)
     )
     _merge_entity(
-        product=product, rows=licenses, entity="license_id", pairs_model=LicenseBlockCounter,
-        totals_model=LicenseTotalBlock, kind=FeatureReachCounter.Kind.LICENSE, fresh=fresh,
+        product=product,
+        rows=licenses,
+        entity="license_id",
+        pairs_model=LicenseBlockCounter,
+        totals_model=LicenseTotalBlock,
+        kind=FeatureReachCounter.Kind.LICENSE,
+        fresh=fresh,
     )
     # What a license_id= answer needs beyond the pair blocks: its hours and its domains.
     license_hours: dict[tuple, int] = defaultdict(int)
@@ -249,7 +265,11 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
     ):
         license_hours[(license_id, day, hour)] += n
     _merge_counts(
-        model=LicenseHourCounter, key_fields=("license_id", "day", "hour"), product=product, added=license_hours, fresh=fresh
+        model=LicenseHourCounter,
+        key_fields=("license_id", "day", "hour"),
+        product=product,
+        added=license_hours,
+        fresh=fresh,
     )
     license_domains: dict[tuple, list[int]] = {}
     for license_id, domain, event, feature, day, n in (
@@ -264,8 +284,11 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
         _add_day(license_domains, (license_id, domain, event, feature, block), column, n)
     if license_domains:
         _merge_blocks(
-            model=LicenseDomainBlockCounter, key_fields=("license_id", "domain", "event", "feature"),
-            product=product, added=license_domains, fresh=fresh,
+            model=LicenseDomainBlockCounter,
+            key_fields=("license_id", "domain", "event", "feature"),
+            product=product,
+            added=license_domains,
+            fresh=fresh,
         )
     # '' means the event named no domain: it is not a domain and gets no counter.
     domains = (
@@ -276,8 +299,13 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
         .iterator(chunk_size=READ_CHUNK_SIZE)
     )
     _merge_entity(
-        product=product, rows=domains, entity="domain", pairs_model=DomainBlockCounter,
-        totals_model=DomainTotalBlock, kind=FeatureReachCounter.Kind.DOMAIN, fresh=fresh,
+        product=product,
+        rows=domains,
+        entity="domain",
+        pairs_model=DomainBlockCounter,
+        totals_model=DomainTotalBlock,
+        kind=FeatureReachCounter.Kind.DOMAIN,
+        fresh=fresh,
     )
 
 
@@ -291,7 +319,9 @@ def _fold_in_database(*, product: Product, ids: tuple[int, int], batch: int | No
     low, high = ids
     with connection.cursor() as cursor:
         params = [product.timezone, product.timezone, product.pk, low, high]
-        cursor.execute(counting_sql.batch_group_sql(one_batch=batch is not None), params + ([batch] if batch is not None else []))
+        cursor.execute(
+            counting_sql.batch_group_sql(one_batch=batch is not None), params + ([batch] if batch is not None else [])
+        )
         reach = {}
         for entity, pairs_model, kind, where in REACH_SOURCES:
             days_used: dict[tuple, set[int]] = defaultdict(set)
@@ -299,7 +329,9 @@ def _fold_in_database(*, product: Product, ids: tuple[int, int], batch: int | No
             for key_entity, feature, day in cursor.fetchall():
                 days_used[(key_entity, feature)].add(day.toordinal())
             if days_used:
-                reach[kind] = _reach_changes(product=product, pairs_model=pairs_model, entity=entity, days_used=days_used)
+                reach[kind] = _reach_changes(
+                    product=product, pairs_model=pairs_model, entity=entity, days_used=days_used
+                )
         for model, keys, where in ADDED_COUNTS:
             cursor.execute(counting_sql.add_counts_sql(model, keys, where=where), [product.pk])
         for model, keys, where in ADDED_BLOCKS:
@@ -317,12 +349,22 @@ def _merge_hours(*, product: Product, rows: Iterable[tuple], fresh: bool) -> Non
         hours[(day, hour, event, feature)] += n
         days[(day, event, feature)] += n
         day_hours[(day, hour)] += n
-    _merge_counts(model=FeatureHourCounter, key_fields=("day", "hour", "event", "feature"), product=product, added=hours, fresh=fresh)
-    _merge_counts(model=FeatureDayCounter, key_fields=("day", "event", "feature"), product=product, added=days, fresh=fresh)
+    _merge_counts(
+        model=FeatureHourCounter,
+        key_fields=("day", "hour", "event", "feature"),
+        product=product,
+        added=hours,
+        fresh=fresh,
+    )
+    _merge_counts(
+        model=FeatureDayCounter, key_fields=("day", "event", "feature"), product=product, added=days, fresh=fresh
+    )
     _merge_counts(model=DayHourCounter, key_fields=("day", "hour"), product=product, added=day_hours, fresh=fresh)
 
 
-def _merge_counts(*, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, int], fresh: bool) -> None:
+def _merge_counts(
+    *, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, int], fresh: bool
+) -> None:
     """Add counts keyed by ``key_fields`` (one of them "day") to ``model``'s rows."""
     if not added:
         return
@@ -442,14 +484,23 @@ def _merge_reach(*, product: Product, kind: str, changes: Counter, fresh: bool) 
         FeatureReachCounter,
         ("product", "kind", "feature", "day", "previous_day", "count"),
         (
-            (product.pk, kind, feature, _date_value(date.fromordinal(day)), _date_value(date.fromordinal(previous)), count)
+            (
+                product.pk,
+                kind,
+                feature,
+                _date_value(date.fromordinal(day)),
+                _date_value(date.fromordinal(previous)),
+                count,
+            )
             for (feature, day, previous), count in changes.items()
             if count
         ),
     )
 
 
-def _merge_blocks(*, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, list[int]], fresh: bool) -> None:
+def _merge_blocks(
+    *, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, list[int]], fresh: bool
+) -> None:
     """Add per-day counts (keyed by ``key_fields`` + block) to ``model``'s rows of running totals."""
     running = {key: list(accumulate(days)) for key, days in added.items()}
     if not fresh and _adds_in_database():

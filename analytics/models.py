@@ -78,7 +78,9 @@ class LicenseBlockCounter(RunningTotalsBlock):
     class Meta:
         db_table = "events_licenseblockcounter"
         constraints = [
-            models.UniqueConstraint(fields=["product", "block", "license", "event", "feature"], name="license_block_key"),
+            models.UniqueConstraint(
+                fields=["product", "block", "license", "event", "feature"], name="license_block_key"
+            ),
         ]
         # ``event=`` answers read only the matching features' rows.
         indexes = [models.Index(fields=["product", "feature", "block"], name="license_block_feature")]
@@ -160,7 +162,9 @@ class FeatureReachCounter(models.Model):
         constraints = [
             # ``count`` included: PostgreSQL answers a window from the index alone.
             models.UniqueConstraint(
-                fields=["product", "kind", "day", "feature", "previous_day"], include=["count"], name="feature_reach_key"
+                fields=["product", "kind", "day", "feature", "previous_day"],
+                include=["count"],
+                name="feature_reach_key",
             ),
         ]
 

@@ -191,7 +191,8 @@ def _vacuum_analyze() -> None:
         conn.execute("VACUUM ANALYZE")  # statistics, and the visibility map index-only scans need
 
 
-def _generate(connection, *, product_id: int, size: int, seed: int) -> None:
+def _generate(connection, *, product_id: int, size: int, seed: int, pending: bool = False) -> None:
+    """``pending``: the events arrive not yet folded (rollup_batch NULL), as from ingestion."""
     names = FEATURES
     with connection.cursor() as cursor:
         cursor.execute(
@@ -223,7 +224,7 @@ def _generate(connection, *, product_id: int, size: int, seed: int) -> None:
                    CASE WHEN NOT known AND lic %% 2 = 0 THEN ''
                         WHEN lic %% 3 = 0 AND rd < 0.4 THEN 'www.client' || lic || '-shop.example'
                         ELSE 'client' || lic || '.example' END,
-                   at, at, NULL, 0
+                   at, at, NULL, %(batch)s
             FROM (
                 SELECT CASE WHEN rx < 0.03 THEN 'system' ELSE 'feature' END AS kind,
                        CASE WHEN rx >= 0.03 AND rx < 0.036 AND day_offset >= 35 THEN (%(quiet)s::text[])[1 + floor(rq * 2)::int]
@@ -249,6 +250,7 @@ def _generate(connection, *, product_id: int, size: int, seed: int) -> None:
             {
                 "pid": product_id, "size": size, "days": DAYS, "zone": ZONE, "first": first_license,
                 "licenses": LICENSES, "names": names, "quiet": QUIET, "via": list(VIA_FEATURE_USED),
+                "batch": None if pending else 0,
             },
         )
 
@@ -266,12 +268,12 @@ def _licenses_by_events(connection, product_id: int) -> list[tuple[int, str, int
 
 
 def _naive(connection, *, product_id: int, date_from: date, date_to: date, event: str | None = None,
-           license_pk: int | None = None) -> dict:
+           license_pk: int | None = None, zone: str = ZONE) -> dict:
     """The figures as plain GROUP BY / COUNT(DISTINCT) over raw events: the baseline and the check."""
     days = (date_to - date_from).days + 1
     prior_from = date_from - timedelta(days=days)
     where = "e.product_id = %(pid)s AND NOT e.is_system"
-    params = {"pid": product_id, "zone": ZONE, "from": date_from, "to": date_to, "prior": prior_from}
+    params = {"pid": product_id, "zone": zone, "from": date_from, "to": date_to, "prior": prior_from}
     if event:
         where += " AND (strpos(lower(e.event), lower(%(needle)s)) > 0 OR strpos(lower(e.feature), lower(%(needle)s)) > 0)"
         params["needle"] = event
@@ -379,3 +381,18 @@ class _Client:
         if response.status != 200:
             raise RuntimeError(f"GET {path}: {response.status} {body[:300]!r}")
         return json.loads(body)["data"]
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        """Any method; (status, parsed body), whatever the status."""
+        headers = {**self.headers, "Content-Type": "application/json"}
+        data = None if body is None else json.dumps(body)
+        try:
+            self.connection.request(method, path, body=data, headers=headers)
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            self.connection.close()
+            self.connection = http.client.HTTPConnection(self.host, self.port, timeout=300)
+            self.connection.request(method, path, body=data, headers=headers)
+            response = self.connection.getresponse()
+        raw = response.read()
+        return response.status, (json.loads(raw) if raw else {})

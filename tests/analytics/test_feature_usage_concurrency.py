@@ -69,8 +69,11 @@ def test_every_answer_equals_the_oracle_while_ingestion_and_folds_run(org, batch
         for batch in batches:
             rows = [
                 Event(
-                    product=product, event=NAMES[name][0], feature=NAMES[name][1],
-                    license=None if license is None else licenses[license], domain=DOMAINS[domain],
+                    product=product,
+                    event=NAMES[name][0],
+                    feature=NAMES[name][1],
+                    license=None if license is None else licenses[license],
+                    domain=DOMAINS[domain],
                     occurred_at=BASE + timedelta(minutes=minute),
                 )
                 for minute, name, license, domain in batch

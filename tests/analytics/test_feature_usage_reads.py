@@ -57,7 +57,11 @@ def test_an_event_not_folded_yet_counts_on_the_next_request(api, shop):
     before = api.get(url(shop)).json()["data"]
     assert not CounterState.objects.filter(product=shop).exists()  # nothing was ever folded
     assert before["totals"] == {
-        "events": 7, "uniqueFeatures": 4, "uniqueLicenses": 4, "uniqueDomains": 2, "activeLicenses": 3,
+        "events": 7,
+        "uniqueFeatures": 4,
+        "uniqueLicenses": 4,
+        "uniqueDomains": 2,
+        "activeLicenses": 3,
     }
     counters_fold(product=shop)
     assert api.get(url(shop)).json()["data"] == before

@@ -67,7 +67,11 @@ def workers():
     def start(*options: str) -> subprocess.Popen:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "worker", "--concurrency", "1", "--loglevel", "INFO", *options],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         started.append(process)
         return process
@@ -99,8 +103,10 @@ def test_two_workers_fold_everything_ingested_exactly_once(org, workers):
     for round_number in range(12):  # ingestion continues while both workers fold
         Event.objects.bulk_create(
             Event(
-                product=product, event="export_pdf" if n % 3 else "dashboard_view",
-                license=licenses[n % 4] if n % 5 else None, domain=f"d{n % 7}.com",
+                product=product,
+                event="export_pdf" if n % 3 else "dashboard_view",
+                license=licenses[n % 4] if n % 5 else None,
+                domain=f"d{n % 7}.com",
                 occurred_at=BASE + timedelta(hours=round_number * 5 + n % 5),
             )
             for n in range(250)
@@ -110,7 +116,9 @@ def test_two_workers_fold_everything_ingested_exactly_once(org, workers):
     wait_until_folded(product)
     assert FeatureDayCounter.objects.filter(product=product).aggregate(n=Sum("count"))["n"] == sent
     query = FeatureUsageQuery(product=product, date_from=BASE.date(), date_to=BASE.date() + timedelta(days=3))
-    assert feature_usage(query) == naive_feature_usage(product=product, date_from=query.date_from, date_to=query.date_to)
+    assert feature_usage(query) == naive_feature_usage(
+        product=product, date_from=query.date_from, date_to=query.date_to
+    )
 
 
 def test_a_time_zone_change_is_recounted_by_the_worker(org, api, workers):
@@ -127,8 +135,8 @@ def test_a_time_zone_change_is_recounted_by_the_worker(org, api, workers):
         assert time.monotonic() < deadline, "the worker did not recount within the deadline"
         time.sleep(0.2)
     product.refresh_from_db()
-    usage = api.get(
-        f"/v1/products/{product.public_id}/analytics/feature-usage?from=2026-03-02&to=2026-03-04"
-    ).json()["data"]
+    usage = api.get(f"/v1/products/{product.public_id}/analytics/feature-usage?from=2026-03-02&to=2026-03-04").json()[
+        "data"
+    ]
     # 48 hourly events from 03-02 00:00 UTC are 09:00 03-02 … 08:00 03-04 in Tokyo: 15, 24, 9.
     assert usage["topFeatures"][0]["sparkline"] == [15, 24, 9]

@@ -15,7 +15,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--every", type=float, metavar="SECONDS", help="Keep folding, pausing this long between passes.")
+        parser.add_argument(
+            "--every", type=float, metavar="SECONDS", help="Keep folding, pausing this long between passes."
+        )
         parser.add_argument("--passes", type=int, default=None, help="With --every: stop after this many passes.")
 
     def handle(self, *args, every: float | None, passes: int | None, **options):

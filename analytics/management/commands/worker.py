@@ -24,7 +24,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if not settings.CELERY_BROKER_URL:
-            raise CommandError("CELERY_BROKER_URL is not set: without a broker, tasks run in-process and no worker is needed.")
+            raise CommandError(
+                "CELERY_BROKER_URL is not set: without a broker, tasks run in-process and no worker is needed."
+            )
         extra = getattr(self, "celery_args", [])
         # One beat per deployment: run a second worker with --no-beat (beat is embedded by default here).
         beat = [] if "--no-beat" in extra else ["--beat"]
