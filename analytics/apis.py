@@ -1,4 +1,4 @@
-"""/v1 Feature Usage: the JSON answer of seed 000 and its CSV export."""
+"""/v1 Feature Usage: the JSON answer of the Feature Usage contract and its CSV export."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from analytics.feature_usage import (
     feature_usage_csv,
     parse_feature_usage_query,
 )
+from core.apis import OrganizationAPIView
+from core.errors import PaymentRequired
 from events import selectors
-from packedge.apis import OrganizationAPIView
-from packedge.errors import PaymentRequired
 
 QUERY_PARAMETERS = [
     OpenApiParameter("from", OpenApiTypes.DATE, description="First day (product time zone); default: to - 30 days."),

@@ -23,9 +23,9 @@ from analytics.feature_usage import (
     feature_usage_csv,
     parse_feature_usage_query,
 )
+from core.errors import ApiError
+from events.console import product_context
 from events.models import Product
-from events.views import product_context
-from packedge.errors import ApiError
 
 WINDOW_PRESETS = (7, 30, 90)
 # With no window in the URL the API's default applies, which is the 30-day preset.
@@ -77,7 +77,11 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
         {
             "preset": preset,
             "presets": [
-                {"days": days, "url": _url(base, {**filters, "days": "" if days == DEFAULT_PRESET else str(days)}), "active": days == preset}
+                {
+                    "days": days,
+                    "url": _url(base, {**filters, "days": "" if days == DEFAULT_PRESET else str(days)}),
+                    "active": days == preset,
+                }
                 for days in WINDOW_PRESETS
             ],
             "params": params,
@@ -114,7 +118,8 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
             "clear_license_url": _url(base, without_license),
             "feature_urls": {f["name"]: _url(base, {**without_event, "event": f["name"]}) for f in data["topFeatures"]},
             "license_urls": {
-                row["licenseId"]: _url(base, {**without_license, "license_id": row["licenseId"]}) for row in data["topLicenses"]
+                row["licenseId"]: _url(base, {**without_license, "license_id": row["licenseId"]})
+                for row in data["topLicenses"]
             },
         }
     )
@@ -139,5 +144,7 @@ def feature_usage_csv_download(request, org_slug: str, product_id: str):
             response["Retry-After"] = str(exc.wait)
         return response
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="feature-usage-{table}-{query.date_from}-{query.date_to}.csv"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="feature-usage-{table}-{query.date_from}-{query.date_to}.csv"'
+    )
     return response

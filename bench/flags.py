@@ -39,9 +39,9 @@ def run(ctx: BenchContext) -> list[Result]:
 
 
 def _setup() -> dict:
+    from core import services as tenancy
+    from core.models import Plan
     from flags import services
-    from packedge import services as tenancy
-    from packedge.models import Plan
 
     organization = tenancy.organization_create(name="Bench Flags", slug="bench-flags", plan=Plan.objects.get(slug="pro"))
     _, api_key = tenancy.api_key_create(organization=organization)

@@ -6,11 +6,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core.apis import OrganizationAPIView
+from core.fields import StrictCharField, TimeZoneField
+from core.pagination import paginated_response
 from events import selectors, services
 from events.models import License, Product
-from packedge.apis import OrganizationAPIView
-from packedge.fields import StrictCharField, TimeZoneField
-from packedge.pagination import paginated_response
 
 
 class ProductOutputSerializer(serializers.ModelSerializer):

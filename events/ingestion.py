@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -22,6 +21,8 @@ from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from core import sql as core_sql
+from core.process_cache import ProcessCache
 from events.models import DOMAIN_MAX_LENGTH, EVENT_NAME_MAX_LENGTH, LICENSE_KEY_MAX_LENGTH, Event, License, Product
 from events.signals import events_ingested
 
@@ -35,8 +36,6 @@ FUTURE_TOLERANCE = timedelta(minutes=10)
 MAX_EVENT_AGE = timedelta(days=366)
 RESERVED_PREFIXES = ("license.", "update.", "release.", "product.", "site.")
 GENERIC_FEATURE_EVENT = "feature_used"
-PRODUCT_CACHE_SECONDS = 30.0
-PRODUCT_CACHE_MAX_ENTRIES = 10_000
 
 # Control characters, and lone surrogates that JSON allows but UTF-8 (and so the database) does not.
 _UNSTORABLE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -252,7 +251,7 @@ def fallback_domain_from_headers(origin: str | None, referer: str | None) -> str
 # ---------------------------------------------------------------- products
 
 
-_product_ids: dict[str, tuple[float, int | None]] = {}
+_product_ids: ProcessCache[int | None] = ProcessCache("product ids", seconds=lambda: settings.PRODUCT_CACHE_SECONDS)
 
 
 def product_id_for_public_key(public_key: str) -> int | None:
@@ -263,58 +262,25 @@ def product_id_for_public_key(public_key: str) -> int | None:
     """
     if not public_key.startswith("pk_") or len(public_key) > PUBLIC_KEY_MAX_LENGTH:
         return None
-    clock = time.monotonic()
-    hit = _product_ids.get(public_key)
-    if hit is not None and hit[0] > clock:
-        return hit[1]
-    product_id = Product.objects.filter(public_key=public_key).values_list("id", flat=True)[:1]
-    product_id = next(iter(product_id), None)
-    if len(_product_ids) >= PRODUCT_CACHE_MAX_ENTRIES:
-        _product_ids.clear()
-    _product_ids[public_key] = (clock + PRODUCT_CACHE_SECONDS, product_id)
-    return product_id
-
-
-def product_cache_clear() -> None:
-    _product_ids.clear()
+    return _product_ids.get_or_load(
+        public_key, lambda: Product.objects.filter(public_key=public_key).values_list("id", flat=True).first()
+    )
 
 
 # ---------------------------------------------------------------- the insert
 
 
-# One JSON parameter carries the whole batch: psycopg splits a query's placeholders in
-# Python, which for 1,000 rows × 10 placeholders costs more than the insert itself.
-_ROW_FIELDS = ("event", "feature", "is_system", "license_key", "domain", "occurred_at", "received_at", "uuid")
-_ROWS_SOURCE = {
-    "postgresql": (
-        "json_to_recordset(%s::json) AS v(event text, feature text, is_system boolean, properties jsonb, "
-        "license_key text, domain text, occurred_at timestamptz, received_at timestamptz, uuid text)"
-    ),
-    "sqlite": (
-        "(SELECT json_extract(j.value, '$.event') AS event, json_extract(j.value, '$.feature') AS feature, "
-        "json_extract(j.value, '$.is_system') AS is_system, json_extract(j.value, '$.properties') AS properties, "
-        "json_extract(j.value, '$.license_key') AS license_key, json_extract(j.value, '$.domain') AS domain, "
-        "json_extract(j.value, '$.occurred_at') AS occurred_at, json_extract(j.value, '$.received_at') AS received_at, "
-        "json_extract(j.value, '$.uuid') AS uuid FROM json_each(%s) AS j) AS v"
-    ),
+# The JSON fields of one stored event, beside the product and the license the insert adds.
+_JSON_FIELDS = {
+    "event": "text", "feature": "text", "is_system": "boolean", "properties": "jsonb", "license_key": "text",
+    "domain": "text", "occurred_at": "timestamptz", "received_at": "timestamptz", "uuid": "text",
 }
 
 
 def _insert_sql(vendor: str) -> str:
-    """One INSERT … SELECT over the rows, licenses found by one join, duplicates of a uuid skipped."""
-    event, license = Event._meta, License._meta
-    columns = [
-        event.get_field(name).column
-        for name in ("product", "properties", *_ROW_FIELDS, "license")
-    ]
-    values = ", ".join(f"v.{name}" for name in ("properties", *_ROW_FIELDS))
-    return (
-        f"INSERT INTO {event.db_table} ({', '.join(columns)}) "
-        f"SELECT %s, {values}, l.{license.pk.column} FROM {_ROWS_SOURCE[vendor]} "
-        f"LEFT JOIN {license.db_table} AS l ON v.license_key <> '' "
-        f"AND l.{license.get_field('product').column} = %s AND l.{license.get_field('key').column} = v.license_key "
-        # SQLite needs a WHERE before ON CONFLICT in an INSERT … SELECT to read it as an upsert.
-        "WHERE true ON CONFLICT DO NOTHING"
+    return core_sql.insert_json_rows_with_license_sql(
+        vendor, model=Event, owner_field="product", json_fields=_JSON_FIELDS,
+        license_model=License, license_field="license", json_key_field="license_key", license_key_field="key",
     )
 
 
@@ -366,7 +332,7 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
         connection.health_check_done = True
     sql = _SQL[vendor]
     if vendor == "postgresql" and not settings.INGEST_SYNCHRONOUS_COMMIT and not connection.in_atomic_block:
-        sql = f"BEGIN; SET LOCAL synchronous_commit TO off; {sql}; COMMIT"
+        sql = core_sql.without_synchronous_commit(sql)
     try:
         try:
             stored = _execute(sql, params)
@@ -378,7 +344,7 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
     except IntegrityError:
         # Only the product foreign key can fail here: the product was deleted
         # while its key sat in the cache.
-        _product_ids.pop(_public_key_of(product_id), None)
+        _product_ids.forget_where(lambda cached_id: cached_id == product_id)
         raise IngestError("public_key: unknown public key.", code="invalid_public_key", status=401) from None
     if stored:
         # Consumers (the Feature Usage fold) may catch up; they debounce, this costs a cache add.
@@ -399,13 +365,6 @@ def _execute(sql: str, params: list) -> int:
             while not (cursor.statusmessage or "").startswith("INSERT") and cursor.nextset():
                 pass
         return cursor.rowcount
-
-
-def _public_key_of(product_id: int) -> str:
-    for key, (_, cached_id) in list(_product_ids.items()):
-        if cached_id == product_id:
-            return key
-    return ""
 
 
 def now_utc() -> datetime:

@@ -1,4 +1,4 @@
-"""CORS for /public/*: django-cors-headers, with the preflight answered 204 as API.md asks."""
+"""CORS for /public/*: django-cors-headers, with the preflight answered 204 as the API contract asks (README)."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
-from packedge import keys
-from packedge.models import Organization
+from core import keys
+from core.models import Organization
 
 EVENT_NAME_MAX_LENGTH = 200
 DOMAIN_MAX_LENGTH = 253

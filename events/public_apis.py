@@ -10,51 +10,17 @@ contract is small enough to hold here by hand.
 from __future__ import annotations
 
 import json
-import math
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
 
+from core.errors import error_body
+from core.ratelimit import rate_limit_hit
 from events import ingestion
 from events.ingestion import IngestError
-from packedge.errors import error_body
 
 ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain", "")
 SUCCESS = b'{"success": true}'
-
-
-class PublicKeyRateThrottle(SimpleRateThrottle):
-    """Requests per public key, on the configured cache (``DEFAULT_THROTTLE_RATES["ingest"]``).
-
-    A fixed window counted with one ``incr`` instead of DRF's sliding history,
-    whose list of timestamps grows with the rate (1,000 entries at 1000/s) and
-    is rewritten on every request.
-    """
-
-    scope = "ingest"
-    cache_format = "throttle_%(scope)s_%(ident)s"
-
-    def get_rate(self):
-        # Read at each request, not at import, so a changed setting takes effect.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-    def allow_public_key(self, public_key: str) -> bool:
-        if self.rate is None:
-            return True
-        self.now = self.timer()
-        window = int(self.now // self.duration)
-        key = self.cache_format % {"scope": self.scope, "ident": f"{public_key}_{window}"}
-        try:
-            count = self.cache.incr(key)
-        except ValueError:
-            self.cache.add(key, 0, self.duration + 1)
-            count = self.cache.incr(key)
-        return count <= self.num_requests
-
-    def wait(self) -> float:
-        return self.duration - (self.now % self.duration)
 
 
 @csrf_exempt
@@ -83,13 +49,13 @@ def _ingest(request: HttpRequest, *, batch: bool) -> HttpResponse:
         product_id = ingestion.product_id_for_public_key(public_key)
         if product_id is None:
             raise IngestError("public_key: unknown public key.", code="invalid_public_key", status=401)
-        throttle = PublicKeyRateThrottle()
-        if not throttle.allow_public_key(public_key):
+        retry_after = rate_limit_hit(scope="ingest", identity=public_key)
+        if retry_after is not None:
             raise IngestError(
                 "Too many requests for this public key; retry later.",
                 code="rate_limited",
                 status=429,
-                retry_after=max(1, math.ceil(throttle.wait())),
+                retry_after=retry_after,
             )
         now = ingestion.now_utc()
         fallback = ingestion.fallback_domain_from_headers(request.META.get("HTTP_ORIGIN"), request.META.get("HTTP_REFERER"))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from core.errors import NotFound
+from core.models import Organization
 from events.models import License, Product
-from packedge.errors import NotFound
-from packedge.models import Organization
 
 
 def product_list(*, organization: Organization) -> QuerySet[Product]:

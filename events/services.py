@@ -6,11 +6,11 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from core import keys
+from core.errors import ApiError
+from core.models import Organization
 from events.models import License, Product
 from events.signals import product_timezone_changed
-from packedge import keys
-from packedge.errors import ApiError
-from packedge.models import Organization
 
 # A revoked license stays revoked: re-enabling a key that was revoked for abuse
 # should be a new license, as in Keygen and Lemon Squeezy.
@@ -67,7 +67,9 @@ def license_create(
                 product=product, key=key, customer_email=customer_email, status=status, expires_at=expires_at
             )
     except IntegrityError:
-        raise ApiError(f"key: a license with key '{key}' already exists for this product.", code="duplicate_key") from None
+        raise ApiError(
+            f"key: a license with key '{key}' already exists for this product.", code="duplicate_key"
+        ) from None
 
 
 def license_update(*, license: License, **changes) -> License:

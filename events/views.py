@@ -7,28 +7,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.shortcuts import render
-from django.urls import reverse
 
 from events import selectors
-from events.models import Event, License, Product
-from packedge.console import membership_get, or_404
+from events.console import product_context
+from events.models import Event, License
 
 LICENSES_PER_PAGE = 50
 SEARCH_MAX_LENGTH = 200
-
-
-def product_context(request, org_slug: str, product_id: str, tab: str) -> dict:
-    """The membership check, the product (404 for another organization's) and what the tabs need."""
-    membership = membership_get(user=request.user, org_slug=org_slug)
-    product: Product = or_404(selectors.product_get, organization=membership.organization, product_id=product_id)
-    feature_usage_url = reverse("console:feature-usage", args=[org_slug, product.public_id])
-    return {
-        "membership": membership,
-        "organization": membership.organization,
-        "product": product,
-        "tab": tab,
-        "feature_usage_url": feature_usage_url,
-    }
 
 
 @login_required

@@ -6,11 +6,11 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core.apis import OrganizationAPIView
+from core.fields import StrictCharField
+from core.pagination import paginated_response
 from flags import selectors, services
 from flags.models import Environment, Flag, Project, SdkKey
-from packedge.apis import OrganizationAPIView
-from packedge.fields import StrictCharField
-from packedge.pagination import paginated_response
 
 
 class ProjectOutputSerializer(serializers.ModelSerializer):

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from core.errors import ApiError
 from flags.evaluation import (
     LIST_OPERATORS,
     NUMBER_OPERATORS,
@@ -22,7 +23,6 @@ from flags.evaluation import (
     is_number,
 )
 from flags.models import Flag
-from packedge.errors import ApiError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_VARIANTS = 50

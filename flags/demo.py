@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from core.demo import DemoContext
 from flags import rollup, selectors, services
 from flags.evaluation import EvaluationError, evaluate
 from flags.models import FlagEvaluation, Reason
-from packedge.demo import DemoContext
 
 DAYS = 60
 EVALUATIONS_PER_DAY = {"production": 300, "staging": 40}

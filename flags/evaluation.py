@@ -91,7 +91,7 @@ def rollout_variant(flag_key: str, targeting_key: str, rollout: list[dict]) -> s
 
 
 def value_key(value: Any) -> str:
-    """The valueDistribution key of a served value (API.md, "Nightly rollup")."""
+    """The valueDistribution key of a served value (README, "Flag usage")."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.timezone import now
 
-from packedge import keys
-from packedge.models import Organization
+from core import keys
+from core.models import Organization
 
 FLAG_KEY_MAX_LENGTH = 100
 

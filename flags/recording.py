@@ -30,16 +30,14 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
+from core import sql
 from flags.models import FlagEvaluation
 
 logger = logging.getLogger(__name__)
 
 Row = tuple[int, int, "str | None", int, datetime]
 
-INSERT_SQL = (
-    f"INSERT INTO {FlagEvaluation._meta.db_table} "
-    "(environment_id, flag_id, value, reason, evaluated_at, day) VALUES (%s, %s, %s, %s, %s, %s)"
-)
+INSERT_SQL = sql.insert_values_sql(FlagEvaluation, ("environment", "flag", "value", "reason", "evaluated_at", "day"))
 
 
 def _setting(name: str, default):

@@ -19,8 +19,9 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
+from core import sql
+from core.models import Plan
 from flags.models import Flag, FlagEvaluation, FlagUsageDay, Reason
-from packedge.models import Plan
 
 RULE_MATCH = {Reason.TARGETING_MATCH, Reason.SPLIT}
 DEFAULTED = {Reason.DEFAULT, Reason.DISABLED}
@@ -125,7 +126,7 @@ def _lock_against_a_concurrent_run() -> None:
     SQLite allows one writer at a time anyway."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_ID])
+            cursor.execute(sql.advisory_xact_lock_sql(), [ROLLUP_LOCK_ID])
 
 
 def retention_cutoff(*, today: date) -> date:

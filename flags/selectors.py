@@ -1,4 +1,4 @@
-"""Reads for projects, environments and flags, and the flag usage report (seed 002).
+"""Reads for projects, environments and flags, and the flag usage report (the flag usage contract).
 
 The usage report has two halves so that the /v1 API and the console share it:
 ``parse_flag_usage_query`` turns query parameters into a checked, clamped
@@ -14,10 +14,11 @@ from datetime import UTC, date, datetime, timedelta
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
+from core.errors import ApiError, NotFound
+from core.models import Organization
+from core.process_cache import ProcessCache
 from flags.evaluation import CompiledFlag
 from flags.models import Environment, Flag, FlagEnvironment, FlagUsageDay, Project, SdkKey
-from packedge.errors import ApiError, NotFound
-from packedge.models import Organization
 
 # Seed 002: "Defaults to 29 days ago" and "Maximum range is 90 days" (both ends included).
 DEFAULT_WINDOW_DAYS = 29
@@ -96,13 +97,13 @@ def utc_today() -> date:
 def parse_flag_usage_query(
     *, project: Project, flag: Flag, params: Mapping[str, str], today: date | None = None
 ) -> FlagUsageQuery:
-    """Check ``environmentId``, ``from`` and ``to`` as seed 002 says, then clamp ``from`` to the plan's retention."""
+    """Check ``environmentId``, ``from`` and ``to`` as the flag usage contract says, then clamp ``from`` to the plan's retention."""
     today = today or utc_today()
     environment_id = (params.get("environmentId") or "").strip()
     if not environment_id:
         raise ApiError("environmentId: required; the environment to report on.", code="invalid_request")
     date_to = _parse_date(params, "to", default=today)
-    # Without `from`, the window is the 30 days ending at `to` (today by default, as seed 002 says).
+    # Without `from`, the window is the 30 days ending at `to` (today by default, as the flag usage contract says).
     date_from = _parse_date(params, "from", default=date_to - timedelta(days=DEFAULT_WINDOW_DAYS))
     if date_from > date_to:
         raise ApiError(f"from: {date_from} is after to ({date_to}).", code="invalid_request")
@@ -172,17 +173,19 @@ def flag_usage(query: FlagUsageQuery) -> dict:
     return body
 
 
-# environment id -> (config version, compiled flags); per process, bounded.
-_COMPILED: dict[int, tuple[int, dict[str, CompiledFlag]]] = {}
-_COMPILED_MAX_ENVIRONMENTS = 2000
+# (environment id, config version) -> compiled flags: a new version is a new key, so entries never go stale.
+_compiled: ProcessCache[dict[str, CompiledFlag]] = ProcessCache(
+    "compiled flags", seconds=lambda: float("inf"), max_entries=2000
+)
 
 
 def environment_flags(*, environment_id: int, config_version: int) -> dict[str, CompiledFlag]:
     """Every flag of an environment ready to evaluate, cached until the environment's version moves."""
-    cached = _COMPILED.get(environment_id)
-    if cached is not None and cached[0] == config_version:
-        return cached[1]
-    flags = {
+    return _compiled.get_or_load((environment_id, config_version), lambda: _compile(environment_id))
+
+
+def _compile(environment_id: int) -> dict[str, CompiledFlag]:
+    return {
         row.flag.key: CompiledFlag(
             id=row.flag_id,
             key=row.flag.key,
@@ -194,11 +197,16 @@ def environment_flags(*, environment_id: int, config_version: int) -> dict[str, 
         )
         for row in FlagEnvironment.objects.filter(environment_id=environment_id).select_related("flag")
     }
-    if len(_COMPILED) >= _COMPILED_MAX_ENVIRONMENTS:
-        _COMPILED.clear()
-    _COMPILED[environment_id] = (config_version, flags)
-    return flags
 
 
 def forget_compiled_flags() -> None:
-    _COMPILED.clear()
+    _compiled.clear()
+
+
+def served_value_totals(rows: list[dict]) -> dict[str, int]:
+    """Each served value's total over usage rows, largest first (then by value): the order charts and tables share."""
+    totals: dict[str, int] = {}
+    for row in rows:
+        for value, count in row["valueDistribution"].items():
+            totals[value] = totals.get(value, 0) + count
+    return dict(sorted(totals.items(), key=lambda item: (-item[1], item[0])))

@@ -8,14 +8,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core import keys
+from core.errors import ApiError, NotFound
+from core.models import Organization
 from flags import definitions
 from flags.definitions import EnvironmentSettings
 from flags.models import Environment, Flag, FlagEnvironment, Project, SdkKey
 from flags.ofrep_auth import forget_cached_keys
 from flags.selectors import forget_compiled_flags
-from packedge import keys
-from packedge.errors import ApiError, NotFound
-from packedge.models import Organization
 
 SDK_KEY_PREFIX = "sdk"
 

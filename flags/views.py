@@ -13,12 +13,11 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
 
+from core.console import membership_get, or_404
+from core.errors import ApiError
 from flags import selectors
 from flags.evaluation import value_key
 from flags.models import Flag
-from packedge.console import membership_get, or_404
-from packedge.errors import ApiError
-from packedge.templatetags.charts import value_series
 
 WINDOW_PRESETS = (7, 30, 90)
 # No window in the URL: the API's default (the 30 days ending today, UTC).
@@ -115,7 +114,7 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
     context["form"].update({"from": usage["from"], "to": usage["to"]})
     labels = value_labels(flag)
     # Served values in the chart's order on every row, so the table reads down a column.
-    order = [item["key"] for item in value_series(rows, labels) if not item["error"]]
+    order = list(selectors.served_value_totals(rows))
     context.update(
         {
             "usage": usage,

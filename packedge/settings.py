@@ -36,14 +36,15 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
-    "packedge",
+    "core",  # the tenancy core (app label "packedge": its tables keep their names)
     "events",
     "analytics",
     "flags",
+    "console",
 ]
 
 MIDDLEWARE = [
-    "packedge.middleware.DatabaseUnavailableMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves /static/ (the JS SDK, the console's CSS) from the app server itself,
     # with Access-Control-Allow-Origin: * so customers' sites can load the SDK.
@@ -63,7 +64,7 @@ MIDDLEWARE = [
 # application (packedge/wsgi.py) runs them through this shorter stack.
 MACHINE_PATH_PREFIXES = ("/public/", "/ofrep/")
 MACHINE_MIDDLEWARE = [
-    "packedge.middleware.DatabaseUnavailableMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "events.middleware.CorsMiddleware",
     # Sets Content-Length: without it gunicorn answers chunked, which minimal
@@ -126,23 +127,32 @@ WHITENOISE_USE_FINDERS = True
 warnings.filterwarnings("ignore", message="No directory at: .*staticfiles")
 WHITENOISE_MAX_AGE = env.int("STATIC_MAX_AGE", default=3600)
 
-# Ingestion bodies: 64 KiB for one event, 1 MiB for a batch (API.md). Django's
+# Ingestion bodies: 64 KiB for one event, 1 MiB for a batch (README, API). Django's
 # own limit must be at least the larger one or it would answer first.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024 + 1024
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["packedge.authentication.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "packedge.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_RATES": {
-        "ingest": env.str("INGEST_RATE_LIMIT", default="1000/s"),
-        "ofrep": env.str("OFREP_RATE_LIMIT", default="2000/s"),
-    },
 }
+
+# Requests per identity, counted by core.ratelimit in the cache (shared by every
+# worker when CACHE_URL points at Redis): ingestion per public key, OFREP per SDK key.
+RATE_LIMITS = {
+    "ingest": env.str("INGEST_RATE_LIMIT", default="1000/s"),
+    "ofrep": env.str("OFREP_RATE_LIMIT", default="2000/s"),
+}
+
+# How long a worker process trusts what it looked up (core.process_cache): a
+# product's public key, an SDK key and an environment's flags. A change made in
+# the same process is seen at once; other processes see it within this many seconds.
+PRODUCT_CACHE_SECONDS = env.float("PRODUCT_CACHE_SECONDS", default=30.0)
+FLAG_CONFIG_CACHE_SECONDS = env.float("FLAG_CONFIG_CACHE_SECONDS", default=1.0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "PackEdge API",
@@ -161,6 +171,8 @@ CORS_URLS_REGEX = r"^/public/.*$"
 CORS_ALLOW_ALL_ORIGINS = True
 CORS_ALLOW_CREDENTIALS = False
 CORS_PREFLIGHT_MAX_AGE = 86400
+# The JS SDK honours Retry-After on 429/503: browsers hide it from cross-origin scripts unless exposed.
+CORS_EXPOSE_HEADERS = ["Retry-After"]
 
 # Off: ingestion commits asynchronously on PostgreSQL (SET LOCAL synchronous_commit),
 # so it does not wait for the WAL flush; an acknowledged event can then be lost if the

@@ -18,5 +18,5 @@ urlpatterns = [
     path("", include("events.urls")),
     path("", include("flags.urls")),
     path("", include("analytics.urls")),
-    path("", include("packedge.console_urls")),
+    path("", include("console.urls")),
 ]

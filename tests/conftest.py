@@ -10,13 +10,22 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
-from packedge import services
-from packedge.models import Membership, Plan
-from tests.packedge.factories import OrganizationFactory, UserFactory, ensure_plans
+from core import services
+from core.models import Membership, Plan
+from core.process_cache import process_caches_clear
+from tests.core.factories import OrganizationFactory, UserFactory, ensure_plans
 
 # Playwright's sync API runs an event loop in the test thread; Django refuses
 # ORM calls from such a thread unless told the loop is not ours to worry about.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_caches():
+    """Ids are reused between tests on SQLite: nothing a worker process caches may outlive a test."""
+    process_caches_clear()
+    yield
+    process_caches_clear()
 
 
 @pytest.fixture

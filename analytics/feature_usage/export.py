@@ -7,7 +7,7 @@ import io
 
 from analytics.feature_usage.query import FeatureUsageQuery
 from analytics.feature_usage.report import feature_usage
-from packedge.errors import ApiError
+from core.errors import ApiError
 
 CSV_TABLES = ("features", "licenses", "domains")
 CSV_COLUMNS = {

@@ -1,4 +1,4 @@
-"""Feature Usage parameters: the window and filters of API.md, validated once for the API and the console."""
+"""Feature Usage parameters: the window and filters of the API (README), validated once for the API and the console."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from core.errors import ApiError, NotFound
+from core.models import Organization
 from events.models import (
     EVENT_NAME_MAX_LENGTH,
     License,
     Product,
 )
-from packedge.errors import ApiError, NotFound
-from packedge.models import Organization
 
-DEFAULT_WINDOW_DAYS = 30  # `from` defaults to `to` - 30 days (API.md)
+DEFAULT_WINDOW_DAYS = 30  # `from` defaults to `to` - 30 days (README, API)
 MAX_WINDOW_DAYS = 366
 DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -49,7 +49,7 @@ def feature_usage_allowed(organization: Organization) -> bool:
 def parse_feature_usage_query(
     *, product: Product, params: Mapping[str, str], today: date | None = None
 ) -> FeatureUsageQuery:
-    """Validate the query parameters of API.md; an empty parameter counts as absent."""
+    """Validate the query parameters of the API (README); an empty parameter counts as absent."""
     if today is None:
         today = datetime.now(zoneinfo.ZoneInfo(product.timezone)).date()
     given_from = _parse_date(params, "from")

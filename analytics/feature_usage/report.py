@@ -1,4 +1,4 @@
-"""The seed 000 answer, assembled from the figures of either source."""
+"""The the Feature Usage contract answer, assembled from the figures of either source."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from analytics.feature_usage.sources import (
     merge_tail,
     tail_rows,
 )
+from core.errors import ApiError
 from events.models import License, Product
-from packedge.errors import ApiError
 
 TOP_FEATURES = 12
 TOP_LICENSES = 10
@@ -47,7 +47,7 @@ class AnalyticsRecounting(ApiError):
 
 
 def feature_usage(query: FeatureUsageQuery) -> dict:
-    """The ``data`` object of seed 000 for one product, window and filters.
+    """The ``data`` object of the Feature Usage contract for one product, window and filters.
 
     Read-only: counters plus the exact aggregate of the events not folded yet, read
     in one snapshot so that a fold committing meanwhile is seen either entirely or

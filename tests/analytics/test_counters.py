@@ -28,7 +28,10 @@ def snapshot(product) -> dict:
 
 
 def hour_counts(product) -> dict:
-    return {(row.day.isoformat(), row.hour, row.feature): row.count for row in FeatureHourCounter.objects.filter(product=product)}
+    return {
+        (row.day.isoformat(), row.hour, row.feature): row.count
+        for row in FeatureHourCounter.objects.filter(product=product)
+    }
 
 
 def test_a_fold_claims_pending_events_once(org):
@@ -75,8 +78,13 @@ def test_folds_in_any_order_give_what_a_rebuild_gives(org):
     for events in rounds:
         for day, license_index, domain in events:
             for name in ("export_pdf", "bulk_edit"):
-                EventFactory(product=product, event=name, license=licenses[license_index], domain=domain,
-                             occurred_at=NOON + timedelta(days=day, hours=license_index * 7))
+                EventFactory(
+                    product=product,
+                    event=name,
+                    license=licenses[license_index],
+                    domain=domain,
+                    occurred_at=NOON + timedelta(days=day, hours=license_index * 7),
+                )
         counters_fold(product=product)
     folded = snapshot(product)
     counters_rebuild(product=product)
@@ -135,8 +143,14 @@ def test_the_copy_and_the_portable_write_paths_give_the_same_counters(org, monke
     product = ProductFactory(organization=org, timezone="America/New_York")
     licenses = LicenseFactory.create_batch(2, product=product)
     for day in range(0, 45, 3):
-        EventFactory(product=product, event="feature_used", feature="export", license=licenses[day % 2],
-                     domain=f"site{day % 3}.com", occurred_at=NOON + timedelta(days=day, hours=day))
+        EventFactory(
+            product=product,
+            event="feature_used",
+            feature="export",
+            license=licenses[day % 2],
+            domain=f"site{day % 3}.com",
+            occurred_at=NOON + timedelta(days=day, hours=day),
+        )
     counters_rebuild(product=product)
     fast = snapshot(product)
     monkeypatch.setattr(counters, "COPY_ON_POSTGRESQL", False)

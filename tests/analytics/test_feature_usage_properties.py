@@ -82,9 +82,13 @@ def test_fast_equals_naive_on_any_events(org, first, second, zones, window, need
         for minute, name, license_index, domain in rows:
             event, feature = NAMES[name]
             EventFactory(
-                product=product, event=event, feature=feature, is_system=event.startswith("license."),
+                product=product,
+                event=event,
+                feature=feature,
+                is_system=event.startswith("license."),
                 license=None if license_index is None else licenses[license_index],
-                domain=DOMAINS[domain], occurred_at=BASE + timedelta(minutes=minute),
+                domain=DOMAINS[domain],
+                occurred_at=BASE + timedelta(minutes=minute),
             )
 
     insert(first)
@@ -105,5 +109,9 @@ def test_fast_equals_naive_on_any_events(org, first, second, zones, window, need
 def test_the_oracle_itself_counts_by_hand(shop):
     data = naive_feature_usage(product=shop, date_from=date(2026, 3, 1), date_to=date(2026, 3, 9))
     assert data["totals"] == {
-        "events": 7, "uniqueFeatures": 4, "uniqueLicenses": 4, "uniqueDomains": 2, "activeLicenses": 3,
+        "events": 7,
+        "uniqueFeatures": 4,
+        "uniqueLicenses": 4,
+        "uniqueDomains": 2,
+        "activeLicenses": 3,
     }

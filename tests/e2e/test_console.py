@@ -15,15 +15,15 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
+from core import services
+from core.models import Membership
 from events.models import License
 from flags.models import Reason
 from flags.rollup import rollup_days
 from flags.selectors import utc_today
-from packedge import services
-from packedge.models import Membership
+from tests.core.factories import OrganizationFactory, UserFactory
 from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key, evaluation
-from tests.packedge.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

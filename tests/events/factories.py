@@ -4,7 +4,7 @@ import factory
 from django.utils import timezone
 
 from events.models import Event, License, Product
-from tests.packedge.factories import OrganizationFactory
+from tests.core.factories import OrganizationFactory
 
 
 class ProductFactory(factory.django.DjangoModelFactory):

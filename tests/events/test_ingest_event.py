@@ -253,10 +253,7 @@ def test_it_needs_no_csrf_token(product):
 
 
 def test_it_rate_limits_per_public_key(client, product, org, settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "ingest": "3/h"},
-    }
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "ingest": "3/h"}
     other = ProductFactory(organization=org)
     answers = [post(client, {"public_key": product.public_key, "event": f"e{n}"}) for n in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]

@@ -3,8 +3,6 @@ from __future__ import annotations
 import pytest
 
 from flags import recording
-from flags.ofrep_auth import forget_cached_keys
-from flags.selectors import forget_compiled_flags
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
 
 
@@ -14,9 +12,6 @@ def manual_recording():
     mode = recording.recorder.mode
     recording.recorder.mode = "manual"
     recording.recorder.discard()
-    # Ids are reused between tests on SQLite: nothing cached may outlive a test.
-    forget_cached_keys()
-    forget_compiled_flags()
     yield recording.recorder
     recording.recorder.discard()
     recording.recorder.mode = mode

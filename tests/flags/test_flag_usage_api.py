@@ -4,9 +4,9 @@ from datetime import date, timedelta
 
 import pytest
 
+from core.errors import ApiError, NotFound
 from flags.models import FlagUsageDay
 from flags.selectors import FlagUsageQuery, flag_usage, parse_flag_usage_query, utc_today
-from packedge.errors import ApiError, NotFound
 from tests.flags.factories import ProjectFactory, environment_with_key
 
 pytestmark = pytest.mark.django_db
@@ -70,7 +70,7 @@ def test_from_and_to_bound_the_rows_inclusively(api, world):
     ],
 )
 def test_from_is_clamped_to_the_plans_retention(api, org, world, plan, back, clamped, effective_back):
-    from packedge.models import Plan
+    from core.models import Plan
 
     org.plan = Plan.objects.get(slug=plan)
     org.save()

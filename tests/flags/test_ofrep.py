@@ -134,7 +134,7 @@ def test_it_refuses_missing_or_unknown_keys_with_401(checkout, header):
 
 
 def test_a_revoked_key_is_refused_with_403(sdk, keyed, checkout, environment):
-    from packedge import keys
+    from core import keys
 
     services.sdk_key_revoke(environment=environment, prefix=keys.display_prefix(keyed[1]))
     assert evaluate(sdk, "new-checkout").status_code == 403
@@ -177,7 +177,7 @@ def test_bulk_evaluates_every_flag_with_an_etag_and_answers_304(sdk, project, en
 
 def test_it_answers_429_with_retry_after_past_the_rate(sdk, checkout, settings):
     cache.clear()
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"ofrep": "3/min"}}
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "ofrep": "3/min"}
     statuses = [evaluate(sdk, "new-checkout", {"targetingKey": "u"}).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     limited = evaluate(sdk, "new-checkout")

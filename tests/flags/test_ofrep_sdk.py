@@ -138,7 +138,7 @@ def test_the_stock_sdk_evaluates_every_type_and_reason_and_the_usage_report_coun
 
 
 def test_the_stock_sdk_is_refused_with_a_revoked_key(client, setup):
-    from packedge import keys
+    from core import keys
 
     _, environment, raw_key = setup
     services.sdk_key_revoke(environment=environment, prefix=keys.display_prefix(raw_key))

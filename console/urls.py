@@ -1,0 +1,30 @@
+"""The server-rendered console (namespace ``console``), mounted after the API routes.
+
+The console's own pages are here; each feature app keeps its pages' routes in
+its ``console_urls`` module, included into the same namespace so that every
+console URL is reversed as ``console:<name>``.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from console import views
+
+app_name = "console"
+
+ORG = "o/<slug:org_slug>/"
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", views.home, name="home"),
+    path(ORG, views.organization, name="organization"),
+    path(ORG + "api-keys/", views.api_keys, name="api-keys"),
+    path(ORG + "api-keys/new", views.api_key_create, name="api-key-create"),
+    path(ORG + "api-keys/<str:prefix>/revoke", views.api_key_revoke, name="api-key-revoke"),
+    path(ORG + "products/<str:product_id>/", include("events.console_urls")),
+    path(ORG + "products/<str:product_id>/", include("analytics.console_urls")),
+    path(ORG + "projects/<str:project_id>/", include("flags.console_urls")),
+]

@@ -1,0 +1,87 @@
+"""Console pages of the tenancy core: sign-in, the organization home, API keys."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from core import services
+from core.console import membership_get, user_organizations
+from core.models import ApiKey, Membership
+from flags.selectors import project_list
+
+# The raw secret of a key just created waits here for the one page view that shows it.
+NEW_SECRET_SESSION_KEY = "console_new_api_key"
+API_KEY_NAME_MAX_LENGTH = ApiKey._meta.get_field("name").max_length
+
+
+@login_required
+def home(request):
+    organizations = list(user_organizations(user=request.user))
+    if len(organizations) == 1:
+        return redirect("console:organization", org_slug=organizations[0].slug)
+    return render(request, "console/home.html", {"organizations": organizations})
+
+
+@login_required
+def organization(request, org_slug: str):
+    membership = membership_get(user=request.user, org_slug=org_slug)
+    org = membership.organization
+    return render(
+        request,
+        "console/organization.html",
+        {
+            "membership": membership,
+            "organization": org,
+            "products": org.products.annotate(license_count=Count("licenses")).order_by("name"),
+            "projects": project_list(organization=org)
+            .annotate(flag_count=Count("flags", distinct=True), environment_count=Count("environments", distinct=True))
+            .order_by("name"),
+        },
+    )
+
+
+@login_required
+def api_keys(request, org_slug: str):
+    membership = membership_get(user=request.user, org_slug=org_slug)
+    org = membership.organization
+    context = {
+        "membership": membership,
+        "organization": org,
+        "api_keys": org.api_keys.order_by("revoked_at", "-created_at"),
+        "is_owner": membership.role == Membership.Role.OWNER,
+        "new_secret": request.session.pop(NEW_SECRET_SESSION_KEY, None),
+        "name_max_length": API_KEY_NAME_MAX_LENGTH,
+    }
+    return render(request, "console/api_keys.html", context)
+
+
+def _owner_membership(request, org_slug: str) -> Membership:
+    membership = membership_get(user=request.user, org_slug=org_slug)
+    if membership.role != Membership.Role.OWNER:
+        raise PermissionDenied("Only an owner can manage API keys.")
+    return membership
+
+
+@login_required
+@require_POST
+def api_key_create(request, org_slug: str):
+    membership = _owner_membership(request, org_slug)
+    name = request.POST.get("name", "").strip()[:API_KEY_NAME_MAX_LENGTH] or "API key"
+    api_key, raw = services.api_key_create(organization=membership.organization, name=name)
+    # Post/redirect/get: reloading the page must not mint a second key, and the
+    # secret is popped from the session so it is shown exactly once.
+    request.session[NEW_SECRET_SESSION_KEY] = {"name": api_key.name, "prefix": api_key.prefix, "secret": raw}
+    return redirect("console:api-keys", org_slug=org_slug)
+
+
+@login_required
+@require_POST
+def api_key_revoke(request, org_slug: str, prefix: str):
+    membership = _owner_membership(request, org_slug)
+    for api_key in membership.organization.api_keys.filter(prefix=prefix, revoked_at__isnull=True):
+        services.api_key_revoke(api_key=api_key)
+    return redirect("console:api-keys", org_slug=org_slug)

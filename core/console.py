@@ -1,0 +1,45 @@
+"""What every console page needs: the signed-in user's organizations and tenancy checks.
+
+A console user may belong to several organizations; every page names one in
+its URL and answers 404 (never 403) when the user is not a member, exactly as
+the API does for another organization's objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from core.errors import NotFound
+from core.models import Membership, Organization
+
+T = TypeVar("T")
+
+
+def user_organizations(*, user) -> QuerySet[Organization]:
+    if not user.is_authenticated:
+        return Organization.objects.none()
+    return Organization.objects.filter(memberships__user=user).select_related("plan").order_by("name")
+
+
+def membership_get(*, user, org_slug: str) -> Membership:
+    """The user's membership of that organization, or 404."""
+    membership = (
+        Membership.objects.select_related("organization__plan")
+        .filter(user=user, organization__slug=org_slug)
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such organization.")
+    return membership
+
+
+def or_404(lookup: Callable[..., T], **kwargs) -> T:
+    """Run an API selector, turning its NotFound (a JSON API error) into the console's 404 page."""
+    try:
+        return lookup(**kwargs)
+    except NotFound as exc:
+        raise Http404(str(exc.detail)) from exc

@@ -1,0 +1,52 @@
+"""Keyset pagination: ``?cursor=&limit=`` in, ``{"data", "nextCursor"}`` out.
+
+Keyset rather than offset so that a page stays cheap and stable however many
+rows come before it and however many are added while a client walks the list.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from core.errors import ApiError
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+
+
+class PageParamsSerializer(serializers.Serializer):
+    cursor = serializers.CharField(required=False, allow_blank=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+
+
+def _encode(pk: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{pk}".encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = text.partition(":")
+        if kind != "o":
+            raise ValueError(cursor)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError("cursor: not a cursor this API returned.", code="invalid_cursor") from None
+
+
+def paginated_response(request, queryset, serializer_class) -> Response:
+    """One page of ``queryset`` in creation order (by primary key)."""
+    params = PageParamsSerializer(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    limit = params.validated_data["limit"]
+    queryset = queryset.order_by("pk")
+    if cursor := params.validated_data.get("cursor"):
+        queryset = queryset.filter(pk__gt=_decode(cursor))
+    rows = list(queryset[: limit + 1])
+    next_cursor = _encode(rows[limit - 1].pk) if len(rows) > limit else None
+    data = serializer_class(rows[:limit], many=True).data
+    return Response({"data": data, "nextCursor": next_cursor})
