@@ -25,7 +25,6 @@ from django.db.models import Count, Max, Min, QuerySet
 from django.db.models.functions import ExtractHour, TruncDate
 from django.utils.timezone import now
 
-from analytics import counting_sql
 from analytics.models import (
     BLOCK_DAYS,
     NO_PREVIOUS_DAY,
@@ -42,6 +41,7 @@ from analytics.models import (
     LicenseHourCounter,
     LicenseTotalBlock,
 )
+from core import sql as core_sql
 from events.models import Event, Product
 from events.services import product_recount_progress_set
 
@@ -66,12 +66,16 @@ COPY_ON_POSTGRESQL = (
 )
 
 
-WITH_LICENSE = "WHERE license_id IS NOT NULL"
-WITH_DOMAIN = "WHERE domain <> ''"  # '' means the event named no domain: it gets no counter
+BATCH_TABLE = "analytics_fold_batch"
+# Which batch rows a counter takes: licenses only when the key matched a license; domains
+# only when the event named one ('' is no domain and gets no counter).
+WITH_LICENSE = {"required": ("license_id",)}
+WITH_DOMAIN = {"nonblank": ("domain",)}
+WITH_LICENSE_AND_DOMAIN = {"required": ("license_id",), "nonblank": ("domain",)}
 ADDED_COUNTS = (
-    (FeatureHourCounter, ("day", "hour", "event", "feature"), ""),
-    (FeatureDayCounter, ("day", "event", "feature"), ""),
-    (DayHourCounter, ("day", "hour"), ""),
+    (FeatureHourCounter, ("day", "hour", "event", "feature"), {}),
+    (FeatureDayCounter, ("day", "event", "feature"), {}),
+    (DayHourCounter, ("day", "hour"), {}),
     (LicenseHourCounter, ("license_id", "day", "hour"), WITH_LICENSE),
 )
 ADDED_BLOCKS = (
@@ -79,7 +83,7 @@ ADDED_BLOCKS = (
     (LicenseTotalBlock, ("license_id",), WITH_LICENSE),
     (DomainBlockCounter, ("domain", "event", "feature"), WITH_DOMAIN),
     (DomainTotalBlock, ("domain",), WITH_DOMAIN),
-    (LicenseDomainBlockCounter, ("license_id", "domain", "event", "feature"), WITH_LICENSE + " AND domain <> ''"),
+    (LicenseDomainBlockCounter, ("license_id", "domain", "event", "feature"), WITH_LICENSE_AND_DOMAIN),
 )
 REACH_SOURCES = (
     ("license_id", LicenseBlockCounter, FeatureReachCounter.Kind.LICENSE, WITH_LICENSE),
@@ -318,25 +322,34 @@ def _fold_in_database(*, product: Product, ids: tuple[int, int], batch: int | No
     """
     low, high = ids
     with connection.cursor() as cursor:
-        params = [product.timezone, product.timezone, product.pk, low, high]
-        cursor.execute(
-            counting_sql.batch_group_sql(one_batch=batch is not None), params + ([batch] if batch is not None else [])
+        group = core_sql.events_batch_table_sql(
+            Event,
+            batch_table=BATCH_TABLE,
+            owner_field="product",
+            mark_field="rollup_batch",
+            one_batch=batch is not None,
         )
+        params = [product.timezone, product.timezone, product.pk, low, high]
+        cursor.execute(group, params + ([batch] if batch is not None else []))
         reach = {}
-        for entity, pairs_model, kind, where in REACH_SOURCES:
+        for entity, pairs_model, kind, rows in REACH_SOURCES:
             days_used: dict[tuple, set[int]] = defaultdict(set)
-            cursor.execute(counting_sql.days_used_sql(entity, where=where))
+            cursor.execute(core_sql.batch_distinct_sql((entity, "feature", "day"), batch_table=BATCH_TABLE, **rows))
             for key_entity, feature, day in cursor.fetchall():
                 days_used[(key_entity, feature)].add(day.toordinal())
             if days_used:
                 reach[kind] = _reach_changes(
                     product=product, pairs_model=pairs_model, entity=entity, days_used=days_used
                 )
-        for model, keys, where in ADDED_COUNTS:
-            cursor.execute(counting_sql.add_counts_sql(model, keys, where=where), [product.pk])
-        for model, keys, where in ADDED_BLOCKS:
-            cursor.execute(counting_sql.add_blocks_sql(model, keys, where=where), [product.pk])
-        cursor.execute(counting_sql.drop_batch_sql())
+        for model, keys, rows in ADDED_COUNTS:
+            cursor.execute(core_sql.add_batch_counts_sql(model, keys, batch_table=BATCH_TABLE, **rows), [product.pk])
+        for model, keys, rows in ADDED_BLOCKS:
+            statement = core_sql.add_batch_running_blocks_sql(
+                model, keys, batch_table=BATCH_TABLE, running_fields=RUNNING_COLUMNS, block_days=BLOCK_DAYS, **rows
+            )
+            cursor.execute(statement, [product.pk])
+        # Dropped at once, not only at commit: an enclosing transaction may fold several batches.
+        cursor.execute(core_sql.drop_table_sql(BATCH_TABLE))
     for kind, changes in reach.items():
         _merge_reach(product=product, kind=kind, changes=changes, fresh=False)
 

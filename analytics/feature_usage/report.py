@@ -23,6 +23,7 @@ from analytics.feature_usage.sources import (
     merge_tail,
     tail_rows,
 )
+from core import sql as core_sql
 from core.errors import ApiError
 from events.models import License, Product
 
@@ -84,7 +85,7 @@ def read_snapshot() -> Iterator[None]:
         if connection.vendor == "postgresql":
             with transaction.atomic():
                 with connection.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    cursor.execute(core_sql.read_only_snapshot_sql())
                 yield
             return
         # SQLite: atomic() would BEGIN IMMEDIATE (settings), taking the write lock; a deferred
