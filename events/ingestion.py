@@ -97,9 +97,7 @@ def public_key_from(data: dict) -> str:
     return public_key
 
 
-def event_parse(
-    raw: dict, *, now: datetime, fallback_domain: str, field_prefix: str = ""
-) -> IncomingEvent:
+def event_parse(raw: dict, *, now: datetime, fallback_domain: str, field_prefix: str = "") -> IncomingEvent:
     """One event of a request, validated into an :class:`IncomingEvent` (or IngestError naming the field)."""
     name = raw.get("event")
     if name is None:
@@ -272,15 +270,28 @@ def product_id_for_public_key(public_key: str) -> int | None:
 
 # The JSON fields of one stored event, beside the product and the license the insert adds.
 _JSON_FIELDS = {
-    "event": "text", "feature": "text", "is_system": "boolean", "properties": "jsonb", "license_key": "text",
-    "domain": "text", "occurred_at": "timestamptz", "received_at": "timestamptz", "uuid": "text",
+    "event": "text",
+    "feature": "text",
+    "is_system": "boolean",
+    "properties": "jsonb",
+    "license_key": "text",
+    "domain": "text",
+    "occurred_at": "timestamptz",
+    "received_at": "timestamptz",
+    "uuid": "text",
 }
 
 
 def _insert_sql(vendor: str) -> str:
     return core_sql.insert_json_rows_with_license_sql(
-        vendor, model=Event, owner_field="product", json_fields=_JSON_FIELDS,
-        license_model=License, license_field="license", json_key_field="license_key", license_key_field="key",
+        vendor,
+        model=Event,
+        owner_field="product",
+        json_fields=_JSON_FIELDS,
+        license_model=License,
+        license_field="license",
+        json_key_field="license_key",
+        license_key_field="key",
     )
 
 
@@ -315,9 +326,14 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
             occurred = adapt(item.occurred_at) if sqlite else item.occurred_at.isoformat()
         rest = dumps(
             {
-                "event": item.event, "feature": item.feature, "is_system": item.is_system,
-                "license_key": item.license_key, "domain": item.domain, "occurred_at": occurred,
-                "received_at": received, "uuid": item.uuid,
+                "event": item.event,
+                "feature": item.feature,
+                "is_system": item.is_system,
+                "license_key": item.license_key,
+                "domain": item.domain,
+                "occurred_at": occurred,
+                "received_at": received,
+                "uuid": item.uuid,
             },
             ensure_ascii=False,
         )

@@ -105,4 +105,6 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
 
     database = settings.DATABASES["default"]
     if database["ENGINE"] == "django.db.backends.sqlite3" and not database.get("TEST", {}).get("NAME"):
-        database.setdefault("TEST", {})["NAME"] = os.path.join(tempfile.gettempdir(), f"packedge-test-{os.getpid()}.sqlite3")
+        database.setdefault("TEST", {})["NAME"] = os.path.join(
+            tempfile.gettempdir(), f"packedge-test-{os.getpid()}.sqlite3"
+        )
