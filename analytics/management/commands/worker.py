@@ -23,7 +23,7 @@ class Command(BaseCommand):
         super().run_from_argv(argv[:2])
 
     def handle(self, *args, **options):
-        if not settings.CELERY_BROKER_URL:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
             raise CommandError(
                 "CELERY_BROKER_URL is not set: without a broker, tasks run in-process and no worker is needed."
             )
