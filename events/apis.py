@@ -19,13 +19,20 @@ class ProductOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
     publicKey = serializers.CharField(source="public_key")
     createdAt = serializers.DateTimeField(source="created_at")
+    analytics = serializers.SerializerMethodField()
     # The retention horizon: raw events are kept from this day (UTC) on. Feature Usage answers older
     # windows from its counters, but a time-zone change can only recount from here (README, "Scale-out").
     rawEventsFrom = serializers.SerializerMethodField()
 
     class Meta:
         model = Product
-        fields = ["id", "name", "publicKey", "timezone", "createdAt", "rawEventsFrom"]
+        fields = ["id", "name", "publicKey", "timezone", "createdAt", "analytics", "rawEventsFrom"]
+
+    def get_analytics(self, product: Product) -> dict:
+        """Feature Usage's state: recounting in a new time zone (with progress), or ready."""
+        if product.recounting:
+            return {"state": "recounting", "progressPct": product.recount_progress}
+        return {"state": "ready"}
 
     @extend_schema_field(OpenApiTypes.DATE)
     def get_rawEventsFrom(self, product: Product) -> str:  # noqa: N802 (DRF names it after the field)
@@ -50,7 +57,9 @@ class ProductListApi(OrganizationAPIView):
 
     @extend_schema(responses=ProductOutputSerializer(many=True), operation_id="products_list")
     def get(self, request):
-        return paginated_response(request, selectors.product_list(organization=self.organization), ProductOutputSerializer)
+        return paginated_response(
+            request, selectors.product_list(organization=self.organization), ProductOutputSerializer
+        )
 
     @extend_schema(request=InputSerializer, responses={201: ProductOutputSerializer}, operation_id="products_create")
     def post(self, request):

@@ -126,7 +126,7 @@ def test_migrating_a_table_that_already_holds_events_keeps_every_event_once(org)
     product = ProductFactory(organization=org)
     executor = MigrationExecutor(connection)
     latest = executor.loader.graph.leaf_nodes()
-    executor.migrate([("events", "0006_event_product_index_redundant")])
+    executor.migrate([("events", "0008_product_recount_state")])
     try:
         now = timezone.now()
         with connection.cursor() as cursor:

@@ -153,7 +153,7 @@ def drop_sqlite_uuid_trigger(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("events", "0006_event_product_index_redundant"),
+        ("events", "0008_product_recount_state"),
     ]
 
     operations = [
