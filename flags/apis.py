@@ -163,7 +163,7 @@ class FlagListApi(OrganizationAPIView):
     class InputSerializer(serializers.Serializer):
         key = serializers.JSONField()
         type = serializers.ChoiceField(choices=Flag.Type.choices)
-        description = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+        description = StrictCharField(multiline=True, max_length=500, required=False, allow_blank=True, default="")
         variants = serializers.JSONField()
         environments = serializers.JSONField(required=False, default=dict)
 
@@ -185,7 +185,7 @@ class FlagDetailApi(OrganizationAPIView):
     @extend_schema_serializer(component_name="FlagUpdate")
     class InputSerializer(serializers.Serializer):
         type = serializers.ChoiceField(choices=Flag.Type.choices, required=False)
-        description = StrictCharField(max_length=500, required=False, allow_blank=True)
+        description = StrictCharField(multiline=True, max_length=500, required=False, allow_blank=True)
         variants = serializers.JSONField(required=False)
         environments = serializers.JSONField(required=False)
 
