@@ -146,7 +146,13 @@ REST_FRAMEWORK = {
 RATE_LIMITS = {
     "ingest": env.str("INGEST_RATE_LIMIT", default="1000/s"),
     "ofrep": env.str("OFREP_RATE_LIMIT", default="2000/s"),
+    # Failed sign-ins (console and admin), per username and per client address: only failures count.
+    "login": env.str("LOGIN_RATE_LIMIT", default="5/15min"),
+    "login_ip": env.str("LOGIN_IP_RATE_LIMIT", default="20/15min"),
 }
+# Behind a reverse proxy (BEHIND_PROXY=1): trust its X-Forwarded-For for the client address and
+# its X-Forwarded-Proto for HTTPS. Never set it when clients reach gunicorn directly: they could forge both.
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
 
 # How long a worker process trusts what it looked up (core.process_cache): a
 # product's public key, an SDK key and an environment's flags. A change made in
