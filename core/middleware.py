@@ -23,7 +23,12 @@ class DatabaseUnavailableMiddleware:
         if not isinstance(exception, (OperationalError, InterfaceError)):
             return None
         logger.error("database unavailable: %s", exception)
-        body = {"error": {"code": "database_unavailable", "message": "The database is unavailable; retry later."}}
+        message = "The database is unavailable; retry later."
+        if request.path.startswith("/ofrep/"):
+            # OFREP clients read their own error shape (errorCode/errorDetails), not ours.
+            body = {"errorCode": "GENERAL", "errorDetails": message}
+        else:
+            body = {"error": {"code": "database_unavailable", "message": message}}
         if request.path.startswith("/public/"):
             body["success"] = False
         response = HttpResponse(json.dumps(body), status=503, content_type="application/json")

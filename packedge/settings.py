@@ -159,6 +159,9 @@ BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
 # the same process is seen at once; other processes see it within this many seconds.
 PRODUCT_CACHE_SECONDS = env.float("PRODUCT_CACHE_SECONDS", default=30.0)
 FLAG_CONFIG_CACHE_SECONDS = env.float("FLAG_CONFIG_CACHE_SECONDS", default=1.0)
+# While the database is unreachable, OFREP answers from the configuration a worker last loaded,
+# for at most this many seconds after it expired (then 503 in OFREP's shape).
+FLAG_STALE_SERVE_SECONDS = env.float("FLAG_STALE_SERVE_SECONDS", default=300.0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "PackEdge API",
