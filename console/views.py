@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from core import services
@@ -46,6 +47,7 @@ def organization(request, org_slug: str):
     )
 
 
+@never_cache  # it shows a new key's secret: no browser or proxy may keep a copy
 @login_required
 def api_keys(request, org_slug: str):
     membership = membership_get(user=request.user, org_slug=org_slug)

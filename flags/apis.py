@@ -12,6 +12,9 @@ from core.pagination import paginated_response
 from flags import selectors, services
 from flags.models import Environment, Flag, Project, SdkKey
 
+# A body that carries a secret shown once: no cache (browser, proxy) may keep a copy.
+SECRET_HEADERS = {"Cache-Control": "no-store"}
+
 
 class ProjectOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
@@ -124,7 +127,7 @@ class EnvironmentListApi(OrganizationAPIView):
         environment, raw_key = services.environment_create(project=project, **serializer.validated_data)
         environment = selectors.environment_get(project=project, environment_id=environment.public_id)
         data = {**EnvironmentOutputSerializer(environment).data, "sdkKey": raw_key}
-        return Response({"data": data}, status=status.HTTP_201_CREATED)
+        return Response({"data": data}, status=status.HTTP_201_CREATED, headers=SECRET_HEADERS)
 
 
 class EnvironmentDetailApi(OrganizationAPIView):
@@ -146,7 +149,7 @@ class SdkKeyListApi(OrganizationAPIView):
         environment = selectors.environment_get(project=project, environment_id=environment_id)
         sdk_key, raw_key = services.sdk_key_create(environment=environment)
         data = {**SdkKeyOutputSerializer(sdk_key).data, "key": raw_key}
-        return Response({"data": data}, status=status.HTTP_201_CREATED)
+        return Response({"data": data}, status=status.HTTP_201_CREATED, headers=SECRET_HEADERS)
 
 
 class SdkKeyDetailApi(OrganizationAPIView):

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",  # the console's pages (HTML responses only)
     # Serves /static/ (the JS SDK, the console's CSS) from the app server itself,
     # with Access-Control-Allow-Origin: * so customers' sites can load the SDK.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -66,6 +67,7 @@ MACHINE_PATH_PREFIXES = ("/public/", "/ofrep/")
 MACHINE_MIDDLEWARE = [
     "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",  # the console's pages (HTML responses only)
     "events.middleware.CorsMiddleware",
     # Sets Content-Length: without it gunicorn answers chunked, which minimal
     # HTTP clients (and some beacon proxies) handle badly or not at all.
@@ -199,6 +201,15 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+# HTTPS deployments (HTTPS=1): redirect http to https, tell browsers to keep to https (HSTS),
+# send cookies only over https. Behind a TLS-terminating proxy, BEHIND_PROXY=1 makes Django
+# trust its X-Forwarded-Proto (the proxy must set it, and clients must not reach gunicorn directly).
+HTTPS = env.bool("HTTPS", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
+if BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
