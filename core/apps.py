@@ -17,3 +17,4 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from core import checks  # noqa: F401  (registers the system checks)
+        from core import openapi  # noqa: F401  (registers the API key scheme with drf-spectacular)

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import zoneinfo
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.text import has_unsafe_characters
 
 
+def _zone_names() -> list[str]:
+    return sorted(zoneinfo.available_timezones())
+
+
+@extend_schema_field({"type": "string", "enum": _zone_names(), "description": "An IANA time zone name."})
 class TimeZoneField(serializers.CharField):
     default_error_messages = {"invalid_zone": "'{value}' is not an IANA time zone name (e.g. Europe/Paris)."}
 

@@ -174,6 +174,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "events.public_apis.openapi_paths",  # ingestion is plain Django views (the hot path), described by hand
+        "core.openapi.envelope_and_errors",  # the {"data": …} envelope and the error responses of every /v1 operation
+        "flags.ofrep_openapi.openapi_paths",  # OFREP: plain Django views too, described by hand
     ],
 }
 
