@@ -7,9 +7,31 @@ import logging
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 
 logger = logging.getLogger(__name__)
+
+
+class NulCharacterMiddleware:
+    """A NUL character in the query string is a 400, before any view or query sees it.
+
+    The selectors check the ids they look up (core/identifiers.py); this gives
+    every query parameter the same answer to a NUL, whichever view reads it
+    (the admin's search box included), instead of each view deciding alone.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        # Path segments are ids, which the selectors check (a malformed id is a 404 like an unknown one).
+        if "%00" in request.META.get("QUERY_STRING", ""):
+            message = "The query string must not contain NUL characters."
+            if request.path.startswith("/v1/"):
+                body = json.dumps({"error": {"code": "invalid_request", "message": message}})
+                return HttpResponse(body, status=400, content_type="application/json")
+            return HttpResponseBadRequest(message, content_type="text/plain")
+        return self.get_response(request)
 
 
 class DatabaseUnavailableMiddleware:

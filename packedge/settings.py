@@ -47,6 +47,7 @@ MIDDLEWARE = [
     "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",  # the console's pages (HTML responses only)
+    "core.middleware.NulCharacterMiddleware",  # ?anything=%00 is a 400, whichever view reads it
     # Serves /static/ (the JS SDK, the console's CSS) from the app server itself,
     # with Access-Control-Allow-Origin: * so customers' sites can load the SDK.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -68,6 +69,7 @@ MACHINE_MIDDLEWARE = [
     "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",  # the console's pages (HTML responses only)
+    "core.middleware.NulCharacterMiddleware",  # ?anything=%00 is a 400, whichever view reads it
     "events.middleware.CorsMiddleware",
     # Sets Content-Length: without it gunicorn answers chunked, which minimal
     # HTTP clients (and some beacon proxies) handle badly or not at all.

@@ -342,3 +342,13 @@ def test_a_hostile_api_key_prefix_on_revoke_is_a_404(console, world):
         response = console.post(f"/o/acme/api-keys/{quote(value, safe='')}/revoke")
         assert response.status_code == 404, case
     assert _stored() == before
+
+
+def test_a_nul_in_the_admins_search_is_a_400(client, db):
+    from django.contrib.auth import get_user_model
+
+    staff = get_user_model().objects.create_superuser("staff", "staff@example.com", "staff-password-1")
+    client.force_login(staff)
+    for path in ["/admin/packedge/apikey/", "/admin/events/product/", "/admin/flags/flag/", "/admin/auth/user/"]:
+        assert client.get(path + "?q=a%00b").status_code == 400, path
+        assert client.get(path + "?q=ab").status_code == 200, path
