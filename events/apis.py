@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -41,9 +41,9 @@ class ProductOutputSerializer(serializers.ModelSerializer):
 
 class LicenseOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
-    customerEmail = serializers.EmailField(source="customer_email")
+    customerEmail = serializers.CharField(source="customer_email", help_text="An email address, or '' when none.")
     createdAt = serializers.DateTimeField(source="created_at")
-    expiresAt = serializers.DateTimeField(source="expires_at")
+    expiresAt = serializers.DateTimeField(source="expires_at", allow_null=True)
 
     class Meta:
         model = License
@@ -51,6 +51,7 @@ class LicenseOutputSerializer(serializers.ModelSerializer):
 
 
 class ProductListApi(OrganizationAPIView):
+    @extend_schema_serializer(component_name="ProductCreate")
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(max_length=200)
         timezone = TimeZoneField(required=False, default="UTC")
@@ -70,6 +71,7 @@ class ProductListApi(OrganizationAPIView):
 
 
 class ProductDetailApi(OrganizationAPIView):
+    @extend_schema_serializer(component_name="ProductUpdate")
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(max_length=200, required=False)
         timezone = TimeZoneField(required=False)
@@ -89,6 +91,7 @@ class ProductDetailApi(OrganizationAPIView):
 
 
 class LicenseListApi(OrganizationAPIView):
+    @extend_schema_serializer(component_name="LicenseCreate")
     class InputSerializer(serializers.Serializer):
         key = StrictCharField(max_length=200, required=False)
         customerEmail = serializers.EmailField(source="customer_email", required=False, allow_blank=True, default="")
@@ -110,6 +113,7 @@ class LicenseListApi(OrganizationAPIView):
 
 
 class LicenseDetailApi(OrganizationAPIView):
+    @extend_schema_serializer(component_name="LicenseUpdate")
     class InputSerializer(serializers.Serializer):
         customerEmail = serializers.EmailField(source="customer_email", required=False, allow_blank=True)
         status = serializers.ChoiceField(choices=License.Status.choices, required=False)
