@@ -1,76 +1,20 @@
-"""The OFREP endpoints and the SDK's count buckets in ``/v1/openapi.json``.
+"""``GET /ofrep/v1/configuration`` and ``POST /public/v1/flag-evaluations`` in ``/v1/openapi.json``.
 
-They are plain Django views (the hot path), so drf-spectacular cannot see
-them; this post-processing hook describes them by hand, with OFREP's own error
-body ``{key?, errorCode, errorDetails}`` as open-feature/protocol defines it.
+Plain Django views like the evaluation endpoints, described by hand after
+``flags.ofrep_openapi`` (whose ``OfrepError`` body and ``SdkKey`` scheme they reuse).
 """
 
 from __future__ import annotations
 
 from flags import buckets
-from flags.models import Reason
 
-SDK_KEY_SECURITY = [{"SdkKeyBearer": []}, {"SdkKeyHeader": []}]
+SDK_KEY_SECURITY = [{"SdkKey": []}]  # the scheme flags.ofrep_openapi declares
 
 
 def openapi_paths(result: dict, generator, request, public) -> dict:
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(
         {
-            "OfrepEvaluationRequest": {
-                "type": "object",
-                "properties": {
-                    "context": {
-                        "type": "object",
-                        "description": "targetingKey (string) and any attributes; licenseKey names the customer's license.",
-                        "additionalProperties": True,
-                    }
-                },
-            },
-            "OfrepEvaluationSuccess": {
-                "type": "object",
-                "properties": {
-                    "key": {"type": "string"},
-                    "value": {},
-                    "variant": {"type": "string"},
-                    "reason": {"type": "string", "enum": [reason.label for reason in Reason]},
-                    "metadata": {"type": "object"},
-                },
-                "required": ["key", "value", "variant", "reason", "metadata"],
-            },
-            "OfrepEvaluationFailure": {
-                "type": "object",
-                "properties": {
-                    "key": {"type": "string"},
-                    "errorCode": {
-                        "type": "string",
-                        "enum": [
-                            "PARSE_ERROR",
-                            "TARGETING_KEY_MISSING",
-                            "INVALID_CONTEXT",
-                            "TYPE_MISMATCH",
-                            "FLAG_NOT_FOUND",
-                            "GENERAL",
-                        ],
-                    },
-                    "errorDetails": {"type": "string"},
-                },
-                "required": ["errorCode", "errorDetails"],
-            },
-            "OfrepBulkEvaluation": {
-                "type": "object",
-                "properties": {
-                    "flags": {
-                        "type": "array",
-                        "items": {
-                            "oneOf": [
-                                {"$ref": "#/components/schemas/OfrepEvaluationSuccess"},
-                                {"$ref": "#/components/schemas/OfrepEvaluationFailure"},
-                            ]
-                        },
-                    }
-                },
-            },
             "OfrepConfiguration": {
                 "type": "object",
                 "properties": {
@@ -129,17 +73,11 @@ def openapi_paths(result: dict, generator, request, public) -> dict:
             },
         }
     )
-    result["components"].setdefault("securitySchemes", {}).update(
-        {
-            "SdkKeyBearer": {"type": "http", "scheme": "bearer", "description": "An environment SDK key, sdk_…"},
-            "SdkKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-        }
-    )
 
     def ref(name: str) -> dict:
         return {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
 
-    failure = ref("OfrepEvaluationFailure")
+    failure = ref("OfrepError")  # defined by flags.ofrep_openapi, which runs first
     key_errors = {
         "401": {"description": "No or unknown SDK key", "content": failure},
         "403": {"description": "Revoked SDK key", "content": failure},
@@ -158,38 +96,6 @@ def openapi_paths(result: dict, generator, request, public) -> dict:
     }
     result.setdefault("paths", {}).update(
         {
-            "/ofrep/v1/evaluate/flags/{key}": {
-                "post": {
-                    "operationId": "ofrep_evaluate_flag",
-                    "summary": "Evaluate one flag (OFREP)",
-                    "tags": ["ofrep"],
-                    "security": SDK_KEY_SECURITY,
-                    "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}],
-                    "requestBody": {"content": ref("OfrepEvaluationRequest")},
-                    "responses": {
-                        "200": {"description": "Evaluated", "content": ref("OfrepEvaluationSuccess")},
-                        "400": {"description": "Bad context or type mismatch", "content": failure},
-                        "404": {"description": "FLAG_NOT_FOUND", "content": failure},
-                        **key_errors,
-                    },
-                }
-            },
-            "/ofrep/v1/evaluate/flags": {
-                "post": {
-                    "operationId": "ofrep_evaluate_flags",
-                    "summary": "Evaluate every flag of the environment (OFREP bulk)",
-                    "tags": ["ofrep"],
-                    "security": SDK_KEY_SECURITY,
-                    "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
-                    "requestBody": {"content": ref("OfrepEvaluationRequest")},
-                    "responses": {
-                        "200": {"description": "Every flag, with an ETag", "content": ref("OfrepBulkEvaluation")},
-                        "304": {"description": "Unchanged since the ETag sent"},
-                        "400": {"description": "Bad context", "content": failure},
-                        **key_errors,
-                    },
-                }
-            },
             "/ofrep/v1/configuration": {
                 "get": {
                     "operationId": "ofrep_configuration",

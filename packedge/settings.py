@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",  # the console's pages (HTML responses only)
+    "core.middleware.NulCharacterMiddleware",  # ?anything=%00 is a 400, whichever view reads it
     # Serves /static/ (the JS SDK, the console's CSS) from the app server itself,
     # with Access-Control-Allow-Origin: * so customers' sites can load the SDK.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -138,7 +140,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["core.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],  # parse failures are 400s, never 500s
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -150,13 +152,22 @@ RATE_LIMITS = {
     "ingest": env.str("INGEST_RATE_LIMIT", default="1000/s"),
     "ofrep": env.str("OFREP_RATE_LIMIT", default="2000/s"),
     "flag_evaluations": env.str("FLAG_EVALUATIONS_RATE_LIMIT", default="100/s"),  # SDK count buckets, per SDK key
+    # Failed sign-ins (console and admin), per username and per client address: only failures count.
+    "login": env.str("LOGIN_RATE_LIMIT", default="5/15min"),
+    "login_ip": env.str("LOGIN_IP_RATE_LIMIT", default="20/15min"),
 }
+# Behind a reverse proxy (BEHIND_PROXY=1): trust its X-Forwarded-For for the client address and
+# its X-Forwarded-Proto for HTTPS. Never set it when clients reach gunicorn directly: they could forge both.
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
 
 # How long a worker process trusts what it looked up (core.process_cache): a
 # product's public key, an SDK key and an environment's flags. A change made in
 # the same process is seen at once; other processes see it within this many seconds.
 PRODUCT_CACHE_SECONDS = env.float("PRODUCT_CACHE_SECONDS", default=30.0)
 FLAG_CONFIG_CACHE_SECONDS = env.float("FLAG_CONFIG_CACHE_SECONDS", default=1.0)
+# While the database is unreachable, OFREP answers from the configuration a worker last loaded,
+# for at most this many seconds after it expired (then 503 in OFREP's shape).
+FLAG_STALE_SERVE_SECONDS = env.float("FLAG_STALE_SERVE_SECONDS", default=300.0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "PackEdge API",
@@ -167,7 +178,9 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "events.public_apis.openapi_paths",  # ingestion is plain Django views (the hot path), described by hand
-        "flags.openapi.openapi_paths",  # so are OFREP and the SDK's count buckets
+        "core.openapi.envelope_and_errors",  # the {"data": …} envelope and the error responses of every /v1 operation
+        "flags.ofrep_openapi.openapi_paths",  # OFREP: plain Django views too, described by hand
+        "flags.openapi.openapi_paths",  # the OFREP configuration and the SDK's count buckets
     ],
 }
 
@@ -197,6 +210,59 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+# HTTPS deployments (HTTPS=1): redirect http to https, tell browsers to keep to https (HSTS),
+# send cookies only over https. Behind a TLS-terminating proxy, BEHIND_PROXY=1 makes Django
+# trust its X-Forwarded-Proto (the proxy must set it, and clients must not reach gunicorn directly).
+HTTPS = env.bool("HTTPS", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
+if BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+from celery.schedules import crontab  # noqa: E402
+
+# Celery (issue 9): background jobs such as the Feature Usage fold and the time-zone recount.
+# With no broker, every task runs in-process at the call (eager), so `make run` and the
+# SQLite tests need nothing else; production sets CELERY_BROKER_URL=redis://… and runs
+# `python manage.py worker` beside the web server.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    CELERY_BROKER_URL = "memory://localhost/"  # never used (tasks run at the call); keeps kombu from guessing a host
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves it for another: tasks are idempotent
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Seconds between two folds of the event stream into the Feature Usage counters.
+FEATURE_USAGE_FOLD_EVERY = env.float("FEATURE_USAGE_FOLD_EVERY", default=1.0)
+CELERY_BEAT_SCHEDULE = {
+    "fold-events": {
+        "task": "analytics.tasks.fold_events",
+        "schedule": FEATURE_USAGE_FOLD_EVERY,
+        # A fold the queue could not start within its period is superseded by the next one.
+        "options": {"expires": max(FEATURE_USAGE_FOLD_EVERY * 5, 5)},
+    },
+    "rollup-flag-usage": {"task": "flags.tasks.rollup_flag_usage", "schedule": crontab(hour=0, minute=20)},
+}
+
+# Scale-out (issue 10). Events are kept this many days (whole months are dropped
+# once all of their days are older; Feature Usage keeps answering from its counters),
+# and the worker keeps this many months of event partitions ready ahead of time.
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=400)
+EVENT_PARTITION_MONTHS_AHEAD = env.int("EVENT_PARTITION_MONTHS_AHEAD", default=3)
+# The worker (issue 9's Celery beat) keeps the partitions ready and applies the retention daily;
+# merged into whatever schedule the settings above define.
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "maintain-event-partitions": {"task": "events.tasks.maintain_event_partitions", "schedule": 6 * 3600.0},
+}
+# With Redis, core.ratelimit counts in each process and adds to the shared count in batches:
+# after this share of a limit's allowance or this many seconds, whichever comes first. Across
+# N web processes a limit can be exceeded by at most N × the share (README, "Scale-out").
+RATE_LIMIT_LOCAL_SHARE = env.float("RATE_LIMIT_LOCAL_SHARE", default=0.01)
+RATE_LIMIT_SYNC_SECONDS = env.float("RATE_LIMIT_SYNC_SECONDS", default=0.1)

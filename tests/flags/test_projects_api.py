@@ -37,7 +37,10 @@ def test_another_organizations_project_is_not_found(outsider_api, org):
     assert outsider_api.get(f"/v1/projects/{project.public_id}").status_code == 404
     assert outsider_api.patch(f"/v1/projects/{project.public_id}", {"name": "x"}, format="json").status_code == 404
     assert outsider_api.get(f"/v1/projects/{project.public_id}/environments").status_code == 404
-    assert outsider_api.post(f"/v1/projects/{project.public_id}/environments", {"name": "p"}, format="json").status_code == 404
+    assert (
+        outsider_api.post(f"/v1/projects/{project.public_id}/environments", {"name": "p"}, format="json").status_code
+        == 404
+    )
     assert outsider_api.get(f"/v1/projects/{project.public_id}/flags").status_code == 404
     project.refresh_from_db()
     assert project.name == "Secret"
@@ -52,7 +55,9 @@ def test_creating_an_environment_shows_its_sdk_key_once(api, org):
     assert data["id"].startswith("env_")
     raw = data["sdkKey"]
     assert raw.startswith("sdk_")
-    assert data["sdkKeys"] == [{"prefix": keys.display_prefix(raw), "createdAt": data["sdkKeys"][0]["createdAt"], "revokedAt": None}]
+    assert data["sdkKeys"] == [
+        {"prefix": keys.display_prefix(raw), "createdAt": data["sdkKeys"][0]["createdAt"], "revokedAt": None}
+    ]
     stored = SdkKey.objects.get()
     assert stored.secret_hash == keys.hash_secret(raw)
     assert raw not in str(api.get(f"/v1/projects/{project.public_id}/environments").json())
@@ -71,7 +76,9 @@ def test_it_rejects_a_second_environment_with_the_same_name(api, org):
 
 def test_it_makes_and_revokes_more_sdk_keys(api, org):
     project = ProjectFactory(organization=org)
-    environment = api.post(f"/v1/projects/{project.public_id}/environments", {"name": "staging"}, format="json").json()["data"]
+    environment = api.post(f"/v1/projects/{project.public_id}/environments", {"name": "staging"}, format="json").json()[
+        "data"
+    ]
     base = f"/v1/projects/{project.public_id}/environments/{environment['id']}/sdk-keys"
     second = api.post(base).json()["data"]
     assert second["key"].startswith("sdk_") and second["prefix"] == keys.display_prefix(second["key"])
@@ -83,7 +90,9 @@ def test_it_makes_and_revokes_more_sdk_keys(api, org):
 
 def test_another_organization_cannot_touch_an_environments_keys(api, outsider_api, org):
     project = ProjectFactory(organization=org)
-    environment = api.post(f"/v1/projects/{project.public_id}/environments", {"name": "staging"}, format="json").json()["data"]
+    environment = api.post(f"/v1/projects/{project.public_id}/environments", {"name": "staging"}, format="json").json()[
+        "data"
+    ]
     base = f"/v1/projects/{project.public_id}/environments/{environment['id']}/sdk-keys"
     assert outsider_api.post(base).status_code == 404
     assert outsider_api.delete(f"{base}/{environment['sdkKeys'][0]['prefix']}").status_code == 404
