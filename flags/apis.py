@@ -56,7 +56,8 @@ class EnvironmentOutputSerializer(serializers.ModelSerializer):
 
 
 class HealthSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["new", "active", "stale", "unused"])
+    # A CharField, not a ChoiceField: another "status" enum (licenses') would collide in the schema.
+    status = serializers.CharField(help_text="new, active, stale or unused")
     reason = serializers.CharField()
     lastEvaluatedAt = serializers.DateTimeField(allow_null=True)
     evaluations7d = serializers.IntegerField()

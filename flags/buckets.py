@@ -19,6 +19,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from flags import activity
+from flags.definitions import NAME_PATTERN
 from flags.evaluation import value_key
 from flags.models import FLAG_KEY_MAX_LENGTH, EvaluationBucket, EvaluationBucketCount, Reason
 
@@ -30,6 +31,7 @@ MAX_AGE = timedelta(days=7)
 CLOCK_SKEW = timedelta(seconds=60)
 MAX_BODY_BYTES = 256 * 1024
 VARIANT_MAX_LENGTH = 100
+MAX_VALUE_LENGTH = 32 * 1024
 REASONS = {reason.label: reason for reason in Reason}
 
 
@@ -92,8 +94,8 @@ def _entry(raw: Any, field: str) -> BucketEntry:
     if not isinstance(raw, dict):
         raise BucketError(f"{field}: must be an object.")
     flag_key = raw.get("flagKey")
-    if not isinstance(flag_key, str) or not 1 <= len(flag_key) <= FLAG_KEY_MAX_LENGTH:
-        raise BucketError(f"{field}.flagKey: a string of 1 to {FLAG_KEY_MAX_LENGTH} characters.")
+    if not isinstance(flag_key, str) or not NAME_PATTERN.fullmatch(flag_key):
+        raise BucketError(f"{field}.flagKey: a flag key, 1 to {FLAG_KEY_MAX_LENGTH} letters, digits, '.', '_' or '-'.")
     reason = REASONS.get(raw.get("reason"))
     if reason is None:
         raise BucketError(f"{field}.reason: one of {', '.join(REASONS)}.")
@@ -104,11 +106,16 @@ def _entry(raw: Any, field: str) -> BucketEntry:
         # An error serves neither a variant nor a value, whatever the SDK put there.
         return BucketEntry(flag_key=flag_key, variant=None, value=None, reason=reason, count=count)
     variant = raw.get("variant")
-    if not isinstance(variant, str) or not 1 <= len(variant) <= VARIANT_MAX_LENGTH:
-        raise BucketError(f"{field}.variant: a string of 1 to {VARIANT_MAX_LENGTH} characters.")
+    if not isinstance(variant, str) or not NAME_PATTERN.fullmatch(variant):
+        raise BucketError(
+            f"{field}.variant: a variant name, 1 to {VARIANT_MAX_LENGTH} letters, digits, '.', '_' or '-'."
+        )
     if "value" not in raw or raw["value"] is None:
         raise BucketError(f"{field}.value: required, the value served.")
-    return BucketEntry(flag_key=flag_key, variant=variant, value=value_key(raw["value"]), reason=reason, count=count)
+    value = value_key(raw["value"])
+    if len(value) > MAX_VALUE_LENGTH or "\x00" in value:
+        raise BucketError(f"{field}.value: at most {MAX_VALUE_LENGTH} characters of JSON, without NUL.")
+    return BucketEntry(flag_key=flag_key, variant=variant, value=value, reason=reason, count=count)
 
 
 def _timestamp(value: Any, *, field: str) -> datetime:

@@ -26,6 +26,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from flags import recording, selectors
+from flags.definitions import NAME_PATTERN
 from flags.evaluation import TARGETING_KEY, CompiledFlag, EvaluationError, evaluate
 from flags.models import Reason
 from flags.ofrep_auth import SdkKeyRejected, authenticate_sdk_key, rate_limit_retry_after
@@ -110,9 +111,10 @@ def success_body(flag: CompiledFlag, resolution) -> dict:
 def context_keys(context: dict) -> dict[str, str]:
     """The context's targetingKey and licenseKey as recorded: what exposure matches licenses by."""
     license_key = context.get(LICENSE_KEY)
+    # PostgreSQL text cannot hold NUL: one such key would fail the recorder's whole batch.
     return {
-        "targeting_key": context.get(TARGETING_KEY) or "",
-        "license_key": license_key if isinstance(license_key, str) else "",
+        "targeting_key": (context.get(TARGETING_KEY) or "").replace("\x00", ""),
+        "license_key": license_key.replace("\x00", "") if isinstance(license_key, str) else "",
     }
 
 
@@ -154,7 +156,8 @@ class EvaluateFlagApi(OfrepApiView):
         flag = selectors.environment_flags(environment_id=environment_id, config_version=version).get(key)
         if flag is None:
             # Counted for the unknown-flags list: a typo or a flag deleted while still in code.
-            recording.record_unknown(environment_id=environment_id, key=key, at=timezone.now())
+            if NAME_PATTERN.fullmatch(key):  # only a key that could be defined: no hostile text is stored
+                recording.record_unknown(environment_id=environment_id, key=key, at=timezone.now())
             raise OfrepFailure(404, "FLAG_NOT_FOUND", f"No flag '{key}' in this environment.")
         now = timezone.now()
         try:

@@ -138,6 +138,9 @@ def test_text_plain_bodies_are_accepted_as_sendbeacon_sends_them(setup):
         (lambda b: b["counts"][0].pop("variant"), "counts[0].variant"),
         (lambda b: b["counts"][0].pop("value"), "counts[0].value"),
         (lambda b: b["counts"][2].update(flagKey=""), "counts[2].flagKey"),
+        (lambda b: b["counts"][3].update(flagKey="ghost\x00flag"), "counts[3].flagKey"),
+        (lambda b: b["counts"][0].update(variant="on\x00"), "counts[0].variant"),
+        (lambda b: b["counts"][3].update(value="x\x00"), "counts[3].value"),
     ],
 )
 def test_a_bad_bucket_is_refused_with_400_and_nothing_is_stored(setup, change, field):

@@ -58,3 +58,21 @@ def test_it_needs_an_environment_of_the_project(api, outsider_api, org):
     other = environment_with_key(ProjectFactory(organization=org), "production")[0]
     assert api.get(url, {"environmentId": other.public_id}).status_code == 404
     assert outsider_api.get(url, {"environmentId": production.public_id}).status_code == 404
+
+
+def test_a_key_that_could_never_be_defined_is_not_stored_and_nul_in_context_keys_is_dropped(org):
+    from flags.models import FlagEvaluation
+
+    project = ProjectFactory(organization=org)
+    production, raw_key = environment_with_key(project, "production")
+    boolean_flag(project, "defined")
+    client = sdk_client(raw_key)
+    assert evaluate(client, "bad%00key").status_code == 404
+    client.post(
+        "/ofrep/v1/evaluate/flags/defined",
+        {"context": {"targetingKey": "u\x001", "licenseKey": "LIC\x00"}},
+        format="json",
+    )
+    recording.flush()
+    assert not UnknownFlagDay.objects.exists()
+    assert list(FlagEvaluation.objects.values_list("targeting_key", "license_key")) == [("u1", "LIC")]
