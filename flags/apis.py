@@ -457,4 +457,5 @@ class UnknownFlagListApi(OrganizationAPIView):
         if not environment_id:
             raise ApiError("environmentId: required; the environment to report on.", code="invalid_request")
         environment = selectors.environment_get(project=project, environment_id=environment_id)
-        return Response({"data": health.unknown_flags(environment=environment)})
+        # At most 100 keys, one page: nextCursor is there for the list convention, always null.
+        return Response({"data": health.unknown_flags(environment=environment), "nextCursor": None})

@@ -45,6 +45,7 @@ def test_it_lists_undefined_keys_most_evaluated_first_per_environment(api, org):
     )
     response = api.get(f"/v1/projects/{project.public_id}/unknown-flags", {"environmentId": production.public_id})
     assert response.status_code == 200
+    assert response.json()["nextCursor"] is None
     data = response.json()["data"]
     assert [(row["key"], row["evaluations"]) for row in data] == [("nope", 2), ("typo", 1)]
     assert data[0]["lastSeenAt"].endswith("Z")
