@@ -303,6 +303,12 @@ def read_only_snapshot_sql() -> str:
     return "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 
+def bulk_write_settings_sql(*, work_mem_mb: int) -> str:
+    """PostgreSQL, inside a transaction writing derived data: commit without waiting for the
+    WAL flush, and sorts of up to ``work_mem_mb`` MB in memory, for the rest of the transaction."""
+    return f"SET LOCAL synchronous_commit = off; SET LOCAL work_mem = '{int(work_mem_mb)}MB'"
+
+
 def jit_off_sql() -> str:
     """PostgreSQL: no JIT compilation for the rest of the transaction."""
     return "SET LOCAL jit = off"

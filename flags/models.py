@@ -279,14 +279,12 @@ class FlagKeyDay(models.Model):
 
     class Meta:
         constraints = [
+            # The one index: the key before the variant, so a key's previous day is a seek
+            # both per variant and over every variant. No other index: each costs a write
+            # per key day, and the rollup's deletes by day are one scan per run.
             models.UniqueConstraint(
-                fields=["flag", "environment", "variant", "targeting_key", "day"], name="flag_key_day_key"
+                fields=["flag", "environment", "targeting_key", "variant", "day"], name="flag_key_day_key_first"
             )
-        ]
-        indexes = [
-            # a key's previous day over every variant (the reach points' "any variant")
-            models.Index(fields=["flag", "environment", "targeting_key", "day"], name="flag_key_day_any_variant"),
-            models.Index(fields=["day"], name="flag_key_day_day"),
         ]
 
     def __str__(self) -> str:
@@ -307,14 +305,14 @@ class FlagLicenseDay(models.Model):
 
     class Meta:
         constraints = [
+            # the license before the variant: a license's previous day per variant and over
+            # every variant, and a page's licenses, are seeks on this one index
             models.UniqueConstraint(
-                fields=["flag", "environment", "variant", "license", "day"], name="flag_license_day_key"
+                fields=["flag", "environment", "license", "variant", "day"], name="flag_license_day_key_first"
             )
         ]
         indexes = [
             models.Index(fields=["flag", "environment", "day"], name="flag_license_day_window"),
-            models.Index(fields=["flag", "environment", "license", "day"], name="flag_license_day_any_variant"),
-            models.Index(fields=["day"], name="flag_license_day_day"),
         ]
 
     def __str__(self) -> str:
