@@ -364,8 +364,15 @@ def key_days_insert_sql(*, days: int, evaluation, key_day, flag, environment, pr
         f"INSERT INTO {table(k)} ({columns}) SELECT {group}, COUNT(*) "
         f"{_raw_evaluations_join(evaluation, flag, environment, project)}"
         f"WHERE e.{column(e, 'day')} IN ({', '.join(['%s'] * days)}) AND e.{column(e, 'variant')} IS NOT NULL "
-        f"AND e.{column(e, 'targeting_key')} <> '' GROUP BY {group}"
+        f"AND e.{column(e, 'targeting_key')} <> '' GROUP BY {group} ORDER BY {_key_order(e, 'targeting_key')}"
     )
+
+
+def _key_order(evaluation, subject: str) -> str:
+    """The order of the key and license days' unique index (flag, environment, subject, variant, day):
+    rows inserted in it append to the index's right edge instead of dirtying pages at random."""
+    e = evaluation
+    return ", ".join(f"e.{column(e, n)}" for n in ["flag", "environment", subject, "variant", "day"])
 
 
 def license_days_insert_sql(*, days: int, evaluation, license_day, license, flag, environment, project) -> str:
@@ -389,7 +396,9 @@ def license_days_insert_sql(*, days: int, evaluation, license_day, license, flag
         f"AND by_target.{column(lic, 'key')} = e.{column(e, 'targeting_key')} "
         f"AND e.{column(e, 'targeting_key')} <> '' "
         f"WHERE e.{column(e, 'day')} IN ({', '.join(['%s'] * days)}) AND e.{column(e, 'variant')} IS NOT NULL "
-        f"AND p.{column(p, 'product')} IS NOT NULL AND {license_id} IS NOT NULL GROUP BY {group}"
+        f"AND p.{column(p, 'product')} IS NOT NULL AND {license_id} IS NOT NULL GROUP BY {group} "
+        f"ORDER BY e.{column(e, 'flag')}, e.{column(e, 'environment')}, {license_id}, e.{column(e, 'variant')}, "
+        f"e.{column(e, 'day')}"
     )
 
 
@@ -415,6 +424,10 @@ def license_totals_add_sql(*, total, license_day, license, per_variant: bool, si
         columns[6],
         [column(t, n) for n in ["flag", "environment", "license", "variant"]],
     )
+    # the conflict key's order: the upserts walk the unique index left to right
+    order = ", ".join(
+        f"d.{column(d, n)}" for n in (["flag", "environment", "license"] + (["variant"] if per_variant else []))
+    )
     day = f"d.{column(d, 'day')}"
     when = f"{day} IN ({', '.join(['%s'] * days)})" if days is not None else f"{day} < %s"
     return (
@@ -422,21 +435,32 @@ def license_totals_add_sql(*, total, license_day, license, per_variant: bool, si
         f"SELECT d.{column(d, 'environment')}, d.{column(d, 'flag')}, {variant}, d.{column(d, 'license')}, "
         f"MAX(l.{column(lic, 'public_id')}), {sign} * SUM(d.{column(d, 'evaluations')}), MAX(d.{column(d, 'last_seen_at')}) "
         f"FROM {table(d)} d JOIN {table(lic)} l ON l.{column(lic, 'id')} = d.{column(d, 'license')} "
-        f"WHERE {when} GROUP BY {group} "
+        f"WHERE {when} GROUP BY {group} ORDER BY {order} "
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {evaluations} = {table(t)}.{evaluations} + excluded.{evaluations}, "
         f"{latest} = CASE WHEN excluded.{latest} > {table(t)}.{latest} THEN excluded.{latest} ELSE {table(t)}.{latest} END"
     )
 
 
 def reach_points_insert_sql(
-    *, point, subject_days, kind: str, subject: str, per_variant: bool, bounded: bool, no_previous: str
+    *,
+    point,
+    subject_days,
+    kind: str,
+    subject: str,
+    per_variant: bool,
+    bounded: bool,
+    no_previous: str,
+    seek_earlier: bool = True,
 ) -> str:
     """Each subject's (day, previous day) pairs in the bounds, summed into reach points.
 
     Inside the bounds the previous day is the row before (LAG); only a
     subject's first day in the bounds looks further back, with one index seek
     (COALESCE evaluates its second argument only when the first is NULL).
-    Parameters: the bounds' first day (for the seek), then the bounds.
+    Parameters: the bounds' first day (for the seek), then the bounds. Without
+    ``seek_earlier`` (no subject day can precede the bounds: a backlog rolled up
+    from its first day), no seek and no first parameter: the seek was ~1 µs per
+    subject, 700,000 of them per statement at 1M evaluations.
     ``per_variant`` False counts a subject once over every variant ('').
     """
     r, m = point, subject_days
@@ -458,7 +482,8 @@ def reach_points_insert_sql(
         f"(PARTITION BY env_id, flag_id, variant_name, subject_id ORDER BY seen_day) AS lag_day FROM ({rows}) r"
     )
     points = (
-        f"SELECT env_id, flag_id, variant_name, seen_day, COALESCE(lag_day, {earlier}, '{no_previous}') AS prev_day "
+        f"SELECT env_id, flag_id, variant_name, seen_day, "
+        f"COALESCE(lag_day, {earlier + ', ' if seek_earlier else ''}'{no_previous}') AS prev_day "
         f"FROM ({lagged}) l"
     )
     columns = ", ".join(

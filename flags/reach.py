@@ -31,6 +31,7 @@ from flags.models import (
     FlagLicenseDay,
     FlagLicenseTotal,
     FlagReachPoint,
+    FlagUsageDay,
     Project,
 )
 
@@ -51,8 +52,14 @@ def exposure_rebuild(days: list[date], *, points_from: date, points_until: date 
     Run inside the rollup's transaction."""
     day_params = [_day(d) for d in days]
     models = {"evaluation": FlagEvaluation, "flag": Flag, "environment": Environment, "project": Project}
+    # Rewriting every kept license day (a backlog): the totals are rebuilt from nothing
+    # rather than taken away and added back row by row (measured: 9 of 48 s at 1M).
+    rewrites_all = not FlagLicenseDay.objects.exclude(day__in=days).exists()
     with connection.cursor() as cursor:
-        _license_totals_add(cursor, sign=-1, days=day_params)  # what these days counted until now
+        if rewrites_all:
+            FlagLicenseTotal.objects.all().delete()
+        else:
+            _license_totals_add(cursor, sign=-1, days=day_params)  # what these days counted until now
         for model in (FlagKeyDay, FlagLicenseDay):
             cursor.execute(sql.delete_days_sql(model, days=len(days)), day_params)
         cursor.execute(sql.key_days_insert_sql(days=len(days), key_day=FlagKeyDay, **models), day_params)
@@ -83,6 +90,9 @@ def _points_rebuild(cursor, *, points_from: date, points_until: date | None) -> 
     bounded = points_until is not None
     bounds = [_day(points_from)] + ([_day(points_until)] if bounded else [])
     cursor.execute(sql.delete_day_range_sql(FlagReachPoint, bounded=bounded), bounds)
+    # Key and license days before the bounds exist only for days rolled up before, which
+    # left usage rows (kept at least as long): without any, no subject has an earlier day.
+    seek_earlier = FlagUsageDay.objects.filter(date__lt=points_from).exists()
     for kind, model, subject in SUBJECTS:
         for per_variant in (True, False):
             statement = sql.reach_points_insert_sql(
@@ -93,8 +103,9 @@ def _points_rebuild(cursor, *, points_from: date, points_until: date | None) -> 
                 per_variant=per_variant,
                 bounded=bounded,
                 no_previous=NO_PREVIOUS_DAY.isoformat(),
+                seek_earlier=seek_earlier,
             )
-            cursor.execute(statement, [_day(points_from), *bounds])
+            cursor.execute(statement, [_day(points_from), *bounds] if seek_earlier else bounds)
 
 
 def exposure_delete_before(cutoff: date) -> None:
