@@ -1,10 +1,20 @@
-"""Shared pieces of the /v1 API views."""
+"""Shared pieces of the /v1 API views, and the audit log."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
+from rest_framework import serializers
 from rest_framework.views import APIView
 
-from core.models import Organization
+from core.audit import Actor, audit_entries
+from core.models import AuditEntry, Organization
+from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginated_response
 
 
 class OrganizationAPIView(APIView):
@@ -13,3 +23,89 @@ class OrganizationAPIView(APIView):
     @property
     def organization(self) -> Organization:
         return self.request.user.organization
+
+    @property
+    def actor(self) -> Actor:
+        """Who the audit log names for this request's changes: the API key."""
+        return Actor.for_api_key(self.request.user.api_key)
+
+
+@extend_schema_serializer(component_name="AuditActor")
+class AuditActorSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=AuditEntry.ActorType.choices)
+    name = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="AuditTarget")
+class AuditTargetSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="project, environment, sdk_key, flag, api_key or product")
+    id = serializers.CharField(help_text="The target's public id; a key's display prefix for sdk_key and api_key.")
+
+
+@extend_schema_serializer(component_name="AuditEntry")
+class AuditEntryOutputSerializer(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    at = serializers.DateTimeField()
+    actor = serializers.SerializerMethodField()
+    action = serializers.CharField(
+        help_text="e.g. flag.created, flag.updated, flag.environment_updated, sdk_key.revoked"
+    )
+    target = serializers.SerializerMethodField()
+    before = serializers.JSONField(allow_null=True, help_text="The target before the change; null on creation.")
+    after = serializers.JSONField(allow_null=True, help_text="The target after the change; null on deletion.")
+
+    @extend_schema_field(AuditActorSerializer)
+    def get_actor(self, entry: AuditEntry) -> dict:
+        return {"type": entry.actor_type, "name": entry.actor_name}
+
+    @extend_schema_field(AuditTargetSerializer)
+    def get_target(self, entry: AuditEntry) -> dict:
+        return {"type": entry.target_type, "id": entry.target_id}
+
+
+@extend_schema_serializer(component_name="AuditLogPage")
+class AuditLogPageSerializer(serializers.Serializer):
+    data = AuditEntryOutputSerializer(many=True)
+    nextCursor = serializers.CharField(
+        allow_null=True, help_text="Pass as ?cursor= for older entries; null on the last page."
+    )
+
+
+@extend_schema_serializer(component_name="AuditLogErrorDetail")
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="AuditLogError")
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+class AuditLogApi(OrganizationAPIView):
+    class FilterSerializer(serializers.Serializer):
+        target = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("cursor", str, description="nextCursor of the previous page"),
+            OpenApiParameter("limit", int, description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}"),
+            OpenApiParameter(
+                "target",
+                str,
+                description="Only entries about this target id (flag_…, proj_…, env_…, prd_…, or a key prefix)",
+            ),
+        ],
+        responses={
+            200: AuditLogPageSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="A bad cursor, limit or target."),
+            401: OpenApiResponse(ErrorSerializer, description="No or a bad API key."),
+        },
+        operation_id="audit_log_list",
+        description="The organization's changes, newest first.",
+    )
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        entries = audit_entries(organization=self.organization, target_id=filters.validated_data.get("target", ""))
+        return paginated_response(request, entries, AuditEntryOutputSerializer, newest_first=True)

@@ -31,7 +31,8 @@ class DemoContext:
 
 def demo_organization_create(*, progress: bool = True) -> DemoContext:
     """(Re)create the demo organization, its owner login and an API key."""
-    Organization.objects.filter(slug=DEMO_ORG_SLUG).delete()
+    for old in Organization.objects.filter(slug=DEMO_ORG_SLUG):
+        services.organization_delete(organization=old)
     organization = services.organization_create(name="Demo Software", slug=DEMO_ORG_SLUG, plan=Plan.objects.get(slug="pro"))
     User = get_user_model()
     user, _ = User.objects.get_or_create(username=DEMO_USERNAME, defaults={"email": "demo@example.com"})

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.keys import new_audit_entry_id
+
 
 class Plan(models.Model):
     slug = models.SlugField(unique=True)
@@ -34,8 +36,11 @@ class Organization(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
+        # owner: everything, API keys included; admin and member: edit projects and flags; viewer: reads only
         OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
         MEMBER = "member", "Member"
+        VIEWER = "viewer", "Viewer"
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
@@ -66,3 +71,45 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class AuditEntry(models.Model):
+    """One recorded change: who, when, what, and the target before and after.
+
+    Append-only: no API, console page or admin action changes or deletes an
+    entry, and on PostgreSQL a trigger refuses UPDATE and DELETE (migration
+    0004) except while an organization itself is deleted. Targets are named by
+    their public id (or a key's display prefix), never by a foreign key, so an
+    entry outlives what it describes.
+    """
+
+    class ActorType(models.TextChoices):
+        USER = "user", "Console user"
+        API_KEY = "api_key", "API key"
+        STAFF = "staff", "Staff"
+
+    public_id = models.CharField(max_length=40, unique=True, default=new_audit_entry_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_entries")
+    at = models.DateTimeField(default=timezone.now)
+    actor_type = models.CharField(max_length=10, choices=ActorType.choices)
+    actor_name = models.CharField(max_length=200)
+    # the user's or the key's id as text: a deleted user or key leaves the entry intact
+    actor_id = models.CharField(max_length=40, blank=True)
+    action = models.CharField(max_length=60)
+    target_type = models.CharField(max_length=30)
+    target_id = models.CharField(max_length=100)
+    # the project a flag, environment or SDK key belongs to: a project's history in one indexed read
+    project_id = models.CharField(max_length=40, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "-id"], name="audit_org_newest"),
+            models.Index(fields=["organization", "target_id", "-id"], name="audit_org_target"),
+            models.Index(fields=["organization", "project_id", "-id"], name="audit_org_project"),
+        ]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_id} by {self.actor_name}"
