@@ -61,9 +61,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         )
         obj.pk = api_key.pk
         obj.refresh_from_db()
-        self.message_user(
-            request, f"Copy this key now, it is not shown again: {raw}", level=messages.WARNING
-        )
+        self.message_user(request, f"Copy this key now, it is not shown again: {raw}", level=messages.WARNING)
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):

@@ -16,9 +16,7 @@ def organization_create(*, name: str, plan: Plan, slug: str = "") -> Organizatio
 
 
 def membership_add(*, organization: Organization, user, role: str = Membership.Role.MEMBER) -> Membership:
-    membership, _ = Membership.objects.update_or_create(
-        organization=organization, user=user, defaults={"role": role}
-    )
+    membership, _ = Membership.objects.update_or_create(organization=organization, user=user, defaults={"role": role})
     return membership
 
 
