@@ -97,3 +97,4 @@ def exception_handler(exc, context):
         message = str(exc.detail) if hasattr(exc, "detail") else str(exc)
     response.data = error_body(_code_for(exc), message)
     return response
+
