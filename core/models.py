@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -111,3 +113,28 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_id} by {self.actor_name}"
+
+    @property
+    def changes(self) -> list[tuple[str, str | None, str | None]]:
+        """(field, before, after) as short JSON for each top-level field that differs: what a history page shows."""
+        before, after = self.before or {}, self.after or {}
+        rows = []
+        for key in [*before, *(k for k in after if k not in before)]:
+            old, new = before.get(key), after.get(key)
+            if old != new or self.before is None or self.after is None:
+                rows.append(
+                    (
+                        key,
+                        _short(old) if self.before is not None else None,
+                        _short(new) if self.after is not None else None,
+                    )
+                )
+        return rows
+
+
+HISTORY_VALUE_CHARS = 300
+
+
+def _short(value) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= HISTORY_VALUE_CHARS else text[: HISTORY_VALUE_CHARS - 1] + "…"

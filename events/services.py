@@ -27,8 +27,13 @@ def product_snapshot(product: Product) -> dict:
 
 def _product_audit(product: Product, actor: Actor, action: str, before: dict | None) -> None:
     audit_record(
-        organization=product.organization, actor=actor, action=action, target_type="product",
-        target_id=product.public_id, before=before, after=product_snapshot(product),
+        organization=product.organization,
+        actor=actor,
+        action=action,
+        target_type="product",
+        target_id=product.public_id,
+        before=before,
+        after=product_snapshot(product),
     )
 
 
@@ -81,7 +86,9 @@ def license_create(
                 product=product, key=key, customer_email=customer_email, status=status, expires_at=expires_at
             )
     except IntegrityError:
-        raise ApiError(f"key: a license with key '{key}' already exists for this product.", code="duplicate_key") from None
+        raise ApiError(
+            f"key: a license with key '{key}' already exists for this product.", code="duplicate_key"
+        ) from None
 
 
 def license_update(*, license: License, **changes) -> License:

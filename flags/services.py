@@ -97,7 +97,12 @@ def environment_create(*, project: Project, name: str, actor: Actor = SYSTEM) ->
         for flag in Flag.objects.filter(project=project)
     )
     _audit(
-        project, actor, "environment.created", "environment", environment.public_id, None,
+        project,
+        actor,
+        "environment.created",
+        "environment",
+        environment.public_id,
+        None,
         environment_snapshot(environment),
     )
     _, raw = sdk_key_create(environment=environment, actor=actor)
@@ -111,7 +116,12 @@ def environment_update(*, environment: Environment, name: str, actor: Actor = SY
     environment.name = name
     environment.save(update_fields=["name"])
     _audit(
-        environment.project, actor, "environment.updated", "environment", environment.public_id, before,
+        environment.project,
+        actor,
+        "environment.updated",
+        "environment",
+        environment.public_id,
+        before,
         environment_snapshot(environment),
     )
     return environment
@@ -158,12 +168,18 @@ def flag_create(
     actor: Actor = SYSTEM,
 ) -> Flag:
     key = definitions.clean_key(key)
+    type = definitions.clean_type(type)
+    description = definitions.clean_description(description)
     variants = definitions.clean_variants(type, variants)
     settings = _clean_environments(project=project, raw=environments or {}, variants=variants)
     try:
         with transaction.atomic():
             flag = Flag.objects.create(
-                project=project, key=key, type=type, variants=variants, variant_order=list(variants),
+                project=project,
+                key=key,
+                type=type,
+                variants=variants,
+                variant_order=list(variants),
                 description=description,
             )
     except IntegrityError:
@@ -207,7 +223,7 @@ def flag_update(
     flag.variants = new_variants
     flag.variant_order = list(new_variants)
     if description is not None:
-        flag.description = description
+        flag.description = definitions.clean_description(description)
     flag.updated_at = timezone.now()
     flag.save(update_fields=["variants", "variant_order", "description", "updated_at"])
     for environment_pk, cleaned in settings.items():
@@ -225,8 +241,13 @@ def flag_environment_set(*, flag: Flag, environment: Environment, settings: Any,
     after = settings_snapshot(FlagEnvironment.objects.get(flag=flag, environment=environment))
     where = {"environmentId": environment.public_id}
     _audit(
-        flag.project, actor, "flag.environment_updated", "flag", flag.public_id,
-        {**where, **before} if before else where, {**where, **after},
+        flag.project,
+        actor,
+        "flag.environment_updated",
+        "flag",
+        flag.public_id,
+        {**where, **before} if before else where,
+        {**where, **after},
     )
     Flag.objects.filter(pk=flag.pk).update(updated_at=timezone.now())
     Environment.objects.filter(pk=environment.pk).update(config_version=F("config_version") + 1)
