@@ -41,9 +41,7 @@ class ProductListApi(OrganizationAPIView):
 
     @extend_schema(responses=ProductOutputSerializer(many=True), operation_id="products_list")
     def get(self, request):
-        return paginated_response(
-            request, selectors.product_list(organization=self.organization), ProductOutputSerializer
-        )
+        return paginated_response(request, selectors.product_list(organization=self.organization), ProductOutputSerializer)
 
     @extend_schema(request=InputSerializer, responses={201: ProductOutputSerializer}, operation_id="products_create")
     def post(self, request):

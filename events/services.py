@@ -86,9 +86,7 @@ def license_create(
                 product=product, key=key, customer_email=customer_email, status=status, expires_at=expires_at
             )
     except IntegrityError:
-        raise ApiError(
-            f"key: a license with key '{key}' already exists for this product.", code="duplicate_key"
-        ) from None
+        raise ApiError(f"key: a license with key '{key}' already exists for this product.", code="duplicate_key") from None
 
 
 def license_update(*, license: License, **changes) -> License:

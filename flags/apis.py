@@ -57,11 +57,7 @@ class FlagOutputSerializer(serializers.ModelSerializer):
 
     def get_environments(self, flag: Flag) -> dict:
         return {
-            row.environment.public_id: {
-                "enabled": row.enabled,
-                "defaultVariant": row.default_variant,
-                "rules": row.rules,
-            }
+            row.environment.public_id: {"enabled": row.enabled, "defaultVariant": row.default_variant, "rules": row.rules}
             for row in flag.settings.all()
         }
 
@@ -77,9 +73,7 @@ class ProjectListApi(OrganizationAPIView):
 
     @extend_schema(responses=ProjectOutputSerializer(many=True), operation_id="projects_list")
     def get(self, request):
-        return paginated_response(
-            request, selectors.project_list(organization=self.organization), ProjectOutputSerializer
-        )
+        return paginated_response(request, selectors.project_list(organization=self.organization), ProjectOutputSerializer)
 
     @extend_schema(request=InputSerializer, responses={201: ProjectOutputSerializer}, operation_id="projects_create")
     def post(self, request):
@@ -127,9 +121,7 @@ class EnvironmentListApi(OrganizationAPIView):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        environment, raw_key = services.environment_create(
-            project=project, **serializer.validated_data, actor=self.actor
-        )
+        environment, raw_key = services.environment_create(project=project, **serializer.validated_data, actor=self.actor)
         environment = selectors.environment_get(project=project, environment_id=environment.public_id)
         data = {**EnvironmentOutputSerializer(environment).data, "sdkKey": raw_key}
         return Response({"data": data}, status=status.HTTP_201_CREATED)

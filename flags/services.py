@@ -175,11 +175,7 @@ def flag_create(
     try:
         with transaction.atomic():
             flag = Flag.objects.create(
-                project=project,
-                key=key,
-                type=type,
-                variants=variants,
-                variant_order=list(variants),
+                project=project, key=key, type=type, variants=variants, variant_order=list(variants),
                 description=description,
             )
     except IntegrityError:

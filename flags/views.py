@@ -97,23 +97,13 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
         {
             "flag": flag,
             "environments": [
-                {
-                    "environment": e,
-                    "url": _url(base, {**keep_window, "environmentId": e.public_id}),
-                    "active": e.public_id == environment_id,
-                }
+                {"environment": e, "url": _url(base, {**keep_window, "environmentId": e.public_id}), "active": e.public_id == environment_id}
                 for e in environments
             ],
             "environment_id": environment_id,
             "preset": preset,
             "presets": [
-                {
-                    "days": days,
-                    "url": _url(
-                        base, {"environmentId": environment_id, "days": "" if days == DEFAULT_PRESET else str(days)}
-                    ),
-                    "active": days == preset,
-                }
+                {"days": days, "url": _url(base, {"environmentId": environment_id, "days": "" if days == DEFAULT_PRESET else str(days)}), "active": days == preset}
                 for days in WINDOW_PRESETS
             ],
             "form": {"from": window.get("from", ""), "to": window.get("to", "")},
@@ -152,8 +142,7 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
                 for row in rows
             ],
             "environment": query.environment,
-            "requested_from": window.get("from")
-            or (query.date_to - timedelta(days=selectors.DEFAULT_WINDOW_DAYS)).isoformat(),
+            "requested_from": window.get("from") or (query.date_to - timedelta(days=selectors.DEFAULT_WINDOW_DAYS)).isoformat(),
             "totals": {
                 key: sum(row[key] for row in rows)
                 for key in ("totalEvaluations", "ruleMatchCount", "defaultCount", "errorCount")
