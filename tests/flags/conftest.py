@@ -50,3 +50,11 @@ def viewer(org):
     user = UserFactory(username="victor")
     core_services.membership_add(organization=org, user=user, role=Membership.Role.VIEWER)
     return user
+
+
+@pytest.fixture
+def org_admin(org):
+    """A member of ``org`` with the admin role: edits flags, like an owner."""
+    user = UserFactory(username="ada")
+    core_services.membership_add(organization=org, user=user, role=Membership.Role.ADMIN)
+    return user
