@@ -115,6 +115,11 @@ class AuditEntry(models.Model):
         return f"{self.action} {self.target_id} by {self.actor_name}"
 
     @property
+    def environment_id(self) -> str:
+        """The environment a ``flag.environment_updated`` entry is about ("" for other entries)."""
+        return (self.after or self.before or {}).get("environmentId", "")
+
+    @property
     def changes(self) -> list[tuple[str, str | None, str | None]]:
         """(field, before, after) as short JSON for each top-level field that differs: what a history page shows."""
         before, after = self.before or {}, self.after or {}

@@ -298,15 +298,19 @@ def flag_delete(request, org_slug: str, project_id: str, flag_key: str):
     return render(request, "flags/flag_delete.html", context)
 
 
-def _history_page(request, entries):
-    return Paginator(entries.order_by("-pk"), HISTORY_PER_PAGE).get_page(request.GET.get("page"))
+def _history_page(request, entries, project):
+    page = Paginator(entries.order_by("-pk"), HISTORY_PER_PAGE).get_page(request.GET.get("page"))
+    names = dict(selectors.environment_list(project=project).values_list("public_id", "name"))
+    for entry in page.object_list:
+        entry.environment_name = names.get(entry.environment_id, entry.environment_id)
+    return page
 
 
 @login_required
 def flag_history(request, org_slug: str, project_id: str, flag_key: str):
     context = _flag_context(request, org_slug, project_id, flag_key, "history")
     entries = audit_entries(organization=context["organization"], target_id=context["flag"].public_id)
-    context["page"] = _history_page(request, entries)
+    context["page"] = _history_page(request, entries, context["project"])
     return render(request, "flags/flag_history.html", context)
 
 
@@ -314,5 +318,5 @@ def flag_history(request, org_slug: str, project_id: str, flag_key: str):
 def project_history(request, org_slug: str, project_id: str):
     context = project_context(request, org_slug, project_id)
     entries = audit_entries(organization=context["organization"], project_id=context["project"].public_id)
-    context["page"] = _history_page(request, entries)
+    context["page"] = _history_page(request, entries, context["project"])
     return render(request, "flags/project_history.html", context)
