@@ -31,9 +31,11 @@ def _decode(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = text.partition(":")
-        if kind != "o":
+        pk = int(value)
+        # a forged cursor beyond a bigint would reach the database as an out-of-range error
+        if kind != "o" or not 0 <= pk < 2**63:
             raise ValueError(cursor)
-        return int(value)
+        return pk
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ApiError("cursor: not a cursor this API returned.", code="invalid_cursor") from None
 

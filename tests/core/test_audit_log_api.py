@@ -232,3 +232,12 @@ def test_the_openapi_schema_describes_the_page_envelope_and_errors(client):
     assert set(page["properties"]) == {"data", "nextCursor"}
     assert page["properties"]["nextCursor"]["nullable"] is True
     assert {p["name"] for p in operation["parameters"]} == {"cursor", "limit", "target"}
+
+
+def test_a_forged_cursor_beyond_any_id_is_a_400(api):
+    import base64
+
+    forged = base64.urlsafe_b64encode(f"o:{10**30}".encode()).decode().rstrip("=")
+    response = api.get(AUDIT_URL, {"cursor": forged})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_cursor"
