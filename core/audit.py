@@ -41,14 +41,6 @@ class Actor:
         # the key's name and display prefix tell keys apart; the secret is never known here
         return cls(type=AuditEntry.ActorType.API_KEY, name=f"{api_key.name} ({api_key.prefix}…)", id=str(api_key.pk))
 
-    @classmethod
-    def for_request(cls, request) -> Actor:
-        """The actor of an /v1 request (an API-key principal) or of a console request (a Django user)."""
-        api_key = getattr(request.user, "api_key", None)
-        if api_key is not None:
-            return cls.for_api_key(api_key)
-        return cls.for_user(request.user)
-
 
 # Scripts run on the server by PackEdge's operators (`demo`, `create_api_key`,
 # benchmarks): the services' default, so that no change ever goes unrecorded.

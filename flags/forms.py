@@ -304,6 +304,15 @@ class SettingsForm:
                 if j < len(kept):
                     kept[j].errors[part.removeprefix(".") or "row"] = text
                     return
+            elif rest.startswith(".rollout["):
+                # rollout[k] counts the shares sent: the weights that were filled in
+                k_text = rest.removeprefix(".rollout[").partition("]")[0]
+                filled = [w for w in rule.weights if w.weight != ""]
+                if k_text.isdigit() and int(k_text) < len(filled):
+                    filled[int(k_text)].error = text
+                else:
+                    rule.rollout_error = text
+                return
             elif rest.startswith(".rollout"):
                 rule.rollout_error = text
                 return

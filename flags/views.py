@@ -180,8 +180,10 @@ def flag_create(request, org_slug: str, project_id: str):
     form = {"key": "", "type": flag_type, "description": "", "errors": {}}
     variants = VariantsForm(forms.default_variant_rows(flag_type if flag_type in Flag.Type.values else "boolean"))
     status = 200
-    if request.method == "POST" and request.POST.get("op") != "change_type":
+    if request.method == "POST":
+        # what was typed survives a change of type; the variants start again from the new type's defaults
         form.update(key=request.POST.get("key", "").strip(), description=request.POST.get("description", ""))
+    if request.method == "POST" and request.POST.get("op") != "change_type":
         variants = VariantsForm(forms.posted_variant_rows(request.POST))
         try:
             flag = services.flag_create(

@@ -118,3 +118,14 @@ def test_an_outsider_gets_a_404(client, org, outsider, project):
     assert client.get(create_url(org, project)).status_code == 404
     assert post(client, org, project, key="sneaky").status_code == 404
     assert not Flag.objects.exists()
+
+
+def test_changing_the_type_keeps_the_key_and_offers_that_type_s_variants(client, org, owner, project):
+    response = post(
+        signed_in(client, owner), org, project, key="limits", description="Seats", type="number", op="change_type"
+    )
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'value="limits"' in page and 'value="Seats"' in page
+    assert 'name="variant-0-name" value=""' in page  # a number flag has no default variants
+    assert not Flag.objects.exists()
