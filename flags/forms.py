@@ -162,10 +162,19 @@ class RuleRow:
     rollout_error: str = ""
 
 
+def _scalar_text(value: Any) -> str:
+    """The text that parses back to ``value``: text that would read as a number or boolean is quoted."""
+    if isinstance(value, str) and _scalar(value) == value and not value.startswith('"'):
+        return value
+    return json.dumps(value)
+
+
 def condition_value_text(operator: str, value: Any) -> str:
+    if operator in STRING_OPERATORS and isinstance(value, str):
+        return value
     if operator in LIST_OPERATORS and isinstance(value, list):
-        return ", ".join(item if isinstance(item, str) else json.dumps(item) for item in value)
-    return value if isinstance(value, str) else json.dumps(value)
+        return ", ".join(_scalar_text(item) for item in value)
+    return _scalar_text(value)
 
 
 def _scalar(text: str) -> Any:

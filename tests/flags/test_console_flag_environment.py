@@ -162,3 +162,32 @@ def test_an_environment_of_another_project_is_a_404(client, org, owner, project,
 
     elsewhere, _ = environment_with_key(ProjectFactory(organization=org), "staging")
     assert signed_in(client, owner).get(url(org, project, flag, elsewhere)).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("operator", "value", "shown"),
+    [
+        ("eq", "42", '"42"'),
+        ("eq", 42, "42"),
+        ("eq", True, "true"),
+        ("eq", "true", '"true"'),
+        ("eq", "pro", "pro"),
+        ("in", ["1", 2, "true", "gold"], '"1", 2, "true", gold'),
+        ("ends_with", "42", "42"),
+        ("gte", 2.5, "2.5"),
+    ],
+)
+def test_a_condition_made_by_the_api_reads_back_as_the_same_value(operator, value, shown):
+    from flags.forms import condition_value_text, parse_condition_value
+
+    assert condition_value_text(operator, value) == shown
+    assert parse_condition_value(operator, shown) == value
+
+
+def test_text_that_looks_like_a_number_is_shown_quoted(client, org, owner, project, flag, staging):
+    from flags import services
+
+    rules = [{"conditions": [{"attribute": "build", "operator": "eq", "value": "42"}], "variant": "on"}]
+    services.flag_environment_set(flag=flag, environment=staging, settings={"rules": rules})
+    page = signed_in(client, owner).get(url(org, project, flag, staging)).content.decode()
+    assert 'name="rule-0-cond-0-value" value="&quot;42&quot;"' in page
