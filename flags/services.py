@@ -9,7 +9,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import keys
-from core.audit import SYSTEM, Actor, audit_record
+from core.audit import SYSTEM, Actor
 from core.errors import ApiError, NotFound
 from core.models import Organization
 from flags import definitions
@@ -17,52 +17,10 @@ from flags.definitions import EnvironmentSettings
 from flags.models import Environment, Flag, FlagEnvironment, Project, SdkKey
 from flags.ofrep_auth import forget_cached_keys
 from flags.selectors import forget_compiled_flags
+from flags.snapshots import audit_project_change as _audit
+from flags.snapshots import environment_snapshot, flag_snapshot, project_snapshot, sdk_key_snapshot, settings_snapshot
 
 SDK_KEY_PREFIX = "sdk"
-
-
-def project_snapshot(project: Project) -> dict:
-    return {"id": project.public_id, "name": project.name}
-
-
-def environment_snapshot(environment: Environment) -> dict:
-    return {"id": environment.public_id, "name": environment.name}
-
-
-def sdk_key_snapshot(key: SdkKey) -> dict:
-    """The display prefix only: the secret is never stored, its hash never leaves the table."""
-    return {"prefix": key.prefix, "environmentId": key.environment.public_id, "revokedAt": key.revoked_at}
-
-
-def settings_snapshot(row: FlagEnvironment | None) -> dict | None:
-    if row is None:
-        return None
-    return {"enabled": row.enabled, "defaultVariant": row.default_variant, "rules": row.rules}
-
-
-def flag_snapshot(flag: Flag) -> dict:
-    """A flag as the API shows it, per-environment settings included."""
-    rows = FlagEnvironment.objects.filter(flag=flag).select_related("environment").order_by("environment_id")
-    return {
-        "key": flag.key,
-        "type": flag.type,
-        "description": flag.description,
-        "variants": flag.ordered_variants,
-        "environments": {row.environment.public_id: settings_snapshot(row) for row in rows},
-    }
-
-
-def _audit(project: Project, actor: Actor, action: str, target_type: str, target_id: str, before, after) -> None:
-    audit_record(
-        organization=project.organization,
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        project_id=project.public_id,
-        before=before,
-        after=after,
-    )
 
 
 @transaction.atomic
