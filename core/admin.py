@@ -28,6 +28,12 @@ class OrganizationAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
 
     # An organization's audit log goes with it, and only through this service (see migration 0004).
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Entries cannot be deleted one by one (no delete permission), but they do go with their organization.
+        perms_needed.discard(AuditEntry._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
     def delete_model(self, request, obj):
         services.organization_delete(organization=obj)
 

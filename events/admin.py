@@ -15,7 +15,9 @@ class ProductAdmin(admin.ModelAdmin):
     readonly_fields = ["public_id"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [*self.readonly_fields, "organization", "public_key"] if obj else self.readonly_fields
+        # name and time zone go through the audited service; the keys and dates are the service's to set
+        fixed = [*self.readonly_fields, "public_key", "created_at"]
+        return [*fixed, "organization"] if obj else fixed
 
     def save_model(self, request, obj, form, change):
         actor = Actor.for_staff(request.user)
