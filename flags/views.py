@@ -194,7 +194,7 @@ def flag_create(request, org_slug: str, project_id: str):
                 variants=variants.to_body(flag_type if flag_type in Flag.Type.values else "boolean"),
                 actor=Actor.for_user(request.user),
             )
-            return redirect(reverse("console:flag-settings", args=[org_slug, project_id, flag.key]) + "?saved=1")
+            return redirect(reverse("console:flag-settings", args=[org_slug, project_id, flag.key]) + "?created=1")
         except ApiError as exc:
             path, text = forms.split_error(str(exc.detail))
             if not variants.show_error(path, text):
@@ -242,6 +242,7 @@ def flag_settings(request, org_slug: str, project_id: str, flag_key: str):
             "variants": variants.with_blank_rows(),
             "environments": environments,
             "saved": "saved" in request.GET,
+            "created": "created" in request.GET,
         }
     )
     return render(request, "flags/flag_settings.html", context, status=status)

@@ -98,7 +98,7 @@ def test_a_flag_made_in_the_console_is_served_to_the_stock_sdk_and_every_step_is
     page.fill("#flag-description", "The one-page checkout")
     shoot(page, artifacts_dir, "01-create")
     page.click("#create-flag")
-    page.wait_for_url("**/flags/new-checkout/settings/?saved=1")
+    page.wait_for_url("**/flags/new-checkout/settings/?created=1")
     shoot(page, artifacts_dir, "02-settings")
 
     # 2. In staging, a rule: pro and team plans get "on".

@@ -31,7 +31,7 @@ def test_an_owner_creates_a_flag_off_in_every_environment_and_it_is_audited(
     response = post(signed_in(client, owner), org, project, key="dark-mode", description="Night theme")
 
     assert response.status_code == 302
-    assert response["Location"] == f"/o/{org.slug}/projects/{project.public_id}/flags/dark-mode/settings/?saved=1"
+    assert response["Location"] == f"/o/{org.slug}/projects/{project.public_id}/flags/dark-mode/settings/?created=1"
     flag = Flag.objects.get(project=project, key="dark-mode")
     assert (flag.type, flag.description, flag.ordered_variants) == (
         "boolean",
