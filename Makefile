@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test e2e bench lint format serve migrate demo clean
+.PHONY: run test e2e bench lint format serve migrate demo clean sdk
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,16 @@ e2e: $(STAMP)
 # Benchmarks on PostgreSQL (README, "Benchmarks"); sizes via BENCH_EVENTS=...
 bench: $(STAMP)
 	SECRET_KEY=$${SECRET_KEY:-bench-only-secret} $(BIN)/python -m bench
+
+# The JS SDK (sdk/js): Node's test runner, static/sdk/ equal to a fresh build, and the
+# npm tarball (into a temporary folder). Node and npm come from Debian when missing.
+sdk:
+	command -v node >/dev/null && command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm)
+	@node -e 'const [a, b] = process.versions.node.split(".").map(Number); if (a < 20 || (a === 20 && b < 11)) { console.error("make sdk: the tests need Node.js 20.11 or later (node:test mock timers with Date), found " + process.version); process.exit(1); }'
+	cd sdk/js && npm ci --no-audit --no-fund --loglevel=error
+	cd sdk/js && npm run --silent check
+	cd sdk/js && npm test
+	tmp=$$(mktemp -d) && cd sdk/js && npm pack --pack-destination "$$tmp" --loglevel=warn && ls -l "$$tmp" && rm -rf "$$tmp"
 
 # ruff's linter and formatter, and the import-direction contracts of pyproject.toml.
 lint: $(STAMP)

@@ -171,6 +171,8 @@ CORS_URLS_REGEX = r"^/public/.*$"
 CORS_ALLOW_ALL_ORIGINS = True
 CORS_ALLOW_CREDENTIALS = False
 CORS_PREFLIGHT_MAX_AGE = 86400
+# The JS SDK honours Retry-After on 429/503: browsers hide it from cross-origin scripts unless exposed.
+CORS_EXPOSE_HEADERS = ["Retry-After"]
 
 # Off: ingestion commits asynchronously on PostgreSQL (SET LOCAL synchronous_commit),
 # so it does not wait for the WAL flush; an acknowledged event can then be lost if the
