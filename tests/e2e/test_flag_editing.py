@@ -119,7 +119,8 @@ def test_a_flag_made_in_the_console_is_served_to_the_stock_sdk_and_every_step_is
     rollout.locator("input[name=rule-1-serve][value=rollout]").check()
     rollout.locator("[name=rule-1-weight-on]").fill("25")
     rollout.locator("[name=rule-1-weight-off]").fill("75")
-    save(page)
+    rollout.locator("[name=rule-1-weight-off]").press("Enter")  # Enter saves, as the Save button does
+    page.wait_for_url("**?saved=1")
 
     # Still off: the SDK gets the default variant, reason DISABLED.
     disabled = sdk.get_boolean_details("new-checkout", True, ctx("user-1", plan="pro"))
