@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test e2e bench lint format serve migrate demo clean sdk
+.PHONY: run test e2e bench lint format serve migrate demo clean sdk worker
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(STAMP)
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py demo
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
+
+# The background worker with its beat schedule (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/0).
+worker: $(STAMP)
+	$(BIN)/python manage.py worker --loglevel $${LOG_LEVEL:-INFO}
 
 # The whole suite except the browser tests (`make e2e`).
 test: $(STAMP)

@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from analytics.feature_usage import (
     CSV_TABLES,
+    AnalyticsRecounting,
     feature_usage,
     feature_usage_allowed,
     feature_usage_csv,
@@ -24,6 +25,7 @@ from analytics.feature_usage import (
 )
 from core.errors import ApiError
 from events.console import product_context
+from events.models import Product
 
 WINDOW_PRESETS = (7, 30, 90)
 # With no window in the URL the API's default applies, which is the 30-day preset.
@@ -75,7 +77,11 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
         {
             "preset": preset,
             "presets": [
-                {"days": days, "url": _url(base, {**filters, "days": "" if days == DEFAULT_PRESET else str(days)}), "active": days == preset}
+                {
+                    "days": days,
+                    "url": _url(base, {**filters, "days": "" if days == DEFAULT_PRESET else str(days)}),
+                    "active": days == preset,
+                }
                 for days in WINDOW_PRESETS
             ],
             "params": params,
@@ -89,7 +95,12 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
         context["error"] = str(exc.detail)
         return render(request, "analytics/feature_usage.html", context, status=exc.status_code)
 
-    data = feature_usage(query)
+    try:
+        data = feature_usage(query)
+    except AnalyticsRecounting:
+        # product_base.html shows the recount's progress; the figures come back when it is done.
+        context["product"] = Product.objects.get(pk=product.pk)
+        return render(request, "analytics/feature_usage.html", context)
     window = {"from": data["from"], "to": data["to"]}
     context["form"].update(window)
     keep_window = window if preset is None else ({"days": str(preset)} if preset != DEFAULT_PRESET else {})
@@ -107,7 +118,8 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
             "clear_license_url": _url(base, without_license),
             "feature_urls": {f["name"]: _url(base, {**without_event, "event": f["name"]}) for f in data["topFeatures"]},
             "license_urls": {
-                row["licenseId"]: _url(base, {**without_license, "license_id": row["licenseId"]}) for row in data["topLicenses"]
+                row["licenseId"]: _url(base, {**without_license, "license_id": row["licenseId"]})
+                for row in data["topLicenses"]
             },
         }
     )
@@ -127,7 +139,12 @@ def feature_usage_csv_download(request, org_slug: str, product_id: str):
         query = parse_feature_usage_query(product=product, params=params, today=today)
         body = feature_usage_csv(query, table)
     except ApiError as exc:
-        return HttpResponse(str(exc.detail), status=exc.status_code, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(str(exc.detail), status=exc.status_code, content_type="text/plain; charset=utf-8")
+        if getattr(exc, "wait", None):
+            response["Retry-After"] = str(exc.wait)
+        return response
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="feature-usage-{table}-{query.date_from}-{query.date_to}.csv"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="feature-usage-{table}-{query.date_from}-{query.date_to}.csv"'
+    )
     return response

@@ -1,6 +1,6 @@
 """`make bench`: run the benchmark suites and print one table.
 
-BENCH_ONLY=ingestion,flags picks suites; BENCH_EVENTS sets the Feature Usage size.
+BENCH_ONLY=freshness,ingestion picks suites; BENCH_EVENTS sets the Feature Usage size.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 
 from bench.harness import BenchContext, Result, print_table, recreate_database, setup_django, write_results
 
-SUITES = ["feature_usage", "ingestion", "flags"]
+SUITES = ["feature_usage", "freshness", "ingestion", "flags"]
 RSS_LIMIT_MB = 250
 
 

@@ -87,3 +87,116 @@ def without_synchronous_commit(statement: str) -> str:
 def advisory_xact_lock_sql() -> str:
     """PostgreSQL: a lock held until the transaction ends; one bigint parameter names it."""
     return "SELECT pg_advisory_xact_lock(%s)"
+
+
+# ---------------------------------------------------------------- counters folded from a batch of events
+#
+# The Feature Usage fold (analytics/counters.py) groups a claimed batch of events once
+# into a temporary table, then adds it to each counter table with one
+# ``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE SET c = c + EXCLUDED.c``: the
+# database groups and adds, Python never sees a row per event. Batch columns are
+# named as the counter models' fields (``license_id``, ``domain``, ``day``, …).
+
+# Python's date.toordinal() of a PostgreSQL date: days since 0001-01-01, plus one.
+_ORDINAL = "((day - DATE '0001-01-01') + 1)"
+
+
+def _batch_filter(required: Sequence[str], nonblank: Sequence[str]) -> str:
+    """WHERE over batch columns: ``required`` not NULL, ``nonblank`` not ''."""
+    conditions = [f"{qn(name)} IS NOT NULL" for name in required] + [f"{qn(name)} <> ''" for name in nonblank]
+    return f"WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+def events_batch_table_sql(
+    event_model: type[Model], *, batch_table: str, owner_field: str, mark_field: str, one_batch: bool
+) -> str:
+    """A temporary table of one owner's claimed events, grouped by license, domain, names, local day and hour.
+
+    Parameters: zone, zone, owner id, lowest id, highest id, then the mark when
+    ``one_batch`` (every row marked so), else every marked row of the id range.
+    System events are left out.
+    """
+    e = event_model
+    at = column(e, "occurred_at")
+    claimed = "= %s" if one_batch else "IS NOT NULL"
+    return (
+        f"CREATE TEMPORARY TABLE {qn(batch_table)} ON COMMIT DROP AS "
+        f"SELECT {column(e, 'license')} AS license_id, {column(e, 'domain')} AS domain, "
+        f"{column(e, 'event')} AS event, {column(e, 'feature')} AS feature, "
+        f"CAST(({at} AT TIME ZONE %s) AS date) AS day, "
+        f"CAST(EXTRACT(HOUR FROM ({at} AT TIME ZONE %s)) AS integer) AS hour, COUNT(*) AS n "
+        f"FROM {table(e)} WHERE {column(e, owner_field)} = %s AND {qn(e._meta.pk.column)} BETWEEN %s AND %s "
+        f"AND {column(e, mark_field)} {claimed} AND NOT {column(e, 'is_system')} "
+        f"GROUP BY 1, 2, 3, 4, 5, 6"
+    )
+
+
+def add_batch_counts_sql(
+    model: type[Model],
+    keys: Sequence[str],
+    *,
+    batch_table: str,
+    required: Sequence[str] = (),
+    nonblank: Sequence[str] = (),
+) -> str:
+    """Add the batch's counts per ``keys`` to ``model``'s ``count``; one parameter: the product id."""
+    key_columns = [column(model, "product"), *(column(model, key.removesuffix("_id")) for key in keys)]
+    count = column(model, "count")
+    batch_keys = ", ".join(qn(key) for key in keys)
+    return (
+        f"INSERT INTO {table(model)} ({', '.join(key_columns)}, {count}) "
+        f"SELECT %s, {batch_keys}, SUM(n) FROM {qn(batch_table)} {_batch_filter(required, nonblank)} "
+        f"GROUP BY {batch_keys} "
+        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {count} = {table(model)}.{count} + EXCLUDED.{count}"
+    )
+
+
+def add_batch_running_blocks_sql(
+    model: type[Model],
+    keys: Sequence[str],
+    *,
+    batch_table: str,
+    running_fields: Sequence[str],
+    block_days: int,
+    required: Sequence[str] = (),
+    nonblank: Sequence[str] = (),
+) -> str:
+    """Add the batch to ``model``'s running-total rows per ``keys`` + block of ``block_days`` days.
+
+    Field k of a block gains the batch's events of the block's days 0..k, so running
+    totals stay running totals when added. One parameter: the product id.
+    """
+    key_columns = [column(model, "product"), *(column(model, key.removesuffix("_id")) for key in keys)]
+    key_columns.append(column(model, "block"))
+    running = [column(model, name) for name in running_fields]
+    sums = ", ".join(
+        f"SUM(CASE WHEN MOD({_ORDINAL}, {int(block_days)}) <= {k} THEN n ELSE 0 END)" for k in range(len(running))
+    )
+    batch_keys = ", ".join(qn(key) for key in keys)
+    block = f"{_ORDINAL} / {int(block_days)}"
+    return (
+        f"INSERT INTO {table(model)} ({', '.join(key_columns)}, {', '.join(running)}) "
+        f"SELECT %s, {batch_keys}, {block}, {sums} FROM {qn(batch_table)} {_batch_filter(required, nonblank)} "
+        f"GROUP BY {batch_keys}, {block} "
+        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET "
+        + ", ".join(f"{c} = {table(model)}.{c} + EXCLUDED.{c}" for c in running)
+    )
+
+
+def batch_distinct_sql(
+    columns: Sequence[str], *, batch_table: str, required: Sequence[str] = (), nonblank: Sequence[str] = ()
+) -> str:
+    """The distinct values of ``columns`` in the batch."""
+    return (
+        f"SELECT DISTINCT {', '.join(qn(name) for name in columns)} FROM {qn(batch_table)} "
+        f"{_batch_filter(required, nonblank)}"
+    )
+
+
+def drop_table_sql(name: str) -> str:
+    return f"DROP TABLE IF EXISTS {qn(name)}"
+
+
+def read_only_snapshot_sql() -> str:
+    """PostgreSQL, first in a transaction: every statement sees one snapshot, and none may write."""
+    return "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"

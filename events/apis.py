@@ -17,10 +17,17 @@ class ProductOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
     publicKey = serializers.CharField(source="public_key")
     createdAt = serializers.DateTimeField(source="created_at")
+    analytics = serializers.SerializerMethodField()
 
     class Meta:
         model = Product
-        fields = ["id", "name", "publicKey", "timezone", "createdAt"]
+        fields = ["id", "name", "publicKey", "timezone", "createdAt", "analytics"]
+
+    def get_analytics(self, product: Product) -> dict:
+        """Feature Usage's state: recounting in a new time zone (with progress), or ready."""
+        if product.recounting:
+            return {"state": "recounting", "progressPct": product.recount_progress}
+        return {"state": "ready"}
 
 
 class LicenseOutputSerializer(serializers.ModelSerializer):
@@ -41,7 +48,9 @@ class ProductListApi(OrganizationAPIView):
 
     @extend_schema(responses=ProductOutputSerializer(many=True), operation_id="products_list")
     def get(self, request):
-        return paginated_response(request, selectors.product_list(organization=self.organization), ProductOutputSerializer)
+        return paginated_response(
+            request, selectors.product_list(organization=self.organization), ProductOutputSerializer
+        )
 
     @extend_schema(request=InputSerializer, responses={201: ProductOutputSerializer}, operation_id="products_create")
     def post(self, request):

@@ -4,8 +4,9 @@ This is the hottest path of the service (every customer install calls it), so it
 does exactly one product lookup (cached in-process by public key) and one SQL
 statement per request: a multi-row ``INSERT … ON CONFLICT DO NOTHING`` whose
 license column is a subquery, so attributing a license costs no extra round trip.
-Nothing else happens here for Feature Usage: the analytics fold picks up rows
-whose ``rollup_batch`` is NULL.
+Nothing else happens here for Feature Usage: a signal after commit lets the
+analytics worker know (debounced), and the fold picks up rows whose
+``rollup_batch`` is NULL.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, connection
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from core import sql as core_sql
 from core.process_cache import ProcessCache
 from events.models import DOMAIN_MAX_LENGTH, EVENT_NAME_MAX_LENGTH, LICENSE_KEY_MAX_LENGTH, Event, License, Product
+from events.signals import events_ingested
 
 MAX_EVENT_BODY_BYTES = 64 * 1024
 MAX_BATCH_BODY_BYTES = 1024 * 1024
@@ -95,9 +97,7 @@ def public_key_from(data: dict) -> str:
     return public_key
 
 
-def event_parse(
-    raw: dict, *, now: datetime, fallback_domain: str, field_prefix: str = ""
-) -> IncomingEvent:
+def event_parse(raw: dict, *, now: datetime, fallback_domain: str, field_prefix: str = "") -> IncomingEvent:
     """One event of a request, validated into an :class:`IncomingEvent` (or IngestError naming the field)."""
     name = raw.get("event")
     if name is None:
@@ -270,15 +270,28 @@ def product_id_for_public_key(public_key: str) -> int | None:
 
 # The JSON fields of one stored event, beside the product and the license the insert adds.
 _JSON_FIELDS = {
-    "event": "text", "feature": "text", "is_system": "boolean", "properties": "jsonb", "license_key": "text",
-    "domain": "text", "occurred_at": "timestamptz", "received_at": "timestamptz", "uuid": "text",
+    "event": "text",
+    "feature": "text",
+    "is_system": "boolean",
+    "properties": "jsonb",
+    "license_key": "text",
+    "domain": "text",
+    "occurred_at": "timestamptz",
+    "received_at": "timestamptz",
+    "uuid": "text",
 }
 
 
 def _insert_sql(vendor: str) -> str:
     return core_sql.insert_json_rows_with_license_sql(
-        vendor, model=Event, owner_field="product", json_fields=_JSON_FIELDS,
-        license_model=License, license_field="license", json_key_field="license_key", license_key_field="key",
+        vendor,
+        model=Event,
+        owner_field="product",
+        json_fields=_JSON_FIELDS,
+        license_model=License,
+        license_field="license",
+        json_key_field="license_key",
+        license_key_field="key",
     )
 
 
@@ -313,9 +326,14 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
             occurred = adapt(item.occurred_at) if sqlite else item.occurred_at.isoformat()
         rest = dumps(
             {
-                "event": item.event, "feature": item.feature, "is_system": item.is_system,
-                "license_key": item.license_key, "domain": item.domain, "occurred_at": occurred,
-                "received_at": received, "uuid": item.uuid,
+                "event": item.event,
+                "feature": item.feature,
+                "is_system": item.is_system,
+                "license_key": item.license_key,
+                "domain": item.domain,
+                "occurred_at": occurred,
+                "received_at": received,
+                "uuid": item.uuid,
             },
             ensure_ascii=False,
         )
@@ -333,17 +351,21 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
         sql = core_sql.without_synchronous_commit(sql)
     try:
         try:
-            return _execute(sql, params)
+            stored = _execute(sql, params)
         except (OperationalError, InterfaceError):
             if not retry:
                 raise  # the middleware answers 503 with Retry-After
             connection.close()
-            return _execute(sql, params)
+            stored = _execute(sql, params)
     except IntegrityError:
         # Only the product foreign key can fail here: the product was deleted
         # while its key sat in the cache.
         _product_ids.forget_where(lambda cached_id: cached_id == product_id)
         raise IngestError("public_key: unknown public key.", code="invalid_public_key", status=401) from None
+    if stored:
+        # Consumers (the Feature Usage fold) may catch up; they debounce, this costs a cache add.
+        transaction.on_commit(lambda: events_ingested.send(sender=Event, count=stored))
+    return stored
 
 
 def _execute(sql: str, params: list) -> int:

@@ -11,6 +11,7 @@ from core.audit import SYSTEM, Actor, audit_record
 from core.errors import ApiError
 from core.models import Organization
 from events.models import License, Product
+from events.signals import product_timezone_changed
 
 # A revoked license stays revoked: re-enabling a key that was revoked for abuse
 # should be a new license, as in Keygen and Lemon Squeezy.
@@ -55,7 +56,9 @@ def product_update(
         changed.append("name")
     if timezone is not None and timezone != product.timezone:
         product.timezone = timezone
-        changed.append("timezone")
+        # Feature Usage answers 503 until its counters are recounted in the new zone.
+        product.recount_progress = 0
+        changed += ["timezone", "recount_progress"]
     if changed:
         product.save(update_fields=changed)
     _product_audit(product, actor, "product.updated", before)
@@ -64,11 +67,14 @@ def product_update(
     return product
 
 
-def on_product_timezone_changed(*, product: Product) -> None:
-    """Days and hours of Feature Usage are local to the product: recount them."""
-    from events.counters import counters_rebuild
+def product_recount_progress_set(*, product_id: int, timezone: str, progress: int | None) -> bool:
+    """Record a recount's progress (None: done), if the product is still in the zone it recounts; returns whether it was."""
+    return Product.objects.filter(pk=product_id, timezone=timezone).update(recount_progress=progress) == 1
 
-    counters_rebuild(product=product)
+
+def on_product_timezone_changed(*, product: Product) -> None:
+    """Days and hours of Feature Usage are local to the product: whoever counts them recounts, after commit."""
+    transaction.on_commit(lambda: product_timezone_changed.send(sender=Product, product=product))
 
 
 def license_create(
@@ -86,7 +92,9 @@ def license_create(
                 product=product, key=key, customer_email=customer_email, status=status, expires_at=expires_at
             )
     except IntegrityError:
-        raise ApiError(f"key: a license with key '{key}' already exists for this product.", code="duplicate_key") from None
+        raise ApiError(
+            f"key: a license with key '{key}' already exists for this product.", code="duplicate_key"
+        ) from None
 
 
 def license_update(*, license: License, **changes) -> License:

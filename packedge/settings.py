@@ -195,3 +195,30 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+
+from celery.schedules import crontab  # noqa: E402
+
+# Celery (issue 9): background jobs such as the Feature Usage fold and the time-zone recount.
+# With no broker, every task runs in-process at the call (eager), so `make run` and the
+# SQLite tests need nothing else; production sets CELERY_BROKER_URL=redis://… and runs
+# `python manage.py worker` beside the web server.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    CELERY_BROKER_URL = "memory://localhost/"  # never used (tasks run at the call); keeps kombu from guessing a host
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves it for another: tasks are idempotent
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Seconds between two folds of the event stream into the Feature Usage counters.
+FEATURE_USAGE_FOLD_EVERY = env.float("FEATURE_USAGE_FOLD_EVERY", default=1.0)
+CELERY_BEAT_SCHEDULE = {
+    "fold-events": {
+        "task": "analytics.tasks.fold_events",
+        "schedule": FEATURE_USAGE_FOLD_EVERY,
+        # A fold the queue could not start within its period is superseded by the next one.
+        "options": {"expires": max(FEATURE_USAGE_FOLD_EVERY * 5, 5)},
+    },
+    "rollup-flag-usage": {"task": "flags.tasks.rollup_flag_usage", "schedule": crontab(hour=0, minute=20)},
+}

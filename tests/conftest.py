@@ -89,3 +89,22 @@ def api(org) -> APIClient:
 def outsider_api(other_org) -> APIClient:
     """A /v1 client signed with a key of another organization."""
     return api_client_for(other_org)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """SQLite: test in a WAL file database, as the app runs, not Django's shared-cache memory one.
+
+    Shared-cache memory databases lock whole tables between connections, so a reader
+    and a writer in two threads fail at once ("table is locked") instead of working
+    side by side as they do in WAL mode: the concurrency tests need the real behaviour.
+    """
+    import tempfile
+
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3" and not database.get("TEST", {}).get("NAME"):
+        database.setdefault("TEST", {})["NAME"] = os.path.join(
+            tempfile.gettempdir(), f"packedge-test-{os.getpid()}.sqlite3"
+        )

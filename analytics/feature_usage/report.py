@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import heapq
 import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, time
 from fractions import Fraction
 from math import floor
+
+from django.db import connection, transaction
+from rest_framework import status
 
 from analytics.feature_usage.query import FeatureUsageQuery, days_in_window
 from analytics.feature_usage.sources import (
@@ -15,29 +20,85 @@ from analytics.feature_usage.sources import (
     figures_from_counters,
     figures_from_license_counters,
     figures_from_license_events,
+    merge_tail,
+    tail_rows,
 )
-from events.counters import counters_fold
-from events.models import License
+from core import sql as core_sql
+from core.errors import ApiError
+from events.models import License, Product
 
 TOP_FEATURES = 12
 TOP_LICENSES = 10
 TOP_DOMAINS = 10
+RECOUNTING_RETRY_AFTER_SECONDS = 5
+SNAPSHOT_FLAG = "packedge_read_snapshot"
+
+
+class AnalyticsRecounting(ApiError):
+    """503 while the counters are recounted in a new time zone: never an answer in the old zone's days."""
+
+    def __init__(self, progress: int):
+        super().__init__(
+            f"Feature Usage is being recounted in the product's new time zone ({progress}% done); retry shortly.",
+            code="analytics_recounting",
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        self.progress = progress
+        self.wait = RECOUNTING_RETRY_AFTER_SECONDS  # DRF's handler turns ``wait`` into Retry-After
 
 
 def feature_usage(query: FeatureUsageQuery) -> dict:
-    """The ``data`` object of the Feature Usage contract for one product, window and filters."""
-    product = query.product
-    counters_fold(product=product)
-    zone = zoneinfo.ZoneInfo(product.timezone)
-    from_start = datetime.combine(query.date_from, time.min, tzinfo=zone)
-    active_count = License.objects.filter(product=product).filter(active_licenses_q(from_start)).count()
-    if query.license is not None and query.event is None:
-        figures = figures_from_license_counters(query, from_start=from_start)
-    elif query.license is not None:
-        figures = figures_from_license_events(query, zone=zone, from_start=from_start)
-    else:
-        figures = figures_from_counters(query, from_start=from_start)
-    return _assemble(query, figures, active_count=active_count)
+    """The ``data`` object of the Feature Usage contract for one product, window and filters.
+
+    Read-only: counters plus the exact aggregate of the events not folded yet, read
+    in one snapshot so that a fold committing meanwhile is seen either entirely or
+    not at all. No fold, no lock, no write.
+    """
+    with read_snapshot():
+        # Read again inside the snapshot: a time zone change may have committed since the request began.
+        product = Product.objects.only("timezone", "recount_progress").get(pk=query.product.pk)
+        if product.recounting or product.timezone != query.product.timezone:
+            raise AnalyticsRecounting(product.recount_progress or 0)
+        zone = zoneinfo.ZoneInfo(product.timezone)
+        from_start = datetime.combine(query.date_from, time.min, tzinfo=zone)
+        active_count = License.objects.filter(product=product).filter(active_licenses_q(from_start)).count()
+        if query.license is not None and query.event is not None:
+            # Reads that license's raw rows, folded or not: nothing to merge.
+            figures = figures_from_license_events(query, zone=zone, from_start=from_start)
+        elif query.license is not None:
+            figures = figures_from_license_counters(query, from_start=from_start, tail=tail_rows(query, zone=zone))
+        else:
+            tail = tail_rows(query, zone=zone)
+            figures = figures_from_counters(query, from_start=from_start)
+            merge_tail(query, figures, tail, from_start=from_start)
+        return _assemble(query, figures, active_count=active_count)
+
+
+@contextmanager
+def read_snapshot() -> Iterator[None]:
+    """One consistent, read-only view of the database for the statements inside."""
+    if connection.in_atomic_block or getattr(connection, SNAPSHOT_FLAG, False):
+        yield  # the caller's transaction (tests, a nested call) is the snapshot
+        return
+    setattr(connection, SNAPSHOT_FLAG, True)
+    try:
+        if connection.vendor == "postgresql":
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute(core_sql.read_only_snapshot_sql())
+                yield
+            return
+        # SQLite: atomic() would BEGIN IMMEDIATE (settings), taking the write lock; a deferred
+        # transaction in WAL mode reads one snapshot and blocks no writer.
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN DEFERRED")
+            try:
+                yield
+            finally:
+                cursor.execute("COMMIT")
+    finally:
+        setattr(connection, SNAPSHOT_FLAG, False)
 
 
 def _adoption_pct(users: int, active_count: int) -> float | None:

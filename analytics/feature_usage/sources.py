@@ -13,24 +13,23 @@ from django.db import connections
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import ExtractHour, TruncDate
 
+from analytics.counters import day_block
 from analytics.feature_usage.query import FeatureUsageQuery, in_window, in_window_counts
-from events.counters import day_block
-from events.models import (
+from analytics.models import (
     BLOCK_DAYS,
     RUNNING_COLUMNS,
     DayHourCounter,
     DomainBlockCounter,
     DomainTotalBlock,
-    Event,
     FeatureDayCounter,
     FeatureHourCounter,
     FeatureReachCounter,
-    License,
     LicenseBlockCounter,
     LicenseDomainBlockCounter,
     LicenseHourCounter,
     LicenseTotalBlock,
 )
+from events.models import Event, License
 
 
 @dataclass
@@ -58,7 +57,7 @@ def _event_filter_q(query: FeatureUsageQuery) -> Q | None:
     """Rows whose event name or feature contains the ``event`` substring, case-insensitively.
 
     Matching is done in Python (casefold) on the names counted in the two windows
-    (pending events were just folded), so SQLite and PostgreSQL agree. A feature
+    and those of the events not folded yet, so SQLite and PostgreSQL agree. A feature
     all of whose event names match is selected by feature alone, which the
     (product, feature, block) indexes serve. None means no filter.
     """
@@ -66,12 +65,21 @@ def _event_filter_q(query: FeatureUsageQuery) -> Q | None:
         return None
     needle = query.event.casefold()
     names = defaultdict(list)
-    for event, feature in (
+    counted = (
         FeatureDayCounter.objects.filter(product=query.product, day__range=(query.prior_from, query.date_to))
         .order_by()
         .values_list("event", "feature")
         .distinct()
-    ):
+    )
+    # The tail's names too (read through the partial index on pending events): a name
+    # seen only there must still select that name's folded rows of other days.
+    pending = (
+        Event.objects.filter(product=query.product, rollup_batch__isnull=True, is_system=False)
+        .order_by()
+        .values_list("event", "feature")
+        .distinct()
+    )
+    for event, feature in set(counted) | set(pending):
         names[feature].append((event, needle in event.casefold() or needle in feature.casefold()))
     whole = [feature for feature, events in names.items() if all(matched for _, matched in events)]
     selected = Q(feature__in=whole)
@@ -293,8 +301,8 @@ def figures_from_license_events(query: FeatureUsageQuery, *, zone: zoneinfo.Zone
     return figures
 
 
-def figures_from_license_counters(query: FeatureUsageQuery, *, from_start: datetime) -> Figures:
-    """One license, no ``event``: its pair, hour and domain counters (tens of rows, however busy it is)."""
+def figures_from_license_counters(query: FeatureUsageQuery, *, from_start: datetime, tail: list[TailRow]) -> Figures:
+    """One license, no ``event``: its pair, hour and domain counters (tens of rows, however busy it is), plus its tail."""
     figures = Figures()
     product, license = query.product, query.license
     first_block, last_block = day_block(query.prior_from)[0], day_block(query.date_to)[0]
@@ -308,6 +316,10 @@ def figures_from_license_counters(query: FeatureUsageQuery, *, from_start: datet
         product=product, license=license, day__range=(query.date_from, query.date_to)
     ).values_list("day", "hour", "count"):
         figures.pattern[day.isoweekday() % 7][hour] += n
+    for _, _, _, feature, day, hour, n in tail:
+        figures.feature_days[feature][day] += n
+        if query.date_from <= day <= query.date_to:
+            figures.pattern[day.isoweekday() % 7][hour] += n
     _one_license(query, figures, from_start=from_start)
     blocks, window = _window_sum(query.date_from, query.date_to)
     domain_events: dict[str, int] = defaultdict(int)
@@ -320,6 +332,10 @@ def figures_from_license_counters(query: FeatureUsageQuery, *, from_start: datet
     ):
         domain_events[domain] += n
         domain_features[feature].add(domain)
+    for _, domain, _, feature, day, _, n in tail:
+        if domain and query.date_from <= day <= query.date_to:
+            domain_events[domain] += n
+            domain_features[feature].add(domain)
     figures.domains = list(domain_events.items())
     figures.feature_domains = {feature: len(domains) for feature, domains in domain_features.items()}
     return figures
@@ -344,3 +360,123 @@ def _one_license(query: FeatureUsageQuery, figures: Figures, *, from_start: date
     total = sum(sum(in_window_counts(figures.feature_days[feature], query)) for feature in features_used)
     if total:
         figures.licenses = [(license.pk, total, len(features_used))]
+
+
+# The tail: events not folded yet (``rollup_batch`` NULL), a few seconds of ingestion
+# when the worker keeps up. It is aggregated exactly at read time, in the same
+# snapshot as the counters, and merged into their figures; distinct counts stay
+# exact because a tail pair counts only if the counters do not already have it.
+TailRow = tuple[int | None, str, str, str, date, int, int]  # license pk, domain, event, feature, day, hour, events
+
+
+def tail_rows(query: FeatureUsageQuery, *, zone: zoneinfo.ZoneInfo) -> list[TailRow]:
+    """The unfolded events of the query's days (prior window included) and filters, grouped."""
+    events = Event.objects.filter(
+        product=query.product,
+        rollup_batch__isnull=True,
+        is_system=False,
+        occurred_at__gte=datetime.combine(query.prior_from - timedelta(days=1), time.min, tzinfo=zone),
+        occurred_at__lt=datetime.combine(query.date_to + timedelta(days=2), time.min, tzinfo=zone),
+    )
+    if query.license is not None:
+        events = events.filter(license=query.license)
+    needle = query.event.casefold() if query.event is not None else None
+    rows = []
+    for license_id, domain, event, feature, day, hour, n in (
+        events.annotate(
+            local_day=TruncDate("occurred_at", tzinfo=zone), local_hour=ExtractHour("occurred_at", tzinfo=zone)
+        )
+        .order_by()
+        .values_list("license_id", "domain", "event", "feature", "local_day", "local_hour")
+        .annotate(n=Count("id"))
+    ):
+        if not query.prior_from <= day <= query.date_to:
+            continue
+        if needle is not None and needle not in event.casefold() and needle not in feature.casefold():
+            continue
+        rows.append((license_id, domain, event, feature, day, hour, n))
+    return rows
+
+
+def merge_tail(query: FeatureUsageQuery, figures: Figures, tail: list[TailRow], *, from_start: datetime) -> None:
+    """Add the tail to figures that came from the counters (unfiltered or ``event=``)."""
+    if not tail:
+        return
+    window_rows = []
+    for row in tail:
+        _, _, _, feature, day, hour, n = row
+        figures.feature_days[feature][day] += n
+        if query.date_from <= day <= query.date_to:
+            figures.pattern[day.isoweekday() % 7][hour] += n
+            window_rows.append(row)
+    if not window_rows:
+        return
+    pair_filter = _event_filter_q(query)
+    blocks, window = _window_sum(query.date_from, query.date_to)
+
+    license_events: dict[int, int] = defaultdict(int)
+    license_pairs = set()
+    domain_events: dict[str, int] = defaultdict(int)
+    domain_pairs = set()
+    for license_id, domain, _, feature, _, _, n in window_rows:
+        if license_id is not None:
+            license_events[license_id] += n
+            license_pairs.add((license_id, feature))
+        if domain:
+            domain_events[domain] += n
+            domain_pairs.add((domain, feature))
+
+    new_license_pairs = license_pairs - _counted_pairs(
+        LicenseBlockCounter, "license_id", license_pairs, query, blocks, window, pair_filter
+    )
+    active = set(
+        License.objects.filter(pk__in=license_events).filter(active_licenses_q(from_start)).values_list("pk", flat=True)
+    )
+    new_features_of: dict[int, int] = defaultdict(int)
+    for license_id, feature in new_license_pairs:
+        users, active_users = figures.feature_licenses.get(feature, (0, 0))
+        figures.feature_licenses[feature] = (users + 1, active_users + (license_id in active))
+        new_features_of[license_id] += 1
+    merged = []
+    for pk, events, features in figures.licenses:
+        extra = new_features_of.get(pk, 0)
+        merged.append((pk, events + license_events.pop(pk, 0), None if features is None else features + extra))
+    counted_features = figures.license_features
+    for pk, events in license_events.items():  # licenses with no counted event in the window: all pairs are new
+        merged.append((pk, events, None if counted_features is not None else new_features_of.get(pk, 0)))
+    figures.licenses = merged
+    if counted_features is not None:
+
+        def features_of(license_pks: list[int]) -> dict[int, int]:
+            counted = counted_features(license_pks)
+            return {pk: counted.get(pk, 0) + new_features_of.get(pk, 0) for pk in license_pks}
+
+        figures.license_features = features_of
+
+    for _, feature in domain_pairs - _counted_pairs(
+        DomainBlockCounter, "domain", domain_pairs, query, blocks, window, pair_filter
+    ):
+        figures.feature_domains[feature] = figures.feature_domains.get(feature, 0) + 1
+    domains = dict(figures.domains)
+    for domain, n in domain_events.items():
+        domains[domain] = domains.get(domain, 0) + n
+    figures.domains = list(domains.items())
+
+
+def _counted_pairs(model, entity: str, pairs: set[tuple], query, blocks, window, pair_filter: Q | None) -> set[tuple]:
+    """Which of the tail's (entity, feature) pairs the counters already have in the window."""
+    if not pairs:
+        return set()
+    rows = model.objects.filter(
+        product=query.product,
+        block__in=blocks,
+        feature__in={feature for _, feature in pairs},
+        **{f"{entity}__in": {key for key, _ in pairs}},
+    )
+    if pair_filter is not None:
+        rows = rows.filter(pair_filter)
+    try:
+        found = rows.annotate(n=window).filter(n__gt=0).order_by().values_list(entity, "feature").distinct()
+        return set(found) & pairs
+    except EmptyResultSet:
+        return set()

@@ -96,10 +96,16 @@ def naive_feature_usage(
         ],
         "usagePattern": pattern,
         "topLicenses": [
-            {"licenseId": lic.public_id, "customerEmail": lic.customer_email, "events": n, "features": len(license_features[lic])}
+            {
+                "licenseId": lic.public_id,
+                "customerEmail": lic.customer_email,
+                "events": n,
+                "features": len(license_features[lic]),
+            }
             for lic, n in sorted(license_events.items(), key=lambda item: (-item[1], item[0].public_id))[:10]
         ],
         "topDomains": [
-            {"domain": d, "events": n} for d, n in sorted(domain_events.items(), key=lambda item: (-item[1], item[0]))[:10]
+            {"domain": d, "events": n}
+            for d, n in sorted(domain_events.items(), key=lambda item: (-item[1], item[0]))[:10]
         ],
     }

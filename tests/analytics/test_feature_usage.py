@@ -29,20 +29,59 @@ def test_it_computes_every_figure_of_the_window_by_hand(shop):
     # licenses L1 L2 L3 L4 (the unknown key is no license); domains a.com c.com ('' is none);
     # active: L1, L2 (expires after 03-01 began), L6 — not L3 expired, L4 expired 02-27, L5 revoked.
     assert data["totals"] == {
-        "events": 7, "uniqueFeatures": 4, "uniqueLicenses": 4, "uniqueDomains": 2, "activeLicenses": 3,
+        "events": 7,
+        "uniqueFeatures": 4,
+        "uniqueLicenses": 4,
+        "uniqueDomains": 2,
+        "activeLicenses": 3,
     }
     # Three features tie at 2 events: by name. Adoption: active users / 3.
     assert data["topFeatures"] == [
-        {"name": "bulk_edit", "events": 2, "priorEvents": 0, "licenses": 2, "domains": 1, "adoptionPct": 33.3,
-         "sparkline": [0, 0, 0, 0, 0, 0, 0, 2, 0], "sparklineDays": DAYS},
-        {"name": "dashboard_view", "events": 2, "priorEvents": 0, "licenses": 2, "domains": 2, "adoptionPct": 66.7,
-         "sparkline": [0, 0, 0, 0, 0, 0, 0, 1, 1], "sparklineDays": DAYS},
-        {"name": "export_pdf", "events": 2, "priorEvents": 1, "licenses": 1, "domains": 1, "adoptionPct": 33.3,
-         "sparkline": [1, 1, 0, 0, 0, 0, 0, 0, 0], "sparklineDays": DAYS},
-        {"name": "dark_mode", "events": 1, "priorEvents": 0, "licenses": 1, "domains": 1, "adoptionPct": 0.0,
-         "sparkline": [0, 0, 0, 1, 0, 0, 0, 0, 0], "sparklineDays": DAYS},
+        {
+            "name": "bulk_edit",
+            "events": 2,
+            "priorEvents": 0,
+            "licenses": 2,
+            "domains": 1,
+            "adoptionPct": 33.3,
+            "sparkline": [0, 0, 0, 0, 0, 0, 0, 2, 0],
+            "sparklineDays": DAYS,
+        },
+        {
+            "name": "dashboard_view",
+            "events": 2,
+            "priorEvents": 0,
+            "licenses": 2,
+            "domains": 2,
+            "adoptionPct": 66.7,
+            "sparkline": [0, 0, 0, 0, 0, 0, 0, 1, 1],
+            "sparklineDays": DAYS,
+        },
+        {
+            "name": "export_pdf",
+            "events": 2,
+            "priorEvents": 1,
+            "licenses": 1,
+            "domains": 1,
+            "adoptionPct": 33.3,
+            "sparkline": [1, 1, 0, 0, 0, 0, 0, 0, 0],
+            "sparklineDays": DAYS,
+        },
+        {
+            "name": "dark_mode",
+            "events": 1,
+            "priorEvents": 0,
+            "licenses": 1,
+            "domains": 1,
+            "adoptionPct": 0.0,
+            "sparkline": [0, 0, 0, 1, 0, 0, 0, 0, 0],
+            "sparklineDays": DAYS,
+        },
     ]
-    assert data["quietFeatures"] == [{"name": "legacy_import", "priorEvents": 2}, {"name": "old_wizard", "priorEvents": 1}]
+    assert data["quietFeatures"] == [
+        {"name": "legacy_import", "priorEvents": 2},
+        {"name": "old_wizard", "priorEvents": 1},
+    ]
     assert data["topLicenses"] == [
         {"licenseId": "lic_1", "customerEmail": "one@example.com", "events": 3, "features": 3},
         {"licenseId": "lic_0", "customerEmail": "four@example.com", "events": 1, "features": 1},
@@ -65,7 +104,11 @@ def test_it_filters_by_a_substring_of_the_feature_or_of_the_event_name(shop):
     by_event = answer(shop, event="feature_us")
     assert by_feature == by_event
     assert by_feature["totals"] == {
-        "events": 2, "uniqueFeatures": 1, "uniqueLicenses": 2, "uniqueDomains": 1, "activeLicenses": 3,
+        "events": 2,
+        "uniqueFeatures": 1,
+        "uniqueLicenses": 2,
+        "uniqueDomains": 1,
+        "activeLicenses": 3,
     }
     assert [f["name"] for f in by_feature["topFeatures"]] == ["bulk_edit"]
     assert by_feature["quietFeatures"] == []
@@ -79,16 +122,24 @@ def test_it_filters_by_a_substring_of_the_feature_or_of_the_event_name(shop):
 def test_it_answers_for_one_license(shop):
     data = answer(shop, license_id="lic_1")
     assert data["totals"] == {
-        "events": 3, "uniqueFeatures": 3, "uniqueLicenses": 1, "uniqueDomains": 2, "activeLicenses": 3,
+        "events": 3,
+        "uniqueFeatures": 3,
+        "uniqueLicenses": 1,
+        "uniqueDomains": 2,
+        "activeLicenses": 3,
     }
-    assert [(f["name"], f["events"], f["priorEvents"], f["licenses"], f["domains"], f["adoptionPct"])
-            for f in data["topFeatures"]] == [
+    assert [
+        (f["name"], f["events"], f["priorEvents"], f["licenses"], f["domains"], f["adoptionPct"])
+        for f in data["topFeatures"]
+    ] == [
         ("bulk_edit", 1, 0, 1, 0, 33.3),
         ("dashboard_view", 1, 0, 1, 1, 33.3),
         ("export_pdf", 1, 0, 1, 1, 33.3),
     ]
     assert data["quietFeatures"] == [{"name": "legacy_import", "priorEvents": 2}]
-    assert data["topLicenses"] == [{"licenseId": "lic_1", "customerEmail": "one@example.com", "events": 3, "features": 3}]
+    assert data["topLicenses"] == [
+        {"licenseId": "lic_1", "customerEmail": "one@example.com", "events": 3, "features": 3}
+    ]
     assert data["topDomains"] == [{"domain": "a.com", "events": 1}, {"domain": "c.com", "events": 1}]
     assert data["usagePattern"] == pattern_with({(0, 0): 1, (0, 1): 1, (0, 23): 1})
 
@@ -105,8 +156,13 @@ def test_it_gives_null_adoption_when_no_license_is_active(org):
 
 def test_it_counts_an_event_on_the_very_next_request(shop):
     before = answer(shop)["totals"]["events"]
-    EventFactory(product=shop, event="dark_mode", license=shop.lic["L6"], domain="new.com",
-                 occurred_at=utc("2026-03-05T12:00:00"))
+    EventFactory(
+        product=shop,
+        event="dark_mode",
+        license=shop.lic["L6"],
+        domain="new.com",
+        occurred_at=utc("2026-03-05T12:00:00"),
+    )
     after = answer(shop)
     assert after["totals"]["events"] == before + 1
     assert after["totals"]["uniqueDomains"] == 3

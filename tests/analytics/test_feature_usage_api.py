@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from events.models import CounterState, FeatureHourCounter
+from analytics.models import CounterState, FeatureHourCounter
 from tests.events.factories import LicenseFactory, ProductFactory
 
 WINDOW = "from=2026-03-01&to=2026-03-09"
@@ -17,9 +17,22 @@ def test_it_answers_the_seed_shape(api, shop):
     response = api.get(url(shop))
     assert response.status_code == 200
     data = response.json()["data"]
-    assert set(data) == {"from", "to", "totals", "topFeatures", "quietFeatures", "usagePattern", "topLicenses", "topDomains"}
+    assert set(data) == {
+        "from",
+        "to",
+        "totals",
+        "topFeatures",
+        "quietFeatures",
+        "usagePattern",
+        "topLicenses",
+        "topDomains",
+    }
     assert data["totals"] == {
-        "events": 7, "uniqueFeatures": 4, "uniqueLicenses": 4, "uniqueDomains": 2, "activeLicenses": 3,
+        "events": 7,
+        "uniqueFeatures": 4,
+        "uniqueLicenses": 4,
+        "uniqueDomains": 2,
+        "activeLicenses": 3,
     }
     assert data["topFeatures"][1]["adoptionPct"] == 66.7
     assert len(data["usagePattern"]) == 7 and all(len(row) == 24 for row in data["usagePattern"])
@@ -28,7 +41,9 @@ def test_it_answers_the_seed_shape(api, shop):
 def test_it_filters_through_the_query_string(api, shop):
     data = api.get(url(shop, query=f"{WINDOW}&event=bulk&license_id=lic_1")).json()["data"]
     assert data["totals"]["events"] == 1
-    assert data["topLicenses"] == [{"licenseId": "lic_1", "customerEmail": "one@example.com", "events": 1, "features": 1}]
+    assert data["topLicenses"] == [
+        {"licenseId": "lic_1", "customerEmail": "one@example.com", "events": 1, "features": 1}
+    ]
 
 
 def test_it_refuses_a_free_plan_with_402(api, org, free_plan, shop):

@@ -45,7 +45,9 @@ def events(product, licenses):
     for hour in (9, 10, 10):
         EventFactory(product=product, event="export_pdf", occurred_at=at(d3, hour), license=ann, domain="ann.example")
     EventFactory(product=product, event="export_pdf", occurred_at=at(d1, 14), license=ben, domain="ben.example")
-    EventFactory(product=product, event="feature_used", feature="import_csv", occurred_at=at(d1, 15), license=ann, domain="")
+    EventFactory(
+        product=product, event="feature_used", feature="import_csv", occurred_at=at(d1, 15), license=ann, domain=""
+    )
     EventFactory(product=product, event="product.installed", is_system=True, occurred_at=at(d1, 15))
     EventFactory(product=product, event="export_pdf", occurred_at=at(prior, 8), domain="ann.example")
     EventFactory(product=product, event="export_pdf", occurred_at=at(prior, 8), domain="ann.example")
@@ -82,20 +84,32 @@ def test_the_figures_are_the_apis_and_the_numbers_computed_by_hand(client, owner
     response = client.get(tab_url(org, product), {"days": "7"})
     assert response.status_code == 200
     data = response.context["data"]
-    assert data == api_data(api, product, {"from": (today() - timedelta(days=7)).isoformat(), "to": today().isoformat()})
-    assert data["totals"] == {"events": 5, "uniqueFeatures": 2, "uniqueLicenses": 2, "uniqueDomains": 2, "activeLicenses": 3}
+    assert data == api_data(
+        api, product, {"from": (today() - timedelta(days=7)).isoformat(), "to": today().isoformat()}
+    )
+    assert data["totals"] == {
+        "events": 5,
+        "uniqueFeatures": 2,
+        "uniqueLicenses": 2,
+        "uniqueDomains": 2,
+        "activeLicenses": 3,
+    }
     export = data["topFeatures"][0]
     assert (export["name"], export["events"], export["priorEvents"], export["licenses"], export["adoptionPct"]) == (
-        "export_pdf", 4, 2, 2, 66.7,
+        "export_pdf",
+        4,
+        2,
+        2,
+        66.7,
     )
     html = response.content.decode()
     assert 'data-total="events">5<' in html
     assert 'data-total="activeLicenses">3<' in html
-    card = html[html.index('data-feature="export_pdf"'):]
+    card = html[html.index('data-feature="export_pdf"') :]
     assert 'data-field="events">4<' in card
     assert 'data-field="adoptionPct">66.7%<' in card
     assert "▲ 100%" in card  # 4 events against 2 before
-    import_card = html[html.index('data-feature="import_csv"'):]
+    import_card = html[html.index('data-feature="import_csv"') :]
     assert "delta-new" in import_card[: import_card.index("</article>")]
     assert "bulk_import" in html  # quiet: used only in the prior window
     assert "Used in the 8 days before this window" in html  # "7 days" counts as the API's default: to - 7
@@ -198,7 +212,7 @@ def test_a_free_plan_explains_instead_of_showing_figures(client, owner, org, fre
 def test_the_heatmap_has_readable_labels_and_a_table_for_screen_readers(client, owner, org, product, events):
     client.force_login(owner)
     html = client.get(tab_url(org, product), {"days": "7"}).content.decode()
-    heatmap = html[html.index('class="heatmap"'):]
+    heatmap = html[html.index('class="heatmap"') :]
     for label in ("Sun", "Mon", "Sat", ">0<", ">23<"):
         assert label in heatmap
     d3 = today() - timedelta(days=3)

@@ -17,7 +17,8 @@ def test_it_creates_a_product_with_a_public_key(api):
     assert data["name"] == "SEO Booster"
     assert data["timezone"] == "Europe/Paris"
     assert data["createdAt"].endswith("Z")
-    assert set(data) == {"id", "name", "publicKey", "timezone", "createdAt"}
+    assert set(data) == {"id", "name", "publicKey", "timezone", "createdAt", "analytics"}
+    assert data["analytics"] == {"state": "ready"}
 
 
 def test_it_defaults_the_time_zone_to_utc(api):

@@ -3,9 +3,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from analytics.counters import counters_rebuild
 from core.demo import demo_organization_create
 from events import demo as events_demo
-from events.counters import counters_rebuild
 from events.models import Product
 from flags import demo as flags_demo
 

@@ -13,6 +13,7 @@ functions on SQLite), so a rebuild over millions of events never loads them.
 
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -24,7 +25,7 @@ from django.db.models import Count, Max, Min, QuerySet
 from django.db.models.functions import ExtractHour, TruncDate
 from django.utils.timezone import now
 
-from events.models import (
+from analytics.models import (
     BLOCK_DAYS,
     NO_PREVIOUS_DAY,
     RUNNING_COLUMNS,
@@ -32,7 +33,6 @@ from events.models import (
     DayHourCounter,
     DomainBlockCounter,
     DomainTotalBlock,
-    Event,
     FeatureDayCounter,
     FeatureHourCounter,
     FeatureReachCounter,
@@ -40,15 +40,55 @@ from events.models import (
     LicenseDomainBlockCounter,
     LicenseHourCounter,
     LicenseTotalBlock,
-    Product,
 )
+from core import sql as core_sql
+from events.models import Event, Product
+from events.services import product_recount_progress_set
 
 WRITE_BATCH_SIZE = 2000
 COUNTER_MODELS = (
-    FeatureHourCounter, FeatureDayCounter, DayHourCounter, LicenseHourCounter, LicenseDomainBlockCounter, LicenseBlockCounter, DomainBlockCounter, LicenseTotalBlock, DomainTotalBlock, FeatureReachCounter,
+    FeatureHourCounter,
+    FeatureDayCounter,
+    DayHourCounter,
+    LicenseHourCounter,
+    LicenseDomainBlockCounter,
+    LicenseBlockCounter,
+    DomainBlockCounter,
+    LicenseTotalBlock,
+    DomainTotalBlock,
+    FeatureReachCounter,
 )
 READ_CHUNK_SIZE = 20000
-COPY_ON_POSTGRESQL = True  # the database-specific write paths (COPY, additive upserts); tests compare them with the portable ones
+# Events per committed step of a time-zone recount: progress moves, and each step's lock is short.
+RECOUNT_CHUNK_EVENTS = 200_000
+COPY_ON_POSTGRESQL = (
+    True  # the database-specific write paths (COPY, additive upserts); tests compare them with the portable ones
+)
+
+
+BATCH_TABLE = "analytics_fold_batch"
+# Which batch rows a counter takes: licenses only when the key matched a license; domains
+# only when the event named one ('' is no domain and gets no counter).
+WITH_LICENSE = {"required": ("license_id",)}
+WITH_DOMAIN = {"nonblank": ("domain",)}
+WITH_LICENSE_AND_DOMAIN = {"required": ("license_id",), "nonblank": ("domain",)}
+ADDED_COUNTS = (
+    (FeatureHourCounter, ("day", "hour", "event", "feature"), {}),
+    (FeatureDayCounter, ("day", "event", "feature"), {}),
+    (DayHourCounter, ("day", "hour"), {}),
+    (LicenseHourCounter, ("license_id", "day", "hour"), WITH_LICENSE),
+)
+ADDED_BLOCKS = (
+    (LicenseBlockCounter, ("license_id", "event", "feature"), WITH_LICENSE),
+    (LicenseTotalBlock, ("license_id",), WITH_LICENSE),
+    (DomainBlockCounter, ("domain", "event", "feature"), WITH_DOMAIN),
+    (DomainTotalBlock, ("domain",), WITH_DOMAIN),
+    (LicenseDomainBlockCounter, ("license_id", "domain", "event", "feature"), WITH_LICENSE_AND_DOMAIN),
+)
+REACH_SOURCES = (
+    ("license_id", LicenseBlockCounter, FeatureReachCounter.Kind.LICENSE, WITH_LICENSE),
+    ("domain", DomainBlockCounter, FeatureReachCounter.Kind.DOMAIN, WITH_DOMAIN),
+)
 
 
 def day_block(day: date) -> tuple[int, int]:
@@ -62,25 +102,45 @@ def counters_pending(*, product: Product) -> bool:
 
 
 def counters_fold(*, product: Product) -> int:
-    """Add the product's pending events to its counters; returns how many events were claimed."""
+    """Add the product's pending events to its counters; returns how many events were claimed.
+
+    Safe with several workers at once: the CounterState row lock serializes the
+    folds of one product, and each claims only rows still pending when it holds it.
+    """
     if not counters_pending(product=product):
         return 0
     _ensure_state(product)
     with transaction.atomic():
         state = CounterState.objects.select_for_update().get(product=product)
+        # Read under the lock: a time zone change committed before it is already the
+        # recount's business, and the recount deletes and redoes whatever this adds.
+        product = Product.objects.get(pk=product.pk)
         claimed, claimed_ids = _claim_pending(product=product, state=state)
-        if claimed:
+        if claimed and _adds_in_database():
+            _fold_in_database(product=product, ids=claimed_ids, batch=state.last_batch)
+        elif claimed:
             # The id range lets the primary key find the batch: rollup_batch has no index.
             events = Event.objects.filter(product=product, id__range=claimed_ids, rollup_batch=state.last_batch)
             _count_into_counters(product=product, events=events)
     return claimed
 
 
+def counters_fold_all() -> tuple[int, int]:
+    """Fold every product that has pending events; returns (events, products)."""
+    product_ids = Event.objects.filter(rollup_batch__isnull=True).values("product_id").distinct()
+    folded = products = 0
+    for product in Product.objects.filter(pk__in=product_ids):
+        folded += counters_fold(product=product)
+        products += 1
+    return folded, products
+
+
 def counters_rebuild(*, product: Product) -> None:
-    """Recount the product's counters from all of its events (after a time zone change)."""
+    """Recount the product's counters from all of its events in one transaction (operators, the demo)."""
     _ensure_state(product)
     with transaction.atomic():
         state = CounterState.objects.select_for_update().get(product=product)
+        product = Product.objects.get(pk=product.pk)
         _claim_pending(product=product, state=state)
         for model in COUNTER_MODELS:
             model.objects.filter(product=product).delete()
@@ -89,6 +149,67 @@ def counters_rebuild(*, product: Product) -> None:
         )
         state.rebuilt_at = now()
         state.save(update_fields=["rebuilt_at"])
+        product_recount_progress_set(product_id=product.pk, timezone=product.timezone, progress=None)
+
+
+def counters_recount(*, product: Product, chunk_events: int = RECOUNT_CHUNK_EVENTS) -> bool:
+    """Recount the product's counters in its current time zone, in committed chunks that show progress.
+
+    First, under the fold lock: claim the pending events, drop the counters and take
+    ownership (a token). Then each chunk of events (by id, up to what was claimed)
+    is added under the lock, like a fold, while folds keep adding new events in the
+    new zone. Feature Usage answers 503 until the last chunk marks the product ready.
+    Returns False when a newer recount (another time zone change) took over.
+    """
+    _ensure_state(product)
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        state = CounterState.objects.select_for_update().get(product=product)
+        product = Product.objects.get(pk=product.pk)
+        zone = product.timezone
+        _claim_pending(product=product, state=state)
+        for model in COUNTER_MODELS:
+            model.objects.filter(product=product).delete()
+        state.recount_token = token
+        state.save(update_fields=["recount_token"])
+        counted = Event.objects.filter(product=product, rollup_batch__isnull=False)
+        bounds = counted.aggregate(low=Min("id"), high=Max("id"), n=Count("id"))
+        product_recount_progress_set(product_id=product.pk, timezone=zone, progress=0)
+    low, high, total = bounds["low"], bounds["high"], bounds["n"]
+    done = 0
+    while low is not None and low <= high:
+        with transaction.atomic():
+            state = CounterState.objects.select_for_update().get(product=product)
+            product = Product.objects.get(pk=product.pk)
+            if state.recount_token != token or product.timezone != zone:
+                return False
+            # Ids are spread over every product: take the next ``chunk_events`` ids of this one.
+            nth = list(
+                Event.objects.filter(product=product, id__gte=low, id__lte=high)
+                .order_by("id")
+                .values_list("id", flat=True)[chunk_events - 1 : chunk_events]
+            )
+            upper = nth[0] if nth else high
+            chunk = Event.objects.filter(product=product, id__range=(low, upper), rollup_batch__isnull=False)
+            done += chunk.count()
+            # Merged, never fresh: folds may have added new events in the new zone since the drop.
+            if _adds_in_database():
+                _fold_in_database(product=product, ids=(low, upper), batch=None)
+            else:
+                _count_into_counters(product=product, events=chunk)
+            low = upper + 1
+            if low <= high:
+                product_recount_progress_set(
+                    product_id=product.pk, timezone=zone, progress=min(99, done * 100 // max(total, 1))
+                )
+    with transaction.atomic():
+        state = CounterState.objects.select_for_update().get(product=product)
+        if state.recount_token != token:
+            return False
+        state.recount_token = ""
+        state.rebuilt_at = now()
+        state.save(update_fields=["recount_token", "rebuilt_at"])
+        return product_recount_progress_set(product_id=product.pk, timezone=zone, progress=None)
 
 
 def _ensure_state(product: Product) -> None:
@@ -129,8 +250,13 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
         .iterator(chunk_size=READ_CHUNK_SIZE)
     )
     _merge_entity(
-        product=product, rows=licenses, entity="license_id", pairs_model=LicenseBlockCounter,
-        totals_model=LicenseTotalBlock, kind=FeatureReachCounter.Kind.LICENSE, fresh=fresh,
+        product=product,
+        rows=licenses,
+        entity="license_id",
+        pairs_model=LicenseBlockCounter,
+        totals_model=LicenseTotalBlock,
+        kind=FeatureReachCounter.Kind.LICENSE,
+        fresh=fresh,
     )
     # What a license_id= answer needs beyond the pair blocks: its hours and its domains.
     license_hours: dict[tuple, int] = defaultdict(int)
@@ -143,7 +269,11 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
     ):
         license_hours[(license_id, day, hour)] += n
     _merge_counts(
-        model=LicenseHourCounter, key_fields=("license_id", "day", "hour"), product=product, added=license_hours, fresh=fresh
+        model=LicenseHourCounter,
+        key_fields=("license_id", "day", "hour"),
+        product=product,
+        added=license_hours,
+        fresh=fresh,
     )
     license_domains: dict[tuple, list[int]] = {}
     for license_id, domain, event, feature, day, n in (
@@ -158,8 +288,11 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
         _add_day(license_domains, (license_id, domain, event, feature, block), column, n)
     if license_domains:
         _merge_blocks(
-            model=LicenseDomainBlockCounter, key_fields=("license_id", "domain", "event", "feature"),
-            product=product, added=license_domains, fresh=fresh,
+            model=LicenseDomainBlockCounter,
+            key_fields=("license_id", "domain", "event", "feature"),
+            product=product,
+            added=license_domains,
+            fresh=fresh,
         )
     # '' means the event named no domain: it is not a domain and gets no counter.
     domains = (
@@ -170,9 +303,55 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
         .iterator(chunk_size=READ_CHUNK_SIZE)
     )
     _merge_entity(
-        product=product, rows=domains, entity="domain", pairs_model=DomainBlockCounter,
-        totals_model=DomainTotalBlock, kind=FeatureReachCounter.Kind.DOMAIN, fresh=fresh,
+        product=product,
+        rows=domains,
+        entity="domain",
+        pairs_model=DomainBlockCounter,
+        totals_model=DomainTotalBlock,
+        kind=FeatureReachCounter.Kind.DOMAIN,
+        fresh=fresh,
     )
+
+
+def _fold_in_database(*, product: Product, ids: tuple[int, int], batch: int | None) -> None:
+    """PostgreSQL: the batch grouped once by the database, then one additive upsert per counter table.
+
+    ``batch`` None: every counted event in the id range (a recount step). Only the
+    reach points are computed in Python, from the (entity, feature, day) triples the
+    batch uses, before the pair blocks they compare against change.
+    """
+    low, high = ids
+    with connection.cursor() as cursor:
+        group = core_sql.events_batch_table_sql(
+            Event,
+            batch_table=BATCH_TABLE,
+            owner_field="product",
+            mark_field="rollup_batch",
+            one_batch=batch is not None,
+        )
+        params = [product.timezone, product.timezone, product.pk, low, high]
+        cursor.execute(group, params + ([batch] if batch is not None else []))
+        reach = {}
+        for entity, pairs_model, kind, rows in REACH_SOURCES:
+            days_used: dict[tuple, set[int]] = defaultdict(set)
+            cursor.execute(core_sql.batch_distinct_sql((entity, "feature", "day"), batch_table=BATCH_TABLE, **rows))
+            for key_entity, feature, day in cursor.fetchall():
+                days_used[(key_entity, feature)].add(day.toordinal())
+            if days_used:
+                reach[kind] = _reach_changes(
+                    product=product, pairs_model=pairs_model, entity=entity, days_used=days_used
+                )
+        for model, keys, rows in ADDED_COUNTS:
+            cursor.execute(core_sql.add_batch_counts_sql(model, keys, batch_table=BATCH_TABLE, **rows), [product.pk])
+        for model, keys, rows in ADDED_BLOCKS:
+            statement = core_sql.add_batch_running_blocks_sql(
+                model, keys, batch_table=BATCH_TABLE, running_fields=RUNNING_COLUMNS, block_days=BLOCK_DAYS, **rows
+            )
+            cursor.execute(statement, [product.pk])
+        # Dropped at once, not only at commit: an enclosing transaction may fold several batches.
+        cursor.execute(core_sql.drop_table_sql(BATCH_TABLE))
+    for kind, changes in reach.items():
+        _merge_reach(product=product, kind=kind, changes=changes, fresh=False)
 
 
 def _merge_hours(*, product: Product, rows: Iterable[tuple], fresh: bool) -> None:
@@ -183,12 +362,22 @@ def _merge_hours(*, product: Product, rows: Iterable[tuple], fresh: bool) -> Non
         hours[(day, hour, event, feature)] += n
         days[(day, event, feature)] += n
         day_hours[(day, hour)] += n
-    _merge_counts(model=FeatureHourCounter, key_fields=("day", "hour", "event", "feature"), product=product, added=hours, fresh=fresh)
-    _merge_counts(model=FeatureDayCounter, key_fields=("day", "event", "feature"), product=product, added=days, fresh=fresh)
+    _merge_counts(
+        model=FeatureHourCounter,
+        key_fields=("day", "hour", "event", "feature"),
+        product=product,
+        added=hours,
+        fresh=fresh,
+    )
+    _merge_counts(
+        model=FeatureDayCounter, key_fields=("day", "event", "feature"), product=product, added=days, fresh=fresh
+    )
     _merge_counts(model=DayHourCounter, key_fields=("day", "hour"), product=product, added=day_hours, fresh=fresh)
 
 
-def _merge_counts(*, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, int], fresh: bool) -> None:
+def _merge_counts(
+    *, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, int], fresh: bool
+) -> None:
     """Add counts keyed by ``key_fields`` (one of them "day") to ``model``'s rows."""
     if not added:
         return
@@ -308,14 +497,23 @@ def _merge_reach(*, product: Product, kind: str, changes: Counter, fresh: bool) 
         FeatureReachCounter,
         ("product", "kind", "feature", "day", "previous_day", "count"),
         (
-            (product.pk, kind, feature, _date_value(date.fromordinal(day)), _date_value(date.fromordinal(previous)), count)
+            (
+                product.pk,
+                kind,
+                feature,
+                _date_value(date.fromordinal(day)),
+                _date_value(date.fromordinal(previous)),
+                count,
+            )
             for (feature, day, previous), count in changes.items()
             if count
         ),
     )
 
 
-def _merge_blocks(*, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, list[int]], fresh: bool) -> None:
+def _merge_blocks(
+    *, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, list[int]], fresh: bool
+) -> None:
     """Add per-day counts (keyed by ``key_fields`` + block) to ``model``'s rows of running totals."""
     running = {key: list(accumulate(days)) for key, days in added.items()}
     if not fresh and _adds_in_database():

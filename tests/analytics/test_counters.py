@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import CommandError, call_command
 
-from events.counters import COUNTER_MODELS, counters_fold, counters_rebuild
-from events.models import CounterState, Event, FeatureHourCounter, LicenseBlockCounter
+from analytics.counters import COUNTER_MODELS, counters_fold, counters_rebuild
+from analytics.models import CounterState, FeatureHourCounter, LicenseBlockCounter
+from events.models import Event
 from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,10 @@ def snapshot(product) -> dict:
 
 
 def hour_counts(product) -> dict:
-    return {(row.day.isoformat(), row.hour, row.feature): row.count for row in FeatureHourCounter.objects.filter(product=product)}
+    return {
+        (row.day.isoformat(), row.hour, row.feature): row.count
+        for row in FeatureHourCounter.objects.filter(product=product)
+    }
 
 
 def test_a_fold_claims_pending_events_once(org):
@@ -74,8 +78,13 @@ def test_folds_in_any_order_give_what_a_rebuild_gives(org):
     for events in rounds:
         for day, license_index, domain in events:
             for name in ("export_pdf", "bulk_edit"):
-                EventFactory(product=product, event=name, license=licenses[license_index], domain=domain,
-                             occurred_at=NOON + timedelta(days=day, hours=license_index * 7))
+                EventFactory(
+                    product=product,
+                    event=name,
+                    license=licenses[license_index],
+                    domain=domain,
+                    occurred_at=NOON + timedelta(days=day, hours=license_index * 7),
+                )
         counters_fold(product=product)
     folded = snapshot(product)
     counters_rebuild(product=product)
@@ -83,14 +92,18 @@ def test_folds_in_any_order_give_what_a_rebuild_gives(org):
     assert folded["FeatureReachCounter"]
 
 
-def test_changing_the_time_zone_recounts_days_and_hours(api, org):
+def test_changing_the_time_zone_recounts_days_and_hours(api, org, django_capture_on_commit_callbacks):
     product = ProductFactory(organization=org, timezone="UTC")
     EventFactory(product=product, event="export_pdf", occurred_at=datetime(2026, 3, 2, 20, 0, tzinfo=UTC))
     counters_fold(product=product)
     assert hour_counts(product) == {("2026-03-02", 20, "export_pdf"): 1}
-    response = api.patch(f"/v1/products/{product.public_id}", {"timezone": "Asia/Tokyo"}, format="json")
+    # The recount is a task run after commit (in-process here: no broker in the tests).
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.patch(f"/v1/products/{product.public_id}", {"timezone": "Asia/Tokyo"}, format="json")
     assert response.status_code == 200
     assert hour_counts(product) == {("2026-03-03", 5, "export_pdf"): 1}
+    product.refresh_from_db()
+    assert product.recount_progress is None
 
 
 def test_the_fold_command_folds_every_product(org):
@@ -125,13 +138,19 @@ def test_the_rebuild_command_rebuilds_and_refuses_unknown_products(org):
 
 
 def test_the_copy_and_the_portable_write_paths_give_the_same_counters(org, monkeypatch):
-    from events import counters
+    from analytics import counters
 
     product = ProductFactory(organization=org, timezone="America/New_York")
     licenses = LicenseFactory.create_batch(2, product=product)
     for day in range(0, 45, 3):
-        EventFactory(product=product, event="feature_used", feature="export", license=licenses[day % 2],
-                     domain=f"site{day % 3}.com", occurred_at=NOON + timedelta(days=day, hours=day))
+        EventFactory(
+            product=product,
+            event="feature_used",
+            feature="export",
+            license=licenses[day % 2],
+            domain=f"site{day % 3}.com",
+            occurred_at=NOON + timedelta(days=day, hours=day),
+        )
     counters_rebuild(product=product)
     fast = snapshot(product)
     monkeypatch.setattr(counters, "COPY_ON_POSTGRESQL", False)

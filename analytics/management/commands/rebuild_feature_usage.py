@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from events.counters import counters_rebuild
+from analytics.counters import counters_rebuild
 from events.models import Product
 
 

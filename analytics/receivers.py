@@ -1,0 +1,19 @@
+"""Analytics listens to the event stream's signals (``events`` does not know analytics exists)."""
+
+from __future__ import annotations
+
+from django.dispatch import receiver
+
+from analytics.tasks import fold_soon, recount_product
+from events.models import Product
+from events.signals import events_ingested, product_timezone_changed
+
+
+@receiver(product_timezone_changed)
+def recount_after_timezone_change(sender, *, product: Product, **kwargs) -> None:
+    recount_product.delay(product.pk)
+
+
+@receiver(events_ingested)
+def fold_after_ingestion(sender, **kwargs) -> None:
+    fold_soon()

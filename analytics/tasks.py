@@ -1,0 +1,37 @@
+"""Celery tasks of Feature Usage: thin, they call the counter services in ``analytics.counters``."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.core.cache import cache
+
+from analytics.counters import counters_fold_all, counters_recount
+from events.models import Product
+
+# Ingestion asks for a fold at most once per this many seconds (the beat folds every second anyway).
+FOLD_DEBOUNCE_SECONDS = 1
+FOLD_DEBOUNCE_KEY = "analytics:fold-requested"
+
+
+# Idempotent: a fold claims only what is still pending, under a per-product row lock.
+# Not retried: the beat sends the next one within a second, and retries would pile up.
+@shared_task
+def fold_events() -> int:
+    """Fold every product's pending events into its counters; returns how many were folded."""
+    folded, _ = counters_fold_all()
+    return folded
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def recount_product(product_id: int) -> bool:
+    """Recount one product's counters in its current time zone (after a time zone change)."""
+    product = Product.objects.filter(pk=product_id).first()
+    if product is None or not product.recounting:
+        return False
+    return counters_recount(product=product)
+
+
+def fold_soon() -> None:
+    """Ask for a fold, at most once per FOLD_DEBOUNCE_SECONDS across processes (the cache decides)."""
+    if cache.add(FOLD_DEBOUNCE_KEY, 1, timeout=FOLD_DEBOUNCE_SECONDS):
+        fold_events.delay()

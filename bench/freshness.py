@@ -1,0 +1,345 @@
+"""P0, P1 on PERFORMANCE.md's shape, P10, P11: Feature Usage kept fresh by the worker, off the request path.
+
+Runs the service as the README tells an operator: gunicorn for the web, and
+`python manage.py worker` (Celery, Redis broker, embedded beat) beside it.
+
+- P10: a product's events arrive unfolded (generated in bulk); the fold the worker
+  runs (``counters_fold``) is timed in-process, beside ``COPY`` of the same rows into
+  a copy of the events table.
+- P1 (shape): 2,000 power-law licenses (40% on two domains), 10% of events without a
+  license, 1,000 anonymous domains, 40 Zipf features, a fifth sent as ``feature_used``,
+  60 days of weekday/hour rhythm; folded, then timed over HTTP against the naive query.
+- P0: 1,000-event batches through ``POST /public/v1/events`` while the worker folds;
+  the first Feature Usage answer after the last acknowledgement is timed and checked.
+- P11: ``PATCH`` of the time zone, then Feature Usage polled until it answers 200; the
+  answer must equal the naive one in the new zone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+from bench.feature_usage import _Client, _generate, _naive, _product_with_key, _same, _vacuum_analyze
+from bench.harness import BenchContext, Result, median, server, timed
+
+ROOT = Path(__file__).resolve().parents[1]
+BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/9")
+SHAPE_ZONE = "America/New_York"
+SHAPE_LICENSES = 2000
+SHAPE_FEATURES = 40
+REPEAT = 20
+P0_BATCH = 1000
+P0_CLIENTS = 8
+
+
+def run(ctx: BenchContext) -> list[Result]:
+    from django.db import connection
+
+    results = []
+    size = ctx.events
+    results.append(_p10(ctx, connection, size))
+    with worker(ctx), server(ctx, env={"CELERY_BROKER_URL": BROKER_URL}, label="server (freshness)") as base_url:
+        results += _p1_shape(ctx, connection, base_url, size)
+        results.append(_p11(ctx, connection, base_url))
+        if os.environ.get("BENCH_P0", "1") == "1":
+            results.append(_p0(ctx, connection, base_url, min(size, 1_000_000)))
+    return results
+
+
+@contextmanager
+def worker(ctx: BenchContext):
+    """`python manage.py worker` as the README's production section runs it."""
+    log = open(ROOT / "bench" / "worker.log", "ab")
+    env = {**os.environ, "DATABASE_URL": ctx.database_url, "CELERY_BROKER_URL": BROKER_URL, "DEBUG": "0"}
+    import redis
+
+    redis.Redis.from_url(BROKER_URL).flushdb()  # the bench's own database number
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "worker", "--concurrency", "1", "--loglevel", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        time.sleep(3)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def _p10(ctx: BenchContext, connection, size: int) -> Result:
+    from analytics.counters import counters_fold
+    from events.models import Product
+
+    product, _ = _product_with_key(size + 1)
+    started = time.perf_counter()
+    _generate(connection, product_id=product.pk, size=size, seed=ctx.seed, pending=True)
+    print(f"   P10: {size:,} unfolded events generated in {time.perf_counter() - started:.1f} s", flush=True)
+    _vacuum_analyze()
+    columns = (
+        "product_id, event, feature, is_system, properties, license_id, license_key, domain, occurred_at, received_at"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_copy_baseline")
+        cursor.execute("CREATE TABLE bench_copy_baseline (LIKE events_event INCLUDING ALL)")
+        buffer = bytearray()
+        with cursor.cursor.copy(
+            f"COPY (SELECT {columns} FROM events_event WHERE product_id = %s) TO STDOUT", [product.pk]
+        ) as copy:
+            for chunk in copy:
+                buffer += chunk
+        started = time.perf_counter()
+        with cursor.cursor.copy(f"COPY bench_copy_baseline ({columns}) FROM STDIN") as copy:
+            copy.write(bytes(buffer))
+        copy_s = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_copy_baseline")
+    del buffer
+    started = time.perf_counter()
+    folded = counters_fold(product=Product.objects.get(pk=product.pk))
+    fold_s = time.perf_counter() - started
+    rate, copy_rate = folded / fold_s, size / copy_s
+    print(f"   P10: fold {folded:,} events in {fold_s:.1f} s ({rate:,.0f}/s); COPY {copy_rate:,.0f}/s", flush=True)
+    ctx.extra["p10_product"] = product.pk
+    return Result(
+        "P10",
+        f"counter maintenance (one fold of {size:,} events)",
+        ">= 50,000 events/s",
+        rate,
+        "ev/s",
+        baseline=copy_rate,
+        baseline_what="COPY of the same rows",
+        ratio=rate / copy_rate,
+        passed=rate >= 50_000 and folded == size,
+        note=f"fold {fold_s:.1f} s, COPY {copy_s:.1f} s",
+    )
+
+
+def _generate_shape(connection, *, product_id: int, size: int, seed: int) -> None:
+    """PERFORMANCE.md's shape: power-law licenses, 40% of them on two domains, anonymous domains, Zipf features."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO events_license (public_id, product_id, key, customer_email, status, created_at, expires_at)
+            SELECT 'lic_s' || %(pid)s || '_' || i, %(pid)s, 'SHAPE-' || i, 'owner' || i || '@shape.example',
+                   CASE WHEN i %% 25 = 7 THEN 'expired' WHEN i %% 25 = 13 THEN 'revoked' ELSE 'active' END,
+                   now() - interval '200 days', NULL
+            FROM generate_series(0, %(licenses)s - 1) i
+            """,
+            {"pid": product_id, "licenses": SHAPE_LICENSES},
+        )
+        cursor.execute("SELECT min(id) FROM events_license WHERE product_id = %s", [product_id])
+        first_license = cursor.fetchone()[0]
+        cursor.execute("SELECT setseed(%s)", [((seed + 7) % 1000) / 1000])
+        cursor.execute(
+            """
+            INSERT INTO events_event (product_id, event, feature, is_system, properties, license_id, license_key,
+                                      domain, occurred_at, received_at, uuid, rollup_batch)
+            SELECT %(pid)s,
+                   CASE WHEN rv < 0.2 THEN 'feature_used' ELSE feature END, feature, false,
+                   CASE WHEN rv < 0.2 THEN jsonb_build_object('feature', feature) ELSE '{}'::jsonb END,
+                   CASE WHEN licensed THEN %(first)s + lic END,
+                   CASE WHEN licensed THEN 'SHAPE-' || lic ELSE '' END,
+                   CASE WHEN NOT licensed THEN 'anon' || floor(rd * 1000)::int || '.example'
+                        WHEN lic %% 5 < 2 AND rd < 0.5 THEN 'staging.site' || lic || '.example'
+                        ELSE 'site' || lic || '.example' END,
+                   at, at, NULL, 0
+            FROM (
+                SELECT 'feature_' || lpad((floor(%(features)s * power(rf, 3))::int)::text, 2, '0') AS feature,
+                       rl >= 0.1 AS licensed, floor(%(licenses)s * power(rm, 3))::int AS lic, rd, rv,
+                       date_trunc('day', now() AT TIME ZONE %(zone)s) AT TIME ZONE %(zone)s
+                         - make_interval(days => day_offset
+                                         + CASE WHEN extract(dow FROM (now() AT TIME ZONE %(zone)s) - make_interval(days => day_offset)) IN (0, 6)
+                                                     AND rw < 0.5 AND day_offset < 58 THEN 2 ELSE 0 END)
+                         + make_interval(hours => CASE WHEN rh < 0.65 THEN 8 + floor(rh / 0.65 * 10)::int
+                                                       ELSE floor((rh - 0.65) / 0.35 * 24)::int END,
+                                         mins => floor(rq * 60)::int) AS at
+                FROM (
+                    SELECT floor(random() * 60)::int AS day_offset, random() AS rf, random() AS rl, random() AS rm,
+                           random() AS rd, random() AS rv, random() AS rh, random() AS rq, random() AS rw
+                    FROM generate_series(1, %(size)s)
+                ) draws
+            ) shaped
+            """,
+            {
+                "pid": product_id,
+                "size": size,
+                "zone": SHAPE_ZONE,
+                "first": first_license,
+                "licenses": SHAPE_LICENSES,
+                "features": SHAPE_FEATURES,
+            },
+        )
+
+
+def _p1_shape(ctx: BenchContext, connection, base_url: str, size: int) -> list[Result]:
+    from analytics.counters import counters_rebuild
+    from events.models import Product
+
+    product, raw_key = _product_with_key(size + 2)
+    started = time.perf_counter()
+    _generate_shape(connection, product_id=product.pk, size=size, seed=ctx.seed)
+    counters_rebuild(product=Product.objects.get(pk=product.pk))
+    print(f"   P1 shape: {size:,} events generated and counted in {time.perf_counter() - started:.1f} s", flush=True)
+    _vacuum_analyze()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(DISTINCT domain), count(DISTINCT feature) FROM events_event WHERE product_id = %s",
+            [product.pk],
+        )
+        domains, features = cursor.fetchone()
+    client = _Client(base_url, raw_key)
+    path = f"/v1/products/{product.public_id}/analytics/feature-usage"
+    fast = client.get(path)
+    started = time.perf_counter()
+    naive = _naive(
+        connection,
+        product_id=product.pk,
+        date_from=date.fromisoformat(fast["from"]),
+        date_to=date.fromisoformat(fast["to"]),
+    )
+    naive_ms = (time.perf_counter() - started) * 1000
+    samples = timed(lambda: client.get(path), repeat=REPEAT)
+    p50 = median(samples)
+    equal = _same(fast, naive)
+    return [
+        Result(
+            "P1s",
+            f"Feature Usage, PERFORMANCE.md shape, {size:,} events",
+            "p50 <= 100 ms, >= 200x naive",
+            p50,
+            "ms",
+            baseline=naive_ms,
+            baseline_what="naive GROUP BY / COUNT(DISTINCT)",
+            ratio=naive_ms / p50,
+            passed=p50 <= 100 and naive_ms / p50 >= 200 and equal,
+            note=f"{domains:,} domains, {features} features; fast == naive: {equal}",
+        )
+    ]
+
+
+def _p11(ctx: BenchContext, connection, base_url: str) -> Result:
+    """On the P10 product (all its events folded): a time zone change through HTTP only."""
+    from core import services as tenancy
+    from events.models import Product
+
+    product = Product.objects.select_related("organization").get(pk=ctx.extra["p10_product"])
+    _, raw_key = tenancy.api_key_create(organization=product.organization, name="bench p11")
+    client = _Client(base_url, raw_key)
+    new_zone = "Asia/Tokyo"
+    started = time.perf_counter()
+    status, _ = client.request("PATCH", f"/v1/products/{product.public_id}", {"timezone": new_zone})
+    patch_s = time.perf_counter() - started
+    path = f"/v1/products/{product.public_id}/analytics/feature-usage"
+    old_days_seen = False
+    while True:
+        status, body = client.request("GET", path)
+        if status == 200:
+            break
+        old_days_seen |= status != 503
+        if time.perf_counter() - started > 600:
+            break
+        time.sleep(0.5)
+    ready_s = time.perf_counter() - started
+    fast = body.get("data", {})
+    naive = (
+        _naive(
+            connection,
+            product_id=product.pk,
+            date_from=date.fromisoformat(fast["from"]),
+            date_to=date.fromisoformat(fast["to"]),
+            zone=new_zone,
+        )
+        if fast
+        else {}
+    )
+    equal = bool(fast) and _same(fast, naive)
+    events = Product.objects.get(pk=product.pk).events.count()
+    return Result(
+        "P11",
+        f"time zone change, {events:,} events",
+        "PATCH <= 1 s; exact new-zone answer <= 120 s",
+        ready_s,
+        "s",
+        baseline=patch_s * 1000,
+        baseline_what="PATCH (ms)",
+        passed=patch_s <= 1 and ready_s <= 120 and equal and not old_days_seen,
+        note=f"PATCH {patch_s * 1000:.0f} ms (HTTP {status}); 503 until ready; new zone == naive: {equal}",
+    )
+
+
+def _p0(ctx: BenchContext, connection, base_url: str, size: int) -> Result:
+    """1,000-event batches through HTTP while the worker folds; then the first answer, timed and checked."""
+    from events.models import Product
+
+    product, raw_key = _product_with_key(size + 3)
+    client = _Client(base_url, raw_key)
+    acknowledged = asyncio.run(_send_batches(base_url, product.public_key, size))
+    path = f"/v1/products/{product.public_id}/analytics/feature-usage"
+    started = time.perf_counter()
+    fast = client.get(path)
+    first_ms = (time.perf_counter() - started) * 1000
+    pending = Product.objects.get(pk=product.pk).events.filter(rollup_batch__isnull=True).count()
+    naive = _naive(
+        connection,
+        product_id=product.pk,
+        date_from=date.fromisoformat(fast["from"]),
+        date_to=date.fromisoformat(fast["to"]),
+    )
+    equal = _same(fast, naive) and fast["totals"]["events"] == acknowledged
+    return Result(
+        "P0",
+        f"first answer after {acknowledged:,} events through the batch endpoint",
+        "<= 1 s, exact",
+        first_ms,
+        "ms",
+        passed=first_ms <= 1000 and equal,
+        note=f"counted {fast['totals']['events']:,} = acknowledged: {equal}; unfolded just after: {pending:,}",
+    )
+
+
+async def _send_batches(base_url: str, public_key: str, size: int) -> int:
+    import aiohttp
+
+    batches = size // P0_BATCH
+    body_of = lambda b: json.dumps(  # noqa: E731
+        {
+            "public_key": public_key,
+            "events": [
+                {"event": f"feature_{(b * 7 + n) % 40:02d}", "license_key": "", "site": f"s{(b + n) % 500}.example"}
+                for n in range(P0_BATCH)
+            ],
+        }
+    ).encode()
+    state = {"acknowledged": 0, "next": 0}
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=P0_CLIENTS)) as session:
+
+        async def sender() -> None:
+            while state["next"] < batches:
+                b = state["next"]
+                state["next"] += 1
+                async with session.post(
+                    f"{base_url}/public/v1/events", data=body_of(b), headers={"Content-Type": "application/json"}
+                ) as response:
+                    payload = await response.json(content_type=None)
+                    if response.status == 200:
+                        state["acknowledged"] += payload["accepted"]
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(P0_CLIENTS)))
+        print(f"   P0: {state['acknowledged']:,} events sent in {time.perf_counter() - started:.1f} s", flush=True)
+    return state["acknowledged"]
