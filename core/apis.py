@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_serializer,
@@ -13,8 +12,11 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from core.audit import Actor, audit_entries
+from core.errors import ApiError
 from core.models import AuditEntry, Organization
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginated_response
+
+BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 class OrganizationAPIView(APIView):
@@ -28,6 +30,23 @@ class OrganizationAPIView(APIView):
     def actor(self) -> Actor:
         """Who the audit log names for this request's changes: the API key."""
         return Actor.for_api_key(self.request.user.api_key)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication first: no body check for a 401
+        # An operation that takes input needs a body, even {}: a bodiless POST is a client mistake
+        # (a license created from nothing), not a request for every default.
+        handler = (
+            getattr(self, request.method.lower(), None) if request.method.lower() in self.http_method_names else None
+        )
+        if handler and request.method in BODY_METHODS and hasattr(self, "InputSerializer") and not _has_body(request):
+            raise ApiError("body: required; send a JSON object.")
+
+
+def _has_body(request) -> bool:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0) > 0
+    except ValueError:
+        return False
 
 
 @extend_schema_serializer(component_name="AuditActor")
@@ -63,25 +82,6 @@ class AuditEntryOutputSerializer(serializers.Serializer):
         return {"type": entry.target_type, "id": entry.target_id}
 
 
-@extend_schema_serializer(component_name="AuditLogPage")
-class AuditLogPageSerializer(serializers.Serializer):
-    data = AuditEntryOutputSerializer(many=True)
-    nextCursor = serializers.CharField(
-        allow_null=True, help_text="Pass as ?cursor= for older entries; null on the last page."
-    )
-
-
-@extend_schema_serializer(component_name="AuditLogErrorDetail")
-class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-
-
-@extend_schema_serializer(component_name="AuditLogError")
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorDetailSerializer()
-
-
 class AuditLogApi(OrganizationAPIView):
     class FilterSerializer(serializers.Serializer):
         target = serializers.CharField(required=False, allow_blank=True, max_length=100)
@@ -96,11 +96,8 @@ class AuditLogApi(OrganizationAPIView):
                 description="Only entries about this target id (flag_…, proj_…, env_…, prd_…, or a key prefix)",
             ),
         ],
-        responses={
-            200: AuditLogPageSerializer,
-            400: OpenApiResponse(ErrorSerializer, description="A bad cursor, limit or target."),
-            401: OpenApiResponse(ErrorSerializer, description="No or a bad API key."),
-        },
+        # core.openapi wraps the list in {"data", "nextCursor"} and adds the shared Error responses
+        responses=AuditEntryOutputSerializer(many=True),
         operation_id="audit_log_list",
         description="The organization's changes, newest first.",
     )

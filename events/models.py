@@ -78,15 +78,20 @@ class Event(models.Model):
     domain = models.CharField(max_length=DOMAIN_MAX_LENGTH, blank=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=now)
-    # NULL, not '': the unique constraint must let every event without a uuid through.
+    # NULL when the client sent none. Unique per product through EventUuid, not a constraint
+    # here: on PostgreSQL this table is partitioned by month, and a unique key of a
+    # partitioned table must hold the partition key, which a per-product uuid cannot.
     uuid = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     rollup_batch = models.BigIntegerField(null=True, blank=True, editable=False)
 
+    # On PostgreSQL the table is range-partitioned by ``occurred_at`` month and its
+    # primary key is DATABASE_KEY (migration 0009): the partition key must be in it, and
+    # the product leads so the table could be distributed by product (docs/SCALING.md).
+    # Django keeps ``id`` as the primary key it reads by: still unique, from one sequence.
+    PARTITION_KEY = "occurred_at"
+    DATABASE_KEY = ("product", "id", "occurred_at")
+
     class Meta:
-        constraints = [
-            # Idempotent retries: the database, not a read-then-write, refuses a second copy.
-            models.UniqueConstraint(fields=["product", "uuid"], name="event_uuid_unique_per_product"),
-        ]
         indexes = [
             models.Index(fields=["product", "occurred_at"], name="event_product_time"),
             models.Index(fields=["product", "license", "occurred_at"], name="event_product_license_time"),
@@ -95,3 +100,19 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class EventUuid(models.Model):
+    """The uuids already stored for a product: what makes a retried event a no-op.
+
+    Written by the ingestion insert in the same statement as the event, so the
+    primary key decides between two racing copies, months apart or not.
+    """
+
+    pk = models.CompositePrimaryKey("product", "uuid")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", db_index=False)
+    uuid = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return self.uuid
+

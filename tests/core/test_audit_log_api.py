@@ -226,11 +226,14 @@ def test_the_openapi_schema_describes_the_page_envelope_and_errors(client):
     schema = client.get("/v1/openapi.json").json()
     operation = schema["paths"]["/v1/audit-log"]["get"]
     responses = operation["responses"]
-    assert responses["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/AuditLogPage")
-    assert {"400", "401"} <= set(responses)
-    page = schema["components"]["schemas"]["AuditLogPage"]
+    page = responses["200"]["content"]["application/json"]["schema"]
     assert set(page["properties"]) == {"data", "nextCursor"}
     assert page["properties"]["nextCursor"]["nullable"] is True
+    assert page["properties"]["data"]["items"]["$ref"].endswith("/AuditEntry")
+    entry = schema["components"]["schemas"]["AuditEntry"]
+    assert set(entry["properties"]) == {"id", "at", "actor", "action", "target", "before", "after"}
+    for status in ("400", "401"):
+        assert responses[status]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
     assert {p["name"] for p in operation["parameters"]} == {"cursor", "limit", "target"}
 
 
