@@ -1,8 +1,10 @@
-"""Flags: P7 (rollup over N recorded evaluations), P6 (flag usage, 90-day range), P8 (OFREP with recording on).
+"""Flags: P7 (rollup over N recorded evaluations), P6 (flag usage, 90-day range), P8 (OFREP with recording on),
+E1 (exposure by license, 90-day window).
 
 Sizes: BENCH_EVALUATIONS (default: BENCH_EVENTS, itself 1M by default; the target is 10M),
+BENCH_TARGETING_KEYS (default 100,000 distinct targeting keys), BENCH_LICENSES (default 2,000),
 BENCH_P8_SECONDS (default 15), BENCH_P8_CONCURRENCY (default 8 requests in flight),
-BENCH_FLAGS_PARTS (default P7,P6,P8) to run a part alone while tuning.
+BENCH_FLAGS_PARTS (default P7,P6,E1,P8) to run a part alone while tuning.
 """
 
 from __future__ import annotations
@@ -20,19 +22,22 @@ P6_TARGET_MS = 20
 P7_TARGET_S = 60
 P8_TARGET_RATE = 1000
 P8_TARGET_P99_MS = 20
+E1_TARGET_MS = 50
 DAYS = 89  # raw evaluations for the 89 days before today; the usage range adds today: 90 days
 FLAG_COUNT = 20
 
 
 def run(ctx: BenchContext) -> list[Result]:
     evaluations = int(os.environ.get("BENCH_EVALUATIONS", ctx.events))
-    parts = os.environ.get("BENCH_FLAGS_PARTS", "P7,P6,P8").split(",")
+    parts = os.environ.get("BENCH_FLAGS_PARTS", "P7,P6,E1,P8").split(",")
     world = _setup()
     results = []
-    if "P7" in parts or "P6" in parts:  # P6 reads the rows P7 rolls up
+    if "P7" in parts or "P6" in parts or "E1" in parts:  # P6 and E1 read what P7 rolls up
         results.append(_p7_rollup(ctx, world, evaluations))
     if "P6" in parts:
         results.append(_p6_usage(ctx, world))
+    if "E1" in parts:
+        results.append(_e1_exposure(ctx, world))
     if "P8" in parts:
         results.append(_p8_ofrep(ctx, world))
     return results
@@ -41,11 +46,22 @@ def run(ctx: BenchContext) -> list[Result]:
 def _setup() -> dict:
     from core import services as tenancy
     from core.models import Plan
+    from events.models import License, Product
     from flags import services
 
-    organization = tenancy.organization_create(name="Bench Flags", slug="bench-flags", plan=Plan.objects.get(slug="pro"))
+    organization = tenancy.organization_create(
+        name="Bench Flags", slug="bench-flags", plan=Plan.objects.get(slug="pro")
+    )
     _, api_key = tenancy.api_key_create(organization=organization)
     project = services.project_create(organization=organization, name="Bench")
+    # The project is linked to a product whose licenses the evaluations' licenseKeys name.
+    product = Product.objects.create(organization=organization, name="Bench plugin")
+    licenses = int(os.environ.get("BENCH_LICENSES", "2000"))
+    License.objects.bulk_create(
+        [License(product=product, key=f"LIC-{n:05d}", customer_email=f"c{n}@example.com") for n in range(licenses)],
+        batch_size=5000,
+    )
+    services.project_update(project=project, product=product)
     production, sdk_key = services.environment_create(project=project, name="production")
     staging, _ = services.environment_create(project=project, name="staging")
     flags = []
@@ -60,24 +76,38 @@ def _setup() -> dict:
         first, second = list(variants)
         rules = [
             {"conditions": [{"attribute": "plan", "operator": "in", "value": ["pro", "team"]}], "variant": second},
-            {"conditions": [{"attribute": "country", "operator": "eq", "value": "US"}],
-             "rollout": [{"variant": first, "weight": 50}, {"variant": second, "weight": 50}]},
+            {
+                "conditions": [{"attribute": "country", "operator": "eq", "value": "US"}],
+                "rollout": [{"variant": first, "weight": 50}, {"variant": second, "weight": 50}],
+            },
         ]
         flags.append(
             services.flag_create(
-                project=project, key=f"flag-{n:02d}", type=kind, variants=variants,
+                project=project,
+                key=f"flag-{n:02d}",
+                type=kind,
+                variants=variants,
                 environments={
                     production.public_id: {"enabled": True, "defaultVariant": first, "rules": rules},
                     staging.public_id: {"enabled": n % 5 != 0, "defaultVariant": first, "rules": rules},
                 },
             )
         )
-    return {"project": project, "environments": [production, staging], "flags": flags, "api_key": api_key,
-            "sdk_key": sdk_key}
+    return {
+        "project": project,
+        "environments": [production, staging],
+        "flags": flags,
+        "api_key": api_key,
+        "sdk_key": sdk_key,
+        "licenses": licenses,
+    }
 
 
 def _generate(ctx: BenchContext, world: dict, total: int) -> None:
-    """COPY ``total`` raw evaluations over the 89 days before today, skewed by flag, weekday and reason."""
+    """COPY ``total`` raw evaluations over the 89 days before today, skewed by flag, weekday and reason.
+
+    Each comes from one of BENCH_TARGETING_KEYS users drawn uniformly; nine users in ten send the
+    licenseKey of one of the product's licenses (several users per license), the tenth none."""
     from django.db import connection
 
     from flags.evaluation import value_key
@@ -88,15 +118,22 @@ def _generate(ctx: BenchContext, world: dict, total: int) -> None:
     pool, weights = [], []
     for index, flag in enumerate(world["flags"]):
         popularity = 1 / (index + 1)  # a few flags get most evaluations
+        names = list(flag.ordered_variants)
         values = [value_key(v) for v in flag.ordered_variants.values()]
         for environment, share in zip(world["environments"], (0.85, 0.15), strict=True):
-            for reason, value, weight in [
-                (Reason.TARGETING_MATCH, values[1], 0.3), (Reason.SPLIT, values[0], 0.15),
-                (Reason.SPLIT, values[1], 0.15), (Reason.DEFAULT, values[0], 0.37),
-                (Reason.DISABLED, values[0], 0.01), (Reason.ERROR, "\\N", 0.02),
+            for reason, variant, weight in [
+                (Reason.TARGETING_MATCH, 1, 0.3),
+                (Reason.SPLIT, 0, 0.15),
+                (Reason.SPLIT, 1, 0.15),
+                (Reason.DEFAULT, 0, 0.37),
+                (Reason.DISABLED, 0, 0.01),
+                (Reason.ERROR, None, 0.02),
             ]:
-                pool.append(f"{environment.pk}\t{flag.pk}\t{value}\t{int(reason)}")
+                value, name = ("\\N", "\\N") if variant is None else (values[variant], names[variant])
+                pool.append((f"{environment.pk}\t{flag.pk}\t{value}\t{int(reason)}", name))
                 weights.append(popularity * share * weight)
+    users = int(os.environ.get("BENCH_TARGETING_KEYS", "100000"))
+    license_of = ["" if user % 10 == 0 else f"LIC-{(user * 7919) % world['licenses']:05d}" for user in range(users)]
     days = [today - timedelta(days=back) for back in range(DAYS, 0, -1)]
     day_weights = [0.6 if d.weekday() >= 5 else 1.0 for d in days]
     per_day = [int(total * w / sum(day_weights)) for w in day_weights]
@@ -104,17 +141,25 @@ def _generate(ctx: BenchContext, world: dict, total: int) -> None:
     times = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(0, 60, 7) for s in (5, 41)]
     with connection.cursor() as cursor:
         cursor.execute("DROP INDEX IF EXISTS flag_evaluation_day")
-        copy_sql = "COPY flags_flagevaluation (environment_id, flag_id, value, reason, evaluated_at, day) FROM STDIN"
+        copy_sql = (
+            "COPY flags_flagevaluation (environment_id, flag_id, value, reason, evaluated_at, day, "
+            "variant, targeting_key, license_key) FROM STDIN"
+        )
         with cursor.cursor.copy(copy_sql) as copy:
             for day, n in zip(days, per_day, strict=True):
                 tails = rng.choices(pool, weights, k=n)
                 stamps = rng.choices(times, k=n)
+                who = [rng.randrange(users) for _ in range(n)]
                 iso = day.isoformat()
                 buffer = io.StringIO()
-                buffer.writelines(f"{tail}\t{iso} {stamp}+00\t{iso}\n" for tail, stamp in zip(tails, stamps, strict=True))
+                buffer.writelines(
+                    f"{tail}\t{iso} {stamp}+00\t{iso}\t{name}\tuser-{user}\t{license_of[user]}\n"
+                    for (tail, name), stamp, user in zip(tails, stamps, who, strict=True)
+                )
                 copy.write(buffer.getvalue())
         cursor.execute('CREATE INDEX flag_evaluation_day ON flags_flagevaluation ("day")')
         cursor.execute("ANALYZE flags_flagevaluation")
+    world["users"] = users
 
 
 def _p7_rollup(ctx: BenchContext, world: dict, total: int) -> Result:
@@ -132,6 +177,18 @@ def _p7_rollup(ctx: BenchContext, world: dict, total: int) -> Result:
     started = time.perf_counter()
     call_command("rollup_flag_usage")
     seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        for table in ("flags_flagkeyday", "flags_flaglicenseday", "flags_flaglicensetotal", "flags_flagreachpoint"):
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            print(f"  {table}: {cursor.fetchone()[0]:,} rows", flush=True)
+            cursor.execute(f"ANALYZE {table}")
+    # What a night costs once the backlog is done: yesterday recomputed (usage rows, key and
+    # license days, reach points from that day on, license totals).
+    from flags.rollup import rollup_days
+
+    started = time.perf_counter()
+    rollup_days([datetime.now(UTC).date() - timedelta(days=1)])
+    nightly = time.perf_counter() - started
     rolled = FlagUsageDay.objects.aggregate(n=Sum("total_evaluations"))["n"] or 0
     raw = FlagEvaluation.objects.count()
     correct = rolled == raw == total
@@ -145,7 +202,8 @@ def _p7_rollup(ctx: BenchContext, world: dict, total: int) -> Result:
         baseline_what="one sequential count(*) of the raw table",
         ratio=seconds / scan if scan else None,
         passed=seconds <= P7_TARGET_S and correct,
-        note=f"rolled-up total {rolled:,} vs raw {raw:,} ({'equal' if correct else 'MISMATCH'})"
+        note=f"rolled-up total {rolled:,} vs raw {raw:,} ({'equal' if correct else 'MISMATCH'}); "
+        f"one night (yesterday re-rolled) {nightly:.1f} s"
         + ("" if total >= 10_000_000 else "; run with BENCH_EVALUATIONS=10000000 for the target size"),
     )
 
@@ -159,8 +217,11 @@ def _p6_usage(ctx: BenchContext, world: dict) -> Result:
     session = requests.Session()
     with server(ctx, label="flags-usage") as base:
         url = f"{base}/v1/projects/{project.public_id}/flags/{flag.key}/usage"
-        params = {"environmentId": environment.public_id, "from": (today - timedelta(days=89)).isoformat(),
-                  "to": today.isoformat()}
+        params = {
+            "environmentId": environment.public_id,
+            "from": (today - timedelta(days=89)).isoformat(),
+            "to": today.isoformat(),
+        }
         first = session.get(url, params=params, headers=headers)
         rows = len(first.json()["rows"]) if first.status_code == 200 else -1
         for _ in range(20):
@@ -188,6 +249,59 @@ def _p6_usage(ctx: BenchContext, world: dict) -> Result:
     )
 
 
+def _e1_exposure(ctx: BenchContext, world: dict) -> Result:
+    """Exposure of the busiest flag over 90 days through HTTP, checked against the naive answer from raw rows."""
+    import requests
+    from django.db import connection
+
+    today = datetime.now(UTC).date()
+    project, flag, environment = world["project"], world["flags"][0], world["environments"][0]
+    date_from = today - timedelta(days=89)
+    headers = {"Authorization": f"Bearer {world['api_key']}"}
+    session = requests.Session()
+    with server(ctx, label="flags-exposure") as base:
+        url = f"{base}/v1/projects/{project.public_id}/flags/{flag.key}/exposure"
+        params = {"environmentId": environment.public_id, "from": date_from.isoformat(), "to": today.isoformat()}
+        answer = session.get(url, params=params, headers=headers).json()
+        for _ in range(10):
+            session.get(url, params=params, headers=headers)
+        samples = timed(lambda: session.get(url, params=params, headers=headers).raise_for_status(), repeat=50)
+    # The naive answer: COUNT(DISTINCT) over the raw evaluations of the window, licenses joined per row.
+    naive_sql = """
+        SELECT e.variant, count(*), count(DISTINCT nullif(e.targeting_key, '')),
+               count(DISTINCT coalesce(l1.id, l2.id))
+        FROM flags_flagevaluation e
+        LEFT JOIN events_license l1 ON l1.product_id = %s AND l1.key = e.license_key AND e.license_key <> ''
+        LEFT JOIN events_license l2 ON l2.product_id = %s AND l2.key = e.targeting_key AND e.targeting_key <> ''
+        WHERE e.flag_id = %s AND e.environment_id = %s AND e.day >= %s AND e.day <= %s AND e.variant IS NOT NULL
+        GROUP BY e.variant ORDER BY e.variant
+    """
+    product_id = project.product_id
+    with connection.cursor() as cursor:
+        started = time.perf_counter()
+        cursor.execute(naive_sql, [product_id, product_id, flag.pk, environment.pk, date_from, today])
+        naive = {variant: (n, keys, licenses) for variant, n, keys, licenses in cursor.fetchall()}
+        naive_ms = (time.perf_counter() - started) * 1000
+    fast = {v["variant"]: (v["evaluations"], v["uniqueTargetingKeys"], v["licenses"]) for v in answer["variants"]}
+    fast = {variant: figures for variant, figures in fast.items() if figures[0]}
+    correct = fast == naive
+    p50 = median(samples)
+    return Result(
+        id="E1",
+        what=f"flag exposure by license, 90-day window, p50 over HTTP ({world.get('users', 0):,} targeting keys)",
+        target=f"p50 <= {E1_TARGET_MS} ms",
+        figure=p50,
+        unit="ms",
+        baseline=naive_ms,
+        baseline_what="the naive COUNT(DISTINCT) over the raw evaluations, licenses joined",
+        ratio=naive_ms / p50 if p50 else None,
+        passed=p50 <= E1_TARGET_MS and correct,
+        note=f"{answer['totals']['evaluations']:,} evaluations of {flag.key}, "
+        f"{answer['totals']['uniqueTargetingKeys']:,} keys, {answer['totals']['licenses']:,} licenses; "
+        f"p99 {percentile(samples, 99):.1f} ms; fast {'equals' if correct else 'DIFFERS FROM'} naive {naive}",
+    )
+
+
 async def _drive(url: str, sdk_key: str, seconds: float, concurrency: int, seed: int):
     import aiohttp
 
@@ -204,7 +318,9 @@ async def _drive(url: str, sdk_key: str, seconds: float, concurrency: int, seed:
             local = random.Random(rng.random() + number)
             while time.perf_counter() < deadline:
                 user, plan, country = (
-                    local.randint(1, 100_000), local.choice(["free", "pro", "team"]), local.choice(["US", "DE", "FR"])
+                    local.randint(1, 100_000),
+                    local.choice(["free", "pro", "team"]),
+                    local.choice(["US", "DE", "FR"]),
                 )
                 body = f'{{"context": {{"targetingKey": "user-{user}", "plan": "{plan}", "country": "{country}"}}}}'
                 start = time.perf_counter()

@@ -301,3 +301,164 @@ def drop_table_sql(name: str) -> str:
 def read_only_snapshot_sql() -> str:
     """PostgreSQL, first in a transaction: every statement sees one snapshot, and none may write."""
     return "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+
+def jit_off_sql() -> str:
+    """PostgreSQL: no JIT compilation for the rest of the transaction."""
+    return "SET LOCAL jit = off"
+
+
+def additive_upsert_sql(model: type[Model], *, key_fields: Sequence[str], count_field: str, latest_field: str) -> str:
+    """``INSERT … ON CONFLICT (key) DO UPDATE``: the count added, the later time kept.
+
+    The same text runs on SQLite (3.24+) and PostgreSQL; the CASE is what both
+    read for "the greater of two" (GREATEST and MAX(a, b) differ). Parameters:
+    the key fields, the count, the time.
+    """
+    columns = [column(model, name) for name in (*key_fields, count_field, latest_field)]
+    keys, count, latest, t = columns[: len(key_fields)], columns[-2], columns[-1], table(model)
+    return (
+        f"INSERT INTO {t} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {count} = {t}.{count} + excluded.{count}, "
+        f"{latest} = CASE WHEN excluded.{latest} > {t}.{latest} THEN excluded.{latest} ELSE {t}.{latest} END"
+    )
+
+
+# Flag exposure (flags.reach): plain SQL both databases run, over the raw evaluations.
+
+
+def delete_days_sql(model: type[Model], *, days: int) -> str:
+    """``DELETE … WHERE day IN (%s, …)`` for ``days`` days."""
+    return f"DELETE FROM {table(model)} WHERE {column(model, 'day')} IN ({', '.join(['%s'] * days)})"
+
+
+def delete_day_range_sql(model: type[Model], *, bounded: bool) -> str:
+    """``DELETE … WHERE day >= %s [AND day < %s]``."""
+    day = column(model, "day")
+    return f"DELETE FROM {table(model)} WHERE {day} >= %s" + (f" AND {day} < %s" if bounded else "")
+
+
+def _raw_evaluations_join(evaluation, flag, environment, project) -> str:
+    """Raw evaluations of flags and environments that still exist, with the project (and its product)."""
+    e, f, v, p = evaluation, flag, environment, project
+    return (
+        f"FROM {table(e)} e "
+        f"JOIN {table(f)} f ON f.{column(f, 'id')} = e.{column(e, 'flag')} "
+        f"JOIN {table(v)} v ON v.{column(v, 'id')} = e.{column(e, 'environment')} "
+        f"JOIN {table(p)} p ON p.{column(p, 'id')} = v.{column(v, 'project')} "
+    )
+
+
+def key_days_insert_sql(*, days: int, evaluation, key_day, flag, environment, project) -> str:
+    """Evaluations per (environment, flag, variant, targeting key, day) of ``days`` days, errors and keyless left out."""
+    e, k = evaluation, key_day
+    columns = ", ".join(column(k, n) for n in ["environment", "flag", "variant", "targeting_key", "day", "evaluations"])
+    group = ", ".join(f"e.{column(e, n)}" for n in ["environment", "flag", "variant", "targeting_key", "day"])
+    return (
+        f"INSERT INTO {table(k)} ({columns}) SELECT {group}, COUNT(*) "
+        f"{_raw_evaluations_join(evaluation, flag, environment, project)}"
+        f"WHERE e.{column(e, 'day')} IN ({', '.join(['%s'] * days)}) AND e.{column(e, 'variant')} IS NOT NULL "
+        f"AND e.{column(e, 'targeting_key')} <> '' GROUP BY {group}"
+    )
+
+
+def license_days_insert_sql(*, days: int, evaluation, license_day, license, flag, environment, project) -> str:
+    """Evaluations per (environment, flag, variant, license, day): the license of the project's product
+    whose key is the evaluation's license key, else its targeting key (two joins on the license key index)."""
+    e, ld, lic, p = evaluation, license_day, license, project
+    columns = ", ".join(
+        column(ld, n) for n in ["environment", "flag", "variant", "license", "day", "evaluations", "last_seen_at"]
+    )
+    license_id = f"COALESCE(by_license.{column(lic, 'id')}, by_target.{column(lic, 'id')})"
+    group = (
+        f"e.{column(e, 'environment')}, e.{column(e, 'flag')}, e.{column(e, 'variant')}, {license_id}, "
+        f"e.{column(e, 'day')}"
+    )
+    return (
+        f"INSERT INTO {table(ld)} ({columns}) SELECT {group}, COUNT(*), MAX(e.{column(e, 'evaluated_at')}) "
+        f"{_raw_evaluations_join(evaluation, flag, environment, project)}"
+        f"LEFT JOIN {table(lic)} by_license ON by_license.{column(lic, 'product')} = p.{column(p, 'product')} "
+        f"AND by_license.{column(lic, 'key')} = e.{column(e, 'license_key')} AND e.{column(e, 'license_key')} <> '' "
+        f"LEFT JOIN {table(lic)} by_target ON by_target.{column(lic, 'product')} = p.{column(p, 'product')} "
+        f"AND by_target.{column(lic, 'key')} = e.{column(e, 'targeting_key')} "
+        f"AND e.{column(e, 'targeting_key')} <> '' "
+        f"WHERE e.{column(e, 'day')} IN ({', '.join(['%s'] * days)}) AND e.{column(e, 'variant')} IS NOT NULL "
+        f"AND p.{column(p, 'product')} IS NOT NULL AND {license_id} IS NOT NULL GROUP BY {group}"
+    )
+
+
+def license_totals_add_sql(*, total, license_day, license, per_variant: bool, sign: int, days: int | None) -> str:
+    """Add (``sign`` 1) or take away (-1) the license days of ``days`` days (``None``: the days before
+    one date) to the per-license totals, per variant or over every variant (''); an additive upsert.
+
+    Parameters: the days (or the one date). The later ``last_seen_at`` is kept:
+    taking a day away never makes it later, so it stays exact while the row counts.
+    """
+    t, d, lic = total, license_day, license
+    variant = f"d.{column(d, 'variant')}" if per_variant else "''"
+    group = ", ".join(
+        f"d.{column(d, n)}"
+        for n in (["environment", "flag", "variant", "license"] if per_variant else ["environment", "flag", "license"])
+    )
+    columns = [
+        column(t, n)
+        for n in ["environment", "flag", "variant", "license", "license_public_id", "evaluations", "last_seen_at"]
+    ]
+    evaluations, latest, key = (
+        columns[5],
+        columns[6],
+        [column(t, n) for n in ["flag", "environment", "license", "variant"]],
+    )
+    day = f"d.{column(d, 'day')}"
+    when = f"{day} IN ({', '.join(['%s'] * days)})" if days is not None else f"{day} < %s"
+    return (
+        f"INSERT INTO {table(t)} ({', '.join(columns)}) "
+        f"SELECT d.{column(d, 'environment')}, d.{column(d, 'flag')}, {variant}, d.{column(d, 'license')}, "
+        f"MAX(l.{column(lic, 'public_id')}), {sign} * SUM(d.{column(d, 'evaluations')}), MAX(d.{column(d, 'last_seen_at')}) "
+        f"FROM {table(d)} d JOIN {table(lic)} l ON l.{column(lic, 'id')} = d.{column(d, 'license')} "
+        f"WHERE {when} GROUP BY {group} "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {evaluations} = {table(t)}.{evaluations} + excluded.{evaluations}, "
+        f"{latest} = CASE WHEN excluded.{latest} > {table(t)}.{latest} THEN excluded.{latest} ELSE {table(t)}.{latest} END"
+    )
+
+
+def reach_points_insert_sql(
+    *, point, subject_days, kind: str, subject: str, per_variant: bool, bounded: bool, no_previous: str
+) -> str:
+    """Each subject's (day, previous day) pairs in the bounds, summed into reach points.
+
+    Inside the bounds the previous day is the row before (LAG); only a
+    subject's first day in the bounds looks further back, with one index seek
+    (COALESCE evaluates its second argument only when the first is NULL).
+    Parameters: the bounds' first day (for the seek), then the bounds.
+    ``per_variant`` False counts a subject once over every variant ('').
+    """
+    r, m = point, subject_days
+    env, flag, variant, day, subj = (column(m, n) for n in ["environment", "flag", "variant", "day", subject])
+    same_variant = f"AND p.{variant} = l.variant_name " if per_variant else ""
+    earlier = (
+        f"(SELECT MAX(p.{day}) FROM {table(m)} p WHERE p.{flag} = l.flag_id AND p.{env} = l.env_id "
+        f"{same_variant}AND p.{subj} = l.subject_id AND p.{day} < %s)"
+    )
+    variant_expr = f"k.{variant}" if per_variant else "''"
+    bounds = f"k.{day} >= %s" + (f" AND k.{day} < %s" if bounded else "")
+    distinct = "" if per_variant else "DISTINCT "
+    rows = (
+        f"SELECT {distinct}k.{env} AS env_id, k.{flag} AS flag_id, {variant_expr} AS variant_name, "
+        f"k.{subj} AS subject_id, k.{day} AS seen_day FROM {table(m)} k WHERE {bounds}"
+    )
+    lagged = (
+        "SELECT env_id, flag_id, variant_name, subject_id, seen_day, LAG(seen_day) OVER "
+        f"(PARTITION BY env_id, flag_id, variant_name, subject_id ORDER BY seen_day) AS lag_day FROM ({rows}) r"
+    )
+    points = (
+        f"SELECT env_id, flag_id, variant_name, seen_day, COALESCE(lag_day, {earlier}, '{no_previous}') AS prev_day "
+        f"FROM ({lagged}) l"
+    )
+    columns = ", ".join(
+        column(r, n) for n in ["environment", "flag", "kind", "variant", "day", "previous_day", "count"]
+    )
+    return (
+        f"INSERT INTO {table(r)} ({columns}) SELECT env_id, flag_id, '{kind}', variant_name, seen_day, prev_day, "
+        f"COUNT(*) FROM ({points}) pts GROUP BY env_id, flag_id, variant_name, seen_day, prev_day"
+    )

@@ -12,9 +12,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.apis import OrganizationAPIView
+from core.errors import ApiError
 from core.fields import StrictCharField
-from core.pagination import paginated_response
-from flags import selectors, services
+from core.pagination import PageParamsSerializer, paginated_response
+from events.selectors import product_get
+from flags import exposure, health, selectors, services
 from flags.models import Environment, Flag, Project, SdkKey
 
 # A body that carries a secret shown once: no cache (browser, proxy) may keep a copy.
@@ -23,11 +25,15 @@ SECRET_HEADERS = {"Cache-Control": "no-store"}
 
 class ProjectOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
+    productId = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at")
 
     class Meta:
         model = Project
-        fields = ["id", "name", "createdAt"]
+        fields = ["id", "name", "productId", "createdAt"]
+
+    def get_productId(self, project: Project) -> str | None:
+        return project.product.public_id if project.product_id else None
 
 
 class SdkKeyOutputSerializer(serializers.ModelSerializer):
@@ -49,6 +55,29 @@ class EnvironmentOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "sdkKeys", "createdAt"]
 
 
+class HealthSerializer(serializers.Serializer):
+    # A CharField, not a ChoiceField: another "status" enum (licenses') would collide in the schema.
+    status = serializers.CharField(help_text="new, active, stale or unused")
+    reason = serializers.CharField()
+    lastEvaluatedAt = serializers.DateTimeField(allow_null=True)
+    evaluations7d = serializers.IntegerField()
+
+
+class FlagListSerializer(serializers.ListSerializer):
+    """Health for a whole page in two queries, not two per flag."""
+
+    def to_representation(self, data):
+        flags = list(data.all() if hasattr(data, "all") else data)
+        if flags and "health" not in self._context:
+            self._context["health"] = _health_of(flags)
+        return super().to_representation(flags)
+
+
+def _health_of(flags: list[Flag]) -> dict:
+    environments = list(Environment.objects.filter(project_id=flags[0].project_id).order_by("pk"))
+    return health.flags_health(flags=flags, environments=environments)
+
+
 class EnvironmentCreatedSerializer(EnvironmentOutputSerializer):
     sdkKey = serializers.CharField(help_text="The new environment's SDK key (sdk_…), shown once.")
 
@@ -67,12 +96,21 @@ class FlagOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
     variants = serializers.SerializerMethodField()
     environments = serializers.SerializerMethodField()
+    health = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
 
     class Meta:
         model = Flag
-        fields = ["id", "key", "type", "description", "variants", "environments", "createdAt", "updatedAt"]
+        fields = ["id", "key", "type", "description", "variants", "environments", "health", "createdAt", "updatedAt"]
+        list_serializer_class = FlagListSerializer
+
+    @extend_schema_field(serializers.DictField(child=HealthSerializer(), help_text="Per environment id."))
+    def get_health(self, flag: Flag) -> dict:
+        known = self.context.get("health")
+        if known is None or flag.pk not in known:
+            known = _health_of([flag])
+        return known[flag.pk]
 
     def get_variants(self, flag: Flag) -> dict:
         return flag.ordered_variants
@@ -138,6 +176,9 @@ class ProjectDetailApi(OrganizationAPIView):
     @extend_schema_serializer(component_name="ProjectUpdate")
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(max_length=200, required=False)
+        productId = StrictCharField(
+            max_length=40, required=False, allow_null=True, help_text="A prd_ id of this organization; null unlinks."
+        )
 
     @extend_schema(responses=ProjectOutputSerializer, operation_id="projects_retrieve")
     def get(self, request, project_id: str):
@@ -149,7 +190,13 @@ class ProjectDetailApi(OrganizationAPIView):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        project = services.project_update(project=project, **serializer.validated_data, actor=self.actor)
+        data = dict(serializer.validated_data)
+        if "productId" in data:
+            product_id = data.pop("productId")
+            data["product"] = (
+                None if product_id is None else product_get(organization=self.organization, product_id=product_id)
+            )
+        project = services.project_update(project=project, **data, actor=self.actor)
         return Response({"data": ProjectOutputSerializer(project).data})
 
 
@@ -312,3 +359,103 @@ class FlagUsageApi(OrganizationAPIView):
         flag = selectors.flag_get_with_project(organization=self.organization, project_id=project_id, flag_key=flag_key)
         query = selectors.parse_flag_usage_query(project=flag.project, flag=flag, params=request.query_params)
         return Response(selectors.flag_usage(query))
+
+
+WINDOW_PARAMETERS = [
+    OpenApiParameter("environmentId", str, required=True),
+    OpenApiParameter("from", str, description="YYYY-MM-DD; default 29 days before `to`"),
+    OpenApiParameter("to", str, description="YYYY-MM-DD; default today (UTC)"),
+]
+
+
+class ExposureVariantSerializer(serializers.Serializer):
+    variant = serializers.CharField()
+    value = serializers.JSONField()
+    evaluations = serializers.IntegerField()
+    uniqueTargetingKeys = serializers.IntegerField()
+    licenses = serializers.IntegerField()
+    licensesPct = serializers.FloatField(allow_null=True)
+
+
+class ExposureLicenseSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    key = serializers.CharField()
+    customerEmail = serializers.CharField()
+    evaluations = serializers.IntegerField()
+    variants = serializers.DictField(child=serializers.IntegerField())
+    lastVariant = serializers.CharField()
+    lastSeenAt = serializers.DateTimeField()
+
+
+class ExposureLicensePageSerializer(serializers.Serializer):
+    data = ExposureLicenseSerializer(many=True)
+    nextCursor = serializers.CharField(allow_null=True)
+
+
+class ExposureTotalsSerializer(serializers.Serializer):
+    evaluations = serializers.IntegerField()
+    uniqueTargetingKeys = serializers.IntegerField()
+    licenses = serializers.IntegerField()
+    activeLicenses = serializers.IntegerField(allow_null=True)
+
+
+FlagExposureSerializer = extend_schema_serializer(component_name="FlagExposure")(
+    type(
+        "FlagExposureSerializer",
+        (serializers.Serializer,),
+        {
+            "flagKey": serializers.CharField(),
+            "environmentId": serializers.CharField(),
+            "from": serializers.DateField(),
+            "to": serializers.DateField(),
+            "clampedFrom": serializers.BooleanField(required=False, help_text="Present and true only when clamped."),
+            "totals": ExposureTotalsSerializer(),
+            "variants": ExposureVariantSerializer(many=True),
+            "licenses": ExposureLicensePageSerializer(),
+        },
+    )
+)
+
+
+class FlagExposureApi(OrganizationAPIView):
+    class FilterSerializer(PageParamsSerializer):
+        pass
+
+    @extend_schema(
+        parameters=[
+            *WINDOW_PARAMETERS,
+            OpenApiParameter("cursor", str, description="Of the licenses list"),
+            OpenApiParameter("limit", int, description="Licenses per page, up to 100 (default 50)"),
+        ],
+        responses=FlagExposureSerializer,
+        operation_id="flags_exposure",
+    )
+    def get(self, request, project_id: str, flag_key: str):
+        flag = selectors.flag_get_with_project(organization=self.organization, project_id=project_id, flag_key=flag_key)
+        query = selectors.parse_flag_usage_query(project=flag.project, flag=flag, params=request.query_params)
+        page = self.FilterSerializer(data=request.query_params)
+        page.is_valid(raise_exception=True)
+        licenses = exposure.LicensePage(cursor=page.validated_data.get("cursor"), limit=page.validated_data["limit"])
+        return Response(exposure.flag_exposure(query, page=licenses))
+
+
+class UnknownFlagSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    evaluations = serializers.IntegerField()
+    lastSeenAt = serializers.DateTimeField()
+
+
+class UnknownFlagListApi(OrganizationAPIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("environmentId", str, required=True)],
+        responses=UnknownFlagSerializer(many=True),
+        operation_id="unknown_flags_list",
+    )
+    def get(self, request, project_id: str):
+        project = selectors.project_get(organization=self.organization, project_id=project_id)
+        environment_id = (request.query_params.get("environmentId") or "").strip()
+        if not environment_id:
+            raise ApiError("environmentId: required; the environment to report on.", code="invalid_request")
+        environment = selectors.environment_get(project=project, environment_id=environment_id)
+        # At most 100 keys, one page: nextCursor is there for the list convention, always null.
+        return Response({"data": health.unknown_flags(environment=environment), "nextCursor": None})

@@ -7,6 +7,7 @@ from django.utils.timezone import now
 
 from core import keys
 from core.models import Organization
+from events.models import License, Product
 
 FLAG_KEY_MAX_LENGTH = 100
 
@@ -15,6 +16,8 @@ class Project(models.Model):
     public_id = models.CharField(max_length=40, unique=True, default=keys.new_project_id, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="projects")
     name = models.CharField(max_length=200)
+    # Whose licenses the project's evaluations are matched against (license-aware flags).
+    product = models.ForeignKey(Product, on_delete=models.SET_NULL, null=True, blank=True, related_name="projects")
     created_at = models.DateTimeField(default=now)
 
     def __str__(self) -> str:
@@ -130,9 +133,7 @@ class FlagEvaluation(models.Model):
     rollup groups and deletes by an indexed column.
     """
 
-    environment = models.ForeignKey(
-        Environment, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
+    environment = models.ForeignKey(Environment, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     flag = models.ForeignKey(Flag, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     # the valueDistribution key of the served value; NULL for errors, which serve no value
     # (an empty string is a real value of a string flag)
@@ -140,6 +141,11 @@ class FlagEvaluation(models.Model):
     reason = models.PositiveSmallIntegerField(choices=Reason.choices)
     evaluated_at = models.DateTimeField()
     day = models.DateField()
+    # The variant served (NULL for errors), the context's targetingKey and licenseKey:
+    # what exposure by license is rolled up from. Empty when the context had none.
+    variant = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    targeting_key = models.CharField(max_length=200, blank=True, default="")
+    license_key = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         indexes = [models.Index(fields=["day"], name="flag_evaluation_day")]
@@ -159,6 +165,8 @@ class FlagUsageDay(models.Model):
     default_count = models.PositiveIntegerField()
     error_count = models.PositiveIntegerField()
     value_distribution = models.JSONField(default=dict)
+    # variant name -> evaluations that served it (errors serve none): exposure's evaluations
+    variant_distribution = models.JSONField(default=dict)
     rolled_up_at = models.DateTimeField(default=now)
 
     class Meta:
@@ -169,3 +177,220 @@ class FlagUsageDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flag_id} in {self.environment_id} on {self.date}: {self.total_evaluations}"
+
+
+class EvaluationBucket(models.Model):
+    """One bucket of SDK-aggregated counts (``POST /public/v1/flag-evaluations``).
+
+    The unique constraint on (environment, bucket id) is what makes a retried
+    bucket count once, even when two copies arrive at the same moment.
+    """
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    bucket_id = models.UUIDField()
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    day = models.DateField()
+    received_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["environment", "bucket_id"], name="evaluation_bucket_once")]
+        indexes = [models.Index(fields=["day"], name="evaluation_bucket_day")]
+
+    def __str__(self) -> str:
+        return f"{self.bucket_id} on {self.day}"
+
+
+class EvaluationBucketCount(models.Model):
+    """One entry of a bucket: ``count`` evaluations of a flag that served (variant, value, reason)."""
+
+    bucket = models.ForeignKey(EvaluationBucket, on_delete=models.CASCADE, related_name="counts")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    variant = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    value = models.TextField(null=True, blank=True)  # noqa: DJ001
+    reason = models.PositiveSmallIntegerField(choices=Reason.choices)
+    count = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="evaluation_bucket_count_day")]
+
+    def __str__(self) -> str:
+        return f"{self.flag_id} {self.variant}: {self.count}"
+
+
+class FlagActivityDay(models.Model):
+    """Evaluations per (environment, flag, UTC day, variant), added to by every recorder flush
+    and every accepted bucket: flag health and the console's sparklines, live, in
+    flags × days × variants rows. ``variant`` is empty for errors."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="activity_days")
+    day = models.DateField()
+    variant = models.CharField(max_length=100, blank=True)
+    evaluations = models.BigIntegerField(default=0)
+    last_evaluated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["flag", "environment", "day", "variant"], name="flag_activity_day_key")
+        ]
+        indexes = [models.Index(fields=["day"], name="flag_activity_day_day")]
+
+    def __str__(self) -> str:
+        return f"{self.flag_id} {self.variant} on {self.day}: {self.evaluations}"
+
+
+class UnknownFlagDay(models.Model):
+    """Evaluations of keys not defined in the environment (``FLAG_NOT_FOUND``), per UTC day."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=FLAG_KEY_MAX_LENGTH)
+    day = models.DateField()
+    evaluations = models.BigIntegerField(default=0)
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["environment", "day", "key"], name="unknown_flag_day_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} on {self.day}: {self.evaluations}"
+
+
+class FlagKeyDay(models.Model):
+    """Evaluations per (environment, flag, variant, targeting key, UTC day), written by the rollup.
+
+    This and the other exposure tables below are derived data written in bulk by
+    the rollup from rows it has just joined to existing flags, environments and
+    licenses: no foreign-key constraints (their checks cost as much as the inserts);
+    deleting a flag, environment or license still deletes its rows through Django.
+
+    Its size follows (flag, day, key), not evaluations; the rollup draws the
+    reach points from it. Errors serve no variant and are not in it.
+    """
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    variant = models.CharField(max_length=100, blank=True)
+    targeting_key = models.CharField(max_length=200)
+    day = models.DateField()
+    evaluations = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flag", "environment", "variant", "targeting_key", "day"], name="flag_key_day_key"
+            )
+        ]
+        indexes = [
+            # a key's previous day over every variant (the reach points' "any variant")
+            models.Index(fields=["flag", "environment", "targeting_key", "day"], name="flag_key_day_any_variant"),
+            models.Index(fields=["day"], name="flag_key_day_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.targeting_key} {self.variant} on {self.day}"
+
+
+class FlagLicenseDay(models.Model):
+    """Evaluations per (environment, flag, variant, license, UTC day), written by the rollup:
+    the license table of exposure, and the licenses' reach points."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    variant = models.CharField(max_length=100, blank=True)
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    day = models.DateField()
+    evaluations = models.BigIntegerField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flag", "environment", "variant", "license", "day"], name="flag_license_day_key"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["flag", "environment", "day"], name="flag_license_day_window"),
+            models.Index(fields=["flag", "environment", "license", "day"], name="flag_license_day_any_variant"),
+            models.Index(fields=["day"], name="flag_license_day_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.license_id} {self.variant} on {self.day}"
+
+
+class FlagLicenseTotal(models.Model):
+    """FlagLicenseDay summed over every day still kept, per (environment, flag, license, variant),
+    plus one row per license over every variant (``variant`` empty).
+
+    The license table of a window holding all of a flag's kept days (the
+    90-day default) is read from here: a page is an index range of the
+    every-variant rows in the table's order (evaluations, then license id),
+    not a sort of licenses × variants × days. The rollup adds the days it
+    writes and takes away the days it rewrites or expires, so a night costs
+    the licenses of a day, not of 90.
+    """
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    variant = models.CharField(max_length=100, blank=True)
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    # the license's lic_ id, copied: the tie-break of the order, inside the index
+    license_public_id = models.CharField(max_length=40)
+    evaluations = models.BigIntegerField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["flag", "environment", "license", "variant"], name="flag_license_total_key")
+        ]
+        indexes = [
+            models.Index(
+                "flag",
+                "environment",
+                "variant",
+                models.F("evaluations").desc(),
+                "license_public_id",
+                name="flag_license_total_rank",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.license_id} {self.variant}: {self.evaluations}"
+
+
+class FlagReachPoint(models.Model):
+    """Distinct targeting keys (or licenses) of a flag over any window, exactly.
+
+    For each (subject, variant) and each day it was served, one point (day, the
+    subject's previous day, or NO_PREVIOUS_DAY); the subjects served in [a, b]
+    are the points with a <= day <= b and previous_day < a. Equal points are
+    summed into ``count``, so a window is one SUM over variants × days² rows at
+    most, whatever the number of keys. ``variant`` empty = every variant.
+    """
+
+    class Kind(models.TextChoices):
+        TARGETING_KEY = "key", "Targeting key"
+        LICENSE = "license", "License"
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    variant = models.CharField(max_length=100, blank=True)
+    day = models.DateField()
+    previous_day = models.DateField()
+    count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flag", "environment", "kind", "day", "variant", "previous_day"],
+                include=["count"],
+                name="flag_reach_point_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.variant} {self.day} after {self.previous_day}: {self.count}"

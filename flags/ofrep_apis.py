@@ -17,6 +17,7 @@ import json
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
@@ -25,11 +26,17 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from flags import recording, selectors
+from flags.definitions import NAME_PATTERN
 from flags.evaluation import TARGETING_KEY, CompiledFlag, EvaluationError, evaluate
 from flags.models import Reason
 from flags.ofrep_auth import SdkKeyRejected, authenticate_sdk_key, rate_limit_retry_after
 
 logger = logging.getLogger(__name__)
+
+# The context attribute naming the customer's license (license-aware flags).
+LICENSE_KEY = "licenseKey"
+# OFREP's type names: "number" flags answer integers and floats alike.
+SUPPORTED_TYPES = ("boolean", "string", "integer", "float", "object")
 
 
 class OfrepFailure(Exception):
@@ -101,24 +108,45 @@ def success_body(flag: CompiledFlag, resolution) -> dict:
     }
 
 
+def context_keys(context: dict) -> dict[str, str]:
+    """The context's targetingKey and licenseKey as recorded: what exposure matches licenses by."""
+    license_key = context.get(LICENSE_KEY)
+    # PostgreSQL text cannot hold NUL: one such key would fail the recorder's whole batch.
+    return {
+        "targeting_key": (context.get(TARGETING_KEY) or "").replace("\x00", ""),
+        "license_key": license_key.replace("\x00", "") if isinstance(license_key, str) else "",
+    }
+
+
+def record_resolution(flag: CompiledFlag, resolution, environment_id: int, at, keys: dict[str, str]) -> None:
+    """Record one evaluation; ``resolution`` None is an error (no value, no variant)."""
+    if resolution is None:
+        recording.record(environment_id=environment_id, flag_id=flag.id, value=None, reason=Reason.ERROR, at=at, **keys)
+    else:
+        recording.record(
+            environment_id=environment_id,
+            flag_id=flag.id,
+            value=resolution.value_key,
+            reason=resolution.reason,
+            at=at,
+            variant=resolution.variant,
+            **keys,
+        )
+
+
 def evaluate_and_record(flag: CompiledFlag, context: dict, environment_id: int, at) -> dict:
     """One flag's OFREP entry; the evaluation is recorded whatever its outcome."""
+    keys = context_keys(context)
     try:
         resolution = evaluate(flag, context)
     except EvaluationError as error:
-        recording.record(environment_id=environment_id, flag_id=flag.id, value=None, reason=Reason.ERROR, at=at)
+        record_resolution(flag, None, environment_id, at, keys)
         return {"key": flag.key, "errorCode": error.code, "errorDetails": error.details}
     except Exception:
         logger.exception("evaluating flag %s", flag.key)
-        recording.record(environment_id=environment_id, flag_id=flag.id, value=None, reason=Reason.ERROR, at=at)
+        record_resolution(flag, None, environment_id, at, keys)
         raise OfrepFailure(500, "GENERAL", "The flag could not be evaluated; this is our fault.") from None
-    recording.record(
-        environment_id=environment_id,
-        flag_id=flag.id,
-        value=resolution.value_key,
-        reason=resolution.reason,
-        at=at,
-    )
+    record_resolution(flag, resolution, environment_id, at, keys)
     return success_body(flag, resolution)
 
 
@@ -127,6 +155,9 @@ class EvaluateFlagApi(OfrepApiView):
         environment_id, version = self.environment(request)
         flag = selectors.environment_flags(environment_id=environment_id, config_version=version).get(key)
         if flag is None:
+            # Counted for the unknown-flags list: a typo or a flag deleted while still in code.
+            if NAME_PATTERN.fullmatch(key):  # only a key that could be defined: no hostile text is stored
+                recording.record_unknown(environment_id=environment_id, key=key, at=timezone.now())
             raise OfrepFailure(404, "FLAG_NOT_FOUND", f"No flag '{key}' in this environment.")
         now = timezone.now()
         try:
@@ -152,23 +183,45 @@ class EvaluateFlagsApi(OfrepApiView):
             else:
                 entries.append((flag, resolution, success_body(flag, resolution)))
         body = {"flags": [entry for _, _, entry in entries]}
-        etag = '"' + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32] + '"'
+        etag = body_etag(body)
         if etag_matches(request.headers.get("If-None-Match", ""), etag):
             # Nothing is served on a 304: the client keeps what it had, so nothing is recorded.
             return HttpResponse(status=304, headers={"ETag": etag})
         now = timezone.now()
+        keys = context_keys(context)
         for flag, resolution, _ in entries:
-            if resolution is None:
-                recording.record(environment_id=environment_id, flag_id=flag.id, value=None, reason=Reason.ERROR, at=now)
-            else:
-                recording.record(
-                    environment_id=environment_id,
-                    flag_id=flag.id,
-                    value=resolution.value_key,
-                    reason=resolution.reason,
-                    at=now,
-                )
+            record_resolution(flag, resolution, environment_id, now, keys)
         return JsonResponse(body, headers={"ETag": etag})
+
+
+def configuration_body() -> dict:
+    return {
+        "name": "PackEdge",
+        "capabilities": {
+            "cacheInvalidation": {
+                "polling": {"enabled": True, "minPollingIntervalMs": int(settings.OFREP_MIN_POLLING_INTERVAL_MS)}
+            },
+            "flagEvaluation": {"supportedTypes": list(SUPPORTED_TYPES)},
+        },
+    }
+
+
+class ConfigurationApi(OfrepApiView):
+    """``GET /ofrep/v1/configuration``: what a provider may rely on; the same for every key."""
+
+    http_method_names = ["get", "options"]
+
+    def get(self, request):
+        self.environment(request)
+        body = configuration_body()
+        etag = body_etag(body)
+        if etag_matches(request.headers.get("If-None-Match", ""), etag):
+            return HttpResponse(status=304, headers={"ETag": etag})
+        return JsonResponse(body, headers={"ETag": etag})
+
+
+def body_etag(body: dict) -> str:
+    return '"' + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32] + '"'
 
 
 def etag_matches(header: str, etag: str) -> bool:

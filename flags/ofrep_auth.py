@@ -110,6 +110,6 @@ def database_recently_down() -> bool:
     return time.monotonic() < _database_down_until
 
 
-def rate_limit_retry_after(key_id: int) -> int | None:
-    """Seconds to wait when the key is over its rate (``RATE_LIMITS["ofrep"]``), else None."""
-    return rate_limit_hit(scope=THROTTLE_SCOPE, identity=str(key_id))
+def rate_limit_retry_after(key_id: int, scope: str = THROTTLE_SCOPE) -> int | None:
+    """Seconds to wait when the key is over its rate (``RATE_LIMITS[scope]``, "ofrep" by default), else None."""
+    return rate_limit_hit(scope=scope, identity=str(key_id))

@@ -31,13 +31,22 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
 from core import sql
-from flags.models import FlagEvaluation
+from flags import activity
+from flags.models import FLAG_KEY_MAX_LENGTH, FlagEvaluation
 
 logger = logging.getLogger(__name__)
 
-Row = tuple[int, int, "str | None", int, datetime]
+# environment id, flag id, value, reason, time, variant, targeting key, license key
+Row = tuple[int, int, "str | None", int, datetime, "str | None", str, str]
+# environment id, undefined flag key, time
+UnknownRow = tuple[int, str, datetime]
 
-INSERT_SQL = sql.insert_values_sql(FlagEvaluation, ("environment", "flag", "value", "reason", "evaluated_at", "day"))
+INSERT_SQL = sql.insert_values_sql(
+    FlagEvaluation,
+    ("environment", "flag", "value", "reason", "evaluated_at", "day", "variant", "targeting_key", "license_key"),
+)
+# Longer keys are cut: they are matched against license keys of at most this length.
+CONTEXT_KEY_MAX_LENGTH = 200
 
 
 def _setting(name: str, default):
@@ -55,6 +64,7 @@ class Recorder:
         self.max_buffer = _setting("FLAG_RECORDING_MAX_BUFFER", 200_000)
         self.dropped = 0
         self._rows: list[Row] = []
+        self._unknown: list[UnknownRow] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wakeup = threading.Event()
@@ -62,15 +72,35 @@ class Recorder:
         self._pid: int | None = None
         self._stopping = False
 
-    def record(self, *, environment_id: int, flag_id: int, value: str | None, reason: int, at: datetime) -> None:
+    def record(
+        self,
+        *,
+        environment_id: int,
+        flag_id: int,
+        value: str | None,
+        reason: int,
+        at: datetime,
+        variant: str | None = None,
+        targeting_key: str = "",
+        license_key: str = "",
+    ) -> None:
         """Never raises and never waits for the database (except in ``direct`` mode)."""
         try:
-            row = (environment_id, flag_id, value, reason, at)
+            row = (
+                environment_id,
+                flag_id,
+                value,
+                reason,
+                at,
+                variant,
+                targeting_key[:CONTEXT_KEY_MAX_LENGTH],
+                license_key[:CONTEXT_KEY_MAX_LENGTH],
+            )
             if self.mode == "direct":
-                self._write([row])
+                self._write([row], [])
                 return
             with self._lock:
-                if len(self._rows) >= self.max_buffer:
+                if len(self._rows) + len(self._unknown) >= self.max_buffer:
                     self.dropped += 1
                     return
                 self._rows.append(row)
@@ -82,50 +112,90 @@ class Recorder:
         except Exception:
             logger.exception("could not record a flag evaluation")
 
+    def record_unknown(self, *, environment_id: int, key: str, at: datetime) -> None:
+        """An evaluation of a key the environment does not define (FLAG_NOT_FOUND); never raises."""
+        try:
+            row = (environment_id, key[:FLAG_KEY_MAX_LENGTH], at)
+            if self.mode == "direct":
+                self._write([], [row])
+                return
+            with self._lock:
+                if len(self._rows) + len(self._unknown) >= self.max_buffer:
+                    self.dropped += 1
+                    return
+                self._unknown.append(row)
+            if self.mode == "buffered":
+                self._ensure_thread()
+        except Exception:
+            logger.exception("could not record an unknown flag")
+
     def pending(self) -> int:
         with self._lock:
-            return len(self._rows)
+            return len(self._rows) + len(self._unknown)
 
     def flush(self) -> int:
         """Write every buffered row now; returns how many were written."""
         with self._flush_lock:
             with self._lock:
                 rows, self._rows = self._rows, []
-            if not rows:
+                unknown, self._unknown = self._unknown, []
+            if not rows and not unknown:
                 return 0
             try:
-                self._write(rows)
+                self._write(rows, unknown)
             except Exception:
-                logger.exception("could not write %d flag evaluations; keeping them for the next flush", len(rows))
+                logger.exception(
+                    "could not write %d flag evaluations; keeping them for the next flush", len(rows) + len(unknown)
+                )
                 with self._lock:
-                    room = max(0, self.max_buffer - len(self._rows))
-                    self.dropped += max(0, len(rows) - room)
-                    self._rows[:0] = rows[:room]
+                    room = max(0, self.max_buffer - len(self._rows) - len(self._unknown))
+                    kept = rows[:room]
+                    kept_unknown = unknown[: max(0, room - len(kept))]
+                    self.dropped += len(rows) + len(unknown) - len(kept) - len(kept_unknown)
+                    self._rows[:0] = kept
+                    self._unknown[:0] = kept_unknown
                 return 0
-            return len(rows)
+            return len(rows) + len(unknown)
 
     def discard(self) -> None:
         with self._lock:
             self._rows = []
+            self._unknown = []
 
-    def _write(self, rows: list[Row]) -> None:
+    def _write(self, rows: list[Row], unknown: list[UnknownRow]) -> None:
         # One executemany of plain tuples, not bulk_create: building a model
         # instance per row holds the GIL for milliseconds every flush, and the
         # request threads of the same worker wait on it (the p99 of P8).
         ops = connection.ops
-        params = [
-            (
-                environment_id,
-                flag_id,
-                value,
-                int(reason),
-                ops.adapt_datetimefield_value(at),
-                ops.adapt_datefield_value(at.astimezone(UTC).date()),
+        params = []
+        # The live counters are summed here, in the same transaction as the raw rows:
+        # a flush counts in both or in neither.
+        totals: activity.ActivityTotals = {}
+        for environment_id, flag_id, value, reason, at, variant, targeting_key, license_key in rows:
+            day = at.astimezone(UTC).date()
+            params.append(
+                (
+                    environment_id,
+                    flag_id,
+                    value,
+                    int(reason),
+                    ops.adapt_datetimefield_value(at),
+                    ops.adapt_datefield_value(day),
+                    variant,
+                    targeting_key,
+                    license_key,
+                )
             )
-            for environment_id, flag_id, value, reason, at in rows
-        ]
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.executemany(INSERT_SQL, params)
+            activity.add(totals, (environment_id, flag_id, day, variant or ""), 1, at)
+        unknown_totals: activity.UnknownTotals = {}
+        for environment_id, key, at in unknown:
+            activity.add(unknown_totals, (environment_id, at.astimezone(UTC).date(), key), 1, at)
+        with transaction.atomic():
+            if params:
+                with connection.cursor() as cursor:
+                    cursor.executemany(INSERT_SQL, params)
+            activity.activity_add(totals)
+            activity.unknown_add(unknown_totals)
 
     def _ensure_thread(self) -> None:
         pid = os.getpid()
@@ -163,8 +233,31 @@ class Recorder:
 recorder = Recorder()
 
 
-def record(*, environment_id: int, flag_id: int, value: str | None, reason: int, at: datetime) -> None:
-    recorder.record(environment_id=environment_id, flag_id=flag_id, value=value, reason=reason, at=at)
+def record(
+    *,
+    environment_id: int,
+    flag_id: int,
+    value: str | None,
+    reason: int,
+    at: datetime,
+    variant: str | None = None,
+    targeting_key: str = "",
+    license_key: str = "",
+) -> None:
+    recorder.record(
+        environment_id=environment_id,
+        flag_id=flag_id,
+        value=value,
+        reason=reason,
+        at=at,
+        variant=variant,
+        targeting_key=targeting_key,
+        license_key=license_key,
+    )
+
+
+def record_unknown(*, environment_id: int, key: str, at: datetime) -> None:
+    recorder.record_unknown(environment_id=environment_id, key=key, at=at)
 
 
 def flush() -> int:

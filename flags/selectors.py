@@ -27,13 +27,13 @@ MAX_RANGE_DAYS = 90
 
 
 def project_list(*, organization: Organization) -> QuerySet[Project]:
-    return Project.objects.filter(organization=organization)
+    return Project.objects.filter(organization=organization).select_related("product")
 
 
 def project_get(*, organization: Organization, project_id: str) -> Project:
     public_id_require(project_id, prefix="proj", message=f"No project '{project_id[:40]}' in this organization.")
     project = (
-        Project.objects.select_related("organization__plan")
+        Project.objects.select_related("organization__plan", "product")
         .filter(organization=organization, public_id=project_id)
         .first()
     )
@@ -116,7 +116,9 @@ def parse_flag_usage_query(
     if date_from > date_to:
         raise ApiError(f"from: {date_from} is after to ({date_to}).", code="invalid_request")
     if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:
-        raise ApiError(f"to: the range from {date_from} to {date_to} is over {MAX_RANGE_DAYS} days.", code="invalid_request")
+        raise ApiError(
+            f"to: the range from {date_from} to {date_to} is over {MAX_RANGE_DAYS} days.", code="invalid_request"
+        )
     environment = Environment.objects.filter(project=project, public_id=environment_id).first()
     if environment is None:
         raise NotFound(f"environmentId: no environment '{environment_id}' in this project.")

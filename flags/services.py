@@ -13,6 +13,7 @@ from core.audit import SYSTEM, Actor
 from core.errors import ApiError, NotFound
 from core.identifiers import key_prefix_shaped
 from core.models import Organization
+from events.models import Product
 from flags import definitions
 from flags.definitions import EnvironmentSettings
 from flags.models import Environment, Flag, FlagEnvironment, Project, SdkKey
@@ -31,12 +32,26 @@ def project_create(*, organization: Organization, name: str, actor: Actor = SYST
     return project
 
 
+UNCHANGED: Any = object()
+
+
 @transaction.atomic
-def project_update(*, project: Project, name: str | None = None, actor: Actor = SYSTEM) -> Project:
+def project_update(
+    *, project: Project, name: str | None = None, product: Product | None = UNCHANGED, actor: Actor = SYSTEM
+) -> Project:
+    """``product``: the product whose licenses exposure matches (same organization), None to unlink."""
     before = project_snapshot(project)
+    changed = []
     if name is not None and name != project.name:
         project.name = name
-        project.save(update_fields=["name"])
+        changed.append("name")
+    if product is not UNCHANGED and product != project.product:
+        if product is not None and product.organization_id != project.organization_id:
+            raise NotFound(f"productId: no product '{product.public_id}' in this organization.")
+        project.product = product
+        changed.append("product")
+    if changed:
+        project.save(update_fields=changed)
     _audit(project, actor, "project.updated", "project", project.public_id, before, project_snapshot(project))
     return project
 
@@ -136,7 +151,11 @@ def flag_create(
     try:
         with transaction.atomic():
             flag = Flag.objects.create(
-                project=project, key=key, type=type, variants=variants, variant_order=list(variants),
+                project=project,
+                key=key,
+                type=type,
+                variants=variants,
+                variant_order=list(variants),
                 description=description,
             )
     except IntegrityError:

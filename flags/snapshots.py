@@ -7,7 +7,11 @@ from flags.models import Environment, Flag, FlagEnvironment, Project, SdkKey
 
 
 def project_snapshot(project: Project) -> dict:
-    return {"id": project.public_id, "name": project.name}
+    return {
+        "id": project.public_id,
+        "name": project.name,
+        "productId": project.product.public_id if project.product_id else None,
+    }
 
 
 def environment_snapshot(environment: Environment) -> dict:

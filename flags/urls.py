@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from flags import apis, ofrep_apis
+from flags import apis, ofrep_apis, public_apis
 
 app_name = "flags"
 
@@ -16,9 +16,7 @@ urlpatterns = [
     path(
         f"{PROJECT}/environments/<str:environment_id>", apis.EnvironmentDetailApi.as_view(), name="environment-detail"
     ),
-    path(
-        f"{PROJECT}/environments/<str:environment_id>/sdk-keys", apis.SdkKeyListApi.as_view(), name="sdk-key-list"
-    ),
+    path(f"{PROJECT}/environments/<str:environment_id>/sdk-keys", apis.SdkKeyListApi.as_view(), name="sdk-key-list"),
     path(
         f"{PROJECT}/environments/<str:environment_id>/sdk-keys/<str:prefix>",
         apis.SdkKeyDetailApi.as_view(),
@@ -27,9 +25,11 @@ urlpatterns = [
     path(f"{PROJECT}/flags", apis.FlagListApi.as_view(), name="flag-list"),
     path(FLAG, apis.FlagDetailApi.as_view(), name="flag-detail"),
     path(f"{FLAG}/usage", apis.FlagUsageApi.as_view(), name="flag-usage"),
-    path(
-        f"{FLAG}/environments/<str:environment_id>", apis.FlagEnvironmentApi.as_view(), name="flag-environment"
-    ),
+    path(f"{FLAG}/environments/<str:environment_id>", apis.FlagEnvironmentApi.as_view(), name="flag-environment"),
+    path(f"{FLAG}/exposure", apis.FlagExposureApi.as_view(), name="flag-exposure"),
+    path(f"{PROJECT}/unknown-flags", apis.UnknownFlagListApi.as_view(), name="unknown-flag-list"),
+    path("ofrep/v1/configuration", ofrep_apis.ConfigurationApi.as_view(), name="ofrep-configuration"),
+    path("public/v1/flag-evaluations", public_apis.flag_evaluations_create, name="flag-evaluations"),
     path("ofrep/v1/evaluate/flags", ofrep_apis.EvaluateFlagsApi.as_view(), name="ofrep-evaluate-flags"),
     path("ofrep/v1/evaluate/flags/<str:key>", ofrep_apis.EvaluateFlagApi.as_view(), name="ofrep-evaluate-flag"),
 ]

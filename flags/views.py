@@ -14,16 +14,19 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 
 from core.audit import Actor, audit_entries
 from core.console import can_edit, membership_get, or_404
 from core.errors import ApiError
-from flags import forms, selectors, services
+from flags import exposure, forms, health, selectors, services
 from flags.evaluation import value_key
 from flags.forms import SettingsForm, VariantsForm
 from flags.models import Flag
 
 WINDOW_PRESETS = (7, 30, 90)
+LICENSES_PER_PAGE = 25
+BAR_COLORS = ("#4f46e5", "#0ea5e9", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6")
 # No window in the URL: the API's default (the 30 days ending today, UTC).
 DEFAULT_PRESET = 30
 
@@ -39,14 +42,43 @@ def project_detail(request, org_slug: str, project_id: str):
     context = project_context(request, org_slug, project_id)
     project = context["project"]
     environments = list(selectors.environment_list(project=project).order_by("pk"))
+    flag_rows = list(selectors.flag_list(project=project).order_by("key"))
+    # Health, the 7-day sparkline and the unknown flags: the same reads as the /v1 API.
+    now = timezone.now()
+    today = selectors.utc_today()
+    spark_days = [(today - timedelta(days=n)).isoformat() for n in range(health.RECENT_DAYS - 1, -1, -1)]
+    statuses = health.flags_health(flags=flag_rows, environments=environments, now=now) if flag_rows else {}
+    daily = {
+        environment.pk: health.flags_daily_evaluations(flags=flag_rows, environment=environment, today=today)
+        for environment in environments
+    }
     flags = []
-    for flag in selectors.flag_list(project=project).order_by("key"):
+    for flag in flag_rows:
         enabled = {setting.environment_id: setting.enabled for setting in flag.settings.all()}
-        flags.append({"flag": flag, "states": [enabled.get(environment.pk, False) for environment in environments]})
+        flags.append(
+            {
+                "flag": flag,
+                "states": [enabled.get(environment.pk, False) for environment in environments],
+                "cells": [
+                    {
+                        "enabled": enabled.get(environment.pk, False),
+                        "health": statuses[flag.pk][environment.public_id],
+                        "daily": daily[environment.pk][flag.pk],
+                    }
+                    for environment in environments
+                ],
+            }
+        )
+    unknown = [
+        {"environment": environment, "flags": health.unknown_flags(environment=environment, now=now)}
+        for environment in environments
+    ]
     context.update(
         {
             "environments": environments,
             "flags": flags,
+            "spark_days": spark_days,
+            "unknown": unknown,
             "can_edit": can_edit(context["membership"]),
             "deleted": request.GET.get("deleted", "")[:100],
         }
@@ -97,13 +129,23 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
         {
             "flag": flag,
             "environments": [
-                {"environment": e, "url": _url(base, {**keep_window, "environmentId": e.public_id}), "active": e.public_id == environment_id}
+                {
+                    "environment": e,
+                    "url": _url(base, {**keep_window, "environmentId": e.public_id}),
+                    "active": e.public_id == environment_id,
+                }
                 for e in environments
             ],
             "environment_id": environment_id,
             "preset": preset,
             "presets": [
-                {"days": days, "url": _url(base, {"environmentId": environment_id, "days": "" if days == DEFAULT_PRESET else str(days)}), "active": days == preset}
+                {
+                    "days": days,
+                    "url": _url(
+                        base, {"environmentId": environment_id, "days": "" if days == DEFAULT_PRESET else str(days)}
+                    ),
+                    "active": days == preset,
+                }
                 for days in WINDOW_PRESETS
             ],
             "form": {"from": window.get("from", ""), "to": window.get("to", "")},
@@ -121,6 +163,15 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
         context["error"] = str(exc.detail)
         return render(request, "flags/flag_usage.html", context, status=exc.status_code)
     usage = selectors.flag_usage(query)
+    context["exposure"] = exposure_context(
+        query,
+        cursor=request.GET.get("licenses", ""),
+        base=base,
+        params={
+            **keep_window,
+            "environmentId": environment_id,
+        },
+    )
     rows = usage["rows"]
     context["form"].update({"from": usage["from"], "to": usage["to"]})
     labels = value_labels(flag)
@@ -142,7 +193,8 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
                 for row in rows
             ],
             "environment": query.environment,
-            "requested_from": window.get("from") or (query.date_to - timedelta(days=selectors.DEFAULT_WINDOW_DAYS)).isoformat(),
+            "requested_from": window.get("from")
+            or (query.date_to - timedelta(days=selectors.DEFAULT_WINDOW_DAYS)).isoformat(),
             "totals": {
                 key: sum(row[key] for row in rows)
                 for key in ("totalEvaluations", "ruleMatchCount", "defaultCount", "errorCount")
@@ -150,6 +202,27 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
         }
     )
     return render(request, "flags/flag_usage.html", context)
+
+
+def exposure_context(query, *, cursor: str, base: str, params: dict[str, str]) -> dict:
+    """The exposure answer for the flag page, with a bar per variant scaled to the largest."""
+    try:
+        body = exposure.flag_exposure(query, page=exposure.LicensePage(cursor=cursor or None, limit=LICENSES_PER_PAGE))
+    except ApiError:
+        body = exposure.flag_exposure(query, page=exposure.LicensePage(cursor=None, limit=LICENSES_PER_PAGE))
+    top = max((variant["evaluations"] for variant in body["variants"]), default=0) or 1
+    bars = [
+        {**variant, "width": round(variant["evaluations"] * 100 / top, 1), "color": BAR_COLORS[i % len(BAR_COLORS)]}
+        for i, variant in enumerate(body["variants"])
+    ]
+    next_cursor = body["licenses"]["nextCursor"]
+    return {
+        **body,
+        "bars": bars,
+        "product": query.project.product,
+        "next_url": _url(base, {**params, "licenses": next_cursor}) if next_cursor else None,
+        "first_url": _url(base, params) if cursor else None,
+    }
 
 
 # ---- editing (owners, admins and members; viewers see the same pages read-only) ---------------

@@ -133,6 +133,9 @@ WHITENOISE_MAX_AGE = env.int("STATIC_MAX_AGE", default=3600)
 # own limit must be at least the larger one or it would answer first.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024 + 1024
 
+# OFREP configuration: how often a polling provider may refetch its bulk answer.
+OFREP_MIN_POLLING_INTERVAL_MS = env.int("OFREP_MIN_POLLING_INTERVAL_MS", default=30_000)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["core.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -148,6 +151,7 @@ REST_FRAMEWORK = {
 RATE_LIMITS = {
     "ingest": env.str("INGEST_RATE_LIMIT", default="1000/s"),
     "ofrep": env.str("OFREP_RATE_LIMIT", default="2000/s"),
+    "flag_evaluations": env.str("FLAG_EVALUATIONS_RATE_LIMIT", default="100/s"),  # SDK count buckets, per SDK key
     # Failed sign-ins (console and admin), per username and per client address: only failures count.
     "login": env.str("LOGIN_RATE_LIMIT", default="5/15min"),
     "login_ip": env.str("LOGIN_IP_RATE_LIMIT", default="20/15min"),
@@ -178,6 +182,7 @@ SPECTACULAR_SETTINGS = {
         "events.public_apis.openapi_paths",  # ingestion is plain Django views (the hot path), described by hand
         "core.openapi.envelope_and_errors",  # the {"data": …} envelope and the error responses of every /v1 operation
         "flags.ofrep_openapi.openapi_paths",  # OFREP: plain Django views too, described by hand
+        "flags.openapi.openapi_paths",  # the OFREP configuration and the SDK's count buckets
     ],
 }
 

@@ -28,9 +28,18 @@ def test_the_demo_has_a_flags_project_with_rolled_up_evaluations_and_a_working_s
     production = environments[0]["id"]
     usage = api.get(f"/v1/projects/{project['id']}/flags/new-checkout/usage?environmentId={production}").json()
     assert len(usage["rows"]) >= 25  # the default 30-day window, today not rolled up yet
-    assert all(r["ruleMatchCount"] + r["defaultCount"] + r["errorCount"] == r["totalEvaluations"] for r in usage["rows"])
+    assert all(
+        r["ruleMatchCount"] + r["defaultCount"] + r["errorCount"] == r["totalEvaluations"] for r in usage["rows"]
+    )
     assert sum(FlagUsageDay.objects.values_list("total_evaluations", flat=True)) == FlagEvaluation.objects.count()
+    # Linked to a product: exposure names licenses, and health is there for every flag
+    assert project["productId"].startswith("prd_")
+    exposure = api.get(f"/v1/projects/{project['id']}/flags/new-checkout/exposure?environmentId={production}").json()
+    assert exposure["totals"]["licenses"] > 0 and exposure["licenses"]["data"]
+    assert all(f["health"][production]["status"] in {"active", "stale"} for f in flags)
     sdk = APIClient()
     sdk.credentials(HTTP_AUTHORIZATION=f"Bearer {sdk_key}")
-    response = sdk.post("/ofrep/v1/evaluate/flags/new-checkout", {"context": {"targetingKey": "u", "plan": "pro"}}, format="json")
+    response = sdk.post(
+        "/ofrep/v1/evaluate/flags/new-checkout", {"context": {"targetingKey": "u", "plan": "pro"}}, format="json"
+    )
     assert response.json()["reason"] == "TARGETING_MATCH"

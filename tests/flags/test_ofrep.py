@@ -5,7 +5,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from flags import recording, services
-from flags.models import FlagEvaluation, Reason
+from flags.models import FlagEvaluation, Reason, UnknownFlagDay
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
 
 pytestmark = pytest.mark.django_db
@@ -43,9 +43,14 @@ def checkout(project, environment):
                 "enabled": True,
                 "defaultVariant": "off",
                 "rules": [
-                    {"conditions": [{"attribute": "email", "operator": "ends_with", "value": "@acme.test"}], "variant": "on"},
-                    {"conditions": [{"attribute": "plan", "operator": "eq", "value": "beta"}],
-                     "rollout": [{"variant": "on", "weight": 50}, {"variant": "off", "weight": 50}]},
+                    {
+                        "conditions": [{"attribute": "email", "operator": "ends_with", "value": "@acme.test"}],
+                        "variant": "on",
+                    },
+                    {
+                        "conditions": [{"attribute": "plan", "operator": "eq", "value": "beta"}],
+                        "rollout": [{"variant": "on", "weight": 50}, {"variant": "off", "weight": 50}],
+                    },
                 ],
             }
         },
@@ -55,11 +60,19 @@ def checkout(project, environment):
 def test_it_serves_each_reason_and_records_each_evaluation(sdk, checkout, environment, project):
     matched = evaluate(sdk, "new-checkout", {"targetingKey": "u1", "email": "a@acme.test"})
     assert matched.status_code == 200
-    assert matched.json() == {"key": "new-checkout", "value": True, "variant": "on", "reason": "TARGETING_MATCH", "metadata": {}}
+    assert matched.json() == {
+        "key": "new-checkout",
+        "value": True,
+        "variant": "on",
+        "reason": "TARGETING_MATCH",
+        "metadata": {},
+    }
     split = evaluate(sdk, "new-checkout", {"targetingKey": "u1", "plan": "beta"}).json()
     assert split["reason"] == "SPLIT" and split["variant"] in {"on", "off"}
     assert evaluate(sdk, "new-checkout", {"targetingKey": "u1"}).json()["reason"] == "DEFAULT"
-    services.flag_environment_set(flag=checkout, environment=environment, settings={"enabled": False, "defaultVariant": "on"})
+    services.flag_environment_set(
+        flag=checkout, environment=environment, settings={"enabled": False, "defaultVariant": "on"}
+    )
     disabled = evaluate(sdk, "new-checkout", {"email": "a@acme.test"}).json()
     assert (disabled["reason"], disabled["value"]) == ("DISABLED", True)
     assert recording.flush() == 4
@@ -95,17 +108,23 @@ def test_a_rollout_without_a_targeting_key_is_an_error_and_is_recorded(sdk, chec
 def test_bad_requests_answer_the_ofrep_error_codes(sdk, checkout, body, code):
     response = sdk.post("/ofrep/v1/evaluate/flags/new-checkout", body, content_type="application/json")
     assert response.status_code == 400
-    assert response.json() == {"key": "new-checkout", "errorCode": code, "errorDetails": response.json()["errorDetails"]}
+    assert response.json() == {
+        "key": "new-checkout",
+        "errorCode": code,
+        "errorDetails": response.json()["errorDetails"],
+    }
     recording.flush()
     assert list(FlagEvaluation.objects.values_list("reason", flat=True)) == [Reason.ERROR]
 
 
-def test_an_unknown_flag_is_flag_not_found_and_not_recorded(sdk, checkout):
+def test_an_unknown_flag_is_flag_not_found_and_counted_only_as_an_unknown_flag(sdk, checkout):
     response = evaluate(sdk, "nope", {"targetingKey": "u1"})
     assert response.status_code == 404
     assert response.json()["errorCode"] == "FLAG_NOT_FOUND"
     assert response.json()["key"] == "nope"
-    assert recording.flush() == 0
+    recording.flush()
+    assert not FlagEvaluation.objects.exists()
+    assert list(UnknownFlagDay.objects.values_list("key", "evaluations")) == [("nope", 1)]
 
 
 def test_a_flag_of_another_project_is_not_found(sdk, org, checkout):
@@ -143,7 +162,9 @@ def test_a_revoked_key_is_refused_with_403(sdk, keyed, checkout, environment):
 
 def test_a_changed_flag_is_served_on_the_next_request(sdk, checkout, environment):
     assert evaluate(sdk, "new-checkout", {"targetingKey": "u"}).json()["value"] is False
-    services.flag_environment_set(flag=checkout, environment=environment, settings={"enabled": True, "defaultVariant": "on"})
+    services.flag_environment_set(
+        flag=checkout, environment=environment, settings={"enabled": True, "defaultVariant": "on"}
+    )
     assert evaluate(sdk, "new-checkout", {"targetingKey": "u"}).json()["value"] is True
     services.flag_update(flag=checkout, variants={"on": False, "off": False})
     assert evaluate(sdk, "new-checkout", {"targetingKey": "u"}).json()["value"] is False
@@ -153,7 +174,10 @@ def test_a_changed_flag_is_served_on_the_next_request(sdk, checkout, environment
 
 def test_bulk_evaluates_every_flag_with_an_etag_and_answers_304(sdk, project, environment, checkout):
     services.flag_create(
-        project=project, key="banner", type="string", variants={"a": "Hello", "b": "Hi"},
+        project=project,
+        key="banner",
+        type="string",
+        variants={"a": "Hello", "b": "Hi"},
         environments={environment.public_id: {"enabled": True, "defaultVariant": "b"}},
     )
     response = sdk.post("/ofrep/v1/evaluate/flags", {"context": {"plan": "beta"}}, format="json")
@@ -162,7 +186,11 @@ def test_bulk_evaluates_every_flag_with_an_etag_and_answers_304(sdk, project, en
     assert response.json() == {
         "flags": [
             {"key": "banner", "value": "Hi", "variant": "b", "reason": "DEFAULT", "metadata": {}},
-            {"key": "new-checkout", "errorCode": "TARGETING_KEY_MISSING", "errorDetails": response.json()["flags"][1]["errorDetails"]},
+            {
+                "key": "new-checkout",
+                "errorCode": "TARGETING_KEY_MISSING",
+                "errorDetails": response.json()["flags"][1]["errorDetails"],
+            },
         ]
     }
     assert recording.flush() == 2
@@ -170,9 +198,14 @@ def test_bulk_evaluates_every_flag_with_an_etag_and_answers_304(sdk, project, en
     assert again.status_code == 304
     assert again["ETag"] == etag
     assert recording.flush() == 0
-    other = sdk.post("/ofrep/v1/evaluate/flags", {"context": {"targetingKey": "u"}}, format="json", HTTP_IF_NONE_MATCH=etag)
+    other = sdk.post(
+        "/ofrep/v1/evaluate/flags", {"context": {"targetingKey": "u"}}, format="json", HTTP_IF_NONE_MATCH=etag
+    )
     assert other.status_code == 200 and other["ETag"] != etag
-    assert sdk.post("/ofrep/v1/evaluate/flags", "{bad", content_type="application/json").json()["errorCode"] == "PARSE_ERROR"
+    assert (
+        sdk.post("/ofrep/v1/evaluate/flags", "{bad", content_type="application/json").json()["errorCode"]
+        == "PARSE_ERROR"
+    )
 
 
 def test_it_answers_429_with_retry_after_past_the_rate(sdk, checkout, settings):

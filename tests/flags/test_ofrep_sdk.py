@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from io import StringIO
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
 
 import pytest
 from django.core.management import call_command
@@ -28,30 +31,68 @@ def setup(org):
     environment, raw_key = environment_with_key(project, "production")
     env = environment.public_id
     services.flag_create(
-        project=project, key="new-checkout", type="boolean", variants={"on": True, "off": False},
-        environments={env: {"enabled": True, "defaultVariant": "off", "rules": [
-            {"conditions": [{"attribute": "plan", "operator": "in", "value": ["pro", "team"]}], "variant": "on"},
-        ]}},
+        project=project,
+        key="new-checkout",
+        type="boolean",
+        variants={"on": True, "off": False},
+        environments={
+            env: {
+                "enabled": True,
+                "defaultVariant": "off",
+                "rules": [
+                    {
+                        "conditions": [{"attribute": "plan", "operator": "in", "value": ["pro", "team"]}],
+                        "variant": "on",
+                    },
+                ],
+            }
+        },
     )
     services.flag_create(
-        project=project, key="banner-text", type="string", variants={"short": "Hi", "long": "Hello there"},
-        environments={env: {"enabled": True, "defaultVariant": "short", "rules": [
-            {"conditions": [{"attribute": "country", "operator": "eq", "value": "FR"}],
-             "rollout": [{"variant": "short", "weight": 50}, {"variant": "long", "weight": 50}]},
-        ]}},
+        project=project,
+        key="banner-text",
+        type="string",
+        variants={"short": "Hi", "long": "Hello there"},
+        environments={
+            env: {
+                "enabled": True,
+                "defaultVariant": "short",
+                "rules": [
+                    {
+                        "conditions": [{"attribute": "country", "operator": "eq", "value": "FR"}],
+                        "rollout": [{"variant": "short", "weight": 50}, {"variant": "long", "weight": 50}],
+                    },
+                ],
+            }
+        },
     )
     services.flag_create(
-        project=project, key="discount", type="number", variants={"none": 0.0, "some": 12.5},
-        environments={env: {"enabled": True, "defaultVariant": "none", "rules": [
-            {"conditions": [{"attribute": "age", "operator": "gte", "value": 65}], "variant": "some"},
-        ]}},
+        project=project,
+        key="discount",
+        type="number",
+        variants={"none": 0.0, "some": 12.5},
+        environments={
+            env: {
+                "enabled": True,
+                "defaultVariant": "none",
+                "rules": [
+                    {"conditions": [{"attribute": "age", "operator": "gte", "value": 65}], "variant": "some"},
+                ],
+            }
+        },
     )
     services.flag_create(
-        project=project, key="max-seats", type="number", variants={"few": 3, "many": 50},
+        project=project,
+        key="max-seats",
+        type="number",
+        variants={"few": 3, "many": 50},
         environments={env: {"enabled": True, "defaultVariant": "few"}},
     )
     services.flag_create(
-        project=project, key="limits", type="object", variants={"basic": {"projects": 3}, "big": {"projects": 100, "sso": True}},
+        project=project,
+        key="limits",
+        type="object",
+        variants={"basic": {"projects": 3}, "big": {"projects": 100, "sso": True}},
         environments={env: {"enabled": False, "defaultVariant": "big"}},
     )
     return project, environment, raw_key
@@ -83,13 +124,19 @@ def test_the_stock_sdk_evaluates_every_type_and_reason_and_the_usage_report_coun
     assert client.get_string_value("banner-text", "?", ctx("user-1", country="FR")) == split.value
     missing_key = client.get_string_details("banner-text", "fallback", ctx(None, country="FR"))
     assert (missing_key.value, missing_key.reason, missing_key.error_code) == (
-        "fallback", SdkReason.ERROR, ErrorCode.TARGETING_KEY_MISSING,
+        "fallback",
+        SdkReason.ERROR,
+        ErrorCode.TARGETING_KEY_MISSING,
     )
 
     senior = client.get_float_details("discount", -1.0, ctx(age=70))
     assert (senior.value, senior.reason) == (12.5, SdkReason.TARGETING_MATCH)
     wrong_type = client.get_float_details("discount", -1.0, ctx(age="seventy"))
-    assert (wrong_type.value, wrong_type.reason, wrong_type.error_code) == (-1.0, SdkReason.ERROR, ErrorCode.TYPE_MISMATCH)
+    assert (wrong_type.value, wrong_type.reason, wrong_type.error_code) == (
+        -1.0,
+        SdkReason.ERROR,
+        ErrorCode.TYPE_MISMATCH,
+    )
     seats = client.get_integer_details("max-seats", 0, ctx())
     assert (seats.value, seats.reason) == (3, SdkReason.DEFAULT)
 
@@ -108,7 +155,9 @@ def test_the_stock_sdk_evaluates_every_type_and_reason_and_the_usage_report_coun
     api = api_client_for(org)
 
     def usage(flag_key: str) -> dict:
-        response = api.get(f"/v1/projects/{project.public_id}/flags/{flag_key}/usage?environmentId={environment.public_id}")
+        response = api.get(
+            f"/v1/projects/{project.public_id}/flags/{flag_key}/usage?environmentId={environment.public_id}"
+        )
         assert response.status_code == 200
         body = response.json()
         assert body["rows"][0]["date"] == today and len(body["rows"]) == 1
@@ -117,24 +166,62 @@ def test_the_stock_sdk_evaluates_every_type_and_reason_and_the_usage_report_coun
         return row
 
     assert usage("new-checkout") == {
-        "date": today, "totalEvaluations": 2, "valueDistribution": {"false": 1, "true": 1},
-        "ruleMatchCount": 1, "defaultCount": 1, "errorCount": 0,
+        "date": today,
+        "totalEvaluations": 2,
+        "valueDistribution": {"false": 1, "true": 1},
+        "ruleMatchCount": 1,
+        "defaultCount": 1,
+        "errorCount": 0,
     }
     banner = usage("banner-text")
     assert banner["totalEvaluations"] == 3
     assert banner["valueDistribution"] == {split.value: 2}
     assert (banner["ruleMatchCount"], banner["defaultCount"], banner["errorCount"]) == (2, 0, 1)
     assert usage("discount") == {
-        "date": today, "totalEvaluations": 2, "valueDistribution": {"12.5": 1},
-        "ruleMatchCount": 1, "defaultCount": 0, "errorCount": 1,
+        "date": today,
+        "totalEvaluations": 2,
+        "valueDistribution": {"12.5": 1},
+        "ruleMatchCount": 1,
+        "defaultCount": 0,
+        "errorCount": 1,
     }
     assert usage("max-seats")["valueDistribution"] == {"3": 1}
     assert usage("limits") == {
-        "date": today, "totalEvaluations": 1, "valueDistribution": {'{"projects":100,"sso":true}': 1},
-        "ruleMatchCount": 0, "defaultCount": 1, "errorCount": 0,
+        "date": today,
+        "totalEvaluations": 1,
+        "valueDistribution": {'{"projects":100,"sso":true}': 1},
+        "ruleMatchCount": 0,
+        "defaultCount": 1,
+        "errorCount": 0,
     }
-    response = api.get(f"/v1/projects/{project.public_id}/flags/no-such-flag/usage?environmentId={environment.public_id}")
+    response = api.get(
+        f"/v1/projects/{project.public_id}/flags/no-such-flag/usage?environmentId={environment.public_id}"
+    )
     assert response.status_code == 404
+    # The SDK's FLAG_NOT_FOUND is what the unknown-flags list shows.
+    unknown = api.get(f"/v1/projects/{project.public_id}/unknown-flags?environmentId={environment.public_id}").json()
+    assert [(row["key"], row["evaluations"]) for row in unknown["data"]] == [("no-such-flag", 1)]
+
+
+def test_the_configuration_answers_plain_http_with_an_etag(live_server, setup):
+    _, _, raw_key = setup
+    url = f"{live_server.url}/ofrep/v1/configuration"
+    with urlopen(Request(url, headers={"Authorization": f"Bearer {raw_key}"})) as response:
+        body = json.load(response)
+        etag = response.headers["ETag"]
+    assert body == {
+        "name": "PackEdge",
+        "capabilities": {
+            "cacheInvalidation": {"polling": {"enabled": True, "minPollingIntervalMs": 30000}},
+            "flagEvaluation": {"supportedTypes": ["boolean", "string", "integer", "float", "object"]},
+        },
+    }
+    with pytest.raises(HTTPError) as not_modified:
+        urlopen(Request(url, headers={"X-API-Key": raw_key, "If-None-Match": etag}))
+    assert not_modified.value.code == 304
+    with pytest.raises(HTTPError) as unauthorized:
+        urlopen(url)
+    assert unauthorized.value.code == 401
 
 
 def test_the_stock_sdk_is_refused_with_a_revoked_key(client, setup):

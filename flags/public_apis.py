@@ -1,0 +1,91 @@
+"""``POST /public/v1/flag-evaluations``: evaluation counts aggregated by an SDK.
+
+A plain Django view like the other public endpoints (``events.public_apis``):
+SDK-key authentication as for OFREP, the ingestion error shape
+(``{"success": false, "error": {code, message}}``), a per-key rate limit and a
+body limit checked before the body is read.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from flags import buckets, selectors
+from flags.buckets import BucketError
+from flags.ofrep_auth import SdkKeyRejected, authenticate_sdk_key, rate_limit_retry_after
+
+RATE_SCOPE = "flag_evaluations"
+ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain", "")
+
+
+@csrf_exempt
+def flag_evaluations_create(request: HttpRequest) -> HttpResponse:
+    if request.method == "OPTIONS":
+        return HttpResponse(status=204, headers={"Allow": "POST, OPTIONS"})
+    try:
+        if request.method != "POST":
+            raise BucketError("Use POST.", code="method_not_allowed", status=405)
+        try:
+            key_id, environment_id, version = authenticate_sdk_key(request)
+        except SdkKeyRejected as rejected:
+            raise BucketError(
+                rejected.details,
+                code="invalid_sdk_key" if rejected.status == 401 else "revoked_sdk_key",
+                status=rejected.status,
+            ) from None
+        retry_after = rate_limit_retry_after(key_id, RATE_SCOPE)
+        if retry_after is not None:
+            raise BucketError(
+                "Too many requests for this SDK key; retry later.",
+                code="rate_limited",
+                status=429,
+                retry_after=retry_after,
+            )
+        now = timezone.now()
+        bucket = buckets.bucket_parse(_body(request), now=now)
+        flags = selectors.environment_flags(environment_id=environment_id, config_version=version)
+        buckets.bucket_store(
+            environment_id=environment_id,
+            flag_ids={key: flag.id for key, flag in flags.items()},
+            bucket=bucket,
+            now=now,
+        )
+    except BucketError as error:
+        response = HttpResponse(
+            json.dumps({"success": False, "error": {"code": error.code, "message": error.message}}),
+            status=error.status,
+            content_type="application/json",
+        )
+        if error.status == 405:
+            response["Allow"] = "POST, OPTIONS"
+        if error.retry_after:
+            response["Retry-After"] = str(error.retry_after)
+        return response
+    # A retried bucket gets the same answer as the first copy: the client may stop retrying.
+    return HttpResponse(json.dumps({"success": True, "accepted": len(bucket.entries)}), content_type="application/json")
+
+
+def _body(request: HttpRequest) -> bytes:
+    content_type = request.content_type or ""
+    if content_type not in ACCEPTED_CONTENT_TYPES and not content_type.endswith("+json"):
+        raise BucketError(
+            "Content-Type: send application/json or text/plain with a JSON body.",
+            code="unsupported_media_type",
+            status=415,
+        )
+    limit = buckets.MAX_BODY_BYTES
+    too_large = BucketError(f"body: at most {limit} bytes.", code="payload_too_large", status=413)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise too_large
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise too_large
+    return body
