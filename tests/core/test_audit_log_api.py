@@ -99,7 +99,7 @@ def test_it_records_projects_environments_and_sdk_keys_without_their_secrets(api
     stored_hashes = SdkKey.objects.values_list("secret_hash", flat=True)
     for secret in [first_key, second["key"], api.raw_key, *stored_hashes]:
         assert secret not in body
-    assert response.json()["data"][0]["before"] == {"id": project_id, "name": "Checkout"}
+    assert response.json()["data"][0]["before"] == {"id": project_id, "name": "Checkout", "productId": None}
 
 
 def test_it_records_products_created_and_updated(api):
@@ -244,3 +244,20 @@ def test_a_forged_cursor_beyond_any_id_is_a_400(api):
     response = api.get(AUDIT_URL, {"cursor": forged})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_cursor"
+
+
+def test_it_records_linking_a_project_to_a_product_and_unlinking_it(api, project_via_api):
+    product = api.post("/v1/products", {"name": "Backup Pro"}, format="json").json()["data"]
+    url = f"/v1/projects/{project_via_api['id']}"
+    assert api.patch(url, {"productId": product["id"]}, format="json").status_code == 200
+    assert api.patch(url, {"productId": None}, format="json").status_code == 200
+
+    unlinked, linked, _ = entries(api, target=project_via_api["id"])
+
+    assert (linked["action"], linked["before"]["productId"], linked["after"]["productId"]) == (
+        "project.updated",
+        None,
+        product["id"],
+    )
+    assert (unlinked["before"]["productId"], unlinked["after"]["productId"]) == (product["id"], None)
+    assert linked["actor"] == api_key_actor(api)
