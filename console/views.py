@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from core import services
+from core.audit import Actor
 from core.console import membership_get, user_organizations
 from core.identifiers import key_prefix_shaped
 from core.models import ApiKey, Membership
@@ -75,7 +76,9 @@ def _owner_membership(request, org_slug: str) -> Membership:
 def api_key_create(request, org_slug: str):
     membership = _owner_membership(request, org_slug)
     name = request.POST.get("name", "").strip()[:API_KEY_NAME_MAX_LENGTH] or "API key"
-    api_key, raw = services.api_key_create(organization=membership.organization, name=name)
+    api_key, raw = services.api_key_create(
+        organization=membership.organization, name=name, actor=Actor.for_user(request.user)
+    )
     # Post/redirect/get: reloading the page must not mint a second key, and the
     # secret is popped from the session so it is shown exactly once.
     request.session[NEW_SECRET_SESSION_KEY] = {"name": api_key.name, "prefix": api_key.prefix, "secret": raw}
@@ -89,5 +92,5 @@ def api_key_revoke(request, org_slug: str, prefix: str):
     if not key_prefix_shaped(prefix, kind="sk"):
         raise Http404("No such API key.")
     for api_key in membership.organization.api_keys.filter(prefix=prefix, revoked_at__isnull=True):
-        services.api_key_revoke(api_key=api_key)
+        services.api_key_revoke(api_key=api_key, actor=Actor.for_user(request.user))
     return redirect("console:api-keys", org_slug=org_slug)

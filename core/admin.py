@@ -3,7 +3,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from core import services
-from core.models import ApiKey, Membership, Organization, Plan
+from core.audit import Actor
+from core.models import ApiKey, AuditEntry, Membership, Organization, Plan
 
 
 @admin.register(Plan)
@@ -26,6 +27,20 @@ class OrganizationAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
 
+    # An organization's audit log goes with it, and only through this service (see migration 0004).
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Entries cannot be deleted one by one (no delete permission), but they do go with their organization.
+        perms_needed.discard(AuditEntry._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        services.organization_delete(organization=obj)
+
+    def delete_queryset(self, request, queryset):
+        for organization in queryset:
+            services.organization_delete(organization=organization)
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
@@ -43,17 +58,39 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            services.api_key_rename(
+                api_key=ApiKey.objects.get(pk=obj.pk), name=obj.name, actor=Actor.for_staff(request.user)
+            )
             return
-        api_key, raw = services.api_key_create(organization=obj.organization, name=obj.name)
+        api_key, raw = services.api_key_create(
+            organization=obj.organization, name=obj.name, actor=Actor.for_staff(request.user)
+        )
         obj.pk = api_key.pk
         obj.refresh_from_db()
-        self.message_user(
-            request, f"Copy this key now, it is not shown again: {raw}", level=messages.WARNING
-        )
+        self.message_user(request, f"Copy this key now, it is not shown again: {raw}", level=messages.WARNING)
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
         for api_key in queryset:
-            services.api_key_revoke(api_key=api_key)
+            services.api_key_revoke(api_key=api_key, actor=Actor.for_staff(request.user))
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: entries are looked at, never added, changed or deleted here."""
+
+    list_display = ["at", "organization", "actor_type", "actor_name", "action", "target_type", "target_id"]
+    list_filter = ["action", "actor_type"]
+    list_select_related = ["organization"]
+    search_fields = ["public_id", "target_id", "project_id", "actor_name", "organization__slug"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

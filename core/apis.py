@@ -1,11 +1,20 @@
-"""Shared pieces of the /v1 API views."""
+"""Shared pieces of the /v1 API views, and the audit log."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
+from rest_framework import serializers
 from rest_framework.views import APIView
 
+from core.audit import Actor, audit_entries
 from core.errors import ApiError
-from core.models import Organization
+from core.models import AuditEntry, Organization
+from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginated_response
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -16,6 +25,11 @@ class OrganizationAPIView(APIView):
     @property
     def organization(self) -> Organization:
         return self.request.user.organization
+
+    @property
+    def actor(self) -> Actor:
+        """Who the audit log names for this request's changes: the API key."""
+        return Actor.for_api_key(self.request.user.api_key)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication first: no body check for a 401
@@ -33,3 +47,62 @@ def _has_body(request) -> bool:
         return int(request.META.get("CONTENT_LENGTH") or 0) > 0
     except ValueError:
         return False
+
+
+@extend_schema_serializer(component_name="AuditActor")
+class AuditActorSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=AuditEntry.ActorType.choices)
+    name = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="AuditTarget")
+class AuditTargetSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="project, environment, sdk_key, flag, api_key or product")
+    id = serializers.CharField(help_text="The target's public id; a key's display prefix for sdk_key and api_key.")
+
+
+@extend_schema_serializer(component_name="AuditEntry")
+class AuditEntryOutputSerializer(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    at = serializers.DateTimeField()
+    actor = serializers.SerializerMethodField()
+    action = serializers.CharField(
+        help_text="e.g. flag.created, flag.updated, flag.environment_updated, sdk_key.revoked"
+    )
+    target = serializers.SerializerMethodField()
+    before = serializers.JSONField(allow_null=True, help_text="The target before the change; null on creation.")
+    after = serializers.JSONField(allow_null=True, help_text="The target after the change; null on deletion.")
+
+    @extend_schema_field(AuditActorSerializer)
+    def get_actor(self, entry: AuditEntry) -> dict:
+        return {"type": entry.actor_type, "name": entry.actor_name}
+
+    @extend_schema_field(AuditTargetSerializer)
+    def get_target(self, entry: AuditEntry) -> dict:
+        return {"type": entry.target_type, "id": entry.target_id}
+
+
+class AuditLogApi(OrganizationAPIView):
+    class FilterSerializer(serializers.Serializer):
+        target = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("cursor", str, description="nextCursor of the previous page"),
+            OpenApiParameter("limit", int, description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}"),
+            OpenApiParameter(
+                "target",
+                str,
+                description="Only entries about this target id (flag_…, proj_…, env_…, prd_…, or a key prefix)",
+            ),
+        ],
+        # core.openapi wraps the list in {"data", "nextCursor"} and adds the shared Error responses
+        responses=AuditEntryOutputSerializer(many=True),
+        operation_id="audit_log_list",
+        description="The organization's changes, newest first.",
+    )
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        entries = audit_entries(organization=self.organization, target_id=filters.validated_data.get("target", ""))
+        return paginated_response(request, entries, AuditEntryOutputSerializer, newest_first=True)

@@ -43,3 +43,12 @@ def or_404(lookup: Callable[..., T], **kwargs) -> T:
         return lookup(**kwargs)
     except NotFound as exc:
         raise Http404(str(exc.detail)) from exc
+
+
+# Who may change projects and flags in the console; a viewer reads everything
+# and changes nothing. API keys stay an owner's (console.views).
+EDITING_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.ADMIN, Membership.Role.MEMBER})
+
+
+def can_edit(membership: Membership) -> bool:
+    return membership.role in EDITING_ROLES

@@ -31,15 +31,20 @@ class DemoContext:
 
 def demo_organization_create(*, progress: bool = True) -> DemoContext:
     """(Re)create the demo organization, its owner login and an API key."""
-    Organization.objects.filter(slug=DEMO_ORG_SLUG).delete()
-    organization = services.organization_create(name="Demo Software", slug=DEMO_ORG_SLUG, plan=Plan.objects.get(slug="pro"))
+    for old in Organization.objects.filter(slug=DEMO_ORG_SLUG):
+        services.organization_delete(organization=old)
+    organization = services.organization_create(
+        name="Demo Software", slug=DEMO_ORG_SLUG, plan=Plan.objects.get(slug="pro")
+    )
     User = get_user_model()
     user, _ = User.objects.get_or_create(username=DEMO_USERNAME, defaults={"email": "demo@example.com"})
     user.set_password(DEMO_PASSWORD)
     user.save()
     services.membership_add(organization=organization, user=user, role=Membership.Role.OWNER)
     _, raw_key = services.api_key_create(organization=organization, name="Demo key")
-    context = DemoContext(organization=organization, now=timezone.now(), rng=random.Random(DEMO_SEED), progress=progress)
+    context = DemoContext(
+        organization=organization, now=timezone.now(), rng=random.Random(DEMO_SEED), progress=progress
+    )
     context.summary += [
         f"Console login: {DEMO_USERNAME} / {DEMO_PASSWORD}",
         f"API key (sk_): {raw_key}",

@@ -63,3 +63,7 @@ def new_environment_id() -> str:
 
 def new_flag_id() -> str:
     return new_public_id("flag")
+
+
+def new_audit_entry_id() -> str:
+    return new_public_id("aud")

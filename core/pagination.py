@@ -31,21 +31,24 @@ def _decode(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = text.partition(":")
-        if kind != "o":
+        pk = int(value)
+        # a forged cursor beyond a bigint would reach the database as an out-of-range error
+        if kind != "o" or not 0 <= pk < 2**63:
             raise ValueError(cursor)
-        return int(value)
+        return pk
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ApiError("cursor: not a cursor this API returned.", code="invalid_cursor") from None
 
 
-def paginated_response(request, queryset, serializer_class) -> Response:
-    """One page of ``queryset`` in creation order (by primary key)."""
+def paginated_response(request, queryset, serializer_class, *, newest_first: bool = False) -> Response:
+    """One page of ``queryset`` in creation order (by primary key), or the reverse."""
     params = PageParamsSerializer(data=request.query_params)
     params.is_valid(raise_exception=True)
     limit = params.validated_data["limit"]
-    queryset = queryset.order_by("pk")
+    queryset = queryset.order_by("-pk" if newest_first else "pk")
     if cursor := params.validated_data.get("cursor"):
-        queryset = queryset.filter(pk__gt=_decode(cursor))
+        after = _decode(cursor)
+        queryset = queryset.filter(pk__lt=after) if newest_first else queryset.filter(pk__gt=after)
     rows = list(queryset[: limit + 1])
     next_cursor = _encode(rows[limit - 1].pk) if len(rows) > limit else None
     data = serializer_class(rows[:limit], many=True).data

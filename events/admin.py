@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from core.audit import Actor
+from events import services
 from events.models import License, Product
 
 
@@ -11,6 +13,23 @@ class ProductAdmin(admin.ModelAdmin):
     list_select_related = ["organization"]
     search_fields = ["name", "public_id", "public_key", "organization__name"]
     readonly_fields = ["public_id"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # name and time zone go through the audited service; the keys and dates are the service's to set
+        fixed = [*self.readonly_fields, "public_key", "created_at"]
+        return [*fixed, "organization"] if obj else fixed
+
+    def save_model(self, request, obj, form, change):
+        actor = Actor.for_staff(request.user)
+        if change:
+            services.product_update(
+                product=Product.objects.get(pk=obj.pk), name=obj.name, timezone=obj.timezone, actor=actor
+            )
+        else:
+            obj.pk = services.product_create(
+                organization=obj.organization, name=obj.name, timezone=obj.timezone, actor=actor
+            ).pk
+            obj.refresh_from_db()
 
 
 @admin.register(License)

@@ -66,7 +66,7 @@ class ProductListApi(OrganizationAPIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        product = services.product_create(organization=self.organization, **serializer.validated_data)
+        product = services.product_create(organization=self.organization, **serializer.validated_data, actor=self.actor)
         return Response({"data": ProductOutputSerializer(product).data}, status=status.HTTP_201_CREATED)
 
 
@@ -86,7 +86,7 @@ class ProductDetailApi(OrganizationAPIView):
         product = selectors.product_get(organization=self.organization, product_id=product_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        product = services.product_update(product=product, **serializer.validated_data)
+        product = services.product_update(product=product, **serializer.validated_data, actor=self.actor)
         return Response({"data": ProductOutputSerializer(product).data})
 
 

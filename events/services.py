@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from core import keys
+from core.audit import SYSTEM, Actor, audit_record
 from core.errors import ApiError
 from core.models import Organization
 from events.models import License, Product
@@ -21,11 +22,34 @@ ALLOWED_STATUS_CHANGES = {
 }
 
 
-def product_create(*, organization: Organization, name: str, timezone: str = "UTC") -> Product:
-    return Product.objects.create(organization=organization, name=name, timezone=timezone)
+def product_snapshot(product: Product) -> dict:
+    return {"id": product.public_id, "name": product.name, "timezone": product.timezone}
 
 
-def product_update(*, product: Product, name: str | None = None, timezone: str | None = None) -> Product:
+def _product_audit(product: Product, actor: Actor, action: str, before: dict | None) -> None:
+    audit_record(
+        organization=product.organization,
+        actor=actor,
+        action=action,
+        target_type="product",
+        target_id=product.public_id,
+        before=before,
+        after=product_snapshot(product),
+    )
+
+
+@transaction.atomic
+def product_create(*, organization: Organization, name: str, timezone: str = "UTC", actor: Actor = SYSTEM) -> Product:
+    product = Product.objects.create(organization=organization, name=name, timezone=timezone)
+    _product_audit(product, actor, "product.created", None)
+    return product
+
+
+@transaction.atomic
+def product_update(
+    *, product: Product, name: str | None = None, timezone: str | None = None, actor: Actor = SYSTEM
+) -> Product:
+    before = product_snapshot(product)
     changed = []
     if name is not None and name != product.name:
         product.name = name
@@ -37,6 +61,7 @@ def product_update(*, product: Product, name: str | None = None, timezone: str |
         changed += ["timezone", "recount_progress"]
     if changed:
         product.save(update_fields=changed)
+    _product_audit(product, actor, "product.updated", before)
     if "timezone" in changed:
         on_product_timezone_changed(product=product)
     return product

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from core.audit import Actor
 from flags import services
 from flags.models import Environment, Flag, FlagEnvironment, FlagUsageDay, Project, SdkKey
 
@@ -12,6 +13,18 @@ class ProjectAdmin(admin.ModelAdmin):
     list_select_related = ["organization"]
     search_fields = ["name", "public_id", "organization__name", "organization__slug"]
     readonly_fields = ["public_id", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Moving a project to another organization would take its flags out of their audit log's reach.
+        return [*self.readonly_fields, "organization"] if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        actor = Actor.for_staff(request.user)
+        if change:
+            services.project_update(project=Project.objects.get(pk=obj.pk), name=obj.name, actor=actor)
+        else:
+            obj.pk = services.project_create(organization=obj.organization, name=obj.name, actor=actor).pk
+            obj.refresh_from_db()
 
 
 class SdkKeyInline(admin.TabularInline):
@@ -33,6 +46,19 @@ class EnvironmentAdmin(admin.ModelAdmin):
     readonly_fields = ["public_id", "config_version", "created_at"]
     inlines = [SdkKeyInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "project"] if obj else self.readonly_fields
+
+    def has_add_permission(self, request) -> bool:
+        return False  # made through the API or the console, which show the first SDK key once
+
+    def save_model(self, request, obj, form, change):
+        services.environment_update(
+            environment=Environment.objects.select_related("project__organization").get(pk=obj.pk),
+            name=obj.name,
+            actor=Actor.for_staff(request.user),
+        )
+
 
 @admin.register(SdkKey)
 class SdkKeyAdmin(admin.ModelAdmin):
@@ -50,7 +76,7 @@ class SdkKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected SDK keys")
     def revoke(self, request, queryset):
         for key in queryset.select_related("environment"):
-            services.sdk_key_revoke(environment=key.environment, prefix=key.prefix)
+            services.sdk_key_revoke(environment=key.environment, prefix=key.prefix, actor=Actor.for_staff(request.user))
         self.message_user(request, f"Revoked {queryset.count()} key(s).", level=messages.SUCCESS)
 
 
@@ -73,6 +99,23 @@ class FlagAdmin(admin.ModelAdmin):
     search_fields = ["key", "public_id", "project__name"]
     readonly_fields = ["public_id", "project", "key", "type", "variants", "variant_order", "created_at", "updated_at"]
     inlines = [FlagEnvironmentInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # definitions are validated by the API and the console
+
+    def save_model(self, request, obj, form, change):
+        services.flag_update(
+            flag=Flag.objects.select_related("project__organization").get(pk=obj.pk),
+            description=obj.description,
+            actor=Actor.for_staff(request.user),
+        )
+
+    def delete_model(self, request, obj):
+        services.flag_delete(flag=obj, actor=Actor.for_staff(request.user))
+
+    def delete_queryset(self, request, queryset):
+        for flag in queryset.select_related("project__organization"):
+            services.flag_delete(flag=flag, actor=Actor.for_staff(request.user))
 
 
 @admin.register(FlagUsageDay)

@@ -168,7 +168,7 @@ class ProjectListApi(OrganizationAPIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        project = services.project_create(organization=self.organization, **serializer.validated_data)
+        project = services.project_create(organization=self.organization, **serializer.validated_data, actor=self.actor)
         return Response({"data": ProjectOutputSerializer(project).data}, status=status.HTTP_201_CREATED)
 
 
@@ -196,7 +196,7 @@ class ProjectDetailApi(OrganizationAPIView):
             data["product"] = (
                 None if product_id is None else product_get(organization=self.organization, product_id=product_id)
             )
-        project = services.project_update(project=project, **data)
+        project = services.project_update(project=project, **data, actor=self.actor)
         return Response({"data": ProjectOutputSerializer(project).data})
 
 
@@ -217,7 +217,7 @@ class EnvironmentListApi(OrganizationAPIView):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        environment, raw_key = services.environment_create(project=project, **serializer.validated_data)
+        environment, raw_key = services.environment_create(project=project, **serializer.validated_data, actor=self.actor)
         environment = selectors.environment_get(project=project, environment_id=environment.public_id)
         data = {**EnvironmentOutputSerializer(environment).data, "sdkKey": raw_key}
         return Response({"data": data}, status=status.HTTP_201_CREATED, headers=SECRET_HEADERS)
@@ -236,7 +236,7 @@ class SdkKeyListApi(OrganizationAPIView):
     def post(self, request, project_id: str, environment_id: str):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
         environment = selectors.environment_get(project=project, environment_id=environment_id)
-        sdk_key, raw_key = services.sdk_key_create(environment=environment)
+        sdk_key, raw_key = services.sdk_key_create(environment=environment, actor=self.actor)
         data = {**SdkKeyOutputSerializer(sdk_key).data, "key": raw_key}
         return Response({"data": data}, status=status.HTTP_201_CREATED, headers=SECRET_HEADERS)
 
@@ -246,7 +246,7 @@ class SdkKeyDetailApi(OrganizationAPIView):
     def delete(self, request, project_id: str, environment_id: str, prefix: str):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
         environment = selectors.environment_get(project=project, environment_id=environment_id)
-        services.sdk_key_revoke(environment=environment, prefix=prefix)
+        services.sdk_key_revoke(environment=environment, prefix=prefix, actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -269,7 +269,7 @@ class FlagListApi(OrganizationAPIView):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        flag = services.flag_create(project=project, **serializer.validated_data)
+        flag = services.flag_create(project=project, **serializer.validated_data, actor=self.actor)
         return Response({"data": _flag_data(project, flag.key)}, status=status.HTTP_201_CREATED)
 
 
@@ -292,13 +292,13 @@ class FlagDetailApi(OrganizationAPIView):
         flag = selectors.flag_get(project=project, flag_key=flag_key)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.flag_update(flag=flag, **serializer.validated_data)
+        services.flag_update(flag=flag, **serializer.validated_data, actor=self.actor)
         return Response({"data": _flag_data(project, flag_key)})
 
     @extend_schema(request=None, responses={204: None}, operation_id="flags_delete")
     def delete(self, request, project_id: str, flag_key: str):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
-        services.flag_delete(flag=selectors.flag_get(project=project, flag_key=flag_key))
+        services.flag_delete(flag=selectors.flag_get(project=project, flag_key=flag_key), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -315,7 +315,7 @@ class FlagEnvironmentApi(OrganizationAPIView):
         flag = selectors.flag_get(project=project, flag_key=flag_key)
         environment = selectors.environment_get(project=project, environment_id=environment_id)
         # Checked as a whole by the service (variant names, rule shapes); the body is passed as sent.
-        services.flag_environment_set(flag=flag, environment=environment, settings=request.data)
+        services.flag_environment_set(flag=flag, environment=environment, settings=request.data, actor=self.actor)
         return Response({"data": _flag_data(project, flag_key)})
 
 

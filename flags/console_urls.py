@@ -6,7 +6,16 @@ from django.urls import path
 
 from flags import views
 
+FLAG = "flags/<str:flag_key>/"
+
 urlpatterns = [
     path("", views.project_detail, name="project"),
-    path("flags/<str:flag_key>/", views.flag_usage, name="flag-usage"),
+    path("history/", views.project_history, name="project-history"),
+    # not under flags/: "new" is a valid flag key
+    path("new-flag/", views.flag_create, name="flag-create"),
+    path(FLAG, views.flag_usage, name="flag-usage"),
+    path(FLAG + "settings/", views.flag_settings, name="flag-settings"),
+    path(FLAG + "environments/<str:environment_id>/", views.flag_environment, name="flag-environment"),
+    path(FLAG + "delete/", views.flag_delete, name="flag-delete"),
+    path(FLAG + "history/", views.flag_history, name="flag-history"),
 ]

@@ -32,6 +32,7 @@ MAX_CONDITIONS = 20
 MAX_LIST_VALUES = 1000
 MAX_OBJECT_BYTES = 32 * 1024
 MAX_STRING_VALUE = 10_000
+MAX_DESCRIPTION = 500
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,18 @@ def invalid(field: str, message: str) -> ApiError:
 def clean_key(raw: Any, field: str = "key") -> str:
     if not isinstance(raw, str) or not NAME_PATTERN.fullmatch(raw):
         raise invalid(field, "1–100 letters, digits, '.', '_' or '-', starting with a letter or digit.")
+    return raw
+
+
+def clean_type(raw: Any) -> str:
+    if raw not in Flag.Type.values:
+        raise invalid("type", f"must be one of {', '.join(Flag.Type.values)}.")
+    return raw
+
+
+def clean_description(raw: Any) -> str:
+    if not isinstance(raw, str) or len(raw) > MAX_DESCRIPTION:
+        raise invalid("description", f"must be text of at most {MAX_DESCRIPTION} characters.")
     return raw
 
 

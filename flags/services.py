@@ -9,6 +9,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import keys
+from core.audit import SYSTEM, Actor
 from core.errors import ApiError, NotFound
 from core.identifiers import key_prefix_shaped
 from core.models import Organization
@@ -18,19 +19,28 @@ from flags.definitions import EnvironmentSettings
 from flags.models import Environment, Flag, FlagEnvironment, Project, SdkKey
 from flags.ofrep_auth import forget_cached_keys
 from flags.selectors import forget_compiled_flags
+from flags.snapshots import audit_project_change as _audit
+from flags.snapshots import environment_snapshot, flag_snapshot, project_snapshot, sdk_key_snapshot, settings_snapshot
 
 SDK_KEY_PREFIX = "sdk"
 
 
-def project_create(*, organization: Organization, name: str) -> Project:
-    return Project.objects.create(organization=organization, name=name)
+@transaction.atomic
+def project_create(*, organization: Organization, name: str, actor: Actor = SYSTEM) -> Project:
+    project = Project.objects.create(organization=organization, name=name)
+    _audit(project, actor, "project.created", "project", project.public_id, None, project_snapshot(project))
+    return project
 
 
 UNCHANGED: Any = object()
 
 
-def project_update(*, project: Project, name: str | None = None, product: Product | None = UNCHANGED) -> Project:
+@transaction.atomic
+def project_update(
+    *, project: Project, name: str | None = None, product: Product | None = UNCHANGED, actor: Actor = SYSTEM
+) -> Project:
     """``product``: the product whose licenses exposure matches (same organization), None to unlink."""
+    before = project_snapshot(project)
     changed = []
     if name is not None and name != project.name:
         project.name = name
@@ -42,11 +52,12 @@ def project_update(*, project: Project, name: str | None = None, product: Produc
         changed.append("product")
     if changed:
         project.save(update_fields=changed)
+    _audit(project, actor, "project.updated", "project", project.public_id, before, project_snapshot(project))
     return project
 
 
 @transaction.atomic
-def environment_create(*, project: Project, name: str) -> tuple[Environment, str]:
+def environment_create(*, project: Project, name: str, actor: Actor = SYSTEM) -> tuple[Environment, str]:
     """A new environment and its first SDK key (returned raw, once). Existing flags start off in it."""
     try:
         with transaction.atomic():
@@ -59,32 +70,64 @@ def environment_create(*, project: Project, name: str) -> tuple[Environment, str
         FlagEnvironment(flag=flag, environment=environment, enabled=False, default_variant=flag.first_variant)
         for flag in Flag.objects.filter(project=project)
     )
-    _, raw = sdk_key_create(environment=environment)
+    _audit(
+        project,
+        actor,
+        "environment.created",
+        "environment",
+        environment.public_id,
+        None,
+        environment_snapshot(environment),
+    )
+    _, raw = sdk_key_create(environment=environment, actor=actor)
     return environment, raw
 
 
-def sdk_key_create(*, environment: Environment) -> tuple[SdkKey, str]:
+@transaction.atomic
+def environment_update(*, environment: Environment, name: str, actor: Actor = SYSTEM) -> Environment:
+    """Renaming (the admin's only change to an environment)."""
+    before = environment_snapshot(environment)
+    environment.name = name
+    environment.save(update_fields=["name"])
+    _audit(
+        environment.project,
+        actor,
+        "environment.updated",
+        "environment",
+        environment.public_id,
+        before,
+        environment_snapshot(environment),
+    )
+    return environment
+
+
+@transaction.atomic
+def sdk_key_create(*, environment: Environment, actor: Actor = SYSTEM) -> tuple[SdkKey, str]:
     for _ in range(5):
         raw = keys.new_secret(SDK_KEY_PREFIX)
         prefix = keys.display_prefix(raw)
         try:
             with transaction.atomic():
                 key = SdkKey.objects.create(environment=environment, prefix=prefix, secret_hash=keys.hash_secret(raw))
-            return key, raw
         except IntegrityError:
             continue  # two keys of one environment shared a display prefix: draw again
+        _audit(environment.project, actor, "sdk_key.created", "sdk_key", key.prefix, None, sdk_key_snapshot(key))
+        return key, raw
     raise RuntimeError("could not draw an SDK key with a fresh prefix")
 
 
-def sdk_key_revoke(*, environment: Environment, prefix: str) -> SdkKey:
+@transaction.atomic
+def sdk_key_revoke(*, environment: Environment, prefix: str, actor: Actor = SYSTEM) -> SdkKey:
     key = None
     if key_prefix_shaped(prefix, kind=SDK_KEY_PREFIX):
         key = SdkKey.objects.filter(environment=environment, prefix=prefix).first()
     if key is None:
         raise NotFound(f"No SDK key '{prefix[:40]}' in this environment.")
     if key.revoked_at is None:
+        before = sdk_key_snapshot(key)
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+        _audit(environment.project, actor, "sdk_key.revoked", "sdk_key", key.prefix, before, sdk_key_snapshot(key))
         _forget_cached_configuration()
     return key
 
@@ -98,8 +141,11 @@ def flag_create(
     variants: Any,
     description: str = "",
     environments: Any = None,
+    actor: Actor = SYSTEM,
 ) -> Flag:
     key = definitions.clean_key(key)
+    type = definitions.clean_type(type)
+    description = definitions.clean_description(description)
     variants = definitions.clean_variants(type, variants)
     settings = _clean_environments(project=project, raw=environments or {}, variants=variants)
     try:
@@ -121,6 +167,7 @@ def flag_create(
         else FlagEnvironment(flag=flag, environment=environment, enabled=False, default_variant=first)
         for environment in project.environments.all()
     )
+    _audit(project, actor, "flag.created", "flag", flag.public_id, None, flag_snapshot(flag))
     _configuration_changed(project=project)
     return flag
 
@@ -133,6 +180,7 @@ def flag_update(
     variants: Any = None,
     description: str | None = None,
     environments: Any = None,
+    actor: Actor = SYSTEM,
 ) -> Flag:
     if type is not None and type != flag.type:
         raise ApiError("type: a flag's type cannot change; create a new flag instead.", code="invalid_request")
@@ -147,22 +195,36 @@ def flag_update(
                     new_variants,
                     f"environments.{row.environment.public_id}",
                 )
+    before = flag_snapshot(flag)
     flag.variants = new_variants
     flag.variant_order = list(new_variants)
     if description is not None:
-        flag.description = description
+        flag.description = definitions.clean_description(description)
     flag.updated_at = timezone.now()
     flag.save(update_fields=["variants", "variant_order", "description", "updated_at"])
     for environment_pk, cleaned in settings.items():
         _store_settings(flag=flag, environment_id=environment_pk, settings=cleaned)
+    _audit(flag.project, actor, "flag.updated", "flag", flag.public_id, before, flag_snapshot(flag))
     _configuration_changed(project=flag.project)
     return flag
 
 
 @transaction.atomic
-def flag_environment_set(*, flag: Flag, environment: Environment, settings: Any) -> Flag:
+def flag_environment_set(*, flag: Flag, environment: Environment, settings: Any, actor: Actor = SYSTEM) -> Flag:
     cleaned = definitions.clean_environment_settings(settings, flag.ordered_variants, "body")
+    before = settings_snapshot(FlagEnvironment.objects.filter(flag=flag, environment=environment).first())
     _store_settings(flag=flag, environment_id=environment.pk, settings=cleaned)
+    after = settings_snapshot(FlagEnvironment.objects.get(flag=flag, environment=environment))
+    where = {"environmentId": environment.public_id}
+    _audit(
+        flag.project,
+        actor,
+        "flag.environment_updated",
+        "flag",
+        flag.public_id,
+        {**where, **before} if before else where,
+        {**where, **after},
+    )
     Flag.objects.filter(pk=flag.pk).update(updated_at=timezone.now())
     Environment.objects.filter(pk=environment.pk).update(config_version=F("config_version") + 1)
     _forget_cached_configuration()
@@ -171,8 +233,9 @@ def flag_environment_set(*, flag: Flag, environment: Environment, settings: Any)
 
 
 @transaction.atomic
-def flag_delete(*, flag: Flag) -> None:
+def flag_delete(*, flag: Flag, actor: Actor = SYSTEM) -> None:
     project = flag.project
+    _audit(project, actor, "flag.deleted", "flag", flag.public_id, flag_snapshot(flag), None)
     flag.delete()
     _configuration_changed(project=project)
 

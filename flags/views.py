@@ -1,4 +1,4 @@
-"""Console pages of flag projects: the project's flags and a flag's daily usage.
+"""Console pages of flag projects: the project's flags, a flag's daily usage, editing and history.
 
 The usage page calls the same parse and report functions as
 ``GET /v1/projects/{id}/flags/{key}/usage`` and only draws the answer.
@@ -10,14 +10,18 @@ from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from core.console import membership_get, or_404
+from core.audit import Actor, audit_entries
+from core.console import can_edit, membership_get, or_404
 from core.errors import ApiError
-from flags import exposure, health, selectors
+from flags import exposure, forms, health, selectors, services
 from flags.evaluation import value_key
+from flags.forms import SettingsForm, VariantsForm
 from flags.models import Flag
 
 WINDOW_PRESETS = (7, 30, 90)
@@ -69,7 +73,16 @@ def project_detail(request, org_slug: str, project_id: str):
         {"environment": environment, "flags": health.unknown_flags(environment=environment, now=now)}
         for environment in environments
     ]
-    context.update({"environments": environments, "flags": flags, "spark_days": spark_days, "unknown": unknown})
+    context.update(
+        {
+            "environments": environments,
+            "flags": flags,
+            "spark_days": spark_days,
+            "unknown": unknown,
+            "can_edit": can_edit(context["membership"]),
+            "deleted": request.GET.get("deleted", "")[:100],
+        }
+    )
     return render(request, "flags/project.html", context)
 
 
@@ -210,3 +223,176 @@ def exposure_context(query, *, cursor: str, base: str, params: dict[str, str]) -
         "next_url": _url(base, {**params, "licenses": next_cursor}) if next_cursor else None,
         "first_url": _url(base, params) if cursor else None,
     }
+
+
+# ---- editing (owners, admins and members; viewers see the same pages read-only) ---------------
+
+HISTORY_PER_PAGE = 50
+
+
+def _editor(request, context: dict) -> None:
+    """A change needs an editing role; a GET by a viewer shows the page read-only."""
+    context["can_edit"] = can_edit(context["membership"])
+    if request.method == "POST" and not context["can_edit"]:
+        raise PermissionDenied("Your role in this organization can read flags but not change them.")
+
+
+def _flag_context(request, org_slug: str, project_id: str, flag_key: str, tab: str) -> dict:
+    context = project_context(request, org_slug, project_id)
+    context["flag"] = or_404(selectors.flag_get, project=context["project"], flag_key=flag_key, with_settings=True)
+    context["tab"] = tab
+    _editor(request, context)
+    return context
+
+
+@login_required
+def flag_create(request, org_slug: str, project_id: str):
+    context = project_context(request, org_slug, project_id)
+    _editor(request, context)
+    flag_type = request.POST.get("type", Flag.Type.BOOLEAN)
+    form = {"key": "", "type": flag_type, "description": "", "errors": {}}
+    variants = VariantsForm(forms.default_variant_rows(flag_type if flag_type in Flag.Type.values else "boolean"))
+    status = 200
+    if request.method == "POST":
+        # what was typed survives a change of type; the variants start again from the new type's defaults
+        form.update(key=request.POST.get("key", "").strip(), description=request.POST.get("description", ""))
+    if request.method == "POST" and request.POST.get("op") != "change_type":
+        variants = VariantsForm(forms.posted_variant_rows(request.POST))
+        try:
+            flag = services.flag_create(
+                project=context["project"],
+                key=form["key"],
+                type=flag_type,
+                description=form["description"],
+                variants=variants.to_body(flag_type if flag_type in Flag.Type.values else "boolean"),
+                actor=Actor.for_user(request.user),
+            )
+            return redirect(reverse("console:flag-settings", args=[org_slug, project_id, flag.key]) + "?created=1")
+        except ApiError as exc:
+            path, text = forms.split_error(str(exc.detail))
+            if not variants.show_error(path, text):
+                form["errors"][path if path in ("key", "type", "description") else "form"] = text
+            status = 400
+        except forms.RowError:
+            status = 400
+    context.update({"form": form, "variants": variants.with_blank_rows(), "types": Flag.Type.choices})
+    return render(request, "flags/flag_create.html", context, status=status)
+
+
+@login_required
+def flag_settings(request, org_slug: str, project_id: str, flag_key: str):
+    context = _flag_context(request, org_slug, project_id, flag_key, "settings")
+    flag = context["flag"]
+    form = {"description": flag.description, "errors": {}}
+    variants = VariantsForm(forms.variant_rows(flag.type, flag.ordered_variants))
+    status = 200
+    if request.method == "POST":
+        form["description"] = request.POST.get("description", "")
+        variants = VariantsForm(forms.posted_variant_rows(request.POST))
+        try:
+            services.flag_update(
+                flag=flag,
+                description=form["description"],
+                variants=variants.to_body(flag.type),
+                actor=Actor.for_user(request.user),
+            )
+            return redirect(reverse("console:flag-settings", args=[org_slug, project_id, flag.key]) + "?saved=1")
+        except ApiError as exc:
+            path, text = forms.split_error(str(exc.detail))
+            if not variants.show_error(path, text):
+                form["errors"]["description" if path == "description" else "form"] = text
+            status = 400
+        except forms.RowError:
+            status = 400
+    by_environment = {row.environment_id: row for row in flag.settings.all()}
+    environments = [
+        {"environment": e, "settings": by_environment.get(e.pk)}
+        for e in selectors.environment_list(project=context["project"]).order_by("pk")
+    ]
+    context.update(
+        {
+            "form": form,
+            "variants": variants.with_blank_rows(),
+            "environments": environments,
+            "saved": "saved" in request.GET,
+            "created": "created" in request.GET,
+        }
+    )
+    return render(request, "flags/flag_settings.html", context, status=status)
+
+
+@login_required
+def flag_environment(request, org_slug: str, project_id: str, flag_key: str, environment_id: str):
+    context = _flag_context(request, org_slug, project_id, flag_key, "settings")
+    flag = context["flag"]
+    environment = or_404(selectors.environment_get, project=context["project"], environment_id=environment_id)
+    names = list(flag.ordered_variants)
+    row = next((r for r in flag.settings.all() if r.environment_id == environment.pk), None)
+    current = {
+        "enabled": row.enabled if row else False,
+        "defaultVariant": row.default_variant if row else flag.first_variant,
+        "rules": row.rules if row else [],
+    }
+    form = SettingsForm.from_settings(names, current)
+    status = 200
+    if request.method == "POST":
+        form = SettingsForm.from_post(names, request.POST)
+        operation = request.POST.get("op", "save")
+        if operation != "save":
+            form.apply(operation)  # reshaping the form saves nothing
+        else:
+            try:
+                services.flag_environment_set(
+                    flag=flag, environment=environment, settings=form.to_body(), actor=Actor.for_user(request.user)
+                )
+                url = reverse("console:flag-environment", args=[org_slug, project_id, flag.key, environment_id])
+                return redirect(url + "?saved=1")
+            except ApiError as exc:
+                form.show_error(str(exc.detail))
+                status = 400
+    context.update(
+        {
+            "environment": environment,
+            "environments": selectors.environment_list(project=context["project"]).order_by("pk"),
+            "form": form,
+            "operators": forms.OPERATOR_CHOICES,
+            "saved": "saved" in request.GET,
+        }
+    )
+    return render(request, "flags/flag_environment.html", context, status=status)
+
+
+@login_required
+def flag_delete(request, org_slug: str, project_id: str, flag_key: str):
+    context = _flag_context(request, org_slug, project_id, flag_key, "settings")
+    if request.method == "POST":
+        if request.POST.get("confirm_key") != context["flag"].key:
+            context["error"] = "Type the flag's key exactly to confirm."
+            return render(request, "flags/flag_delete.html", context, status=400)
+        services.flag_delete(flag=context["flag"], actor=Actor.for_user(request.user))
+        return redirect(reverse("console:project", args=[org_slug, project_id]) + f"?deleted={context['flag'].key}")
+    return render(request, "flags/flag_delete.html", context)
+
+
+def _history_page(request, entries, project):
+    page = Paginator(entries.order_by("-pk"), HISTORY_PER_PAGE).get_page(request.GET.get("page"))
+    names = dict(selectors.environment_list(project=project).values_list("public_id", "name"))
+    for entry in page.object_list:
+        entry.environment_name = names.get(entry.environment_id, entry.environment_id)
+    return page
+
+
+@login_required
+def flag_history(request, org_slug: str, project_id: str, flag_key: str):
+    context = _flag_context(request, org_slug, project_id, flag_key, "history")
+    entries = audit_entries(organization=context["organization"], target_id=context["flag"].public_id)
+    context["page"] = _history_page(request, entries, context["project"])
+    return render(request, "flags/flag_history.html", context)
+
+
+@login_required
+def project_history(request, org_slug: str, project_id: str):
+    context = project_context(request, org_slug, project_id)
+    entries = audit_entries(organization=context["organization"], project_id=context["project"].public_id)
+    context["page"] = _history_page(request, entries, context["project"])
+    return render(request, "flags/project_history.html", context)

@@ -48,3 +48,31 @@ def test_it_revokes_keys_from_the_admin(staff_client, api, org):
 )
 def test_its_lists_open_for_staff(staff_client, org, url):
     assert staff_client.get(url).status_code == 200
+
+
+def test_staff_key_changes_are_audited_as_staff_without_the_secret(staff_client, org):
+    from core.models import AuditEntry
+
+    staff_client.post("/admin/packedge/apikey/add/", {"organization": org.pk, "name": "From admin"})
+    key = ApiKey.objects.get(name="From admin")
+    staff_client.post(f"/admin/packedge/apikey/{key.pk}/change/", {"name": "Renamed"})
+    staff_client.post("/admin/packedge/apikey/", {"action": "revoke", "_selected_action": [key.pk]})
+
+    entries = list(AuditEntry.objects.filter(target_id=key.prefix).order_by("pk"))
+    assert [(e.action, e.actor_type) for e in entries] == [
+        ("api_key.created", "staff"),
+        ("api_key.updated", "staff"),
+        ("api_key.revoked", "staff"),
+    ]
+    assert (entries[1].before["name"], entries[1].after["name"]) == ("From admin", "Renamed")
+    assert key.secret_hash not in str([(e.before, e.after) for e in entries])
+
+
+def test_deleting_an_organization_in_the_admin_takes_its_audit_log_with_it(staff_client, org, api):
+    from core.models import AuditEntry, Organization
+
+    assert AuditEntry.objects.filter(organization=org).exists()
+    response = staff_client.post(f"/admin/packedge/organization/{org.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Organization.objects.filter(pk=org.pk).exists()
+    assert not AuditEntry.objects.filter(organization_id=org.pk).exists()

@@ -63,6 +63,8 @@ REFERENCE = {
     "flags_sdkkey",
     "flags_flag",
     "flags_flagenvironment",
+    # the audit log (issue 12): written only when configuration changes, read per organization
+    "packedge_auditentry",
 }
 
 

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from core import services as core_services
+from core.models import Membership
 from flags import recording
+from tests.core.factories import UserFactory
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
 
 
@@ -39,3 +42,19 @@ def world(org):
     production = environment_with_key(project, "production")[0]
     staging = environment_with_key(project, "staging")[0]
     return project, production, staging, boolean_flag(project, "new-checkout")
+
+
+@pytest.fixture
+def viewer(org):
+    """A member of ``org`` whose role reads flags but does not change them."""
+    user = UserFactory(username="victor")
+    core_services.membership_add(organization=org, user=user, role=Membership.Role.VIEWER)
+    return user
+
+
+@pytest.fixture
+def org_admin(org):
+    """A member of ``org`` with the admin role: edits flags, like an owner."""
+    user = UserFactory(username="ada")
+    core_services.membership_add(organization=org, user=user, role=Membership.Role.ADMIN)
+    return user

@@ -34,3 +34,21 @@ def test_staff_revoke_sdk_keys(staff_client, org):
     staff_client.post("/admin/flags/sdkkey/", {"action": "revoke", "_selected_action": [key.pk]})
     key.refresh_from_db()
     assert key.revoked_at is not None
+
+
+def test_staff_changes_to_flags_and_keys_are_in_the_audit_log_with_staff_as_actor(staff_client, org):
+    from core.models import AuditEntry
+    from flags.models import Flag
+
+    project = ProjectFactory(organization=org)
+    environment, _ = environment_with_key(project)
+    flag = boolean_flag(project)
+    key = SdkKey.objects.get(environment=environment)
+    staff_client.post("/admin/flags/sdkkey/", {"action": "revoke", "_selected_action": [key.pk]})
+    staff_client.post(f"/admin/flags/flag/{flag.pk}/change/", {"description": "Set by staff", "settings-TOTAL_FORMS": "0", "settings-INITIAL_FORMS": "0"})
+    staff_client.post(f"/admin/flags/flag/{flag.pk}/delete/", {"post": "yes"})
+
+    entries = AuditEntry.objects.filter(actor_type="staff", actor_name="staff").order_by("pk")
+    assert [e.action for e in entries] == ["sdk_key.revoked", "flag.updated", "flag.deleted"]
+    assert entries[1].after["description"] == "Set by staff"
+    assert not Flag.objects.filter(pk=flag.pk).exists()

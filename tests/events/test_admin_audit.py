@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from core.models import AuditEntry
+from events.models import Product
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    staff = get_user_model().objects.create_superuser("staff", "staff@example.com", "staff-password-1")
+    client.force_login(staff)
+    return client
+
+
+def test_staff_create_and_rename_a_product_and_both_are_audited_as_staff(staff_client, org):
+    response = staff_client.post(
+        "/admin/events/product/add/", {"organization": org.pk, "name": "Backup Pro", "timezone": "UTC"}
+    )
+    assert response.status_code == 302
+    product = Product.objects.get(name="Backup Pro")
+    response = staff_client.post(
+        f"/admin/events/product/{product.pk}/change/", {"name": "Backup Pro 2", "timezone": "Europe/Paris"}
+    )
+    assert response.status_code == 302
+
+    entries = AuditEntry.objects.filter(target_id=product.public_id).order_by("pk")
+    assert [(e.action, e.actor_type, e.actor_name) for e in entries] == [
+        ("product.created", "staff", "staff"),
+        ("product.updated", "staff", "staff"),
+    ]
+    assert entries[1].before == {"id": product.public_id, "name": "Backup Pro", "timezone": "UTC"}
+    assert entries[1].after == {"id": product.public_id, "name": "Backup Pro 2", "timezone": "Europe/Paris"}
