@@ -16,10 +16,14 @@ RUNNING_COLUMNS = tuple(f"c{index}" for index in range(BLOCK_DAYS))
 
 
 class CounterState(models.Model):
-    """One row per product: the lock every fold and rebuild takes, and the last batch number."""
+    """One row per product: the lock every fold and rebuild takes, and the watermark.
+
+    ``folded_through``: the counters hold exactly the product's events with an id at
+    or below it; the events above it are the tail a read adds at query time.
+    """
 
     product = models.OneToOneField(Product, on_delete=models.CASCADE, related_name="counter_state")
-    last_batch = models.BigIntegerField(default=0)
+    folded_through = models.BigIntegerField(default=0)
     rebuilt_at = models.DateTimeField(null=True, blank=True)
     # The recount that owns the counters while the product is recounting: a newer
     # recount (a second time zone change) takes over and the older one stops.
@@ -29,7 +33,7 @@ class CounterState(models.Model):
         db_table = "events_counterstate"
 
     def __str__(self) -> str:
-        return f"counters of {self.product} (batch {self.last_batch})"
+        return f"counters of {self.product} (through event {self.folded_through})"
 
 
 class FeatureHourCounter(models.Model):

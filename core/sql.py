@@ -84,9 +84,27 @@ def without_synchronous_commit(statement: str) -> str:
     return f"BEGIN; SET LOCAL synchronous_commit TO off; {statement}; COMMIT"
 
 
+def in_own_transaction(statement: str) -> str:
+    """PostgreSQL: the statement(s) in their own transaction, in the same round trip."""
+    return f"BEGIN; {statement}; COMMIT"
+
+
 def advisory_xact_lock_sql() -> str:
     """PostgreSQL: a lock held until the transaction ends; one bigint parameter names it."""
     return "SELECT pg_advisory_xact_lock(%s)"
+
+
+def after_shared_xact_lock(statement: str) -> str:
+    """PostgreSQL: ``statement`` once a shared transaction-level lock is held; two int parameters name the lock first.
+
+    Shared holders never wait for one another, only for ``exclusive_xact_lock_sql`` of the same name.
+    """
+    return f"SELECT pg_advisory_xact_lock_shared(%s, %s); {statement}"
+
+
+def exclusive_xact_lock_sql() -> str:
+    """PostgreSQL: the exclusive form of ``after_shared_xact_lock``'s lock (two int parameters)."""
+    return "SELECT pg_advisory_xact_lock(%s, %s)"
 
 
 # ---------------------------------------------------------------- counters folded from a batch of events
@@ -107,18 +125,13 @@ def _batch_filter(required: Sequence[str], nonblank: Sequence[str]) -> str:
     return f"WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
-def events_batch_table_sql(
-    event_model: type[Model], *, batch_table: str, owner_field: str, mark_field: str, one_batch: bool
-) -> str:
-    """A temporary table of one owner's claimed events, grouped by license, domain, names, local day and hour.
+def events_batch_table_sql(event_model: type[Model], *, batch_table: str, owner_field: str) -> str:
+    """A temporary table of one owner's events in an id range, grouped by license, domain, names, local day and hour.
 
-    Parameters: zone, zone, owner id, lowest id, highest id, then the mark when
-    ``one_batch`` (every row marked so), else every marked row of the id range.
-    System events are left out.
+    Parameters: zone, zone, owner id, lowest id, highest id. System events are left out.
     """
     e = event_model
     at = column(e, "occurred_at")
-    claimed = "= %s" if one_batch else "IS NOT NULL"
     return (
         f"CREATE TEMPORARY TABLE {qn(batch_table)} ON COMMIT DROP AS "
         f"SELECT {column(e, 'license')} AS license_id, {column(e, 'domain')} AS domain, "
@@ -126,7 +139,7 @@ def events_batch_table_sql(
         f"CAST(({at} AT TIME ZONE %s) AS date) AS day, "
         f"CAST(EXTRACT(HOUR FROM ({at} AT TIME ZONE %s)) AS integer) AS hour, COUNT(*) AS n "
         f"FROM {table(e)} WHERE {column(e, owner_field)} = %s AND {qn(e._meta.pk.column)} BETWEEN %s AND %s "
-        f"AND {column(e, mark_field)} {claimed} AND NOT {column(e, 'is_system')} "
+        f"AND NOT {column(e, 'is_system')} "
         f"GROUP BY 1, 2, 3, 4, 5, 6"
     )
 
