@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import date
 from itertools import accumulate, islice
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Exists, Min, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, ExtractHour, TruncDate
 from django.utils.timezone import now
@@ -62,14 +62,21 @@ COUNTER_MODELS = (
 READ_CHUNK_SIZE = 20000
 # Events per committed step of a time-zone recount: progress moves, and each step's lock is short.
 RECOUNT_CHUNK_EVENTS = 200_000
-# Events per committed step of a fold: a backlog drains in steps, each shrinking the tail reads add.
-FOLD_CHUNK_EVENTS = 250_000
+# Events per committed step of a fold: a large backlog drains in steps, each shrinking the tail reads add.
+# Large, because every step upserts the counter rows its days touch, whatever its size.
+FOLD_CHUNK_EVENTS = 1_000_000
 COPY_ON_POSTGRESQL = (
     True  # the database-specific write paths (COPY, additive upserts); tests compare them with the portable ones
 )
 
 
 BATCH_TABLE = "analytics_fold_batch"
+DAY_BATCH_TABLE = "analytics_fold_batch_days"
+DAY_BATCH_KEYS = ("license_id", "domain", "event", "feature", "day")
+# Memory for one fold's grouping (per sort or hash, in the worker only) and for its temporary tables.
+FOLD_WORK_MEM = "256MB"
+FOLD_TEMP_BUFFERS_MB = 256
+TEMP_BUFFERS_FLAG = "packedge_fold_temp_buffers"
 # Which batch rows a counter takes: licenses only when the key matched a license; domains
 # only when the event named one ('' is no domain and gets no counter).
 WITH_LICENSE = {"required": ("license_id",)}
@@ -334,13 +341,17 @@ def _fold_in_database(*, product: Product, ids: tuple[int, int]) -> None:
     triples the batch uses, before the pair blocks they compare against change.
     """
     low, high = ids
+    _prepare_session()
     with connection.cursor() as cursor:
+        cursor.execute(core_sql.fold_transaction_settings_sql(work_mem=FOLD_WORK_MEM))
         group = core_sql.events_batch_table_sql(Event, batch_table=BATCH_TABLE, owner_field="product")
         cursor.execute(group, [product.timezone, product.timezone, product.pk, low, high])
+        # The day-keyed counters need no hour: grouped again, they read a table several times smaller.
+        cursor.execute(core_sql.coarser_batch_table_sql(DAY_BATCH_TABLE, source=BATCH_TABLE, keys=DAY_BATCH_KEYS))
         reach = {}
         for entity, pairs_model, kind, rows in REACH_SOURCES:
             days_used: dict[tuple, set[int]] = defaultdict(set)
-            cursor.execute(core_sql.batch_distinct_sql((entity, "feature", "day"), batch_table=BATCH_TABLE, **rows))
+            cursor.execute(core_sql.batch_distinct_sql((entity, "feature", "day"), batch_table=DAY_BATCH_TABLE, **rows))
             for key_entity, feature, day in cursor.fetchall():
                 days_used[(key_entity, feature)].add(day.toordinal())
             if days_used:
@@ -348,16 +359,33 @@ def _fold_in_database(*, product: Product, ids: tuple[int, int]) -> None:
                     product=product, pairs_model=pairs_model, entity=entity, days_used=days_used
                 )
         for model, keys, rows in ADDED_COUNTS:
-            cursor.execute(core_sql.add_batch_counts_sql(model, keys, batch_table=BATCH_TABLE, **rows), [product.pk])
+            source = BATCH_TABLE if "hour" in keys else DAY_BATCH_TABLE
+            cursor.execute(core_sql.add_batch_counts_sql(model, keys, batch_table=source, **rows), [product.pk])
         for model, keys, rows in ADDED_BLOCKS:
             statement = core_sql.add_batch_running_blocks_sql(
-                model, keys, batch_table=BATCH_TABLE, running_fields=RUNNING_COLUMNS, block_days=BLOCK_DAYS, **rows
+                model, keys, batch_table=DAY_BATCH_TABLE, running_fields=RUNNING_COLUMNS, block_days=BLOCK_DAYS, **rows
             )
             cursor.execute(statement, [product.pk])
         # Dropped at once, not only at commit: an enclosing transaction may fold several batches.
+        cursor.execute(core_sql.drop_table_sql(DAY_BATCH_TABLE))
         cursor.execute(core_sql.drop_table_sql(BATCH_TABLE))
     for kind, changes in reach.items():
         _merge_reach(product=product, kind=kind, changes=changes, fresh=False)
+
+
+def _prepare_session() -> None:
+    """Once per database session, before its first temporary table: temp_buffers can only be set then.
+
+    With the default (8 MB) a large batch table spills to disk between the statements that read it.
+    """
+    if getattr(connection, TEMP_BUFFERS_FLAG, False):
+        return
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(core_sql.temp_buffers_sql(megabytes=FOLD_TEMP_BUFFERS_MB))
+    except DatabaseError:
+        pass  # this session already used a temporary table: it keeps the smaller buffers
+    setattr(connection, TEMP_BUFFERS_FLAG, True)
 
 
 def _merge_hours(*, product: Product, rows: Iterable[tuple], fresh: bool) -> None:

@@ -129,6 +129,8 @@ def events_batch_table_sql(event_model: type[Model], *, batch_table: str, owner_
     """A temporary table of one owner's events in an id range, grouped by license, domain, names, local day and hour.
 
     Parameters: zone, zone, owner id, lowest id, highest id. System events are left out.
+    ``n`` is an integer, not COUNT's bigint: the running-total upserts sum it 32 times per
+    row, and sums of bigints keep numeric states, several times slower and larger.
     """
     e = event_model
     at = column(e, "occurred_at")
@@ -137,11 +139,18 @@ def events_batch_table_sql(event_model: type[Model], *, batch_table: str, owner_
         f"SELECT {column(e, 'license')} AS license_id, {column(e, 'domain')} AS domain, "
         f"{column(e, 'event')} AS event, {column(e, 'feature')} AS feature, "
         f"CAST(({at} AT TIME ZONE %s) AS date) AS day, "
-        f"CAST(EXTRACT(HOUR FROM ({at} AT TIME ZONE %s)) AS integer) AS hour, COUNT(*) AS n "
+        f"CAST(EXTRACT(HOUR FROM ({at} AT TIME ZONE %s)) AS integer) AS hour, CAST(COUNT(*) AS integer) AS n "
         f"FROM {table(e)} WHERE {column(e, owner_field)} = %s AND {qn(e._meta.pk.column)} BETWEEN %s AND %s "
         f"AND NOT {column(e, 'is_system')} "
         f"GROUP BY 1, 2, 3, 4, 5, 6"
     )
+
+
+def _conflict_order(model: type[Model], keys: Sequence[str], select_keys: dict[str, str]) -> str:
+    """ORDER BY the unique key's columns in the index's order, so that the upsert walks the index once, in order."""
+    unique = next(c for c in model._meta.constraints if getattr(c, "fields", None) and c.fields[0] == "product")
+    ordered = [select_keys[name] for name in unique.fields if name in select_keys]
+    return ", ".join(ordered)
 
 
 def add_batch_counts_sql(
@@ -156,10 +165,11 @@ def add_batch_counts_sql(
     key_columns = [column(model, "product"), *(column(model, key.removesuffix("_id")) for key in keys)]
     count = column(model, "count")
     batch_keys = ", ".join(qn(key) for key in keys)
+    order = _conflict_order(model, keys, {key.removesuffix("_id"): qn(key) for key in keys})
     return (
         f"INSERT INTO {table(model)} ({', '.join(key_columns)}, {count}) "
         f"SELECT %s, {batch_keys}, SUM(n) FROM {qn(batch_table)} {_batch_filter(required, nonblank)} "
-        f"GROUP BY {batch_keys} "
+        f"GROUP BY {batch_keys} ORDER BY {order} "
         f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {count} = {table(model)}.{count} + EXCLUDED.{count}"
     )
 
@@ -187,13 +197,34 @@ def add_batch_running_blocks_sql(
     )
     batch_keys = ", ".join(qn(key) for key in keys)
     block = f"{_ORDINAL} / {int(block_days)}"
+    order = _conflict_order(model, keys, {**{key.removesuffix("_id"): qn(key) for key in keys}, "block": block})
     return (
         f"INSERT INTO {table(model)} ({', '.join(key_columns)}, {', '.join(running)}) "
         f"SELECT %s, {batch_keys}, {block}, {sums} FROM {qn(batch_table)} {_batch_filter(required, nonblank)} "
-        f"GROUP BY {batch_keys}, {block} "
+        f"GROUP BY {batch_keys}, {block} ORDER BY {order} "
         f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET "
         + ", ".join(f"{c} = {table(model)}.{c} + EXCLUDED.{c}" for c in running)
     )
+
+
+def coarser_batch_table_sql(batch_table: str, *, source: str, keys: Sequence[str]) -> str:
+    """A temporary table of ``source`` (a batch table) grouped again by fewer ``keys``, ``n`` summed."""
+    names = ", ".join(qn(key) for key in keys)
+    return (
+        f"CREATE TEMPORARY TABLE {qn(batch_table)} ON COMMIT DROP AS "
+        f"SELECT {names}, CAST(SUM(n) AS integer) AS n FROM {qn(source)} GROUP BY {names}"
+    )
+
+
+def fold_transaction_settings_sql(*, work_mem: str) -> str:
+    """PostgreSQL, in a fold's transaction: room to group in memory, and no wait for the WAL flush at commit
+    (a commit lost in a crash loses its watermark move with it: the same events are folded again)."""
+    return f"SET LOCAL work_mem = '{int(work_mem.removesuffix('MB'))}MB'; SET LOCAL synchronous_commit = off"
+
+
+def temp_buffers_sql(*, megabytes: int) -> str:
+    """PostgreSQL, once per session before its first temporary table: memory for temporary tables."""
+    return f"SET temp_buffers = '{int(megabytes)}MB'"
 
 
 def batch_distinct_sql(
