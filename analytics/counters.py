@@ -337,8 +337,8 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
 def _fold_in_database(*, product: Product, ids: tuple[int, int]) -> None:
     """PostgreSQL: the events of the id range grouped once by the database, then one additive upsert per counter table.
 
-    Only the reach points are computed in Python, from the (entity, feature, day)
-    triples the batch uses, before the pair blocks they compare against change.
+    The reach points too: the days each (entity, feature) pair used, before and with
+    the batch, compared with window functions, before the pair blocks change.
     """
     low, high = ids
     _prepare_session()
@@ -348,16 +348,20 @@ def _fold_in_database(*, product: Product, ids: tuple[int, int]) -> None:
         cursor.execute(group, [product.timezone, product.timezone, product.pk, low, high])
         # The day-keyed counters need no hour: grouped again, they read a table several times smaller.
         cursor.execute(core_sql.coarser_batch_table_sql(DAY_BATCH_TABLE, source=BATCH_TABLE, keys=DAY_BATCH_KEYS))
-        reach = {}
+        # Before the pair blocks change: they tell which days each pair already used.
         for entity, pairs_model, kind, rows in REACH_SOURCES:
-            days_used: dict[tuple, set[int]] = defaultdict(set)
-            cursor.execute(core_sql.batch_distinct_sql((entity, "feature", "day"), batch_table=DAY_BATCH_TABLE, **rows))
-            for key_entity, feature, day in cursor.fetchall():
-                days_used[(key_entity, feature)].add(day.toordinal())
-            if days_used:
-                reach[kind] = _reach_changes(
-                    product=product, pairs_model=pairs_model, entity=entity, days_used=days_used
-                )
+            statement = core_sql.add_batch_reach_points_sql(
+                FeatureReachCounter,
+                pairs_model,
+                entity,
+                batch_table=DAY_BATCH_TABLE,
+                running_fields=RUNNING_COLUMNS,
+                block_days=BLOCK_DAYS,
+                no_previous_day=NO_PREVIOUS_DAY.isoformat(),
+                **rows,
+            )
+            cursor.execute(statement, [product.pk, product.pk, str(kind)])
+        cursor.execute(core_sql.delete_zero_counts_sql(FeatureReachCounter), [product.pk])
         for model, keys, rows in ADDED_COUNTS:
             source = BATCH_TABLE if "hour" in keys else DAY_BATCH_TABLE
             cursor.execute(core_sql.add_batch_counts_sql(model, keys, batch_table=source, **rows), [product.pk])
@@ -369,8 +373,6 @@ def _fold_in_database(*, product: Product, ids: tuple[int, int]) -> None:
         # Dropped at once, not only at commit: an enclosing transaction may fold several batches.
         cursor.execute(core_sql.drop_table_sql(DAY_BATCH_TABLE))
         cursor.execute(core_sql.drop_table_sql(BATCH_TABLE))
-    for kind, changes in reach.items():
-        _merge_reach(product=product, kind=kind, changes=changes, fresh=False)
 
 
 def _prepare_session() -> None:

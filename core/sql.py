@@ -207,6 +207,59 @@ def add_batch_running_blocks_sql(
     )
 
 
+def add_batch_reach_points_sql(
+    reach_model: type[Model],
+    pairs_model: type[Model],
+    entity: str,
+    *,
+    batch_table: str,
+    running_fields: Sequence[str],
+    block_days: int,
+    no_previous_day: str,
+    required: Sequence[str] = (),
+    nonblank: Sequence[str] = (),
+) -> str:
+    """Add the batch's changes to ``reach_model``'s points (day, previous day used) of each (``entity``, feature) pair.
+
+    Run before the pair blocks take the batch: they tell which days each pair used
+    before. A pair's points are its used days with the one before (``LAG``, or
+    ``no_previous_day``); the change is the points of old ∪ new days minus those of
+    the old days, summed per point (unchanged points cancel). Parameters: product id
+    (the pair blocks), product id and kind (the points written). Points whose count
+    falls to 0 stay at 0: ``delete_zero_counts_sql`` removes them.
+    """
+    r, p = reach_model, pairs_model
+    ent = column(p, entity.removesuffix("_id"))
+    start = "DATE '0001-01-01'"  # ordinal 1, as Python's date.toordinal()
+    totals = ", ".join(f"b.{column(p, name)}" for name in running_fields)
+    key = [column(r, name) for name in ("product", "kind", "day", "feature", "previous_day")]
+    count = column(r, "count")
+    window = "WINDOW w AS (PARTITION BY entity, feature ORDER BY day)"
+    return (
+        f"WITH new_days AS (SELECT DISTINCT {qn(entity)} AS entity, feature, day FROM {qn(batch_table)} "
+        f"{_batch_filter(required, nonblank)}), "
+        "touched AS (SELECT DISTINCT entity, feature FROM new_days), "
+        f"old_days AS (SELECT DISTINCT b.{ent} AS entity, b.{column(p, 'feature')} AS feature, "
+        f"{start} + (b.{column(p, 'block')} * {int(block_days)} + k - 2) AS day "
+        f"FROM {table(p)} AS b JOIN touched AS t ON b.{ent} = t.entity AND b.{column(p, 'feature')} = t.feature "
+        f"CROSS JOIN LATERAL (SELECT ARRAY[{totals}] AS a) AS x CROSS JOIN generate_series(1, {len(running_fields)}) AS k "
+        f"WHERE b.{column(p, 'product')} = %s AND x.a[k] > COALESCE(x.a[k - 1], 0)), "
+        "all_days AS (SELECT entity, feature, day FROM old_days UNION SELECT entity, feature, day FROM new_days), "
+        f"points AS (SELECT feature, day, LAG(day, 1, DATE '{no_previous_day}') OVER w AS previous, 1 AS delta "
+        f"FROM all_days {window} "
+        f"UNION ALL SELECT feature, day, LAG(day, 1, DATE '{no_previous_day}') OVER w, -1 FROM old_days {window}) "
+        f"INSERT INTO {table(r)} ({', '.join(key)}, {count}) "
+        "SELECT %s, %s, day, feature, previous, SUM(delta) FROM points GROUP BY day, feature, previous "
+        "HAVING SUM(delta) <> 0 ORDER BY day, feature, previous "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {count} = {table(r)}.{count} + EXCLUDED.{count}"
+    )
+
+
+def delete_zero_counts_sql(model: type[Model]) -> str:
+    """Rows of one product (one parameter) whose ``count`` fell to 0."""
+    return f"DELETE FROM {table(model)} WHERE {column(model, 'product')} = %s AND {column(model, 'count')} = 0"
+
+
 def coarser_batch_table_sql(batch_table: str, *, source: str, keys: Sequence[str]) -> str:
     """A temporary table of ``source`` (a batch table) grouped again by fewer ``keys``, ``n`` summed."""
     names = ", ".join(qn(key) for key in keys)
