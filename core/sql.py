@@ -294,6 +294,9 @@ def drop_table_sql(name: str) -> str:
     return f"DROP TABLE IF EXISTS {qn(name)}"
 
 
-def read_only_snapshot_sql() -> str:
-    """PostgreSQL, first in a transaction: every statement sees one snapshot, and none may write."""
-    return "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+def read_only_snapshot_sql(*, work_mem_mb: int) -> str:
+    """PostgreSQL, first in a transaction: every statement sees one snapshot, and none may write.
+
+    ``work_mem`` for this transaction only: the tail's aggregate sorts or hashes in memory.
+    """
+    return f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL work_mem = '{int(work_mem_mb)}MB'"

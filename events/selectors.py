@@ -47,9 +47,11 @@ def events_committed_through(*, product_id: int) -> int:
     read, in its own short transaction (call it outside any, or the lock lasts as long
     as the caller's). SQLite serialises writers, so the visible highest id is enough.
     """
+    if connection.vendor != "postgresql":
+        # No transaction: on SQLite atomic() begins IMMEDIATE and would wait for the write lock.
+        return Event.objects.filter(product_id=product_id).aggregate(high=Max("id"))["high"] or 0
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(core_sql.exclusive_xact_lock_sql(), [WRITE_BARRIER_LOCK, product_id])
+        with connection.cursor() as cursor:
+            cursor.execute(core_sql.exclusive_xact_lock_sql(), [WRITE_BARRIER_LOCK, product_id])
         # A statement after the lock: READ COMMITTED gives it a snapshot taken once the lock is held.
         return Event.objects.filter(product_id=product_id).aggregate(high=Max("id"))["high"] or 0
