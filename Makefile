@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test e2e bench lint format serve migrate demo clean sdk worker
+.PHONY: run test e2e bench cluster-test lint format serve migrate demo clean sdk worker
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ e2e: $(STAMP)
 # Benchmarks on PostgreSQL (README, "Benchmarks"); sizes via BENCH_EVENTS=...
 bench: $(STAMP)
 	SECRET_KEY=$${SECRET_KEY:-bench-only-secret} $(BIN)/python -m bench
+
+# Two gunicorn servers, two workers, Redis and a fresh PostgreSQL database on loopback; one server
+# and one worker killed mid-run (tests/cluster/cluster_test.py; at most 30 s of load).
+cluster-test: $(STAMP)
+	$(BIN)/python tests/cluster/cluster_test.py
 
 # The JS SDK (sdk/js): Node's test runner, static/sdk/ equal to a fresh build, and the
 # npm tarball (into a temporary folder). Node and npm come from Debian when missing.

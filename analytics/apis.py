@@ -18,9 +18,13 @@ from core.apis import OrganizationAPIView
 from core.errors import PaymentRequired
 from events import selectors
 
+# An empty `from`/`to` counts as absent (a cleared form field), so the pattern admits "".
+OPTIONAL_DATE = {"type": "string", "pattern": "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$"}
 QUERY_PARAMETERS = [
-    OpenApiParameter("from", OpenApiTypes.DATE, description="First day (product time zone); default: to - 30 days."),
-    OpenApiParameter("to", OpenApiTypes.DATE, description="Last day, inclusive; default: today."),
+    OpenApiParameter(
+        "from", OPTIONAL_DATE, description="First day YYYY-MM-DD (product time zone); default: to - 30 days."
+    ),
+    OpenApiParameter("to", OPTIONAL_DATE, description="Last day YYYY-MM-DD, inclusive; default: today."),
     OpenApiParameter("event", str, description="Only event names or features containing this (case-insensitive)."),
     OpenApiParameter("license_id", str, description="Only events of this license (lic_…)."),
 ]

@@ -1,10 +1,12 @@
 """Feature Usage counters: per-day aggregates kept beside the events.
 
-Ingestion only inserts events (``rollup_batch`` NULL). A fold, under a per-product
-lock, claims the committed pending rows with a new batch number and adds exactly
-those rows to the counters; rows other transactions are still inserting stay NULL
-and are folded next time, so nothing is lost or counted twice. A rebuild (time
-zone change) recounts everything already folded, under the same lock.
+Ingestion only inserts events. The counters of a product hold exactly its events
+with an id at or below its watermark (``CounterState.folded_through``). A fold
+passes the product's write barrier (``events_committed_through``: every id at or
+below what it returns is committed, every later insert gets a higher id), then,
+under a per-product lock, adds the events between the watermark and that id and
+moves the watermark in the same transaction, so nothing is lost or counted twice.
+A rebuild (time zone change) recounts everything up to the watermark, under the same lock.
 
 Days and hours are local to the product's time zone. The grouping is done by the
 database through the ORM (``AT TIME ZONE`` on PostgreSQL, Django's zoneinfo

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from celery import shared_task
 from django.core.cache import cache
 
@@ -31,7 +33,19 @@ def recount_product(product_id: int) -> bool:
     return counters_recount(product=product)
 
 
+_asked_at = -FOLD_DEBOUNCE_SECONDS  # when this process last asked (monotonic seconds)
+
+
 def fold_soon() -> None:
-    """Ask for a fold, at most once per FOLD_DEBOUNCE_SECONDS across processes (the cache decides)."""
+    """Ask for a fold, at most once per FOLD_DEBOUNCE_SECONDS across processes (the cache decides).
+
+    This process asks the shared cache at most once per FOLD_DEBOUNCE_SECONDS too: with Redis
+    a ``cache.add`` per ingestion request would be a network round trip per request (issue 10).
+    """
+    global _asked_at
+    now = time.monotonic()
+    if now - _asked_at < FOLD_DEBOUNCE_SECONDS:
+        return
+    _asked_at = now
     if cache.add(FOLD_DEBOUNCE_KEY, 1, timeout=FOLD_DEBOUNCE_SECONDS):
         fold_events.delay()

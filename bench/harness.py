@@ -117,6 +117,7 @@ def server(ctx: BenchContext, *, workers: int | None = None, env: dict | None = 
         "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret"),
         "DEBUG": "0",
         "CONN_MAX_AGE": "600",
+        **_cache_env(),
         **(env or {}),
     }
     log = open(ROOT / "bench" / "server.log", "ab")
@@ -151,6 +152,30 @@ def server(ctx: BenchContext, *, workers: int | None = None, env: dict | None = 
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+# The README's production setting: Redis shares rate limits across the server's processes.
+DEFAULT_BENCH_CACHE_URL = "redis://127.0.0.1:6379/0"
+
+
+def bench_cache_url() -> str:
+    """BENCH_CACHE_URL ('' or 'none': each process its own cache); by default local Redis when it answers."""
+    url = os.environ.get("BENCH_CACHE_URL")
+    if url is not None:
+        return "" if url in ("", "none") else url
+    try:
+        import redis
+
+        redis.Redis.from_url(DEFAULT_BENCH_CACHE_URL, socket_timeout=1).ping()
+    except Exception:
+        print(f"  (no Redis at {DEFAULT_BENCH_CACHE_URL}: the servers use per-process caches)")
+        return ""
+    return DEFAULT_BENCH_CACHE_URL
+
+
+def _cache_env() -> dict:
+    url = bench_cache_url()
+    return {"CACHE_URL": url} if url else {}
 
 
 def _wait_until_up(port: int, timeout: float = 30) -> None:

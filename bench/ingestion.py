@@ -19,7 +19,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from bench.harness import BenchContext, Result, percentile, server
+from bench.harness import BenchContext, Result, bench_cache_url, percentile, server
 
 P4_TARGET_RATE = 1500
 P4_TARGET_P99_MS = 50
@@ -96,7 +96,7 @@ def run(ctx: BenchContext) -> list[Result]:
             ratio=p4_rate / single_1 if single_1 else None,
             passed=p4_rate >= P4_TARGET_RATE and p4_p99 <= P4_TARGET_P99_MS and p4_ok,
             note=(
-                f"{clients} clients, {workers} gunicorn workers; p50 {percentile(p4['latencies'], 50):.1f} ms, "
+                f"cache {bench_cache_url() or 'per process'}; {clients} clients, {workers} gunicorn workers; p50 {percentile(p4['latencies'], 50):.1f} ms, "
                 f"p99 {p4_p99:.1f} ms; slowest second {p4['slowest_second']:,} ev/s; "
                 f"4-connection INSERT baseline {single_4:,.0f}/s (ratio {p4_rate / single_4:.2f}); "
                 f"stored {p4_stored:,} == acknowledged {p4['acknowledged']:,}: {p4_stored == p4['acknowledged']}; "

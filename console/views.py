@@ -5,11 +5,14 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from core import services
 from core.console import membership_get, user_organizations
+from core.identifiers import key_prefix_shaped
 from core.models import ApiKey, Membership
 from flags.selectors import project_list
 
@@ -44,6 +47,7 @@ def organization(request, org_slug: str):
     )
 
 
+@never_cache  # it shows a new key's secret: no browser or proxy may keep a copy
 @login_required
 def api_keys(request, org_slug: str):
     membership = membership_get(user=request.user, org_slug=org_slug)
@@ -82,6 +86,8 @@ def api_key_create(request, org_slug: str):
 @require_POST
 def api_key_revoke(request, org_slug: str, prefix: str):
     membership = _owner_membership(request, org_slug)
+    if not key_prefix_shaped(prefix, kind="sk"):
+        raise Http404("No such API key.")
     for api_key in membership.organization.api_keys.filter(prefix=prefix, revoked_at__isnull=True):
         services.api_key_revoke(api_key=api_key)
     return redirect("console:api-keys", org_slug=org_slug)

@@ -16,4 +16,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Tenancy: plans, organizations, API keys"
 
     def ready(self) -> None:
-        from core import checks  # noqa: F401  (registers the system checks)
+        from core import (
+            checks,  # noqa: F401  (registers the system checks)
+            openapi,  # noqa: F401  (registers the API key scheme with drf-spectacular)
+        )

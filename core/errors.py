@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -84,6 +85,11 @@ def _code_for(exc: exceptions.APIException) -> str:
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = NotFound()
+    elif isinstance(exc, RequestDataTooBig):
+        # Django's own limit (DATA_UPLOAD_MAX_MEMORY_SIZE) would otherwise answer its HTML 400 page.
+        exc = ApiError(
+            f"body: at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.", code="payload_too_large", status_code=413
+        )
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
@@ -97,4 +103,3 @@ def exception_handler(exc, context):
         message = str(exc.detail) if hasattr(exc, "detail") else str(exc)
     response.data = error_body(_code_for(exc), message)
     return response
-

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import zoneinfo
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.text import has_unsafe_characters
 
+
+def _zone_names() -> list[str]:
+    return sorted(zoneinfo.available_timezones())
+
+
+@extend_schema_field({"type": "string", "enum": _zone_names(), "description": "An IANA time zone name."})
 class TimeZoneField(serializers.CharField):
     default_error_messages = {"invalid_zone": "'{value}' is not an IANA time zone name (e.g. Europe/Paris)."}
 
@@ -28,11 +36,26 @@ def valid_time_zones() -> set[str]:
 
 
 class StrictCharField(serializers.CharField):
-    """A CharField that refuses numbers and booleans instead of stringifying them."""
+    """A CharField that refuses numbers and booleans instead of stringifying them, and control characters.
 
-    default_error_messages = {"not_a_string": "Must be a string."}
+    Names are shown in the console, in CSV exports and in logs, where a control
+    or format character (a newline, ESC, U+202E) forges or hides text; a
+    ``multiline`` field (a description) may hold line breaks and tabs.
+    """
+
+    default_error_messages = {
+        "not_a_string": "Must be a string.",
+        "control_characters": "Must not contain control or invisible formatting characters.",
+    }
+
+    def __init__(self, *, multiline: bool = False, **kwargs):
+        self.multiline = multiline
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("not_a_string")
+        checked = data.replace("\n", "").replace("\r", "").replace("\t", "") if self.multiline else data
+        if has_unsafe_characters(checked):
+            self.fail("control_characters")
         return super().to_internal_value(data)

@@ -41,10 +41,17 @@ class ProcessCache(Generic[V]):
         self._entries[key] = (now + self._seconds(), value)
         return value
 
-    def peek(self, key: Hashable) -> V | None:
-        """The cached value even if expired (or None): what to serve when the source is unreachable."""
+    def peek(self, key: Hashable, *, max_stale: float | None = None) -> V | None:
+        """The cached value even if expired (or None): what to serve when the source is unreachable.
+
+        With ``max_stale``, only a value that expired at most that many seconds ago.
+        """
         hit = self._entries.get(key)
-        return None if hit is None else hit[1]
+        if hit is None:
+            return None
+        if max_stale is not None and time.monotonic() - hit[0] > max_stale:
+            return None
+        return hit[1]
 
     def forget(self, key: Hashable) -> None:
         self._entries.pop(key, None)

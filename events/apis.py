@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -11,6 +12,7 @@ from core.fields import StrictCharField, TimeZoneField
 from core.pagination import paginated_response
 from events import selectors, services
 from events.models import License, Product
+from events.partitions import raw_events_from
 
 
 class ProductOutputSerializer(serializers.ModelSerializer):
@@ -18,10 +20,13 @@ class ProductOutputSerializer(serializers.ModelSerializer):
     publicKey = serializers.CharField(source="public_key")
     createdAt = serializers.DateTimeField(source="created_at")
     analytics = serializers.SerializerMethodField()
+    # The retention horizon: raw events are kept from this day (UTC) on. Feature Usage answers older
+    # windows from its counters, but a time-zone change can only recount from here (README, "Scale-out").
+    rawEventsFrom = serializers.SerializerMethodField()
 
     class Meta:
         model = Product
-        fields = ["id", "name", "publicKey", "timezone", "createdAt", "analytics"]
+        fields = ["id", "name", "publicKey", "timezone", "createdAt", "analytics", "rawEventsFrom"]
 
     def get_analytics(self, product: Product) -> dict:
         """Feature Usage's state: recounting in a new time zone (with progress), or ready."""
@@ -29,12 +34,16 @@ class ProductOutputSerializer(serializers.ModelSerializer):
             return {"state": "recounting", "progressPct": product.recount_progress}
         return {"state": "ready"}
 
+    @extend_schema_field(OpenApiTypes.DATE)
+    def get_rawEventsFrom(self, product: Product) -> str:  # noqa: N802 (DRF names it after the field)
+        return raw_events_from().isoformat()
+
 
 class LicenseOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
-    customerEmail = serializers.EmailField(source="customer_email")
+    customerEmail = serializers.CharField(source="customer_email", help_text="An email address, or '' when none.")
     createdAt = serializers.DateTimeField(source="created_at")
-    expiresAt = serializers.DateTimeField(source="expires_at")
+    expiresAt = serializers.DateTimeField(source="expires_at", allow_null=True)
 
     class Meta:
         model = License
@@ -42,6 +51,7 @@ class LicenseOutputSerializer(serializers.ModelSerializer):
 
 
 class ProductListApi(OrganizationAPIView):
+    @extend_schema_serializer(component_name="ProductCreate")
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(max_length=200)
         timezone = TimeZoneField(required=False, default="UTC")
@@ -61,6 +71,7 @@ class ProductListApi(OrganizationAPIView):
 
 
 class ProductDetailApi(OrganizationAPIView):
+    @extend_schema_serializer(component_name="ProductUpdate")
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(max_length=200, required=False)
         timezone = TimeZoneField(required=False)
@@ -80,6 +91,7 @@ class ProductDetailApi(OrganizationAPIView):
 
 
 class LicenseListApi(OrganizationAPIView):
+    @extend_schema_serializer(component_name="LicenseCreate")
     class InputSerializer(serializers.Serializer):
         key = StrictCharField(max_length=200, required=False)
         customerEmail = serializers.EmailField(source="customer_email", required=False, allow_blank=True, default="")
@@ -101,6 +113,7 @@ class LicenseListApi(OrganizationAPIView):
 
 
 class LicenseDetailApi(OrganizationAPIView):
+    @extend_schema_serializer(component_name="LicenseUpdate")
     class InputSerializer(serializers.Serializer):
         customerEmail = serializers.EmailField(source="customer_email", required=False, allow_blank=True)
         status = serializers.ChoiceField(choices=License.Status.choices, required=False)

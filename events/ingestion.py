@@ -12,17 +12,21 @@ round trip, which is what lets consumers keep a watermark on ids.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+import idna
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from core import sql as core_sql
+from core.identifiers import public_id_shaped
 from core.process_cache import ProcessCache
 from events.models import (
     DOMAIN_MAX_LENGTH,
@@ -30,6 +34,7 @@ from events.models import (
     LICENSE_KEY_MAX_LENGTH,
     WRITE_BARRIER_LOCK,
     Event,
+    EventUuid,
     License,
     Product,
 )
@@ -50,7 +55,8 @@ GENERIC_FEATURE_EVENT = "feature_used"
 _UNSTORABLE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # PostgreSQL's jsonb refuses the NUL character; an escaped backslash before it is not one.
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
-_HOST = re.compile(r"[\w.\-:]+")
+# One label of a host name (RFC 1123): letters, digits and inner hyphens, at most 63.
+_LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _PLAIN_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
 
 
@@ -111,7 +117,7 @@ def event_parse(raw: dict, *, now: datetime, fallback_domain: str, field_prefix:
     name = raw.get("event")
     if name is None:
         raise IngestError(f"{field_prefix}event: required.")
-    name = _text(name, field=f"{field_prefix}event", max_length=EVENT_NAME_MAX_LENGTH)
+    name = _name(name, field=f"{field_prefix}event")
     if not name.strip():
         raise IngestError(f"{field_prefix}event: must not be blank.")
 
@@ -127,7 +133,7 @@ def event_parse(raw: dict, *, now: datetime, fallback_domain: str, field_prefix:
     if name == GENERIC_FEATURE_EVENT:
         named = properties.get("feature")
         if isinstance(named, str) and named.strip():
-            feature = _text(named, field=f"{field_prefix}properties.feature", max_length=EVENT_NAME_MAX_LENGTH)
+            feature = _name(named, field=f"{field_prefix}properties.feature")
 
     license_key = raw.get("license_key")
     if license_key is None:
@@ -140,7 +146,8 @@ def event_parse(raw: dict, *, now: datetime, fallback_domain: str, field_prefix:
         domain = fallback_domain
     else:
         site = _text(site, field=f"{field_prefix}site", max_length=2048)
-        domain = site_normalize(site)
+        # IDNA would silently drop a zero-width character: refuse it, as in names.
+        domain = "" if _has_format_characters(site) else site_normalize(site)
         if not domain:
             raise IngestError(f"{field_prefix}site: must be a domain such as customer.example.com.")
 
@@ -153,8 +160,7 @@ def event_parse(raw: dict, *, now: datetime, fallback_domain: str, field_prefix:
     return IncomingEvent(
         event=name,
         feature=feature,
-        # Case-insensitive, so that "Product.Installed" cannot sneak into Feature Usage.
-        is_system=name.lower().startswith(RESERVED_PREFIXES),
+        is_system=is_reserved_name(name),
         properties_json=properties_json,
         license_key=license_key,
         domain=domain,
@@ -189,6 +195,30 @@ def _text(value, *, field: str, max_length: int) -> str:
     if _UNSTORABLE_TEXT.search(value):
         raise IngestError(f"{field}: must not contain control characters.")
     return value
+
+
+def _name(value, *, field: str) -> str:
+    """An event name or feature: plain text, without the invisible characters that make two names look alike."""
+    value = _text(value, field=field, max_length=EVENT_NAME_MAX_LENGTH)
+    if _has_format_characters(value):
+        raise IngestError(f"{field}: must not contain invisible formatting characters (such as U+200B or U+202E).")
+    return value
+
+
+def _has_format_characters(value: str) -> bool:
+    return not value.isascii() and any(unicodedata.category(ch) == "Cf" for ch in value)
+
+
+def is_reserved_name(name: str) -> bool:
+    """Whether a name is a system event's, compared as the reader sees it.
+
+    NFKC folds compatibility forms (fullwidth ``ｌ``, the fullwidth full stop
+    ``．``) to the plain letters they display as, and casefold the letter case,
+    so that "ｐｒｏｄｕｃｔ．installed" or "Product.Installed" cannot sneak into Feature Usage.
+    """
+    if name.isascii():
+        return name.lower().startswith(RESERVED_PREFIXES)
+    return unicodedata.normalize("NFKC", name).casefold().startswith(RESERVED_PREFIXES)
 
 
 def _properties_json(properties: dict, *, field: str) -> str:
@@ -229,20 +259,61 @@ def _occurred_at(value, *, now: datetime, field: str) -> datetime:
 
 
 def site_normalize(value: str) -> str:
-    """``https://Shop.Example.com.:8443/cart`` → ``shop.example.com``; '' when it is no host at all."""
-    if len(value) <= DOMAIN_MAX_LENGTH and _PLAIN_HOST.fullmatch(value):
+    """``https://Shop.Example.com.:8443/cart`` → ``shop.example.com``; '' when it is no host name at all.
+
+    A host name is an IP address or IDNA-valid labels (``javascript:alert(1)``
+    parses as host ``javascript`` with port ``alert(1)``, and ``-1`` as host
+    ``-1``: neither is a site).
+    """
+    if len(value) <= DOMAIN_MAX_LENGTH and _PLAIN_HOST.fullmatch(value) and _ascii_host_valid(value):
         return value  # already a bare host name: the common case, without parsing a URL
     text = value.strip().lower()
     if "//" not in text:
         text = "//" + text
     try:
-        host = urlsplit(text).hostname or ""
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number
     except ValueError:
         return ""
     host = host.rstrip(".")
-    if not host or len(host) > DOMAIN_MAX_LENGTH or not _HOST.fullmatch(host):
+    if not host or len(host) > DOMAIN_MAX_LENGTH:
         return ""
-    return host
+    return _host_checked(host)
+
+
+def _host_checked(host: str) -> str:
+    """The host in its canonical form, or '' when it is no IP address or IDNA-valid host name."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    if host.isascii():
+        return host if _ascii_host_valid(host) else ""
+    try:
+        canonical = idna.decode(idna.encode(host, uts46=True))
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return ""
+    return canonical if len(canonical) <= DOMAIN_MAX_LENGTH else ""
+
+
+def _ascii_host_valid(host: str) -> bool:
+    labels = host.split(".")
+    if len(host) > 253 or not all(_LDH_LABEL.fullmatch(label) for label in labels):
+        return False
+    # An all-numeric last label is no top-level domain (RFC 3696): "1" or "10.0.0.300" are not hosts.
+    if labels[-1].isdigit():
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+    if "xn--" in host:  # an A-label must decode to a valid international label
+        try:
+            idna.decode(host)
+        except (idna.IDNAError, UnicodeError, ValueError):
+            return False
+    return True
 
 
 def fallback_domain_from_headers(origin: str | None, referer: str | None) -> str:
@@ -267,8 +338,8 @@ def product_id_for_public_key(public_key: str) -> int | None:
     Unknown keys are cached too, so that a flood of bogus keys costs no queries.
     A key created a moment ago cannot have been cached as unknown: keys are random.
     """
-    if not public_key.startswith("pk_") or len(public_key) > PUBLIC_KEY_MAX_LENGTH:
-        return None
+    if len(public_key) > PUBLIC_KEY_MAX_LENGTH or not public_id_shaped(public_key, prefix="pk"):
+        return None  # no lookup for what cannot be a key (a NUL would be a database error, not a miss)
     return _product_ids.get_or_load(
         public_key, lambda: Product.objects.filter(public_key=public_key).values_list("id", flat=True).first()
     )
@@ -301,6 +372,8 @@ def _insert_sql(vendor: str) -> str:
         license_field="license",
         json_key_field="license_key",
         license_key_field="key",
+        dedup_model=EventUuid,
+        dedup_field="uuid",
     )
 
 
@@ -310,8 +383,8 @@ _SQL: dict[str, str] = {}
 def events_store(*, product_id: int, events: list[IncomingEvent], received_at: datetime) -> int:
     """Insert the events in one statement; returns how many rows were new.
 
-    ``ON CONFLICT DO NOTHING`` makes a retried ``uuid`` a no-op even when two
-    copies race: the unique constraint decides, not a read before the write.
+    A retried ``uuid`` is a no-op even when two copies race: the primary key of
+    ``EventUuid``, written by the same statement, decides, not a read before the write.
     """
     if not events:
         return 0
@@ -348,7 +421,7 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
         )
         # The properties are already JSON text (measured for the size limit): splice, do not re-encode.
         rows.append('{"properties":' + item.properties_json + "," + rest[1:])
-    params = [product_id, "[" + ",".join(rows) + "]", product_id]
+    params = {"owner": product_id, "rows": "[" + ",".join(rows) + "]"}
     # CONN_HEALTH_CHECKS would ping a reused connection with SELECT 1 before this
     # statement, doubling the round trips of the hottest path. Skip the ping and,
     # if the connection turns out dead, retry once on a fresh one instead.
@@ -359,8 +432,7 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
     if vendor == "postgresql":
         # The id is drawn and committed while the product's write barrier is held (shared):
         # a consumer that passes the barrier exclusively sees every lower id committed.
-        sql = core_sql.after_shared_xact_lock(sql)
-        params = [WRITE_BARRIER_LOCK, product_id, *params]
+        sql = core_sql.after_shared_xact_lock(sql, lock_class=WRITE_BARRIER_LOCK, object_param="%(owner)s")
         if not connection.in_atomic_block:
             # Held until COMMIT, so the statements run as one transaction, in one round trip.
             if settings.INGEST_SYNCHRONOUS_COMMIT:
@@ -386,7 +458,7 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
     return stored
 
 
-def _execute(sql: str, params: list) -> int:
+def _execute(sql: str, params: dict) -> int:
     with connection.cursor() as cursor:
         try:
             cursor.execute(sql, params)

@@ -64,7 +64,7 @@ class Event(models.Model):
 
     Consumers (the Feature Usage counters) keep a per-product watermark on ``id``
     instead of marking rows: every writer takes the product's shared write barrier
-    (``events.barrier``), so once a consumer has passed the barrier every id at or
+    (``events.selectors.events_committed_through``), so once a consumer has passed it every id at or
     below the highest one it saw is committed, and every later event gets a higher id.
     """
 
@@ -80,20 +80,41 @@ class Event(models.Model):
     domain = models.CharField(max_length=DOMAIN_MAX_LENGTH, blank=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=now)
-    # NULL, not '': the unique constraint must let every event without a uuid through.
+    # NULL when the client sent none. Unique per product through EventUuid, not a constraint
+    # here: on PostgreSQL this table is partitioned by month, and a unique key of a
+    # partitioned table must hold the partition key, which a per-product uuid cannot.
     uuid = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
+    # On PostgreSQL the table is range-partitioned by ``occurred_at`` month and its
+    # primary key is DATABASE_KEY (migration 0009): the partition key must be in it, and
+    # the product leads so the table could be distributed by product (docs/SCALING.md).
+    # Django keeps ``id`` as the primary key it reads by: still unique, from one sequence.
+    PARTITION_KEY = "occurred_at"
+    DATABASE_KEY = ("product", "id", "occurred_at")
+
     class Meta:
-        constraints = [
-            # Idempotent retries: the database, not a read-then-write, refuses a second copy.
-            models.UniqueConstraint(fields=["product", "uuid"], name="event_uuid_unique_per_product"),
-        ]
         indexes = [
             models.Index(fields=["product", "occurred_at"], name="event_product_time"),
             models.Index(fields=["product", "license", "occurred_at"], name="event_product_license_time"),
-            # "This product's events after id N": a consumer's tail and what it folds next.
+            # "This product's events after id N": a consumer's tail. On the partitioned PostgreSQL table
+            # the primary key (product_id, id, occurred_at) serves it instead (migration 0010).
             models.Index(fields=["product", "id"], name="event_product_id"),
         ]
 
     def __str__(self) -> str:
         return f"{self.event} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class EventUuid(models.Model):
+    """The uuids already stored for a product: what makes a retried event a no-op.
+
+    Written by the ingestion insert in the same statement as the event, so the
+    primary key decides between two racing copies, months apart or not.
+    """
+
+    pk = models.CompositePrimaryKey("product", "uuid")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", db_index=False)
+    uuid = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return self.uuid

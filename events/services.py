@@ -103,4 +103,4 @@ def events_write_barrier_enter(*, product_id: int) -> None:
     if not connection.in_atomic_block:
         raise RuntimeError("events_write_barrier_enter needs a transaction: the lock lasts until it ends.")
     with connection.cursor() as cursor:
-        cursor.execute(core_sql.after_shared_xact_lock("SELECT 1"), [WRITE_BARRIER_LOCK, product_id])
+        cursor.execute(core_sql.after_shared_xact_lock("SELECT 1", lock_class=WRITE_BARRIER_LOCK), [product_id])

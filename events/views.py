@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.shortcuts import render
 
+from core.text import has_control_characters
 from events import selectors
 from events.console import product_context
 from events.models import Event, License
@@ -35,6 +37,8 @@ def product_overview(request, org_slug: str, product_id: str):
 def product_licenses(request, org_slug: str, product_id: str):
     context = product_context(request, org_slug, product_id, "licenses")
     query = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
+    if has_control_characters(query):
+        raise BadRequest("q: must not contain control characters.")  # a NUL would be a database error
     licenses = selectors.license_list(product=context["product"]).order_by("-created_at", "-id")
     if query:
         licenses = licenses.filter(

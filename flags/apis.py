@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -11,6 +16,9 @@ from core.fields import StrictCharField
 from core.pagination import paginated_response
 from flags import selectors, services
 from flags.models import Environment, Flag, Project, SdkKey
+
+# A body that carries a secret shown once: no cache (browser, proxy) may keep a copy.
+SECRET_HEADERS = {"Cache-Control": "no-store"}
 
 
 class ProjectOutputSerializer(serializers.ModelSerializer):
@@ -24,7 +32,7 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
 
 class SdkKeyOutputSerializer(serializers.ModelSerializer):
     createdAt = serializers.DateTimeField(source="created_at")
-    revokedAt = serializers.DateTimeField(source="revoked_at")
+    revokedAt = serializers.DateTimeField(source="revoked_at", allow_null=True)
 
     class Meta:
         model = SdkKey
@@ -39,6 +47,20 @@ class EnvironmentOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Environment
         fields = ["id", "name", "sdkKeys", "createdAt"]
+
+
+class EnvironmentCreatedSerializer(EnvironmentOutputSerializer):
+    sdkKey = serializers.CharField(help_text="The new environment's SDK key (sdk_…), shown once.")
+
+    class Meta(EnvironmentOutputSerializer.Meta):
+        fields = [*EnvironmentOutputSerializer.Meta.fields, "sdkKey"]
+
+
+class SdkKeyCreatedSerializer(SdkKeyOutputSerializer):
+    key = serializers.CharField(help_text="The SDK key (sdk_…), shown once.")
+
+    class Meta(SdkKeyOutputSerializer.Meta):
+        fields = [*SdkKeyOutputSerializer.Meta.fields, "key"]
 
 
 class FlagOutputSerializer(serializers.ModelSerializer):
@@ -57,9 +79,36 @@ class FlagOutputSerializer(serializers.ModelSerializer):
 
     def get_environments(self, flag: Flag) -> dict:
         return {
-            row.environment.public_id: {"enabled": row.enabled, "defaultVariant": row.default_variant, "rules": row.rules}
+            row.environment.public_id: {
+                "enabled": row.enabled,
+                "defaultVariant": row.default_variant,
+                "rules": row.rules,
+            }
             for row in flag.settings.all()
         }
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": {},
+        "description": "Variant name → value (of the flag's type).",
+    }
+)
+class VariantsField(serializers.JSONField):
+    """Passed as sent: the service checks names and values against the flag's type, naming the variant at fault."""
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"$ref": "#/components/schemas/FlagEnvironmentSettingsRequest"},
+        "description": "Environment id (env_…) → its settings.",
+    }
+)
+class EnvironmentsField(serializers.JSONField):
+    """Passed as sent: the service checks each environment id and its settings."""
 
 
 def _flag_data(project: Project, flag_key: str) -> dict:
@@ -73,7 +122,9 @@ class ProjectListApi(OrganizationAPIView):
 
     @extend_schema(responses=ProjectOutputSerializer(many=True), operation_id="projects_list")
     def get(self, request):
-        return paginated_response(request, selectors.project_list(organization=self.organization), ProjectOutputSerializer)
+        return paginated_response(
+            request, selectors.project_list(organization=self.organization), ProjectOutputSerializer
+        )
 
     @extend_schema(request=InputSerializer, responses={201: ProjectOutputSerializer}, operation_id="projects_create")
     def post(self, request):
@@ -113,9 +164,7 @@ class EnvironmentListApi(OrganizationAPIView):
         return paginated_response(request, selectors.environment_list(project=project), EnvironmentOutputSerializer)
 
     @extend_schema(
-        request=InputSerializer,
-        responses={201: OpenApiResponse(description="The environment and its sdkKey, shown once.")},
-        operation_id="environments_create",
+        request=InputSerializer, responses={201: EnvironmentCreatedSerializer}, operation_id="environments_create"
     )
     def post(self, request, project_id: str):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
@@ -124,7 +173,7 @@ class EnvironmentListApi(OrganizationAPIView):
         environment, raw_key = services.environment_create(project=project, **serializer.validated_data)
         environment = selectors.environment_get(project=project, environment_id=environment.public_id)
         data = {**EnvironmentOutputSerializer(environment).data, "sdkKey": raw_key}
-        return Response({"data": data}, status=status.HTTP_201_CREATED)
+        return Response({"data": data}, status=status.HTTP_201_CREATED, headers=SECRET_HEADERS)
 
 
 class EnvironmentDetailApi(OrganizationAPIView):
@@ -136,17 +185,13 @@ class EnvironmentDetailApi(OrganizationAPIView):
 
 
 class SdkKeyListApi(OrganizationAPIView):
-    @extend_schema(
-        request=None,
-        responses={201: OpenApiResponse(description="{prefix, key, createdAt, revokedAt}: the key is shown once.")},
-        operation_id="sdk_keys_create",
-    )
+    @extend_schema(request=None, responses={201: SdkKeyCreatedSerializer}, operation_id="sdk_keys_create")
     def post(self, request, project_id: str, environment_id: str):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
         environment = selectors.environment_get(project=project, environment_id=environment_id)
         sdk_key, raw_key = services.sdk_key_create(environment=environment)
         data = {**SdkKeyOutputSerializer(sdk_key).data, "key": raw_key}
-        return Response({"data": data}, status=status.HTTP_201_CREATED)
+        return Response({"data": data}, status=status.HTTP_201_CREATED, headers=SECRET_HEADERS)
 
 
 class SdkKeyDetailApi(OrganizationAPIView):
@@ -161,11 +206,11 @@ class SdkKeyDetailApi(OrganizationAPIView):
 class FlagListApi(OrganizationAPIView):
     @extend_schema_serializer(component_name="FlagCreate")
     class InputSerializer(serializers.Serializer):
-        key = serializers.JSONField()
+        key = StrictCharField(max_length=100)
         type = serializers.ChoiceField(choices=Flag.Type.choices)
-        description = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
-        variants = serializers.JSONField()
-        environments = serializers.JSONField(required=False, default=dict)
+        description = StrictCharField(multiline=True, max_length=500, required=False, allow_blank=True, default="")
+        variants = VariantsField()
+        environments = EnvironmentsField(required=False, default=dict)
 
     @extend_schema(responses=FlagOutputSerializer(many=True), operation_id="flags_list")
     def get(self, request, project_id: str):
@@ -185,9 +230,9 @@ class FlagDetailApi(OrganizationAPIView):
     @extend_schema_serializer(component_name="FlagUpdate")
     class InputSerializer(serializers.Serializer):
         type = serializers.ChoiceField(choices=Flag.Type.choices, required=False)
-        description = StrictCharField(max_length=500, required=False, allow_blank=True)
-        variants = serializers.JSONField(required=False)
-        environments = serializers.JSONField(required=False)
+        description = StrictCharField(multiline=True, max_length=500, required=False, allow_blank=True)
+        variants = VariantsField(required=False)
+        environments = EnvironmentsField(required=False)
 
     @extend_schema(responses=FlagOutputSerializer, operation_id="flags_retrieve")
     def get(self, request, project_id: str, flag_key: str):

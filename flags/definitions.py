@@ -24,7 +24,8 @@ from flags.evaluation import (
 )
 from flags.models import Flag
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# fullmatch, not match: "$" also matches before a trailing newline.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_VARIANTS = 50
 MAX_RULES = 100
 MAX_CONDITIONS = 20
@@ -45,7 +46,7 @@ def invalid(field: str, message: str) -> ApiError:
 
 
 def clean_key(raw: Any, field: str = "key") -> str:
-    if not isinstance(raw, str) or not NAME_PATTERN.match(raw):
+    if not isinstance(raw, str) or not NAME_PATTERN.fullmatch(raw):
         raise invalid(field, "1–100 letters, digits, '.', '_' or '-', starting with a letter or digit.")
     return raw
 

@@ -76,8 +76,8 @@ class OfrepApiView(View):
             return {}
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise OfrepFailure(400, "PARSE_ERROR", "The body is not valid JSON.") from None
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise OfrepFailure(400, "PARSE_ERROR", "The body is not valid JSON (or nested too deeply).") from None
         if not isinstance(body, dict):
             raise OfrepFailure(400, "PARSE_ERROR", 'The body must be a JSON object: {"context": {...}}.')
         context = body.get("context")

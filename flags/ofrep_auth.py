@@ -1,8 +1,11 @@
-"""SDK-key authentication and the per-key rate limit of the OFREP endpoints."""
+"""SDK-key authentication and the per-key rate limit of the OFREP endpoints, served stale while the database is down."""
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from core import keys
 from core.process_cache import ProcessCache
@@ -50,18 +53,61 @@ def authenticate_sdk_key(request) -> tuple[int, int, int]:
     if not raw.startswith(SDK_KEY_PREFIX):
         raise SdkKeyRejected(401, "Flag evaluation needs an environment SDK key (sdk_…).")
     digest = keys.hash_secret(raw)
-    row = _sdk_keys.get_or_load(
-        digest,
-        lambda: SdkKey.objects.filter(secret_hash=digest)
-        .values_list("pk", "revoked_at", "environment_id", "environment__config_version")
-        .first(),
-    )
+    row = _sdk_key_row(digest)
     if row is None:
         raise SdkKeyRejected(401, "The SDK key is unknown.")
     key_id, revoked_at, environment_id, version = row
     if revoked_at is not None:
         raise SdkKeyRejected(403, "The SDK key was revoked.")
     return key_id, environment_id, version
+
+
+def _sdk_key_row(digest: str) -> tuple | None:
+    """The key's row from the database, or while it is unreachable the row last loaded (stale serving)."""
+    if not database_recently_down():
+        try:
+            return _sdk_keys.get_or_load(
+                digest,
+                lambda: SdkKey.objects.filter(secret_hash=digest)
+                .values_list("pk", "revoked_at", "environment_id", "environment__config_version")
+                .first(),
+            )
+        except DATABASE_ERRORS:
+            database_marked_down()
+    row = _sdk_keys.peek(digest, max_stale=settings.FLAG_STALE_SERVE_SECONDS)
+    if row is None:
+        raise DatabaseUnavailable("The database is unavailable and this SDK key's configuration was not loaded.")
+    return row
+
+
+# ---------------------------------------------------------------- stale serving while the database is down
+#
+# OFREP keeps answering from the configuration it last loaded for FLAG_STALE_SERVE_SECONDS
+# after it expired: a flag evaluation must not fail because the database blinked. After a
+# failed lookup the database is left alone for DATABASE_DOWN_BACKOFF_SECONDS, so that a
+# thousand evaluations a second do not each wait on a connection attempt.
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_DOWN_BACKOFF_SECONDS = 1.0
+_database_down_until = 0.0
+
+
+class DatabaseUnavailable(OperationalError):
+    """Nothing to serve: the middleware answers 503 (in OFREP's shape on /ofrep/)."""
+
+
+def database_marked_down() -> None:
+    global _database_down_until
+    _database_down_until = time.monotonic() + DATABASE_DOWN_BACKOFF_SECONDS
+
+
+def database_marked_up() -> None:
+    global _database_down_until
+    _database_down_until = 0.0
+
+
+def database_recently_down() -> bool:
+    return time.monotonic() < _database_down_until
 
 
 def rate_limit_retry_after(key_id: int) -> int | None:

@@ -15,6 +15,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from core.errors import ApiError, NotFound
+from core.identifiers import flag_key_require, public_id_require, public_id_shaped
 from core.models import Organization
 from core.process_cache import ProcessCache
 from flags.evaluation import CompiledFlag
@@ -30,6 +31,7 @@ def project_list(*, organization: Organization) -> QuerySet[Project]:
 
 
 def project_get(*, organization: Organization, project_id: str) -> Project:
+    public_id_require(project_id, prefix="proj", message=f"No project '{project_id[:40]}' in this organization.")
     project = (
         Project.objects.select_related("organization__plan")
         .filter(organization=organization, public_id=project_id)
@@ -47,6 +49,7 @@ def environment_list(*, project: Project) -> QuerySet[Environment]:
 
 
 def environment_get(*, project: Project, environment_id: str) -> Environment:
+    public_id_require(environment_id, prefix="env", message=f"No environment '{environment_id[:40]}' in this project.")
     environment = environment_list(project=project).filter(public_id=environment_id).first()
     if environment is None:
         raise NotFound(f"No environment '{environment_id}' in this project.")
@@ -60,6 +63,7 @@ def flag_list(*, project: Project) -> QuerySet[Flag]:
 
 
 def flag_get(*, project: Project, flag_key: str, with_settings: bool = False) -> Flag:
+    flag_key_require(flag_key, message=f"No flag '{flag_key[:100]}' in this project.")
     flags = flag_list(project=project) if with_settings else Flag.objects.filter(project=project)
     flag = flags.filter(key=flag_key).first()
     if flag is None:
@@ -69,6 +73,8 @@ def flag_get(*, project: Project, flag_key: str, with_settings: bool = False) ->
 
 def flag_get_with_project(*, organization: Organization, project_id: str, flag_key: str) -> Flag:
     """The flag with its project, organization and plan in one query (the usage report's hot path)."""
+    public_id_require(project_id, prefix="proj", message=f"No project '{project_id[:40]}' in this organization.")
+    flag_key_require(flag_key, message=f"No flag '{flag_key[:100]}' in this project.")
     flag = (
         Flag.objects.select_related("project__organization__plan")
         .filter(project__organization=organization, project__public_id=project_id, key=flag_key)
@@ -102,6 +108,8 @@ def parse_flag_usage_query(
     environment_id = (params.get("environmentId") or "").strip()
     if not environment_id:
         raise ApiError("environmentId: required; the environment to report on.", code="invalid_request")
+    if not public_id_shaped(environment_id, prefix="env"):
+        raise ApiError("environmentId: not an environment id (env_…).", code="invalid_request")
     date_to = _parse_date(params, "to", default=today)
     # Without `from`, the window is the 30 days ending at `to` (today by default, as the flag usage contract says).
     date_from = _parse_date(params, "from", default=date_to - timedelta(days=DEFAULT_WINDOW_DAYS))

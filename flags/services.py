@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from core import keys
 from core.errors import ApiError, NotFound
+from core.identifiers import key_prefix_shaped
 from core.models import Organization
 from flags import definitions
 from flags.definitions import EnvironmentSettings
@@ -63,9 +64,11 @@ def sdk_key_create(*, environment: Environment) -> tuple[SdkKey, str]:
 
 
 def sdk_key_revoke(*, environment: Environment, prefix: str) -> SdkKey:
-    key = SdkKey.objects.filter(environment=environment, prefix=prefix).first()
+    key = None
+    if key_prefix_shaped(prefix, kind=SDK_KEY_PREFIX):
+        key = SdkKey.objects.filter(environment=environment, prefix=prefix).first()
     if key is None:
-        raise NotFound(f"No SDK key '{prefix}' in this environment.")
+        raise NotFound(f"No SDK key '{prefix[:40]}' in this environment.")
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])

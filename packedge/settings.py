@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",  # the console's pages (HTML responses only)
+    "core.middleware.NulCharacterMiddleware",  # ?anything=%00 is a 400, whichever view reads it
     # Serves /static/ (the JS SDK, the console's CSS) from the app server itself,
     # with Access-Control-Allow-Origin: * so customers' sites can load the SDK.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -135,7 +137,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["core.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],  # parse failures are 400s, never 500s
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -146,13 +148,22 @@ REST_FRAMEWORK = {
 RATE_LIMITS = {
     "ingest": env.str("INGEST_RATE_LIMIT", default="1000/s"),
     "ofrep": env.str("OFREP_RATE_LIMIT", default="2000/s"),
+    # Failed sign-ins (console and admin), per username and per client address: only failures count.
+    "login": env.str("LOGIN_RATE_LIMIT", default="5/15min"),
+    "login_ip": env.str("LOGIN_IP_RATE_LIMIT", default="20/15min"),
 }
+# Behind a reverse proxy (BEHIND_PROXY=1): trust its X-Forwarded-For for the client address and
+# its X-Forwarded-Proto for HTTPS. Never set it when clients reach gunicorn directly: they could forge both.
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
 
 # How long a worker process trusts what it looked up (core.process_cache): a
 # product's public key, an SDK key and an environment's flags. A change made in
 # the same process is seen at once; other processes see it within this many seconds.
 PRODUCT_CACHE_SECONDS = env.float("PRODUCT_CACHE_SECONDS", default=30.0)
 FLAG_CONFIG_CACHE_SECONDS = env.float("FLAG_CONFIG_CACHE_SECONDS", default=1.0)
+# While the database is unreachable, OFREP answers from the configuration a worker last loaded,
+# for at most this many seconds after it expired (then 503 in OFREP's shape).
+FLAG_STALE_SERVE_SECONDS = env.float("FLAG_STALE_SERVE_SECONDS", default=300.0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "PackEdge API",
@@ -163,6 +174,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "events.public_apis.openapi_paths",  # ingestion is plain Django views (the hot path), described by hand
+        "core.openapi.envelope_and_errors",  # the {"data": …} envelope and the error responses of every /v1 operation
+        "flags.ofrep_openapi.openapi_paths",  # OFREP: plain Django views too, described by hand
     ],
 }
 
@@ -192,9 +205,18 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+# HTTPS deployments (HTTPS=1): redirect http to https, tell browsers to keep to https (HSTS),
+# send cookies only over https. Behind a TLS-terminating proxy, BEHIND_PROXY=1 makes Django
+# trust its X-Forwarded-Proto (the proxy must set it, and clients must not reach gunicorn directly).
+HTTPS = env.bool("HTTPS", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
+if BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 from celery.schedules import crontab  # noqa: E402
 
@@ -222,3 +244,20 @@ CELERY_BEAT_SCHEDULE = {
     },
     "rollup-flag-usage": {"task": "flags.tasks.rollup_flag_usage", "schedule": crontab(hour=0, minute=20)},
 }
+
+# Scale-out (issue 10). Events are kept this many days (whole months are dropped
+# once all of their days are older; Feature Usage keeps answering from its counters),
+# and the worker keeps this many months of event partitions ready ahead of time.
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=400)
+EVENT_PARTITION_MONTHS_AHEAD = env.int("EVENT_PARTITION_MONTHS_AHEAD", default=3)
+# The worker (issue 9's Celery beat) keeps the partitions ready and applies the retention daily;
+# merged into whatever schedule the settings above define.
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "maintain-event-partitions": {"task": "events.tasks.maintain_event_partitions", "schedule": 6 * 3600.0},
+}
+# With Redis, core.ratelimit counts in each process and adds to the shared count in batches:
+# after this share of a limit's allowance or this many seconds, whichever comes first. Across
+# N web processes a limit can be exceeded by at most N × the share (README, "Scale-out").
+RATE_LIMIT_LOCAL_SHARE = env.float("RATE_LIMIT_LOCAL_SHARE", default=0.01)
+RATE_LIMIT_SYNC_SECONDS = env.float("RATE_LIMIT_SYNC_SECONDS", default=0.1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 import django
@@ -34,8 +35,24 @@ class PathRoutedApplication:
         self.machine_prefixes = tuple(settings.MACHINE_PATH_PREFIXES)
 
     def __call__(self, environ, start_response):
+        if not environ.get("CONTENT_LENGTH") and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            environ = _with_chunked_body_read(environ)
         handler = self.machine if environ.get("PATH_INFO", "").startswith(self.machine_prefixes) else self.full
         return handler(environ, start_response)
+
+
+def _with_chunked_body_read(environ: dict) -> dict:
+    """A chunked body made a body of known length.
+
+    gunicorn decodes ``Transfer-Encoding: chunked`` but, having no length to
+    give, sets no CONTENT_LENGTH, and Django then reads such a body as empty
+    (a valid chunked event answered 400 "body: empty"). Read it here, at most
+    one byte past Django's own limit so that an oversized body is still
+    refused as too large, and hand Django its length.
+    """
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    body = environ["wsgi.input"].read(limit + 1 if limit is not None else -1)
+    return {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
 
 
 application = PathRoutedApplication()

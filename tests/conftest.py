@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from core import services
@@ -22,8 +23,12 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 @pytest.fixture(autouse=True)
 def fresh_process_caches():
-    """Ids are reused between tests on SQLite: nothing a worker process caches may outlive a test."""
+    """Ids are reused between tests on SQLite: nothing a worker process caches may outlive a test.
+
+    The shared cache too: rate-limit counters (failed sign-ins from 127.0.0.1) must not add up across tests.
+    """
     process_caches_clear()
+    cache.clear()
     yield
     process_caches_clear()
 

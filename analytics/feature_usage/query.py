@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from core.errors import ApiError, NotFound
+from core.identifiers import public_id_shaped
 from core.models import Organization
+from core.text import has_control_characters
 from events.models import (
     EVENT_NAME_MAX_LENGTH,
     License,
@@ -62,11 +64,13 @@ def parse_feature_usage_query(
     event = (params.get("event") or "").strip() or None
     if event is not None and len(event) > EVENT_NAME_MAX_LENGTH:
         raise ApiError(f"event: at most {EVENT_NAME_MAX_LENGTH} characters.")
+    if event is not None and has_control_characters(event):
+        raise ApiError("event: must not contain control characters.")
     license = None
     license_id = (params.get("license_id") or "").strip()
     if license_id:
         # No lookup for what cannot be an id (PostgreSQL refuses NUL characters outright).
-        plausible = len(license_id) <= LICENSE_ID_MAX_LENGTH and license_id.isprintable()
+        plausible = len(license_id) <= LICENSE_ID_MAX_LENGTH and public_id_shaped(license_id, prefix="lic")
         license = License.objects.filter(product=product, public_id=license_id).first() if plausible else None
         if license is None:
             raise NotFound(f"license_id: no license '{license_id[:LICENSE_ID_MAX_LENGTH]}' for this product.")

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('analytics', '0003_counterstate_folded_through'),
-        ('events', '0009_event_watermark'),
+        ('events', '0010_event_watermark'),
     ]
 
     operations = [

@@ -3,7 +3,7 @@ from __future__ import annotations
 import factory
 from django.utils import timezone
 
-from events.models import Event, License, Product
+from events.models import Event, EventUuid, License, Product
 from tests.core.factories import OrganizationFactory
 
 
@@ -29,9 +29,16 @@ class LicenseFactory(factory.django.DjangoModelFactory):
 class EventFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Event
+        skip_postgeneration_save = True
 
     product = factory.SubFactory(ProductFactory)
     event = "export_pdf"
     feature = factory.LazyAttribute(lambda o: o.event)
     occurred_at = factory.LazyFunction(timezone.now)
     domain = "customer.example.com"
+
+    @factory.post_generation
+    def remember_uuid(obj, create, extracted, **kwargs):
+        # As ingestion does: a stored uuid is what makes a retry of it a no-op.
+        if create and obj.uuid is not None:
+            EventUuid.objects.get_or_create(product=obj.product, uuid=obj.uuid)

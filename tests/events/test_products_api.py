@@ -17,7 +17,7 @@ def test_it_creates_a_product_with_a_public_key(api):
     assert data["name"] == "SEO Booster"
     assert data["timezone"] == "Europe/Paris"
     assert data["createdAt"].endswith("Z")
-    assert set(data) == {"id", "name", "publicKey", "timezone", "createdAt", "analytics"}
+    assert set(data) == {"id", "name", "publicKey", "timezone", "createdAt", "analytics", "rawEventsFrom"}
     assert data["analytics"] == {"state": "ready"}
 
 

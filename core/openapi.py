@@ -1,0 +1,91 @@
+"""What drf-spectacular cannot infer from the /v1 views: the key scheme, the envelope and the error responses.
+
+Every /v1 view answers ``{"data": …}`` (a list: ``{"data": […], "nextCursor"}``)
+and errors as ``{"error": {"code", "message"}}``; the serializers describe only
+what is inside. This post-processing hook wraps each documented success body
+once, here, so that the schema cannot drift from ``core.pagination`` and
+``core.errors``, and documents the error statuses every operation can answer.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+# Seed 002 keeps the flag usage body unwrapped; the CSV export is not JSON.
+UNWRAPPED_OPERATIONS = {"flags_usage", "feature_usage_csv"}
+PAID_OPERATIONS = {"feature_usage", "feature_usage_csv"}
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "required": ["code", "message"],
+        }
+    },
+    "required": ["error"],
+}
+ERROR_DESCRIPTIONS = {
+    "400": "Bad input; the message names the field",
+    "401": "No API key, or an unknown or revoked one",
+    "402": "The organization's plan does not include this",
+    "404": "Not found, or another organization's",
+    "405": "Method not allowed",
+    "413": "Body over the limit",
+    "415": "Body not JSON",
+    "429": "Rate limited (Retry-After)",
+    "503": "Database unavailable (Retry-After)",
+}
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "core.authentication.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "An organization API key: `Bearer sk_…`."}
+
+
+def _error_response(code: str) -> dict:
+    return {
+        "description": ERROR_DESCRIPTIONS[code],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _wrapped(schema: dict) -> dict:
+    if schema.get("type") == "array":
+        return {
+            "type": "object",
+            "properties": {"data": schema, "nextCursor": {"type": "string", "nullable": True}},
+            "required": ["data", "nextCursor"],
+        }
+    return {"type": "object", "properties": {"data": schema}, "required": ["data"]}
+
+
+def envelope_and_errors(result: dict, generator, request, public) -> dict:
+    """drf-spectacular post-processing hook for the /v1 operations."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in operations.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            if operation.get("operationId") not in UNWRAPPED_OPERATIONS:
+                for status, response in responses.items():
+                    media = response.get("content", {}).get("application/json")
+                    if status.startswith("2") and media and "schema" in media:
+                        media["schema"] = _wrapped(media["schema"])
+            codes = ["400", "401", "405", "429", "503"]
+            if "{" in path:
+                codes.append("404")
+            if operation.get("operationId") in PAID_OPERATIONS:
+                codes.append("402")
+            if "requestBody" in operation:
+                operation["requestBody"]["required"] = True
+                codes += ["413", "415"]
+            for code in codes:
+                responses.setdefault(code, _error_response(code))
+    return result

@@ -1,0 +1,181 @@
+"""Real servers for the tests that need them: a private PostgreSQL cluster and gunicorn, on loopback ports 8400-8499.
+
+The shared PostgreSQL is never stopped: a fault test starts its own cluster
+(initdb + pg_ctl under a temporary directory, as the ``postgres`` user when
+run as root, because initdb refuses root) and may stop and start it at will.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+PYTHON = sys.executable
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *command]
+    return command
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not port_free(port):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+class PrivatePostgres:
+    def __init__(self, directory: Path, port: int) -> None:
+        self.directory, self.port = directory, port
+        self.data = directory / "data"
+        self.url = f"postgres://postgres@127.0.0.1:{port}/packedge_fault"
+
+    def init(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        subprocess.run(
+            _as_postgres(
+                [str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        self.start()
+        subprocess.run(
+            _as_postgres(
+                [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "packedge_fault"]
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.directory} -c fsync=off"
+        )
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(PG_BIN / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-o",
+                    options,
+                    "-l",
+                    str(self.directory / "log"),
+                    "-w",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    def stop(self) -> None:
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
+            check=False,
+            capture_output=True,
+        )
+
+
+@contextmanager
+def private_postgres(port: int) -> Iterator[PrivatePostgres]:
+    if not (PG_BIN / "initdb").exists():
+        import pytest
+
+        pytest.skip(f"no PostgreSQL binaries in {PG_BIN}")
+    # Not under pytest's tmp_path: its parents are private to root, and the server runs as postgres.
+    directory = Path(tempfile.mkdtemp(prefix="packedge-pg-"))
+    directory.chmod(0o755)
+    cluster = PrivatePostgres(directory / "cluster", port)
+    try:
+        cluster.init()
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def manage(env: dict, *args: str) -> str:
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=300
+    )
+    return result.stdout
+
+
+def django_script(env: dict, code: str) -> str:
+    """Run Python code with Django set up against ``env``'s database; returns what it printed."""
+    prelude = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'packedge.settings'); django.setup()\n"
+    )
+    result = subprocess.run(
+        [PYTHON, "-c", prelude + code], cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=300
+    )
+    return result.stdout
+
+
+@contextmanager
+def gunicorn(env: dict, port: int, *, workers: int = 2, threads: int = 4) -> Iterator[subprocess.Popen]:
+    log = open(Path(env.get("GUNICORN_LOG", os.devnull)), "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "gunicorn",
+            "packedge.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--graceful-timeout",
+            "10",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def server_env(**overrides: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
+    env.update({"SECRET_KEY": "live-test-secret", "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost"})
+    env.pop("DATABASE_URL", None)
+    env.update(overrides)
+    return env
