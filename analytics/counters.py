@@ -1,10 +1,12 @@
 """Feature Usage counters: per-day aggregates kept beside the events.
 
-Ingestion only inserts events (``rollup_batch`` NULL). A fold, under a per-product
-lock, claims the committed pending rows with a new batch number and adds exactly
-those rows to the counters; rows other transactions are still inserting stay NULL
-and are folded next time, so nothing is lost or counted twice. A rebuild (time
-zone change) recounts everything already folded, under the same lock.
+Ingestion only inserts events. The counters of a product hold exactly its events
+with an id at or below its watermark (``CounterState.folded_through``). A fold
+passes the product's write barrier (``events_committed_through``: every id at or
+below what it returns is committed, every later insert gets a higher id), then,
+under a per-product lock, adds the events between the watermark and that id and
+moves the watermark in the same transaction, so nothing is lost or counted twice.
+A rebuild (time zone change) recounts everything up to the watermark, under the same lock.
 
 Days and hours are local to the product's time zone. The grouping is done by the
 database through the ORM (``AT TIME ZONE`` on PostgreSQL, Django's zoneinfo
@@ -20,9 +22,9 @@ from collections.abc import Iterable
 from datetime import date
 from itertools import accumulate, islice
 
-from django.db import connection, transaction
-from django.db.models import Count, Max, Min, QuerySet
-from django.db.models.functions import ExtractHour, TruncDate
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, Exists, Min, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, ExtractHour, TruncDate
 from django.utils.timezone import now
 
 from analytics.models import (
@@ -43,6 +45,7 @@ from analytics.models import (
 )
 from core import sql as core_sql
 from events.models import Event, Product
+from events.selectors import events_committed_through
 from events.services import product_recount_progress_set
 
 WRITE_BATCH_SIZE = 2000
@@ -61,12 +64,21 @@ COUNTER_MODELS = (
 READ_CHUNK_SIZE = 20000
 # Events per committed step of a time-zone recount: progress moves, and each step's lock is short.
 RECOUNT_CHUNK_EVENTS = 200_000
+# Events per committed step of a fold: a large backlog drains in steps, each shrinking the tail reads add.
+# Large, because every step upserts the counter rows its days touch, whatever its size.
+FOLD_CHUNK_EVENTS = 1_000_000
 COPY_ON_POSTGRESQL = (
     True  # the database-specific write paths (COPY, additive upserts); tests compare them with the portable ones
 )
 
 
 BATCH_TABLE = "analytics_fold_batch"
+DAY_BATCH_TABLE = "analytics_fold_batch_days"
+DAY_BATCH_KEYS = ("license_id", "domain", "event", "feature", "day")
+# Memory for one fold's grouping (per sort or hash, in the worker only) and for its temporary tables.
+FOLD_WORK_MEM = "256MB"
+FOLD_TEMP_BUFFERS_MB = 256
+TEMP_BUFFERS_FLAG = "packedge_fold_temp_buffers"
 # Which batch rows a counter takes: licenses only when the key matched a license; domains
 # only when the event named one ('' is no domain and gets no counter).
 WITH_LICENSE = {"required": ("license_id",)}
@@ -96,40 +108,55 @@ def day_block(day: date) -> tuple[int, int]:
     return divmod(day.toordinal(), BLOCK_DAYS)
 
 
+def unfolded_events(*, product: Product) -> QuerySet[Event]:
+    """The product's events above its watermark: not in the counters yet (the tail a read adds)."""
+    through = CounterState.objects.filter(product=product).values_list("folded_through", flat=True).first() or 0
+    return Event.objects.filter(product=product, id__gt=through)
+
+
 def counters_pending(*, product: Product) -> bool:
-    """Cheap: answered from the partial index on pending events."""
-    return Event.objects.filter(product=product, rollup_batch__isnull=True).exists()
+    """Cheap: one probe of the (product, id) index."""
+    return unfolded_events(product=product).exists()
 
 
-def counters_fold(*, product: Product) -> int:
-    """Add the product's pending events to its counters; returns how many events were claimed.
+def counters_fold(*, product: Product, chunk_events: int = FOLD_CHUNK_EVENTS) -> int:
+    """Add the product's committed events above its watermark to its counters; returns how many.
 
-    Safe with several workers at once: the CounterState row lock serializes the
-    folds of one product, and each claims only rows still pending when it holds it.
+    The write barrier first (``events_committed_through``, its own short transaction):
+    every id at or below ``through`` is committed. Then, in committed steps of at most
+    ``chunk_events`` events, each under the CounterState row lock (which serializes the
+    folds of one product, so two workers never count an id twice), the next ids are
+    added and the watermark moves past them, in the same transaction.
     """
-    if not counters_pending(product=product):
-        return 0
+    through = events_committed_through(product_id=product.pk)
     _ensure_state(product)
-    with transaction.atomic():
-        state = CounterState.objects.select_for_update().get(product=product)
-        # Read under the lock: a time zone change committed before it is already the
-        # recount's business, and the recount deletes and redoes whatever this adds.
-        product = Product.objects.get(pk=product.pk)
-        claimed, claimed_ids = _claim_pending(product=product, state=state)
-        if claimed and _adds_in_database():
-            _fold_in_database(product=product, ids=claimed_ids, batch=state.last_batch)
-        elif claimed:
-            # The id range lets the primary key find the batch: rollup_batch has no index.
-            events = Event.objects.filter(product=product, id__range=claimed_ids, rollup_batch=state.last_batch)
-            _count_into_counters(product=product, events=events)
-    return claimed
+    folded = 0
+    while True:
+        with transaction.atomic():
+            state = CounterState.objects.select_for_update().get(product=product)
+            if state.folded_through >= through:
+                return folded
+            # Read under the lock: a time zone change committed before it is already the
+            # recount's business, and the recount deletes and redoes whatever this adds.
+            product = Product.objects.get(pk=product.pk)
+            low = state.folded_through + 1
+            upper = _chunk_end(product=product, low=low, high=through, events=chunk_events)
+            _fold_range(product=product, ids=(low, upper))
+            folded += Event.objects.filter(product=product, id__range=(low, upper)).count()
+            state.folded_through = upper
+            state.save(update_fields=["folded_through"])
 
 
 def counters_fold_all() -> tuple[int, int]:
-    """Fold every product that has pending events; returns (events, products)."""
-    product_ids = Event.objects.filter(rollup_batch__isnull=True).values("product_id").distinct()
+    """Fold every product that has events above its watermark; returns (events, products)."""
+    through = Coalesce(
+        Subquery(CounterState.objects.filter(product=OuterRef("pk")).values("folded_through")[:1]), Value(0)
+    )
+    pending = Product.objects.annotate(through=through).filter(
+        Exists(Event.objects.filter(product=OuterRef("pk"), id__gt=OuterRef("through")))
+    )
     folded = products = 0
-    for product in Product.objects.filter(pk__in=product_ids):
+    for product in pending:
         folded += counters_fold(product=product)
         products += 1
     return folded, products
@@ -137,45 +164,47 @@ def counters_fold_all() -> tuple[int, int]:
 
 def counters_rebuild(*, product: Product) -> None:
     """Recount the product's counters from all of its events in one transaction (operators, the demo)."""
+    through = events_committed_through(product_id=product.pk)
     _ensure_state(product)
     with transaction.atomic():
         state = CounterState.objects.select_for_update().get(product=product)
         product = Product.objects.get(pk=product.pk)
-        _claim_pending(product=product, state=state)
+        through = max(through, state.folded_through)
         for model in COUNTER_MODELS:
             model.objects.filter(product=product).delete()
-        _count_into_counters(
-            product=product, events=Event.objects.filter(product=product, rollup_batch__isnull=False), fresh=True
-        )
+        _count_into_counters(product=product, events=Event.objects.filter(product=product, id__lte=through), fresh=True)
+        state.folded_through = through
         state.rebuilt_at = now()
-        state.save(update_fields=["rebuilt_at"])
+        state.save(update_fields=["folded_through", "rebuilt_at"])
         product_recount_progress_set(product_id=product.pk, timezone=product.timezone, progress=None)
 
 
 def counters_recount(*, product: Product, chunk_events: int = RECOUNT_CHUNK_EVENTS) -> bool:
     """Recount the product's counters in its current time zone, in committed chunks that show progress.
 
-    First, under the fold lock: claim the pending events, drop the counters and take
-    ownership (a token). Then each chunk of events (by id, up to what was claimed)
-    is added under the lock, like a fold, while folds keep adding new events in the
-    new zone. Feature Usage answers 503 until the last chunk marks the product ready.
+    First, under the fold lock: drop the counters, move the watermark to the committed
+    events and take ownership (a token). Then each chunk of events (by id, up to that
+    watermark) is added under the lock, like a fold, while folds keep adding new events
+    in the new zone. Feature Usage answers 503 until the last chunk marks the product ready.
     Returns False when a newer recount (another time zone change) took over.
     """
+    through = events_committed_through(product_id=product.pk)
     _ensure_state(product)
     token = uuid.uuid4().hex
     with transaction.atomic():
         state = CounterState.objects.select_for_update().get(product=product)
         product = Product.objects.get(pk=product.pk)
         zone = product.timezone
-        _claim_pending(product=product, state=state)
+        through = max(through, state.folded_through)
         for model in COUNTER_MODELS:
             model.objects.filter(product=product).delete()
         state.recount_token = token
-        state.save(update_fields=["recount_token"])
-        counted = Event.objects.filter(product=product, rollup_batch__isnull=False)
-        bounds = counted.aggregate(low=Min("id"), high=Max("id"), n=Count("id"))
+        state.folded_through = through
+        state.save(update_fields=["recount_token", "folded_through"])
+        counted = Event.objects.filter(product=product, id__lte=through)
+        bounds = counted.aggregate(low=Min("id"), n=Count("id"))
         product_recount_progress_set(product_id=product.pk, timezone=zone, progress=0)
-    low, high, total = bounds["low"], bounds["high"], bounds["n"]
+    low, high, total = bounds["low"], through, bounds["n"]
     done = 0
     while low is not None and low <= high:
         with transaction.atomic():
@@ -183,20 +212,10 @@ def counters_recount(*, product: Product, chunk_events: int = RECOUNT_CHUNK_EVEN
             product = Product.objects.get(pk=product.pk)
             if state.recount_token != token or product.timezone != zone:
                 return False
-            # Ids are spread over every product: take the next ``chunk_events`` ids of this one.
-            nth = list(
-                Event.objects.filter(product=product, id__gte=low, id__lte=high)
-                .order_by("id")
-                .values_list("id", flat=True)[chunk_events - 1 : chunk_events]
-            )
-            upper = nth[0] if nth else high
-            chunk = Event.objects.filter(product=product, id__range=(low, upper), rollup_batch__isnull=False)
-            done += chunk.count()
+            upper = _chunk_end(product=product, low=low, high=high, events=chunk_events)
+            done += Event.objects.filter(product=product, id__range=(low, upper)).count()
             # Merged, never fresh: folds may have added new events in the new zone since the drop.
-            if _adds_in_database():
-                _fold_in_database(product=product, ids=(low, upper), batch=None)
-            else:
-                _count_into_counters(product=product, events=chunk)
+            _fold_range(product=product, ids=(low, upper))
             low = upper + 1
             if low <= high:
                 product_recount_progress_set(
@@ -216,18 +235,22 @@ def _ensure_state(product: Product) -> None:
     CounterState.objects.get_or_create(product=product)
 
 
-def _claim_pending(*, product: Product, state: CounterState) -> tuple[int, tuple[int, int]]:
-    """Mark the committed pending events with a new batch number: (how many, (lowest id, highest id))."""
-    pending = Event.objects.filter(product=product, rollup_batch__isnull=True)
-    bounds = pending.aggregate(low=Min("id"), high=Max("id"))
-    if bounds["low"] is None:
-        return 0, (0, 0)
-    state.last_batch += 1
-    state.save(update_fields=["last_batch"])
-    # Only rows committed before this statement are visible to it: the id range
-    # bounds the claim, the batch number marks exactly what this fold counts.
-    claimed = pending.filter(id__range=(bounds["low"], bounds["high"])).update(rollup_batch=state.last_batch)
-    return claimed, (bounds["low"], bounds["high"])
+def _chunk_end(*, product: Product, low: int, high: int, events: int) -> int:
+    """The highest id of the next ``events`` events of the product from ``low`` (ids are shared by every product)."""
+    nth = list(
+        Event.objects.filter(product=product, id__gte=low, id__lte=high)
+        .order_by("id")
+        .values_list("id", flat=True)[events - 1 : events]
+    )
+    return nth[0] if nth else high
+
+
+def _fold_range(*, product: Product, ids: tuple[int, int]) -> None:
+    """Add the product's events with ids in ``ids`` (inclusive) to its counters."""
+    if _adds_in_database():
+        _fold_in_database(product=product, ids=ids)
+    else:
+        _count_into_counters(product=product, events=Event.objects.filter(product=product, id__range=ids))
 
 
 def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bool = False) -> None:
@@ -313,45 +336,60 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
     )
 
 
-def _fold_in_database(*, product: Product, ids: tuple[int, int], batch: int | None) -> None:
-    """PostgreSQL: the batch grouped once by the database, then one additive upsert per counter table.
+def _fold_in_database(*, product: Product, ids: tuple[int, int]) -> None:
+    """PostgreSQL: the events of the id range grouped once by the database, then one additive upsert per counter table.
 
-    ``batch`` None: every counted event in the id range (a recount step). Only the
-    reach points are computed in Python, from the (entity, feature, day) triples the
-    batch uses, before the pair blocks they compare against change.
+    The reach points too: the days each (entity, feature) pair used, before and with
+    the batch, compared with window functions, before the pair blocks change.
     """
     low, high = ids
+    _prepare_session()
     with connection.cursor() as cursor:
-        group = core_sql.events_batch_table_sql(
-            Event,
-            batch_table=BATCH_TABLE,
-            owner_field="product",
-            mark_field="rollup_batch",
-            one_batch=batch is not None,
-        )
-        params = [product.timezone, product.timezone, product.pk, low, high]
-        cursor.execute(group, params + ([batch] if batch is not None else []))
-        reach = {}
+        cursor.execute(core_sql.fold_transaction_settings_sql(work_mem=FOLD_WORK_MEM))
+        group = core_sql.events_batch_table_sql(Event, batch_table=BATCH_TABLE, owner_field="product")
+        cursor.execute(group, [product.timezone, product.timezone, product.pk, low, high])
+        # The day-keyed counters need no hour: grouped again, they read a table several times smaller.
+        cursor.execute(core_sql.coarser_batch_table_sql(DAY_BATCH_TABLE, source=BATCH_TABLE, keys=DAY_BATCH_KEYS))
+        # Before the pair blocks change: they tell which days each pair already used.
         for entity, pairs_model, kind, rows in REACH_SOURCES:
-            days_used: dict[tuple, set[int]] = defaultdict(set)
-            cursor.execute(core_sql.batch_distinct_sql((entity, "feature", "day"), batch_table=BATCH_TABLE, **rows))
-            for key_entity, feature, day in cursor.fetchall():
-                days_used[(key_entity, feature)].add(day.toordinal())
-            if days_used:
-                reach[kind] = _reach_changes(
-                    product=product, pairs_model=pairs_model, entity=entity, days_used=days_used
-                )
+            statement = core_sql.add_batch_reach_points_sql(
+                FeatureReachCounter,
+                pairs_model,
+                entity,
+                batch_table=DAY_BATCH_TABLE,
+                running_fields=RUNNING_COLUMNS,
+                block_days=BLOCK_DAYS,
+                no_previous_day=NO_PREVIOUS_DAY.isoformat(),
+                **rows,
+            )
+            cursor.execute(statement, [product.pk, product.pk, str(kind)])
+        cursor.execute(core_sql.delete_zero_counts_sql(FeatureReachCounter), [product.pk])
         for model, keys, rows in ADDED_COUNTS:
-            cursor.execute(core_sql.add_batch_counts_sql(model, keys, batch_table=BATCH_TABLE, **rows), [product.pk])
+            source = BATCH_TABLE if "hour" in keys else DAY_BATCH_TABLE
+            cursor.execute(core_sql.add_batch_counts_sql(model, keys, batch_table=source, **rows), [product.pk])
         for model, keys, rows in ADDED_BLOCKS:
             statement = core_sql.add_batch_running_blocks_sql(
-                model, keys, batch_table=BATCH_TABLE, running_fields=RUNNING_COLUMNS, block_days=BLOCK_DAYS, **rows
+                model, keys, batch_table=DAY_BATCH_TABLE, running_fields=RUNNING_COLUMNS, block_days=BLOCK_DAYS, **rows
             )
             cursor.execute(statement, [product.pk])
         # Dropped at once, not only at commit: an enclosing transaction may fold several batches.
+        cursor.execute(core_sql.drop_table_sql(DAY_BATCH_TABLE))
         cursor.execute(core_sql.drop_table_sql(BATCH_TABLE))
-    for kind, changes in reach.items():
-        _merge_reach(product=product, kind=kind, changes=changes, fresh=False)
+
+
+def _prepare_session() -> None:
+    """Once per database session, before its first temporary table: temp_buffers can only be set then.
+
+    With the default (8 MB) a large batch table spills to disk between the statements that read it.
+    """
+    if getattr(connection, TEMP_BUFFERS_FLAG, False):
+        return
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(core_sql.temp_buffers_sql(megabytes=FOLD_TEMP_BUFFERS_MB))
+    except DatabaseError:
+        pass  # this session already used a temporary table: it keeps the smaller buffers
+    setattr(connection, TEMP_BUFFERS_FLAG, True)
 
 
 def _merge_hours(*, product: Product, rows: Iterable[tuple], fresh: bool) -> None:

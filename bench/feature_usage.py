@@ -225,8 +225,11 @@ def _vacuum_analyze() -> None:
         conn.execute("VACUUM ANALYZE")  # statistics, and the visibility map index-only scans need
 
 
-def _generate(connection, *, product_id: int, size: int, seed: int, pending: bool = False) -> None:
-    """``pending``: the events arrive not yet folded (rollup_batch NULL), as from ingestion."""
+def _generate(connection, *, product_id: int, size: int, seed: int) -> None:
+    """Events as ingestion leaves them, not yet folded (callers rebuild the counters or fold them).
+
+    One transaction, and the only writer of its product meanwhile: above the product's
+    watermark or not, its rows become visible at once (events.selectors.events_committed_through)."""
     names = FEATURES
     with connection.cursor() as cursor:
         cursor.execute(
@@ -246,7 +249,7 @@ def _generate(connection, *, product_id: int, size: int, seed: int, pending: boo
         cursor.execute(
             """
             INSERT INTO events_event (product_id, event, feature, is_system, properties, license_id, license_key,
-                                      domain, occurred_at, received_at, uuid, rollup_batch)
+                                      domain, occurred_at, received_at, uuid)
             SELECT %(pid)s,
                    CASE WHEN kind = 'system' THEN 'license.activated'
                         WHEN feature = ANY(%(via)s) THEN 'feature_used' ELSE feature END,
@@ -258,7 +261,7 @@ def _generate(connection, *, product_id: int, size: int, seed: int, pending: boo
                    CASE WHEN NOT known AND lic %% 2 = 0 THEN ''
                         WHEN lic %% 3 = 0 AND rd < 0.4 THEN 'www.client' || lic || '-shop.example'
                         ELSE 'client' || lic || '.example' END,
-                   at, at, NULL, %(batch)s
+                   at, at, NULL
             FROM (
                 SELECT CASE WHEN rx < 0.03 THEN 'system' ELSE 'feature' END AS kind,
                        CASE WHEN rx >= 0.03 AND rx < 0.036 AND day_offset >= 35 THEN (%(quiet)s::text[])[1 + floor(rq * 2)::int]
@@ -291,7 +294,6 @@ def _generate(connection, *, product_id: int, size: int, seed: int, pending: boo
                 "names": names,
                 "quiet": QUIET,
                 "via": list(VIA_FEATURE_USED),
-                "batch": None if pending else 0,
             },
         )
 

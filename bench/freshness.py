@@ -87,7 +87,7 @@ def _p10(ctx: BenchContext, connection, size: int) -> Result:
 
     product, _ = _product_with_key(size + 1)
     started = time.perf_counter()
-    _generate(connection, product_id=product.pk, size=size, seed=ctx.seed, pending=True)
+    _generate(connection, product_id=product.pk, size=size, seed=ctx.seed)
     print(f"   P10: {size:,} unfolded events generated in {time.perf_counter() - started:.1f} s", flush=True)
     _vacuum_analyze()
     columns = (
@@ -147,7 +147,7 @@ def _generate_shape(connection, *, product_id: int, size: int, seed: int) -> Non
         cursor.execute(
             """
             INSERT INTO events_event (product_id, event, feature, is_system, properties, license_id, license_key,
-                                      domain, occurred_at, received_at, uuid, rollup_batch)
+                                      domain, occurred_at, received_at, uuid)
             SELECT %(pid)s,
                    CASE WHEN rv < 0.2 THEN 'feature_used' ELSE feature END, feature, false,
                    CASE WHEN rv < 0.2 THEN jsonb_build_object('feature', feature) ELSE '{}'::jsonb END,
@@ -156,7 +156,7 @@ def _generate_shape(connection, *, product_id: int, size: int, seed: int) -> Non
                    CASE WHEN NOT licensed THEN 'anon' || floor(rd * 1000)::int || '.example'
                         WHEN lic %% 5 < 2 AND rd < 0.5 THEN 'staging.site' || lic || '.example'
                         ELSE 'site' || lic || '.example' END,
-                   at, at, NULL, 0
+                   at, at, NULL
             FROM (
                 SELECT 'feature_' || lpad((floor(%(features)s * power(rf, 3))::int)::text, 2, '0') AS feature,
                        rl >= 0.1 AS licensed, floor(%(licenses)s * power(rm, 3))::int AS lic, rd, rv,
@@ -283,6 +283,7 @@ def _p11(ctx: BenchContext, connection, base_url: str) -> Result:
 
 def _p0(ctx: BenchContext, connection, base_url: str, size: int) -> Result:
     """1,000-event batches through HTTP while the worker folds; then the first answer, timed and checked."""
+    from analytics.counters import unfolded_events
     from events.models import Product
 
     product, raw_key = _product_with_key(size + 3)
@@ -292,7 +293,7 @@ def _p0(ctx: BenchContext, connection, base_url: str, size: int) -> Result:
     started = time.perf_counter()
     fast = client.get(path)
     first_ms = (time.perf_counter() - started) * 1000
-    pending = Product.objects.get(pk=product.pk).events.filter(rollup_batch__isnull=True).count()
+    pending = unfolded_events(product=Product.objects.get(pk=product.pk)).count()
     naive = _naive(
         connection,
         product_id=product.pk,

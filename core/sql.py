@@ -100,9 +100,29 @@ def without_synchronous_commit(statement: str) -> str:
     return f"BEGIN; SET LOCAL synchronous_commit TO off; {statement}; COMMIT"
 
 
+def in_own_transaction(statement: str) -> str:
+    """PostgreSQL: the statement(s) in their own transaction, in the same round trip."""
+    return f"BEGIN; {statement}; COMMIT"
+
+
 def advisory_xact_lock_sql() -> str:
     """PostgreSQL: a lock held until the transaction ends; one bigint parameter names it."""
     return "SELECT pg_advisory_xact_lock(%s)"
+
+
+def after_shared_xact_lock(statement: str, *, lock_class: int, object_param: str = "%s") -> str:
+    """PostgreSQL: ``statement`` once a shared transaction-level lock (``lock_class``, one int parameter) is held.
+
+    ``object_param`` is the placeholder of the lock's second half (``%(owner)s`` in a
+    statement with named parameters). Shared holders never wait for one another, only
+    for ``exclusive_xact_lock_sql`` of the same name.
+    """
+    return f"SELECT pg_advisory_xact_lock_shared({int(lock_class)}, {object_param}); {statement}"
+
+
+def exclusive_xact_lock_sql() -> str:
+    """PostgreSQL: the exclusive form of ``after_shared_xact_lock``'s lock (two int parameters)."""
+    return "SELECT pg_advisory_xact_lock(%s, %s)"
 
 
 # ---------------------------------------------------------------- partitions (PostgreSQL)
@@ -208,28 +228,32 @@ def _batch_filter(required: Sequence[str], nonblank: Sequence[str]) -> str:
     return f"WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
-def events_batch_table_sql(
-    event_model: type[Model], *, batch_table: str, owner_field: str, mark_field: str, one_batch: bool
-) -> str:
-    """A temporary table of one owner's claimed events, grouped by license, domain, names, local day and hour.
+def events_batch_table_sql(event_model: type[Model], *, batch_table: str, owner_field: str) -> str:
+    """A temporary table of one owner's events in an id range, grouped by license, domain, names, local day and hour.
 
-    Parameters: zone, zone, owner id, lowest id, highest id, then the mark when
-    ``one_batch`` (every row marked so), else every marked row of the id range.
-    System events are left out.
+    Parameters: zone, zone, owner id, lowest id, highest id. System events are left out.
+    ``n`` is an integer, not COUNT's bigint: the running-total upserts sum it 32 times per
+    row, and sums of bigints keep numeric states, several times slower and larger.
     """
     e = event_model
     at = column(e, "occurred_at")
-    claimed = "= %s" if one_batch else "IS NOT NULL"
     return (
         f"CREATE TEMPORARY TABLE {qn(batch_table)} ON COMMIT DROP AS "
         f"SELECT {column(e, 'license')} AS license_id, {column(e, 'domain')} AS domain, "
         f"{column(e, 'event')} AS event, {column(e, 'feature')} AS feature, "
         f"CAST(({at} AT TIME ZONE %s) AS date) AS day, "
-        f"CAST(EXTRACT(HOUR FROM ({at} AT TIME ZONE %s)) AS integer) AS hour, COUNT(*) AS n "
+        f"CAST(EXTRACT(HOUR FROM ({at} AT TIME ZONE %s)) AS integer) AS hour, CAST(COUNT(*) AS integer) AS n "
         f"FROM {table(e)} WHERE {column(e, owner_field)} = %s AND {qn(e._meta.pk.column)} BETWEEN %s AND %s "
-        f"AND {column(e, mark_field)} {claimed} AND NOT {column(e, 'is_system')} "
+        f"AND NOT {column(e, 'is_system')} "
         f"GROUP BY 1, 2, 3, 4, 5, 6"
     )
+
+
+def _conflict_order(model: type[Model], keys: Sequence[str], select_keys: dict[str, str]) -> str:
+    """ORDER BY the unique key's columns in the index's order, so that the upsert walks the index once, in order."""
+    unique = next(c for c in model._meta.constraints if getattr(c, "fields", None) and c.fields[0] == "product")
+    ordered = [select_keys[name] for name in unique.fields if name in select_keys]
+    return ", ".join(ordered)
 
 
 def add_batch_counts_sql(
@@ -244,10 +268,11 @@ def add_batch_counts_sql(
     key_columns = [column(model, "product"), *(column(model, key.removesuffix("_id")) for key in keys)]
     count = column(model, "count")
     batch_keys = ", ".join(qn(key) for key in keys)
+    order = _conflict_order(model, keys, {key.removesuffix("_id"): qn(key) for key in keys})
     return (
         f"INSERT INTO {table(model)} ({', '.join(key_columns)}, {count}) "
         f"SELECT %s, {batch_keys}, SUM(n) FROM {qn(batch_table)} {_batch_filter(required, nonblank)} "
-        f"GROUP BY {batch_keys} "
+        f"GROUP BY {batch_keys} ORDER BY {order} "
         f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {count} = {table(model)}.{count} + EXCLUDED.{count}"
     )
 
@@ -275,13 +300,87 @@ def add_batch_running_blocks_sql(
     )
     batch_keys = ", ".join(qn(key) for key in keys)
     block = f"{_ORDINAL} / {int(block_days)}"
+    order = _conflict_order(model, keys, {**{key.removesuffix("_id"): qn(key) for key in keys}, "block": block})
     return (
         f"INSERT INTO {table(model)} ({', '.join(key_columns)}, {', '.join(running)}) "
         f"SELECT %s, {batch_keys}, {block}, {sums} FROM {qn(batch_table)} {_batch_filter(required, nonblank)} "
-        f"GROUP BY {batch_keys}, {block} "
+        f"GROUP BY {batch_keys}, {block} ORDER BY {order} "
         f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET "
         + ", ".join(f"{c} = {table(model)}.{c} + EXCLUDED.{c}" for c in running)
     )
+
+
+def add_batch_reach_points_sql(
+    reach_model: type[Model],
+    pairs_model: type[Model],
+    entity: str,
+    *,
+    batch_table: str,
+    running_fields: Sequence[str],
+    block_days: int,
+    no_previous_day: str,
+    required: Sequence[str] = (),
+    nonblank: Sequence[str] = (),
+) -> str:
+    """Add the batch's changes to ``reach_model``'s points (day, previous day used) of each (``entity``, feature) pair.
+
+    Run before the pair blocks take the batch: they tell which days each pair used
+    before. A pair's points are its used days with the one before (``LAG``, or
+    ``no_previous_day``); the change is the points of old ∪ new days minus those of
+    the old days, summed per point (unchanged points cancel). Parameters: product id
+    (the pair blocks), product id and kind (the points written). Points whose count
+    falls to 0 stay at 0: ``delete_zero_counts_sql`` removes them.
+    """
+    r, p = reach_model, pairs_model
+    ent = column(p, entity.removesuffix("_id"))
+    start = "DATE '0001-01-01'"  # ordinal 1, as Python's date.toordinal()
+    totals = ", ".join(f"b.{column(p, name)}" for name in running_fields)
+    key = [column(r, name) for name in ("product", "kind", "day", "feature", "previous_day")]
+    count = column(r, "count")
+    window = "WINDOW w AS (PARTITION BY entity, feature ORDER BY day)"
+    return (
+        f"WITH new_days AS (SELECT DISTINCT {qn(entity)} AS entity, feature, day FROM {qn(batch_table)} "
+        f"{_batch_filter(required, nonblank)}), "
+        "touched AS (SELECT DISTINCT entity, feature FROM new_days), "
+        f"old_days AS (SELECT DISTINCT b.{ent} AS entity, b.{column(p, 'feature')} AS feature, "
+        f"{start} + (b.{column(p, 'block')} * {int(block_days)} + k - 2) AS day "
+        f"FROM {table(p)} AS b JOIN touched AS t ON b.{ent} = t.entity AND b.{column(p, 'feature')} = t.feature "
+        f"CROSS JOIN LATERAL (SELECT ARRAY[{totals}] AS a) AS x CROSS JOIN generate_series(1, {len(running_fields)}) AS k "
+        f"WHERE b.{column(p, 'product')} = %s AND x.a[k] > COALESCE(x.a[k - 1], 0)), "
+        "all_days AS (SELECT entity, feature, day FROM old_days UNION SELECT entity, feature, day FROM new_days), "
+        f"points AS (SELECT feature, day, LAG(day, 1, DATE '{no_previous_day}') OVER w AS previous, 1 AS delta "
+        f"FROM all_days {window} "
+        f"UNION ALL SELECT feature, day, LAG(day, 1, DATE '{no_previous_day}') OVER w, -1 FROM old_days {window}) "
+        f"INSERT INTO {table(r)} ({', '.join(key)}, {count}) "
+        "SELECT %s, %s, day, feature, previous, SUM(delta) FROM points GROUP BY day, feature, previous "
+        "HAVING SUM(delta) <> 0 ORDER BY day, feature, previous "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {count} = {table(r)}.{count} + EXCLUDED.{count}"
+    )
+
+
+def delete_zero_counts_sql(model: type[Model]) -> str:
+    """Rows of one product (one parameter) whose ``count`` fell to 0."""
+    return f"DELETE FROM {table(model)} WHERE {column(model, 'product')} = %s AND {column(model, 'count')} = 0"
+
+
+def coarser_batch_table_sql(batch_table: str, *, source: str, keys: Sequence[str]) -> str:
+    """A temporary table of ``source`` (a batch table) grouped again by fewer ``keys``, ``n`` summed."""
+    names = ", ".join(qn(key) for key in keys)
+    return (
+        f"CREATE TEMPORARY TABLE {qn(batch_table)} ON COMMIT DROP AS "
+        f"SELECT {names}, CAST(SUM(n) AS integer) AS n FROM {qn(source)} GROUP BY {names}"
+    )
+
+
+def fold_transaction_settings_sql(*, work_mem: str) -> str:
+    """PostgreSQL, in a fold's transaction: room to group in memory, and no wait for the WAL flush at commit
+    (a commit lost in a crash loses its watermark move with it: the same events are folded again)."""
+    return f"SET LOCAL work_mem = '{int(work_mem.removesuffix('MB'))}MB'; SET LOCAL synchronous_commit = off"
+
+
+def temp_buffers_sql(*, megabytes: int) -> str:
+    """PostgreSQL, once per session before its first temporary table: memory for temporary tables."""
+    return f"SET temp_buffers = '{int(megabytes)}MB'"
 
 
 def batch_distinct_sql(
@@ -296,11 +395,6 @@ def batch_distinct_sql(
 
 def drop_table_sql(name: str) -> str:
     return f"DROP TABLE IF EXISTS {qn(name)}"
-
-
-def read_only_snapshot_sql() -> str:
-    """PostgreSQL, first in a transaction: every statement sees one snapshot, and none may write."""
-    return "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 
 def bulk_write_settings_sql(*, work_mem_mb: int) -> str:
@@ -496,3 +590,11 @@ def reach_points_insert_sql(
         f"INSERT INTO {table(r)} ({columns}) SELECT env_id, flag_id, '{kind}', variant_name, seen_day, prev_day, "
         f"COUNT(*) FROM ({points}) pts GROUP BY env_id, flag_id, variant_name, seen_day, prev_day"
     )
+
+
+def read_only_snapshot_sql(*, work_mem_mb: int) -> str:
+    """PostgreSQL, first in a transaction: every statement sees one snapshot, and none may write.
+
+    ``work_mem`` for this transaction only: the tail's aggregate sorts or hashes in memory.
+    """
+    return f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL work_mem = '{int(work_mem_mb)}MB'"

@@ -5,8 +5,9 @@ does exactly one product lookup (cached in-process by public key) and one SQL
 statement per request: a multi-row ``INSERT … ON CONFLICT DO NOTHING`` whose
 license column is a subquery, so attributing a license costs no extra round trip.
 Nothing else happens here for Feature Usage: a signal after commit lets the
-analytics worker know (debounced), and the fold picks up rows whose
-``rollup_batch`` is NULL.
+analytics worker know (debounced). On PostgreSQL the insert holds the product's
+shared write barrier (``events.selectors.events_committed_through``) in the same
+round trip, which is what lets consumers keep a watermark on ids.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from events.models import (
     DOMAIN_MAX_LENGTH,
     EVENT_NAME_MAX_LENGTH,
     LICENSE_KEY_MAX_LENGTH,
+    WRITE_BARRIER_LOCK,
     Event,
     EventUuid,
     License,
@@ -427,8 +429,16 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
     if retry:
         connection.health_check_done = True
     sql = _SQL[vendor]
-    if vendor == "postgresql" and not settings.INGEST_SYNCHRONOUS_COMMIT and not connection.in_atomic_block:
-        sql = core_sql.without_synchronous_commit(sql)
+    if vendor == "postgresql":
+        # The id is drawn and committed while the product's write barrier is held (shared):
+        # a consumer that passes the barrier exclusively sees every lower id committed.
+        sql = core_sql.after_shared_xact_lock(sql, lock_class=WRITE_BARRIER_LOCK, object_param="%(owner)s")
+        if not connection.in_atomic_block:
+            # Held until COMMIT, so the statements run as one transaction, in one round trip.
+            if settings.INGEST_SYNCHRONOUS_COMMIT:
+                sql = core_sql.in_own_transaction(sql)
+            else:
+                sql = core_sql.without_synchronous_commit(sql)
     try:
         try:
             stored = _execute(sql, params)
@@ -456,8 +466,8 @@ def _execute(sql: str, params: dict) -> int:
             if sql.startswith("BEGIN"):
                 connection.close()  # do not hand the next request a session left inside a failed transaction
             raise
-        if sql.startswith("BEGIN"):
-            # With BEGIN … COMMIT around it, the INSERT is one of several results.
+        if connection.vendor == "postgresql":
+            # After the barrier (and in BEGIN … COMMIT), the INSERT is one of several results.
             while not (cursor.statusmessage or "").startswith("INSERT") and cursor.nextset():
                 pass
         return cursor.rowcount

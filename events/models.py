@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
 from django.utils.timezone import now
 
 from core import keys
 from core.models import Organization
 
 EVENT_NAME_MAX_LENGTH = 200
+# PostgreSQL advisory lock class of the per-product write barrier (the product id is the other half):
+# writers hold it shared while they insert, a consumer takes it exclusively to read the committed ids.
+WRITE_BARRIER_LOCK = 0x65766E74  # "evnt"
 DOMAIN_MAX_LENGTH = 253
 LICENSE_KEY_MAX_LENGTH = 200
 
@@ -60,10 +62,10 @@ class License(models.Model):
 class Event(models.Model):
     """One tracked event, append-only.
 
-    ``rollup_batch`` is bookkeeping for the Feature Usage counters: NULL while
-    an event waits to be folded in, then the number of the fold that counted
-    it. Marking by batch (not a boolean) is what lets a fold count exactly the
-    rows it marked even while other transactions are still inserting.
+    Consumers (the Feature Usage counters) keep a per-product watermark on ``id``
+    instead of marking rows: every writer takes the product's shared write barrier
+    (``events.selectors.events_committed_through``), so once a consumer has passed it every id at or
+    below the highest one it saw is committed, and every later event gets a higher id.
     """
 
     # No single-column index: every composite index below starts with product,
@@ -82,7 +84,6 @@ class Event(models.Model):
     # here: on PostgreSQL this table is partitioned by month, and a unique key of a
     # partitioned table must hold the partition key, which a per-product uuid cannot.
     uuid = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
-    rollup_batch = models.BigIntegerField(null=True, blank=True, editable=False)
 
     # On PostgreSQL the table is range-partitioned by ``occurred_at`` month and its
     # primary key is DATABASE_KEY (migration 0009): the partition key must be in it, and
@@ -95,7 +96,9 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["product", "occurred_at"], name="event_product_time"),
             models.Index(fields=["product", "license", "occurred_at"], name="event_product_license_time"),
-            models.Index(fields=["product", "id"], condition=Q(rollup_batch__isnull=True), name="event_pending_rollup"),
+            # "This product's events after id N": a consumer's tail. On the partitioned PostgreSQL table
+            # the primary key (product_id, id, occurred_at) serves it instead (migration 0010).
+            models.Index(fields=["product", "id"], name="event_product_id"),
         ]
 
     def __str__(self) -> str:
@@ -115,4 +118,3 @@ class EventUuid(models.Model):
 
     def __str__(self) -> str:
         return self.uuid
-

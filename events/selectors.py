@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db import connection, transaction
+from django.db.models import Max, QuerySet
 
+from core import sql as core_sql
 from core.errors import NotFound
 from core.identifiers import public_id_require
 from core.models import Organization
-from events.models import License, Product
+from events.models import WRITE_BARRIER_LOCK, Event, License, Product
 
 
 def product_list(*, organization: Organization) -> QuerySet[Product]:
@@ -37,3 +39,22 @@ def license_get(*, product: Product, license_id: str) -> License:
     if license is None:
         raise NotFound(f"No license '{license_id}' for this product.")
     return license
+
+
+def events_committed_through(*, product_id: int) -> int:
+    """The product's highest event id such that every event at or below it is committed and visible (0: none).
+
+    Every later event of the product gets a higher id. On PostgreSQL this passes the
+    product's write barrier: the exclusive lock waits for the inserts in flight (each
+    holds it shared until its commit) and keeps new ones out while the highest id is
+    read, in its own short transaction (call it outside any, or the lock lasts as long
+    as the caller's). SQLite serialises writers, so the visible highest id is enough.
+    """
+    if connection.vendor != "postgresql":
+        # No transaction: on SQLite atomic() begins IMMEDIATE and would wait for the write lock.
+        return Event.objects.filter(product_id=product_id).aggregate(high=Max("id"))["high"] or 0
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(core_sql.exclusive_xact_lock_sql(), [WRITE_BARRIER_LOCK, product_id])
+        # A statement after the lock: READ COMMITTED gives it a snapshot taken once the lock is held.
+        return Event.objects.filter(product_id=product_id).aggregate(high=Max("id"))["high"] or 0

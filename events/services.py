@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from core import keys
+from core import sql as core_sql
 from core.audit import SYSTEM, Actor, audit_record
 from core.errors import ApiError
 from core.models import Organization
-from events.models import License, Product
+from events.models import WRITE_BARRIER_LOCK, License, Product
 from events.signals import product_timezone_changed
 
 # A revoked license stays revoked: re-enabling a key that was revoked for abuse
@@ -117,3 +118,14 @@ def license_update(*, license: License, **changes) -> License:
 def _new_license_key() -> str:
     raw = keys.new_secret("x").split("_", 1)[1].upper().replace("-", "X").replace("_", "Y")
     return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+def events_write_barrier_enter(*, product_id: int) -> None:
+    """For a writer of events other than ingestion (inside ``transaction.atomic``): hold the product's
+    write barrier, shared, until the transaction ends, as ingestion's insert does."""
+    if connection.vendor != "postgresql":
+        return  # SQLite serialises writers: nothing to wait for
+    if not connection.in_atomic_block:
+        raise RuntimeError("events_write_barrier_enter needs a transaction: the lock lasts until it ends.")
+    with connection.cursor() as cursor:
+        cursor.execute(core_sql.after_shared_xact_lock("SELECT 1", lock_class=WRITE_BARRIER_LOCK), [product_id])

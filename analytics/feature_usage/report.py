@@ -32,6 +32,8 @@ TOP_LICENSES = 10
 TOP_DOMAINS = 10
 RECOUNTING_RETRY_AFTER_SECONDS = 5
 SNAPSHOT_FLAG = "packedge_read_snapshot"
+# A tail of a few hundred thousand events groups in memory instead of sorting on disk (4 MB default).
+READ_WORK_MEM_MB = 64
 
 
 class AnalyticsRecounting(ApiError):
@@ -85,7 +87,7 @@ def read_snapshot() -> Iterator[None]:
         if connection.vendor == "postgresql":
             with transaction.atomic():
                 with connection.cursor() as cursor:
-                    cursor.execute(core_sql.read_only_snapshot_sql())
+                    cursor.execute(core_sql.read_only_snapshot_sql(work_mem_mb=READ_WORK_MEM_MB))
                 yield
             return
         # SQLite: atomic() would BEGIN IMMEDIATE (settings), taking the write lock; a deferred

@@ -13,7 +13,7 @@ from django.db import connections
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import ExtractHour, TruncDate
 
-from analytics.counters import day_block
+from analytics.counters import day_block, unfolded_events
 from analytics.feature_usage.query import FeatureUsageQuery, in_window, in_window_counts
 from analytics.models import (
     BLOCK_DAYS,
@@ -71,10 +71,11 @@ def _event_filter_q(query: FeatureUsageQuery) -> Q | None:
         .values_list("event", "feature")
         .distinct()
     )
-    # The tail's names too (read through the partial index on pending events): a name
-    # seen only there must still select that name's folded rows of other days.
+    # The tail's names too (read through the (product, id) index): a name seen only
+    # there must still select that name's folded rows of other days.
     pending = (
-        Event.objects.filter(product=query.product, rollup_batch__isnull=True, is_system=False)
+        unfolded_events(product=query.product)
+        .filter(is_system=False)
         .order_by()
         .values_list("event", "feature")
         .distinct()
@@ -362,7 +363,7 @@ def _one_license(query: FeatureUsageQuery, figures: Figures, *, from_start: date
         figures.licenses = [(license.pk, total, len(features_used))]
 
 
-# The tail: events not folded yet (``rollup_batch`` NULL), a few seconds of ingestion
+# The tail: events above the watermark (not folded yet), a few seconds of ingestion
 # when the worker keeps up. It is aggregated exactly at read time, in the same
 # snapshot as the counters, and merged into their figures; distinct counts stay
 # exact because a tail pair counts only if the counters do not already have it.
@@ -371,9 +372,7 @@ TailRow = tuple[int | None, str, str, str, date, int, int]  # license pk, domain
 
 def tail_rows(query: FeatureUsageQuery, *, zone: zoneinfo.ZoneInfo) -> list[TailRow]:
     """The unfolded events of the query's days (prior window included) and filters, grouped."""
-    events = Event.objects.filter(
-        product=query.product,
-        rollup_batch__isnull=True,
+    events = unfolded_events(product=query.product).filter(
         is_system=False,
         occurred_at__gte=datetime.combine(query.prior_from - timedelta(days=1), time.min, tzinfo=zone),
         occurred_at__lt=datetime.combine(query.date_to + timedelta(days=2), time.min, tzinfo=zone),

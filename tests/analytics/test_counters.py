@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import CommandError, call_command
 
-from analytics.counters import COUNTER_MODELS, counters_fold, counters_rebuild
+from analytics.counters import COUNTER_MODELS, counters_fold, counters_rebuild, unfolded_events
 from analytics.models import CounterState, FeatureHourCounter, LicenseBlockCounter
 from events.models import Event
 from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
@@ -40,12 +40,12 @@ def test_a_fold_claims_pending_events_once(org):
     assert counters_fold(product=product) == 3
     assert counters_fold(product=product) == 0
     assert hour_counts(product) == {("2026-03-02", 12, "export_pdf"): 3}
-    assert set(Event.objects.filter(product=product).values_list("rollup_batch", flat=True)) == {1}
+    assert CounterState.objects.get(product=product).folded_through == Event.objects.latest("id").id
 
     EventFactory(product=product, event="export_pdf", occurred_at=NOON + timedelta(minutes=5))
     assert counters_fold(product=product) == 1
     assert hour_counts(product) == {("2026-03-02", 12, "export_pdf"): 4}
-    assert CounterState.objects.get(product=product).last_batch == 2
+    assert CounterState.objects.get(product=product).folded_through == Event.objects.latest("id").id
 
 
 def test_a_fold_leaves_other_products_alone(org):
@@ -53,7 +53,7 @@ def test_a_fold_leaves_other_products_alone(org):
     EventFactory(product=mine, occurred_at=NOON)
     EventFactory(product=theirs, occurred_at=NOON)
     counters_fold(product=mine)
-    assert Event.objects.get(product=theirs).rollup_batch is None
+    assert unfolded_events(product=theirs).count() == 1
     assert not FeatureHourCounter.objects.filter(product=theirs).exists()
 
 
@@ -62,7 +62,7 @@ def test_system_events_and_missing_license_or_domain_are_folded_but_not_counted(
     EventFactory(product=product, event="product.installed", is_system=True, occurred_at=NOON)
     EventFactory(product=product, event="export_pdf", license=None, domain="", occurred_at=NOON)
     counters_fold(product=product)
-    assert not Event.objects.filter(product=product, rollup_batch__isnull=True).exists()
+    assert not unfolded_events(product=product).exists()
     assert hour_counts(product) == {("2026-03-02", 12, "export_pdf"): 1}
     assert not LicenseBlockCounter.objects.filter(product=product).exists()
 
@@ -112,7 +112,7 @@ def test_the_fold_command_folds_every_product(org):
         EventFactory(product=product, occurred_at=NOON)
     call_command("fold_events", stdout=(out := io.StringIO()))
     assert out.getvalue().strip() == "Folded 2 events of 2 products."
-    assert not Event.objects.filter(rollup_batch__isnull=True).exists()
+    assert not any(unfolded_events(product=product).exists() for product in products)
 
 
 def test_the_fold_command_keeps_folding_as_a_worker(org):
@@ -120,7 +120,7 @@ def test_the_fold_command_keeps_folding_as_a_worker(org):
     EventFactory(product=product, occurred_at=NOON)
     call_command("fold_events", "--every", "0.01", "--passes", "2", stdout=(out := io.StringIO()))
     assert out.getvalue().splitlines() == ["Folded 1 events of 1 products.", "Folded 0 events of 0 products."]
-    assert not Event.objects.filter(rollup_batch__isnull=True).exists()
+    assert not unfolded_events(product=product).exists()
 
 
 def test_the_fold_command_refuses_a_pause_of_zero():

@@ -9,11 +9,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from analytics.counters import counters_fold
+from analytics.counters import counters_fold, unfolded_events
 from analytics.models import CounterState
 from events.models import Event
 from tests.analytics.test_feature_usage_api import WINDOW, url
 from tests.analytics.test_views import tab_url
+from tests.events.factories import EventFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -39,8 +40,7 @@ def writes_and_locks(queries) -> list[str]:
 def test_a_feature_usage_request_writes_nothing_and_takes_no_lock(api, client, owner, org, shop, how):
     client.force_login(owner)
     counters_fold(product=shop)
-    pending = Event.objects.filter(product=shop).first()
-    Event.objects.filter(pk=pending.pk).update(rollup_batch=None)  # a tail to merge, as between two folds
+    EventFactory(product=shop, occurred_at=datetime(2026, 3, 2, 9, 0, tzinfo=UTC))  # a tail to merge
     requests = {
         "api": lambda: api.get(url(shop)),
         "csv": lambda: api.get(url(shop, ".csv", f"{WINDOW}&table=features")),
@@ -50,7 +50,7 @@ def test_a_feature_usage_request_writes_nothing_and_takes_no_lock(api, client, o
         response = requests[how]()
     assert response.status_code == 200
     assert writes_and_locks(queries.captured_queries) == []
-    assert Event.objects.filter(product=shop, rollup_batch__isnull=True).count() == 1
+    assert unfolded_events(product=shop).count() == 1
 
 
 def test_an_event_not_folded_yet_counts_on_the_next_request(api, shop):
@@ -74,7 +74,6 @@ def test_a_license_and_domain_seen_in_both_counters_and_tail_count_once(api, sho
     first = Event.objects.get(product=shop, occurred_at=datetime(2026, 3, 1, 5, 0, tzinfo=UTC))
     first.pk = None
     first.uuid = None
-    first.rollup_batch = None
     first.save()
     data = api.get(url(shop)).json()["data"]
     assert data["totals"] == {**folded["totals"], "events": 8}

@@ -18,6 +18,7 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 
+from analytics.counters import unfolded_events
 from analytics.feature_usage import FeatureUsageQuery, feature_usage
 from analytics.models import FeatureDayCounter
 from events.models import Event
@@ -89,7 +90,7 @@ def workers():
 
 def wait_until_folded(product) -> None:
     deadline = time.monotonic() + FOLD_DEADLINE_SECONDS
-    while Event.objects.filter(product=product, rollup_batch__isnull=True).exists():
+    while unfolded_events(product=product).exists():
         assert time.monotonic() < deadline, "the workers did not fold within the deadline"
         time.sleep(0.2)
 
