@@ -125,12 +125,18 @@ def server(ctx: BenchContext, *, workers: int | None = None, env: dict | None = 
         [
             gunicorn,
             "packedge.wsgi:application",
-            "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers or ctx.workers),
-            "--worker-class", "gthread",
-            "--threads", os.environ.get("BENCH_THREADS", "4"),
-            "--backlog", "2048",
-            "--log-level", "warning",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers or ctx.workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            os.environ.get("BENCH_THREADS", "4"),
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
         ],
         cwd=ROOT,
         env=process_env,
@@ -218,7 +224,9 @@ def print_table(results: list[Result]) -> None:
         figure = f"{r.figure:,.1f} {r.unit}"
         baseline = f"{r.baseline:,.1f}" if r.baseline is not None else "-"
         ratio = f"{r.ratio:,.1f}x" if r.ratio is not None else "-"
-        print(f"{r.id:<4} {r.what[:52]:<52} {r.target[:26]:<26} {figure:>14} {baseline:>14} {ratio:>9}  {'PASS' if r.passed else 'FAIL'}")
+        print(
+            f"{r.id:<4} {r.what[:52]:<52} {r.target[:26]:<26} {figure:>14} {baseline:>14} {ratio:>9}  {'PASS' if r.passed else 'FAIL'}"
+        )
         if r.note:
             print(f"     {r.note}")
 

@@ -51,13 +51,17 @@ def run(ctx: BenchContext) -> list[Result]:
         asyncio.run(_drive_single(base_url, warmup_product, license_keys, seconds=3, clients=clients))
         with _WaitSampler(ctx) as waits:
             p4 = asyncio.run(_drive_single(base_url, p4_product, license_keys, seconds=seconds, clients=clients))
-        p5 = asyncio.run(_drive_batches(base_url, p5_product, license_keys, seconds=batch_seconds, clients=batch_clients))
+        p5 = asyncio.run(
+            _drive_batches(base_url, p5_product, license_keys, seconds=batch_seconds, clients=batch_clients)
+        )
 
     # The same load with INGEST_SYNCHRONOUS_COMMIT=0: what the WAL flush costs (informational, not the P4 figure).
     async_seconds = float(os.environ.get("BENCH_INGEST_ASYNC_SECONDS", "10"))
     async_note = ""
     if async_seconds > 0:
-        with server(ctx, workers=workers, env={**env, "INGEST_SYNCHRONOUS_COMMIT": "0"}, label="ingestion-async") as base_url:
+        with server(
+            ctx, workers=workers, env={**env, "INGEST_SYNCHRONOUS_COMMIT": "0"}, label="ingestion-async"
+        ) as base_url:
             asyncio.run(_drive_single(base_url, warmup_product, license_keys, seconds=3, clients=clients))
             p4_async = asyncio.run(
                 _drive_single(base_url, async_product, license_keys, seconds=async_seconds, clients=clients)
@@ -130,9 +134,12 @@ def _setup_products():
     from core.models import Organization, Plan
     from events.models import License, Product
 
-    organization = Organization.objects.create(name="Bench ingest", slug="bench-ingest", plan=Plan.objects.get(slug="pro"))
+    organization = Organization.objects.create(
+        name="Bench ingest", slug="bench-ingest", plan=Plan.objects.get(slug="pro")
+    )
     products = [
-        Product.objects.create(organization=organization, name=name) for name in ("baseline", "P4", "P5", "warm-up", "P4 async")
+        Product.objects.create(organization=organization, name=name)
+        for name in ("baseline", "P4", "P5", "warm-up", "P4 async")
     ]
     keys = [f"BENCH-{n:05d}" for n in range(500)]
     License.objects.bulk_create([License(product=p, key=k) for p in products[1:] for k in keys])
@@ -159,7 +166,17 @@ BASELINE_SQL = (
 def _baseline_row(product_id: int, n: int, tag: str) -> tuple:
     now = datetime.now(UTC)
     feature = FEATURES[n % len(FEATURES)]
-    return (product_id, feature, feature, '{"format":"csv"}', f"BENCH-{n % 500:05d}", f"site{n % 900}.example.com", now, now, f"{tag}-{n}")
+    return (
+        product_id,
+        feature,
+        feature,
+        '{"format":"csv"}',
+        f"BENCH-{n % 500:05d}",
+        f"site{n % 900}.example.com",
+        now,
+        now,
+        f"{tag}-{n}",
+    )
 
 
 def _baseline_single_inserts(ctx: BenchContext, product, *, connections: int) -> float:
@@ -339,7 +356,10 @@ async def _drive_batches(base_url: str, product, license_keys: list[str], *, sec
     batches = int(os.environ.get("BENCH_BATCHES", "200"))
     bodies = [
         json.dumps(
-            {"public_key": product.public_key, "events": [_event(n, license_keys, "p5") for n in range(b * BATCH_SIZE, (b + 1) * BATCH_SIZE)]}
+            {
+                "public_key": product.public_key,
+                "events": [_event(n, license_keys, "p5") for n in range(b * BATCH_SIZE, (b + 1) * BATCH_SIZE)],
+            }
         ).encode()
         for b in range(batches)
     ]

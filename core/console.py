@@ -28,9 +28,7 @@ def user_organizations(*, user) -> QuerySet[Organization]:
 def membership_get(*, user, org_slug: str) -> Membership:
     """The user's membership of that organization, or 404."""
     membership = (
-        Membership.objects.select_related("organization__plan")
-        .filter(user=user, organization__slug=org_slug)
-        .first()
+        Membership.objects.select_related("organization__plan").filter(user=user, organization__slug=org_slug).first()
     )
     if membership is None:
         raise Http404("No such organization.")

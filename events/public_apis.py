@@ -58,7 +58,9 @@ def _ingest(request: HttpRequest, *, batch: bool) -> HttpResponse:
                 retry_after=retry_after,
             )
         now = ingestion.now_utc()
-        fallback = ingestion.fallback_domain_from_headers(request.META.get("HTTP_ORIGIN"), request.META.get("HTTP_REFERER"))
+        fallback = ingestion.fallback_domain_from_headers(
+            request.META.get("HTTP_ORIGIN"), request.META.get("HTTP_REFERER")
+        )
         if batch:
             events = ingestion.batch_parse(data, now=now, fallback_domain=fallback)
         else:
@@ -67,9 +69,7 @@ def _ingest(request: HttpRequest, *, batch: bool) -> HttpResponse:
     except IngestError as error:
         return _error_response(error)
     if batch:
-        return HttpResponse(
-            b'{"success": true, "accepted": %d}' % len(events), content_type="application/json"
-        )
+        return HttpResponse(b'{"success": true, "accepted": %d}' % len(events), content_type="application/json")
     return HttpResponse(SUCCESS, content_type="application/json")
 
 
@@ -173,11 +173,15 @@ def openapi_paths(result: dict, generator, request, public) -> dict:
     result.setdefault("paths", {}).update(
         {
             "/public/v1/event": operation(
-                "event_track", "Track one event", single,
+                "event_track",
+                "Track one event",
+                single,
                 {"type": "object", "properties": {"success": {"type": "boolean"}}},
             ),
             "/public/v1/events": operation(
-                "events_track_batch", "Track up to 1,000 events", batch,
+                "events_track_batch",
+                "Track up to 1,000 events",
+                batch,
                 {"type": "object", "properties": {"success": {"type": "boolean"}, "accepted": {"type": "integer"}}},
             ),
         }

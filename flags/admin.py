@@ -120,7 +120,15 @@ class FlagAdmin(admin.ModelAdmin):
 
 @admin.register(FlagUsageDay)
 class FlagUsageDayAdmin(admin.ModelAdmin):
-    list_display = ["date", "flag", "environment", "total_evaluations", "rule_match_count", "default_count", "error_count"]
+    list_display = [
+        "date",
+        "flag",
+        "environment",
+        "total_evaluations",
+        "rule_match_count",
+        "default_count",
+        "error_count",
+    ]
     list_select_related = ["flag", "environment"]
     date_hierarchy = "date"
     search_fields = ["flag__key", "environment__public_id"]

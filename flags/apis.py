@@ -217,7 +217,9 @@ class EnvironmentListApi(OrganizationAPIView):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        environment, raw_key = services.environment_create(project=project, **serializer.validated_data, actor=self.actor)
+        environment, raw_key = services.environment_create(
+            project=project, **serializer.validated_data, actor=self.actor
+        )
         environment = selectors.environment_get(project=project, environment_id=environment.public_id)
         data = {**EnvironmentOutputSerializer(environment).data, "sdkKey": raw_key}
         return Response({"data": data}, status=status.HTTP_201_CREATED, headers=SECRET_HEADERS)

@@ -176,7 +176,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # two enums are named "type": a flag's and an audit log actor's
-    "ENUM_NAME_OVERRIDES": {"TypeEnum": "flags.models.Flag.Type", "AuditActorTypeEnum": "core.models.AuditEntry.ActorType"},
+    "ENUM_NAME_OVERRIDES": {
+        "TypeEnum": "flags.models.Flag.Type",
+        "AuditActorTypeEnum": "core.models.AuditEntry.ActorType",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "events.public_apis.openapi_paths",  # ingestion is plain Django views (the hot path), described by hand

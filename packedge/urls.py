@@ -10,9 +10,13 @@ from console import auth as console_auth
 urlpatterns = [
     path("admin/login/", console_auth.admin_login),  # the admin's sign-in, throttled like the console's
     path("admin/", admin.site.urls),
-    path("v1/openapi.json", SpectacularAPIView.as_view(
+    path(
+        "v1/openapi.json",
+        SpectacularAPIView.as_view(
             renderer_classes=[OpenApiJsonRenderer], authentication_classes=[], permission_classes=[]
-        ), name="openapi-schema"),
+        ),
+        name="openapi-schema",
+    ),
     path(
         "docs/",
         SpectacularSwaggerView.as_view(url_name="openapi-schema", authentication_classes=[], permission_classes=[]),

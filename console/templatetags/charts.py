@@ -117,7 +117,16 @@ def heatmap(pattern: list[list[int]], caption: str = "Events by day of week and 
             }
             for hour, count in enumerate(counts)
         ]
-        rows.append({"label": WEEKDAYS[weekday], "name": WEEKDAY_NAMES[weekday], "y": y, "text_y": y + HEAT_CELL_H / 2 + 4, "cells": cells, "counts": counts})
+        rows.append(
+            {
+                "label": WEEKDAYS[weekday],
+                "name": WEEKDAY_NAMES[weekday],
+                "y": y,
+                "text_y": y + HEAT_CELL_H / 2 + 4,
+                "cells": cells,
+                "counts": counts,
+            }
+        )
     busiest = None
     if top:
         weekday, hour = max(

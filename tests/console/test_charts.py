@@ -25,7 +25,9 @@ def test_the_sparkline_spans_the_box_with_the_peak_at_the_top():
 
 
 def test_the_sparkline_says_what_it_shows():
-    svg = render("{% sparkline values days 'export_pdf' %}", values=[10, 14, 9], days=["2026-06-10", "2026-06-11", "2026-06-12"])
+    svg = render(
+        "{% sparkline values days 'export_pdf' %}", values=[10, 14, 9], days=["2026-06-10", "2026-06-11", "2026-06-12"]
+    )
     assert 'role="img"' in svg
     summary = "export_pdf: daily events from 2026-06-10 to 2026-06-12, peak 14 on 2026-06-11, last day 9"
     assert f"<title>{summary}</title>" in svg
@@ -37,15 +39,23 @@ def test_the_heatmap_labels_days_and_hours_and_shades_by_count():
     pattern[1][14] = 10  # Monday 14:00
     pattern[6][23] = 1  # Saturday 23:00
     html = render("{% heatmap pattern %}", pattern=pattern)
-    assert re.findall(r">(Sun|Mon|Tue|Wed|Thu|Fri|Sat)</text>", html) == ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    assert re.findall(r">(Sun|Mon|Tue|Wed|Thu|Fri|Sat)</text>", html) == [
+        "Sun",
+        "Mon",
+        "Tue",
+        "Wed",
+        "Thu",
+        "Fri",
+        "Sat",
+    ]
     assert [int(h) for h in re.findall(r'text-anchor="middle"[^>]*>(\d+)</text>', html)] == list(range(24))
     assert "<title>Monday 14:00–14:59: 10 events</title>" in html
     assert "<title>Saturday 23:00–23:59: 1 event</title>" in html
     assert "busiest: Monday at 14:00 with 10 events" in html
     assert heat_shade(10, 10) == "#3b5bdb" and heat_shade(1, 10) == "#dbe4ff" and heat_shade(0, 10) is None
     # The hidden table repeats every count for screen readers.
-    table = html[html.index('id="usage-pattern-table"'):]
-    assert "<th scope=\"row\">Monday</th>" + "<td>0</td>" * 14 + "<td>10</td>" in table
+    table = html[html.index('id="usage-pattern-table"') :]
+    assert '<th scope="row">Monday</th>' + "<td>0</td>" * 14 + "<td>10</td>" in table
 
 
 USAGE = {
@@ -54,10 +64,22 @@ USAGE = {
     "from": "2024-04-01",
     "to": "2024-04-03",
     "rows": [
-        {"date": "2024-04-01", "totalEvaluations": 14823, "valueDistribution": {"true": 7200, "false": 7623},
-         "ruleMatchCount": 7200, "defaultCount": 7623, "errorCount": 0},
-        {"date": "2024-04-03", "totalEvaluations": 12, "valueDistribution": {"true": 10},
-         "ruleMatchCount": 10, "defaultCount": 0, "errorCount": 2},
+        {
+            "date": "2024-04-01",
+            "totalEvaluations": 14823,
+            "valueDistribution": {"true": 7200, "false": 7623},
+            "ruleMatchCount": 7200,
+            "defaultCount": 7623,
+            "errorCount": 0,
+        },
+        {
+            "date": "2024-04-03",
+            "totalEvaluations": 12,
+            "valueDistribution": {"true": 10},
+            "ruleMatchCount": 10,
+            "defaultCount": 0,
+            "errorCount": 2,
+        },
     ],
 }
 

@@ -22,6 +22,8 @@ def test_it_warns_when_the_cache_is_per_process():
     assert warning.id == "packedge.W001"
 
 
-@override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x"}})
+@override_settings(
+    CACHES={"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x"}}
+)
 def test_it_is_quiet_with_a_shared_cache():
     assert checks.check_shared_cache(None) == []

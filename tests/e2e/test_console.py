@@ -72,12 +72,21 @@ def world(pro_plan):
     days = [flag_today - timedelta(days=n) for n in range(1, 30)]
     for day in days:
         for _ in range(rng.randint(5, 20)):
-            reason = rng.choices([Reason.TARGETING_MATCH, Reason.SPLIT, Reason.DEFAULT, Reason.ERROR], weights=[5, 3, 4, 1])[0]
+            reason = rng.choices(
+                [Reason.TARGETING_MATCH, Reason.SPLIT, Reason.DEFAULT, Reason.ERROR], weights=[5, 3, 4, 1]
+            )[0]
             value = None if reason == Reason.ERROR else rng.choice(["true", "false"])
             evaluation(production, flag, at=datetime.combine(day, time(12), tzinfo=UTC), value=value, reason=reason)
         evaluation(staging, flag, at=datetime.combine(day, time(9), tzinfo=UTC), value="false", reason=Reason.DEFAULT)
     rollup_days(days)
-    return {"org": org, "product": product, "project": project, "production": production, "staging": staging, "secret": secret}
+    return {
+        "org": org,
+        "product": product,
+        "project": project,
+        "production": production,
+        "staging": staging,
+        "secret": secret,
+    }
 
 
 def api_get(live_server, secret: str, path: str, params: dict) -> dict:
@@ -156,9 +165,15 @@ def test_a_vendor_reads_feature_usage_and_flag_usage_in_the_browser(live_server,
     # The 7-day preset, kept in the URL.
     page.click(".segmented >> text=7 days")
     page.wait_for_url("**/feature-usage/?days=7")
-    week = api_get(live_server, secret, usage_path, {"from": page.locator("input[name=from]").input_value(),
-                                                     "to": page.locator("input[name=to]").input_value()})["data"]
-    assert (date_span := (datetime.fromisoformat(week["to"]) - datetime.fromisoformat(week["from"])).days) == 7, date_span
+    week = api_get(
+        live_server,
+        secret,
+        usage_path,
+        {"from": page.locator("input[name=from]").input_value(), "to": page.locator("input[name=to]").input_value()},
+    )["data"]
+    assert (date_span := (datetime.fromisoformat(week["to"]) - datetime.fromisoformat(week["from"])).days) == 7, (
+        date_span
+    )
     assert read_totals(page) == week["totals"]
     assert read_card(page, week["topFeatures"][0]["name"])["events"] == week["topFeatures"][0]["events"]
 
@@ -231,7 +246,9 @@ def test_a_vendor_reads_feature_usage_and_flag_usage_in_the_browser(live_server,
     assert page.errors == []
 
 
-def test_a_free_plan_sees_why_feature_usage_is_empty_and_a_clamped_flag_window(live_server, page, artifacts_dir, world, free_plan):
+def test_a_free_plan_sees_why_feature_usage_is_empty_and_a_clamped_flag_window(
+    live_server, page, artifacts_dir, world, free_plan
+):
     org, product, project = world["org"], world["product"], world["project"]
     org.plan = free_plan
     org.save()

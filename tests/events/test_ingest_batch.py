@@ -33,7 +33,9 @@ def test_it_stores_every_event_of_a_batch_with_the_same_rules(client, product):
     assert response.status_code == 200
     assert response.json() == {"success": True, "accepted": 3}
     rows = list(
-        Event.objects.order_by("event").values_list("event", "feature", "is_system", "license_id", "license_key", "domain")
+        Event.objects.order_by("event").values_list(
+            "event", "feature", "is_system", "license_id", "license_key", "domain"
+        )
     )
     assert rows == [
         ("bulk_edit", "bulk_edit", False, None, "UNKNOWN", "fallback.example"),
@@ -92,8 +94,6 @@ def test_a_batch_under_one_mebibyte_is_accepted(client, product):
 
 
 def test_preflight_is_204_for_the_batch_too(client):
-    response = client.options(
-        URL, HTTP_ORIGIN="https://a.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
-    )
+    response = client.options(URL, HTTP_ORIGIN="https://a.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
     assert response.status_code == 204
     assert response["Access-Control-Allow-Origin"] == "*"

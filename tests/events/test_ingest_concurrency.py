@@ -33,10 +33,14 @@ def test_the_same_uuid_sent_from_two_threads_at_once_is_stored_once(live_server,
     for round_number in range(10):
         uuid = f"race-{round_number}"
         event = {"event": "export_pdf", "uuid": uuid}
-        body = {"public_key": product.public_key, **event} if path.endswith("event") else {
-            "public_key": product.public_key,
-            "events": [event],
-        }
+        body = (
+            {"public_key": product.public_key, **event}
+            if path.endswith("event")
+            else {
+                "public_key": product.public_key,
+                "events": [event],
+            }
+        )
         start = threading.Barrier(2)
 
         def send(body=body, start=start):

@@ -64,9 +64,21 @@ CASES = [
     pytest.param(SINGLE, _ok(properties={"big": "x" * 33000}), 400, "properties", id="properties over 32 KiB"),
     pytest.param(SINGLE, _ok(properties={"text": "nul\x00here"}), 400, "properties", id="properties with NUL"),
     pytest.param(SINGLE, '{"public_key": "__PK__", "event": "x", "properties": {"n": NaN}}', 400, "JSON", id="NaN"),
-    pytest.param(SINGLE, '{"public_key": "__PK__", "event": "x", "properties": {"n": 1e999}}', 400, "properties", id="infinite number"),
+    pytest.param(
+        SINGLE,
+        '{"public_key": "__PK__", "event": "x", "properties": {"n": 1e999}}',
+        400,
+        "properties",
+        id="infinite number",
+    ),
     pytest.param(SINGLE, _ok(properties={"f": "\ud800"}), 400, "properties", id="properties with a lone surrogate"),
-    pytest.param(SINGLE, _ok(event="feature_used", properties={"feature": "f" * 201}), 400, "properties.feature", id="feature over 200"),
+    pytest.param(
+        SINGLE,
+        _ok(event="feature_used", properties={"feature": "f" * 201}),
+        400,
+        "properties.feature",
+        id="feature over 200",
+    ),
     pytest.param(SINGLE, _ok(license_key=12345), 400, "license_key", id="license_key is a number"),
     pytest.param(SINGLE, _ok(license_key="k" * 201), 400, "license_key", id="license_key too long"),
     pytest.param(SINGLE, _ok(site=7), 400, "site", id="site is a number"),
@@ -83,17 +95,31 @@ CASES = [
     pytest.param(SINGLE, _ok(uuid=""), 400, "uuid", id="empty uuid"),
     pytest.param(SINGLE, _ok(uuid=123), 400, "uuid", id="uuid is a number"),
     pytest.param(SINGLE, _ok(uuid="u" * 65), 400, "uuid", id="uuid too long"),
-    pytest.param(SINGLE, {"public_key": PK, "event": "x", "pad": "p" * 70000}, 413, "bytes", id="single body over 64 KiB"),
+    pytest.param(
+        SINGLE, {"public_key": PK, "event": "x", "pad": "p" * 70000}, 413, "bytes", id="single body over 64 KiB"
+    ),
     pytest.param(BATCH, {"public_key": PK}, 400, "events", id="batch without events"),
     pytest.param(BATCH, _batch([]), 400, "events", id="empty batch"),
     pytest.param(BATCH, _batch({"event": "x"}), 400, "events", id="events is an object"),
     pytest.param(BATCH, _batch([{"event": "x"}] * 1001), 400, "1001", id="1001 events"),
-    pytest.param(BATCH, _batch([{"event": "ok"}, {"event": "ok"}, {"event": ""}]), 400, "events[2].event", id="one bad event"),
+    pytest.param(
+        BATCH, _batch([{"event": "ok"}, {"event": "ok"}, {"event": ""}]), 400, "events[2].event", id="one bad event"
+    ),
     pytest.param(BATCH, _batch([{"event": "ok"}, "export_pdf"]), 400, "events[1]", id="an event that is a string"),
-    pytest.param(BATCH, _batch([{"event": "ok", "timestamp": "nope"}]), 400, "events[0].timestamp", id="batch bad timestamp"),
-    pytest.param(BATCH, _batch([{"event": "ok"}] * 2 + [{"event": "x", "properties": 3}]), 400, "events[2].properties", id="batch bad properties"),
+    pytest.param(
+        BATCH, _batch([{"event": "ok", "timestamp": "nope"}]), 400, "events[0].timestamp", id="batch bad timestamp"
+    ),
+    pytest.param(
+        BATCH,
+        _batch([{"event": "ok"}] * 2 + [{"event": "x", "properties": 3}]),
+        400,
+        "events[2].properties",
+        id="batch bad properties",
+    ),
     pytest.param(BATCH, _batch([{"event": "x", "pad": "p" * 1100}] * 1000), 413, "bytes", id="batch body over 1 MiB"),
-    pytest.param(BATCH, {"public_key": "pk_unknown", "events": [{"event": "x"}]}, 401, "public_key", id="batch unknown key"),
+    pytest.param(
+        BATCH, {"public_key": "pk_unknown", "events": [{"event": "x"}]}, 401, "public_key", id="batch unknown key"
+    ),
 ]
 
 

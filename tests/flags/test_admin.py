@@ -21,9 +21,14 @@ def test_staff_see_every_flags_page(staff_client, org):
     environment, _ = environment_with_key(project)
     flag = boolean_flag(project)
     for url in [
-        "/admin/flags/project/", f"/admin/flags/project/{project.pk}/change/",
-        "/admin/flags/environment/", f"/admin/flags/environment/{environment.pk}/change/",
-        "/admin/flags/sdkkey/", "/admin/flags/flag/", f"/admin/flags/flag/{flag.pk}/change/", "/admin/flags/flagusageday/",
+        "/admin/flags/project/",
+        f"/admin/flags/project/{project.pk}/change/",
+        "/admin/flags/environment/",
+        f"/admin/flags/environment/{environment.pk}/change/",
+        "/admin/flags/sdkkey/",
+        "/admin/flags/flag/",
+        f"/admin/flags/flag/{flag.pk}/change/",
+        "/admin/flags/flagusageday/",
     ]:
         assert staff_client.get(url).status_code == 200, url
 
@@ -45,7 +50,10 @@ def test_staff_changes_to_flags_and_keys_are_in_the_audit_log_with_staff_as_acto
     flag = boolean_flag(project)
     key = SdkKey.objects.get(environment=environment)
     staff_client.post("/admin/flags/sdkkey/", {"action": "revoke", "_selected_action": [key.pk]})
-    staff_client.post(f"/admin/flags/flag/{flag.pk}/change/", {"description": "Set by staff", "settings-TOTAL_FORMS": "0", "settings-INITIAL_FORMS": "0"})
+    staff_client.post(
+        f"/admin/flags/flag/{flag.pk}/change/",
+        {"description": "Set by staff", "settings-TOTAL_FORMS": "0", "settings-INITIAL_FORMS": "0"},
+    )
     staff_client.post(f"/admin/flags/flag/{flag.pk}/delete/", {"post": "yes"})
 
     entries = AuditEntry.objects.filter(actor_type="staff", actor_name="staff").order_by("pk")

@@ -8,8 +8,13 @@ from flags.models import Reason
 
 def flag(rules=(), *, enabled=True, key="f", variants=None, default="off") -> CompiledFlag:
     return CompiledFlag(
-        id=1, key=key, type="boolean", variants=variants or {"on": True, "off": False},
-        enabled=enabled, default_variant=default, rules=tuple(rules),
+        id=1,
+        key=key,
+        type="boolean",
+        variants=variants or {"on": True, "off": False},
+        enabled=enabled,
+        default_variant=default,
+        rules=tuple(rules),
     )
 
 
@@ -47,8 +52,13 @@ def test_each_operator(rule, context, matches):
 
 def test_the_first_matching_rule_wins_and_all_conditions_must_hold():
     rules = [
-        {"conditions": [{"attribute": "plan", "operator": "eq", "value": "pro"},
-                        {"attribute": "age", "operator": "gte", "value": 18}], "variant": "on"},
+        {
+            "conditions": [
+                {"attribute": "plan", "operator": "eq", "value": "pro"},
+                {"attribute": "age", "operator": "gte", "value": 18},
+            ],
+            "variant": "on",
+        },
         {"conditions": [{"attribute": "plan", "operator": "eq", "value": "pro"}], "variant": "off"},
     ]
     assert evaluate(flag(rules, default="on"), {"plan": "pro", "age": 20}).variant == "on"
@@ -101,8 +111,16 @@ def test_a_30_70_rollout_serves_by_weight():
 
 @pytest.mark.parametrize(
     ("value", "key"),
-    [(True, "true"), (False, "false"), ("blue", "blue"), ("", ""), (3, "3"), (2.5, "2.5"),
-     ({"b": 1, "a": [1, "x"]}, '{"a":[1,"x"],"b":1}'), ({"é": "ü"}, '{"é":"ü"}')],
+    [
+        (True, "true"),
+        (False, "false"),
+        ("blue", "blue"),
+        ("", ""),
+        (3, "3"),
+        (2.5, "2.5"),
+        ({"b": 1, "a": [1, "x"]}, '{"a":[1,"x"],"b":1}'),
+        ({"é": "ü"}, '{"é":"ü"}'),
+    ],
 )
 def test_value_keys(value, key):
     assert value_key(value) == key

@@ -14,8 +14,14 @@ pytestmark = pytest.mark.django_db
 
 def day_row(flag, environment, day: date, *, rule=0, default=0, error=0, values=None) -> FlagUsageDay:
     return FlagUsageDay.objects.create(
-        flag=flag, environment=environment, date=day, total_evaluations=rule + default + error,
-        rule_match_count=rule, default_count=default, error_count=error, value_distribution=values or {},
+        flag=flag,
+        environment=environment,
+        date=day,
+        total_evaluations=rule + default + error,
+        rule_match_count=rule,
+        default_count=default,
+        error_count=error,
+        value_distribution=values or {},
     )
 
 
@@ -39,10 +45,22 @@ def test_it_answers_seed_002s_shape_with_rows_ascending_and_empty_days_omitted(a
         "from": (today - timedelta(days=29)).isoformat(),
         "to": today.isoformat(),
         "rows": [
-            {"date": (today - timedelta(days=5)).isoformat(), "totalEvaluations": 4, "valueDistribution": {"false": 3},
-             "ruleMatchCount": 0, "defaultCount": 3, "errorCount": 1},
-            {"date": (today - timedelta(days=1)).isoformat(), "totalEvaluations": 14823,
-             "valueDistribution": {"true": 7200, "false": 7623}, "ruleMatchCount": 7200, "defaultCount": 7623, "errorCount": 0},
+            {
+                "date": (today - timedelta(days=5)).isoformat(),
+                "totalEvaluations": 4,
+                "valueDistribution": {"false": 3},
+                "ruleMatchCount": 0,
+                "defaultCount": 3,
+                "errorCount": 1,
+            },
+            {
+                "date": (today - timedelta(days=1)).isoformat(),
+                "totalEvaluations": 14823,
+                "valueDistribution": {"true": 7200, "false": 7623},
+                "ruleMatchCount": 7200,
+                "defaultCount": 7623,
+                "errorCount": 0,
+            },
         ],
     }
     assert list(response.json()) == ["flagKey", "environmentId", "from", "to", "rows"]
@@ -53,8 +71,12 @@ def test_from_and_to_bound_the_rows_inclusively(api, world):
     today = utc_today()
     for back in range(6):
         day_row(flag, production, today - timedelta(days=back), default=back + 1)
-    body = get(api, project, production.public_id, **{"from": (today - timedelta(days=4)).isoformat(),
-                                                      "to": (today - timedelta(days=2)).isoformat()}).json()
+    body = get(
+        api,
+        project,
+        production.public_id,
+        **{"from": (today - timedelta(days=4)).isoformat(), "to": (today - timedelta(days=2)).isoformat()},
+    ).json()
     assert [row["totalEvaluations"] for row in body["rows"]] == [5, 4, 3]
 
 
@@ -88,13 +110,21 @@ def test_from_is_clamped_to_the_plans_retention(api, org, world, plan, back, cla
 def test_pro_clamps_a_from_outside_90_days_and_free_the_default_window(api, org, world, free_plan):
     project, production, _, _ = world
     today = utc_today()
-    body = get(api, project, production.public_id, **{"from": (today - timedelta(days=95)).isoformat(),
-                                                      "to": (today - timedelta(days=10)).isoformat()}).json()
+    body = get(
+        api,
+        project,
+        production.public_id,
+        **{"from": (today - timedelta(days=95)).isoformat(), "to": (today - timedelta(days=10)).isoformat()},
+    ).json()
     assert (body["from"], body["clampedFrom"]) == ((today - timedelta(days=89)).isoformat(), True)
     org.plan = free_plan
     org.save()
     body = get(api, project, production.public_id).json()
-    assert (body["from"], body["to"], body["clampedFrom"]) == ((today - timedelta(days=6)).isoformat(), today.isoformat(), True)
+    assert (body["from"], body["to"], body["clampedFrom"]) == (
+        (today - timedelta(days=6)).isoformat(),
+        today.isoformat(),
+        True,
+    )
 
 
 def test_a_90_day_range_is_allowed_and_91_is_not(api, world):
@@ -151,7 +181,9 @@ def test_a_foreign_project_or_unknown_flag_is_not_found(api, outsider_api, world
 def test_the_console_gets_the_same_answer_from_the_selectors(world):
     project, production, _, flag = world
     today = date(2026, 5, 10)
-    query = parse_flag_usage_query(project=project, flag=flag, params={"environmentId": production.public_id}, today=today)
+    query = parse_flag_usage_query(
+        project=project, flag=flag, params={"environmentId": production.public_id}, today=today
+    )
     assert query == FlagUsageQuery(project, flag, production, date(2026, 4, 11), date(2026, 5, 10), False)
     day_row(flag, production, date(2026, 5, 1), rule=2, values={"true": 2})
     assert flag_usage(query)["rows"][0]["totalEvaluations"] == 2
@@ -167,11 +199,18 @@ def test_a_range_wholly_before_retention_is_clamped_to_no_rows(api, org, world, 
     project, production, _, flag = world
     today = utc_today()
     day_row(flag, production, today - timedelta(days=20), default=4)
-    body = get(api, project, production.public_id, **{"from": (today - timedelta(days=25)).isoformat(),
-                                                      "to": (today - timedelta(days=15)).isoformat()}).json()
+    body = get(
+        api,
+        project,
+        production.public_id,
+        **{"from": (today - timedelta(days=25)).isoformat(), "to": (today - timedelta(days=15)).isoformat()},
+    ).json()
     # Only `from` moves (seed 002); the data before the window is not served.
     assert (body["from"], body["to"], body["clampedFrom"], body["rows"]) == (
-        (today - timedelta(days=6)).isoformat(), (today - timedelta(days=15)).isoformat(), True, [],
+        (today - timedelta(days=6)).isoformat(),
+        (today - timedelta(days=15)).isoformat(),
+        True,
+        [],
     )
 
 

@@ -21,7 +21,9 @@ def flags_url(project) -> str:
         ("object", {"a": {"limit": 3, "tags": ["x"]}, "b": {}}),
     ],
 )
-def test_it_creates_a_flag_of_each_type_disabled_in_every_environment(api, project, production, staging, type, variants):
+def test_it_creates_a_flag_of_each_type_disabled_in_every_environment(
+    api, project, production, staging, type, variants
+):
     response = api.post(flags_url(project), {"key": "thing", "type": type, "variants": variants}, format="json")
     assert response.status_code == 201
     data = response.json()["data"]
@@ -101,24 +103,59 @@ BAD_SETTINGS = [
     ({"rules": [{"conditions": []}]}, "rules[0]"),
     ({"rules": [rule(rollout=[{"variant": "on", "weight": 100}])]}, "rules[0]"),
     ({"rules": [{"rollout": [{"variant": "on", "weight": 60}, {"variant": "off", "weight": 30}]}]}, "rules[0].rollout"),
-    ({"rules": [{"rollout": [{"variant": "on", "weight": 50}, {"variant": "on", "weight": 50}]}]}, "rules[0].rollout[1].variant"),
-    ({"rules": [{"rollout": [{"variant": "on", "weight": 50.5}, {"variant": "off", "weight": 49.5}]}]}, "rules[0].rollout[0].weight"),
+    (
+        {"rules": [{"rollout": [{"variant": "on", "weight": 50}, {"variant": "on", "weight": 50}]}]},
+        "rules[0].rollout[1].variant",
+    ),
+    (
+        {"rules": [{"rollout": [{"variant": "on", "weight": 50.5}, {"variant": "off", "weight": 49.5}]}]},
+        "rules[0].rollout[0].weight",
+    ),
     ({"rules": [{"rollout": [{"variant": "nope", "weight": 100}]}]}, "rules[0].rollout[0].variant"),
-    ({"rules": [rule(conditions=[{"attribute": "plan", "operator": "like", "value": "x"}])]}, "rules[0].conditions[0].operator"),
-    ({"rules": [rule(conditions=[{"attribute": "plan", "operator": "in", "value": "pro"}])]}, "rules[0].conditions[0].value"),
-    ({"rules": [rule(conditions=[{"attribute": "plan", "operator": "not_in", "value": []}])]}, "rules[0].conditions[0].value"),
-    ({"rules": [rule(conditions=[{"attribute": "age", "operator": "gt", "value": "18"}])]}, "rules[0].conditions[0].value"),
-    ({"rules": [rule(conditions=[{"attribute": "age", "operator": "lte", "value": True}])]}, "rules[0].conditions[0].value"),
-    ({"rules": [rule(conditions=[{"attribute": "email", "operator": "ends_with", "value": 3}])]}, "rules[0].conditions[0].value"),
-    ({"rules": [rule(conditions=[{"attribute": "plan", "operator": "eq", "value": {"a": 1}}])]}, "rules[0].conditions[0].value"),
-    ({"rules": [rule(conditions=[{"attribute": "", "operator": "eq", "value": "x"}])]}, "rules[0].conditions[0].attribute"),
+    (
+        {"rules": [rule(conditions=[{"attribute": "plan", "operator": "like", "value": "x"}])]},
+        "rules[0].conditions[0].operator",
+    ),
+    (
+        {"rules": [rule(conditions=[{"attribute": "plan", "operator": "in", "value": "pro"}])]},
+        "rules[0].conditions[0].value",
+    ),
+    (
+        {"rules": [rule(conditions=[{"attribute": "plan", "operator": "not_in", "value": []}])]},
+        "rules[0].conditions[0].value",
+    ),
+    (
+        {"rules": [rule(conditions=[{"attribute": "age", "operator": "gt", "value": "18"}])]},
+        "rules[0].conditions[0].value",
+    ),
+    (
+        {"rules": [rule(conditions=[{"attribute": "age", "operator": "lte", "value": True}])]},
+        "rules[0].conditions[0].value",
+    ),
+    (
+        {"rules": [rule(conditions=[{"attribute": "email", "operator": "ends_with", "value": 3}])]},
+        "rules[0].conditions[0].value",
+    ),
+    (
+        {"rules": [rule(conditions=[{"attribute": "plan", "operator": "eq", "value": {"a": 1}}])]},
+        "rules[0].conditions[0].value",
+    ),
+    (
+        {"rules": [rule(conditions=[{"attribute": "", "operator": "eq", "value": "x"}])]},
+        "rules[0].conditions[0].attribute",
+    ),
     ({"rules": [rule(conditions=[{"attribute": "plan", "operator": "eq"}])]}, "rules[0].conditions[0]"),
 ]
 
 
 @pytest.mark.parametrize(("settings", "field"), BAD_SETTINGS)
 def test_it_rejects_bad_environment_settings_and_stores_nothing(api, project, production, settings, field):
-    body = {"key": "f", "type": "boolean", "variants": {"on": True, "off": False}, "environments": {production.public_id: settings}}
+    body = {
+        "key": "f",
+        "type": "boolean",
+        "variants": {"on": True, "off": False},
+        "environments": {production.public_id: settings},
+    }
     response = api.post(flags_url(project), body, format="json")
     assert response.status_code == 400, response.json()
     assert response.json()["error"]["message"].startswith(f"environments.{production.public_id}.{field}:")
@@ -168,7 +205,10 @@ def test_another_organizations_flags_are_not_found(outsider_api, project, produc
     base = flags_url(project)
     assert outsider_api.get(f"{base}/f").status_code == 404
     assert outsider_api.patch(f"{base}/f", {"description": "pwned"}, format="json").status_code == 404
-    assert outsider_api.put(f"{base}/f/environments/{production.public_id}", {"enabled": True}, format="json").status_code == 404
+    assert (
+        outsider_api.put(f"{base}/f/environments/{production.public_id}", {"enabled": True}, format="json").status_code
+        == 404
+    )
     assert outsider_api.delete(f"{base}/f").status_code == 404
     flag = Flag.objects.get()
     assert flag.description == ""

@@ -23,8 +23,13 @@ def ids(org):
 def test_rows_wait_in_the_buffer_until_flushed_with_their_utc_day(ids):
     environment_id, flag_id = ids
     new_york = timezone(timedelta(hours=-5))
-    recording.record(environment_id=environment_id, flag_id=flag_id, value="true", reason=Reason.SPLIT,
-                     at=datetime(2026, 11, 1, 23, 30, tzinfo=new_york))
+    recording.record(
+        environment_id=environment_id,
+        flag_id=flag_id,
+        value="true",
+        reason=Reason.SPLIT,
+        at=datetime(2026, 11, 1, 23, 30, tzinfo=new_york),
+    )
     assert FlagEvaluation.objects.count() == 0
     assert recording.recorder.pending() == 1
     assert recording.flush() == 1
@@ -43,7 +48,9 @@ def test_a_failed_write_keeps_the_rows_and_never_raises(ids, monkeypatch):
         raise RuntimeError("database gone")
 
     monkeypatch.setattr(recorder, "_write", broken)
-    recorder.record(environment_id=environment_id, flag_id=flag_id, value="x", reason=Reason.DEFAULT, at=datetime.now(UTC))
+    recorder.record(
+        environment_id=environment_id, flag_id=flag_id, value="x", reason=Reason.DEFAULT, at=datetime.now(UTC)
+    )
     assert recorder.flush() == 0
     assert recorder.pending() == 1
     monkeypatch.undo()
@@ -56,7 +63,9 @@ def test_a_full_buffer_drops_and_counts_instead_of_growing(ids):
     recorder = Recorder()
     recorder.mode, recorder.max_buffer = "manual", 3
     for _ in range(5):
-        recorder.record(environment_id=environment_id, flag_id=flag_id, value="x", reason=Reason.DEFAULT, at=datetime.now(UTC))
+        recorder.record(
+            environment_id=environment_id, flag_id=flag_id, value="x", reason=Reason.DEFAULT, at=datetime.now(UTC)
+        )
     assert (recorder.pending(), recorder.dropped) == (3, 2)
 
 
@@ -75,7 +84,9 @@ def test_the_background_thread_flushes_on_its_own(org):
     recorder = Recorder()
     recorder.mode, recorder.flush_seconds = "buffered", 0.05
     for _ in range(10):
-        recorder.record(environment_id=environment.pk, flag_id=flag.pk, value="true", reason=Reason.DEFAULT, at=datetime.now(UTC))
+        recorder.record(
+            environment_id=environment.pk, flag_id=flag.pk, value="true", reason=Reason.DEFAULT, at=datetime.now(UTC)
+        )
     deadline = time.monotonic() + 5
     # Only the thread empties the buffer here; the database is read once it is done,
     # since SQLite's shared in-memory test database refuses a read during a write.

@@ -27,8 +27,14 @@ def rollup(*args: str) -> str:
 def snapshot() -> list[tuple]:
     return list(
         FlagUsageDay.objects.order_by("date", "environment_id", "flag_id").values_list(
-            "date", "environment_id", "flag_id", "total_evaluations", "rule_match_count", "default_count",
-            "error_count", "value_distribution",
+            "date",
+            "environment_id",
+            "flag_id",
+            "total_evaluations",
+            "rule_match_count",
+            "default_count",
+            "error_count",
+            "value_distribution",
         )
     )
 
@@ -38,8 +44,11 @@ def test_it_counts_each_day_environment_and_flag_by_reason_and_value(world):
     yesterday = utc_today() - timedelta(days=1)
     before = yesterday - timedelta(days=1)
     for reason, value, n in [
-        (Reason.TARGETING_MATCH, "true", 3), (Reason.SPLIT, "false", 2), (Reason.DEFAULT, "false", 4),
-        (Reason.DISABLED, "true", 1), (Reason.ERROR, None, 2),
+        (Reason.TARGETING_MATCH, "true", 3),
+        (Reason.SPLIT, "false", 2),
+        (Reason.DEFAULT, "false", 4),
+        (Reason.DISABLED, "true", 1),
+        (Reason.ERROR, None, 2),
     ]:
         for _ in range(n):
             evaluation(production, flag, at=at(yesterday), value=value, reason=reason)
@@ -95,7 +104,10 @@ def test_days_and_date_recompute_chosen_days_only(world):
     assert len(snapshot()) == 3
 
 
-@pytest.mark.parametrize("args", [["--date", "2026-13-01"], ["--date", "yesterday"], ["--days", "0"], ["--days", "2", "--date", "2026-01-01"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--date", "2026-13-01"], ["--date", "yesterday"], ["--days", "0"], ["--days", "2", "--date", "2026-01-01"]],
+)
 def test_it_refuses_bad_arguments(args):
     with pytest.raises(CommandError):
         call_command("rollup_flag_usage", *args, stdout=StringIO())

@@ -22,7 +22,9 @@ def at(day, hour=12):
 
 @pytest.fixture
 def flag(project, production, staging):
-    return boolean_flag(project, "new-checkout", environments={production.public_id: {"enabled": True, "defaultVariant": "off"}})
+    return boolean_flag(
+        project, "new-checkout", environments={production.public_id: {"enabled": True, "defaultVariant": "off"}}
+    )
 
 
 @pytest.fixture
@@ -87,14 +89,25 @@ def test_the_organization_home_lists_its_projects(client, owner, org, project, o
     assert b"Checkout" in body and b"Globex Flags" not in body
 
 
-def test_the_usage_page_shows_the_apis_report_and_the_totals_by_hand(client, owner, org, api, project, production, evaluations):
+def test_the_usage_page_shows_the_apis_report_and_the_totals_by_hand(
+    client, owner, org, api, project, production, evaluations
+):
     client.force_login(owner)
     response = client.get(usage_url(org, project), {"days": "7"})
     assert response.status_code == 200
     usage = response.context["usage"]
-    params = {"environmentId": production.public_id, "from": (today() - timedelta(days=6)).isoformat(), "to": today().isoformat()}
+    params = {
+        "environmentId": production.public_id,
+        "from": (today() - timedelta(days=6)).isoformat(),
+        "to": today().isoformat(),
+    }
     assert usage == api_usage(api, project, params)
-    assert response.context["totals"] == {"totalEvaluations": 7, "ruleMatchCount": 3, "defaultCount": 3, "errorCount": 1}
+    assert response.context["totals"] == {
+        "totalEvaluations": 7,
+        "ruleMatchCount": 3,
+        "defaultCount": 3,
+        "errorCount": 1,
+    }
     html = response.content.decode()
     assert 'data-total="totalEvaluations">7<' in html
     assert 'data-total="errorCount">1<' in html
@@ -104,7 +117,9 @@ def test_the_usage_page_shows_the_apis_report_and_the_totals_by_hand(client, own
     assert "clamped-note" not in html
 
 
-def test_the_default_window_and_environment_are_the_apis_defaults(client, owner, org, api, project, production, evaluations):
+def test_the_default_window_and_environment_are_the_apis_defaults(
+    client, owner, org, api, project, production, evaluations
+):
     client.force_login(owner)
     response = client.get(usage_url(org, project))
     assert response.context["usage"] == api_usage(api, project, {"environmentId": production.public_id})
@@ -114,14 +129,20 @@ def test_the_default_window_and_environment_are_the_apis_defaults(client, owner,
 def test_the_environment_picker_switches_the_report(client, owner, org, api, project, staging, evaluations):
     client.force_login(owner)
     response = client.get(usage_url(org, project), {"environmentId": staging.public_id, "days": "90"})
-    params = {"environmentId": staging.public_id, "from": (today() - timedelta(days=89)).isoformat(), "to": today().isoformat()}
+    params = {
+        "environmentId": staging.public_id,
+        "from": (today() - timedelta(days=89)).isoformat(),
+        "to": today().isoformat(),
+    }
     assert response.context["usage"] == api_usage(api, project, params)
     assert response.context["totals"]["totalEvaluations"] == 1
     active = [item["environment"].name for item in response.context["environments"] if item["active"]]
     assert active == ["staging"]
 
 
-def test_a_free_plan_window_is_clamped_with_a_note(client, owner, org, free_plan, api, project, production, evaluations):
+def test_a_free_plan_window_is_clamped_with_a_note(
+    client, owner, org, free_plan, api, project, production, evaluations
+):
     org.plan = free_plan
     org.save()
     client.force_login(owner)
@@ -143,7 +164,9 @@ def test_a_free_plan_window_is_clamped_with_a_note(client, owner, org, free_plan
         ({"environmentId": "env_nope"}, 404, "no environment &#x27;env_nope&#x27;"),
     ],
 )
-def test_bad_parameters_answer_with_the_apis_status_and_message(client, owner, org, project, flag, params, status, message):
+def test_bad_parameters_answer_with_the_apis_status_and_message(
+    client, owner, org, project, flag, params, status, message
+):
     client.force_login(owner)
     response = client.get(usage_url(org, project), params)
     assert response.status_code == status
@@ -179,4 +202,7 @@ def test_an_object_flags_values_are_named_by_their_variant(client, owner, org, a
     html = response.content.decode()
     assert f"<title>{day.isoformat()}: 3 evaluations (compact 2, full 1)</title>" in html
     assert 'title="{&quot;steps&quot;:3,&quot;wallets&quot;:[&quot;card&quot;]}">full</span>' in html
-    assert response.context["usage"]["rows"][0]["valueDistribution"] == {'{"steps":1}': 2, '{"steps":3,"wallets":["card"]}': 1}
+    assert response.context["usage"]["rows"][0]["valueDistribution"] == {
+        '{"steps":1}': 2,
+        '{"steps":3,"wallets":["card"]}': 1,
+    }

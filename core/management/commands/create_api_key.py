@@ -22,7 +22,9 @@ class Command(BaseCommand):
                 raise CommandError(f"No organization '{org_slug}'; pass --create-org to create it.")
             plan_row = Plan.objects.filter(slug=plan).first()
             if plan_row is None:
-                raise CommandError(f"No plan '{plan}'; plans: {', '.join(Plan.objects.values_list('slug', flat=True))}.")
+                raise CommandError(
+                    f"No plan '{plan}'; plans: {', '.join(Plan.objects.values_list('slug', flat=True))}."
+                )
             organization = services.organization_create(name=org_slug, slug=org_slug, plan=plan_row)
             self.stdout.write(f"Created organization '{org_slug}' on plan '{plan_row.slug}'.")
         api_key, raw = services.api_key_create(organization=organization, name=name)
