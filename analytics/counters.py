@@ -595,15 +595,8 @@ def _upsert_adding(model, key_fields: tuple[str, ...], added_fields: tuple[str, 
     A fold then writes its rows without first reading the rows it adds to (the
     portable read-modify-write under the same lock gives the same counters).
     """
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    key_columns = [quote(model._meta.get_field(name.removesuffix("_id")).column) for name in key_fields]
-    added_columns = [quote(name) for name in added_fields]
-    columns = [*key_columns, *added_columns]
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET "
-        + ", ".join(f"{column} = {table}.{column} + EXCLUDED.{column}" for column in added_columns)
+    sql = core_sql.additive_values_upsert_sql(
+        model, key_fields=[name.removesuffix("_id") for name in key_fields], added_columns=added_fields
     )
     with connection.cursor() as cursor:
         for chunk in batched(rows, WRITE_BATCH_SIZE):
@@ -623,16 +616,14 @@ def _date_value(day: date):
 def _insert_rows(model, fields: tuple[str, ...], rows: Iterable[tuple]) -> None:
     """executemany of one prepared INSERT (pipelined by psycopg): bulk_create spends most of a
     rebuild preparing values one by one, and huge multi-row statements are slow to parse."""
-    columns = [model._meta.get_field(name.removesuffix("_id")).column for name in fields]
-    table = connection.ops.quote_name(model._meta.db_table)
-    column_list = ", ".join(connection.ops.quote_name(column) for column in columns)
+    field_names = [name.removesuffix("_id") for name in fields]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and COPY_ON_POSTGRESQL:
             # COPY: several times faster again, which a rebuild over millions of events needs.
-            with cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
+            with cursor.cursor.copy(core_sql.copy_from_stdin_sql(model, field_names)) as copy:
                 for row in rows:
                     copy.write_row(row)
             return
-        sql = f"INSERT INTO {table} ({column_list}) VALUES (" + ", ".join(["%s"] * len(columns)) + ")"
+        sql = core_sql.insert_values_sql(model, field_names)
         for chunk in batched(rows, WRITE_BATCH_SIZE):
             cursor.executemany(sql, chunk)

@@ -94,11 +94,11 @@ def read_snapshot() -> Iterator[None]:
         # transaction in WAL mode reads one snapshot and blocks no writer.
         connection.ensure_connection()
         with connection.cursor() as cursor:
-            cursor.execute("BEGIN DEFERRED")
+            cursor.execute(core_sql.sqlite_begin_deferred_sql())
             try:
                 yield
             finally:
-                cursor.execute("COMMIT")
+                cursor.execute(core_sql.commit_sql())
     finally:
         setattr(connection, SNAPSHOT_FLAG, False)
 

@@ -29,6 +29,7 @@ from analytics.models import (
     LicenseHourCounter,
     LicenseTotalBlock,
 )
+from core import sql as core_sql
 from events.models import Event, License
 
 
@@ -253,12 +254,7 @@ def _pair_rollup(pairs: QuerySet, *, entity: str, feature_sum: str) -> list[tupl
         inner, params = pairs.query.sql_with_params()
     except EmptyResultSet:  # an ``event`` filter that matches no name
         return []
-    sql = (
-        f"WITH pairs AS ({inner}) "
-        f"SELECT 0, feature, COUNT(*), SUM({feature_sum}) FROM pairs GROUP BY feature "
-        f"UNION ALL "
-        f"SELECT 1, CAST({entity} AS TEXT), COUNT(*), SUM(n) FROM pairs GROUP BY {entity}"
-    )
+    sql = core_sql.pair_rollup_sql(inner, entity=entity, feature_sum=feature_sum)
     with connections[pairs.db].cursor() as cursor:
         cursor.execute(sql, params)
         # PostgreSQL sums integers into numeric: back to int.
