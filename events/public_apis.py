@@ -15,11 +15,11 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from core.errors import error_body
+from core.public_bodies import public_body_read
 from core.ratelimit import rate_limit_hit
 from events import ingestion
 from events.ingestion import IngestError
 
-ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain", "")
 SUCCESS = b'{"success": true}'
 
 
@@ -43,7 +43,11 @@ def _ingest(request: HttpRequest, *, batch: bool) -> HttpResponse:
         response["Allow"] = "POST, OPTIONS"
         return response
     try:
-        body = _body(request, limit=ingestion.MAX_BATCH_BODY_BYTES if batch else ingestion.MAX_EVENT_BODY_BYTES)
+        body = public_body_read(
+            request,
+            limit=ingestion.MAX_BATCH_BODY_BYTES if batch else ingestion.MAX_EVENT_BODY_BYTES,
+            error=IngestError,
+        )
         data = ingestion.body_parse(body)
         public_key = ingestion.public_key_from(data)
         product_id = ingestion.product_id_for_public_key(public_key)
@@ -71,28 +75,6 @@ def _ingest(request: HttpRequest, *, batch: bool) -> HttpResponse:
     if batch:
         return HttpResponse(b'{"success": true, "accepted": %d}' % len(events), content_type="application/json")
     return HttpResponse(SUCCESS, content_type="application/json")
-
-
-def _body(request: HttpRequest, *, limit: int) -> bytes:
-    content_type = request.content_type or ""
-    if content_type not in ACCEPTED_CONTENT_TYPES and not content_type.endswith("+json"):
-        raise IngestError(
-            "Content-Type: send application/json or text/plain with a JSON body.",
-            code="unsupported_media_type",
-            status=415,
-        )
-    too_large = IngestError(f"body: at most {limit} bytes.", code="payload_too_large", status=413)
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise too_large
-    # The declared length may lie (or be absent with chunked bodies): measure what came.
-    body = request.read(limit + 1)
-    if len(body) > limit:
-        raise too_large
-    return body
 
 
 def _error_response(error: IngestError) -> HttpResponse:

@@ -14,12 +14,12 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from core.public_bodies import public_body_read
 from flags import buckets, selectors
 from flags.buckets import BucketError
 from flags.ofrep_auth import SdkKeyRejected, authenticate_sdk_key, rate_limit_retry_after
 
 RATE_SCOPE = "flag_evaluations"
-ACCEPTED_CONTENT_TYPES = ("application/json", "text/plain", "")
 
 
 @csrf_exempt
@@ -46,7 +46,9 @@ def flag_evaluations_create(request: HttpRequest) -> HttpResponse:
                 retry_after=retry_after,
             )
         now = timezone.now()
-        bucket = buckets.bucket_parse(_body(request), now=now)
+        bucket = buckets.bucket_parse(
+            public_body_read(request, limit=buckets.MAX_BODY_BYTES, error=BucketError), now=now
+        )
         flags = selectors.environment_flags(environment_id=environment_id, config_version=version)
         buckets.bucket_store(
             environment_id=environment_id,
@@ -67,25 +69,3 @@ def flag_evaluations_create(request: HttpRequest) -> HttpResponse:
         return response
     # A retried bucket gets the same answer as the first copy: the client may stop retrying.
     return HttpResponse(json.dumps({"success": True, "accepted": len(bucket.entries)}), content_type="application/json")
-
-
-def _body(request: HttpRequest) -> bytes:
-    content_type = request.content_type or ""
-    if content_type not in ACCEPTED_CONTENT_TYPES and not content_type.endswith("+json"):
-        raise BucketError(
-            "Content-Type: send application/json or text/plain with a JSON body.",
-            code="unsupported_media_type",
-            status=415,
-        )
-    limit = buckets.MAX_BODY_BYTES
-    too_large = BucketError(f"body: at most {limit} bytes.", code="payload_too_large", status=413)
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise too_large
-    body = request.read(limit + 1)
-    if len(body) > limit:
-        raise too_large
-    return body
