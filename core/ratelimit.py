@@ -61,37 +61,49 @@ def rate_of(scope: str) -> str | None:
     return settings.RATE_LIMITS.get(scope)
 
 
-def rate_limit_hit(*, scope: str, identity: str, rate: str | None = None) -> int | None:
-    """Count one request; the seconds to wait when it is over the scope's rate, else None."""
+@dataclass(frozen=True)
+class _Window:
+    key: str
+    allowed: int
+    seconds: int
+    retry_after: int  # seconds until this window ends
+
+
+def _current_window(scope: str, identity: str, rate: str | None) -> _Window | None:
+    """The fixed window a request falls in now, or None when the scope is unlimited."""
     rate = rate if rate is not None else rate_of(scope)
     if not rate:
         return None
-    allowed, window = parse_rate(rate)
+    allowed, seconds = parse_rate(rate)
     now = time.time()
-    window_start = int(now // window)
-    key = f"rl:{scope}:{identity}:{window}:{window_start}"
-    if isinstance(_default_cache(), RedisCache):
-        count = _shared_counts.hit(key, allowed=allowed, ttl=window + 1)
-    else:
-        count = _incr(key, timeout=window + 1)
-    if count <= allowed:
+    start = int(now // seconds)
+    return _Window(
+        key=f"rl:{scope}:{identity}:{seconds}:{start}",
+        allowed=allowed,
+        seconds=seconds,
+        retry_after=max(1, math.ceil((start + 1) * seconds - now)),
+    )
+
+
+def rate_limit_hit(*, scope: str, identity: str, rate: str | None = None) -> int | None:
+    """Count one request; the seconds to wait when it is over the scope's rate, else None."""
+    window = _current_window(scope, identity, rate)
+    if window is None:
         return None
-    return max(1, math.ceil((window_start + 1) * window - now))
+    if isinstance(_default_cache(), RedisCache):
+        count = _shared_counts.hit(window.key, allowed=window.allowed, ttl=window.seconds + 1)
+    else:
+        count = _incr(window.key, timeout=window.seconds + 1)
+    return None if count <= window.allowed else window.retry_after
 
 
 def rate_limit_exceeded(*, scope: str, identity: str, rate: str | None = None) -> int | None:
     """Like ``rate_limit_hit`` but without counting: the seconds to wait if the identity is already over."""
-    rate = rate if rate is not None else rate_of(scope)
-    if not rate:
+    window = _current_window(scope, identity, rate)
+    if window is None:
         return None
-    allowed, window = parse_rate(rate)
-    now = time.time()
-    window_start = int(now // window)
-    key = f"rl:{scope}:{identity}:{window}:{window_start}"
-    count = cache.get(key, 0) + _shared_counts.unsent(key)
-    if count < allowed:
-        return None
-    return max(1, math.ceil((window_start + 1) * window - now))
+    count = cache.get(window.key, 0) + _shared_counts.unsent(window.key)
+    return None if count < window.allowed else window.retry_after
 
 
 def rate_limit_flush() -> None:
