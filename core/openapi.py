@@ -25,6 +25,11 @@ ERROR_SCHEMA = {
     },
     "required": ["error"],
 }
+# The public endpoints (ingestion, SDK count buckets) answer the same error with "success": false beside it.
+PUBLIC_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"success": {"type": "boolean", "enum": [False]}, "error": ERROR_SCHEMA["properties"]["error"]},
+}
 ERROR_DESCRIPTIONS = {
     "400": "Bad input; the message names the field",
     "401": "No API key, or an unknown or revoked one",

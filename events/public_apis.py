@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from core.errors import error_body
+from core.openapi import PUBLIC_ERROR_SCHEMA
 from core.public_bodies import public_body_read
 from core.ratelimit import rate_limit_hit
 from events import ingestion
@@ -88,17 +89,6 @@ def _error_response(error: IngestError) -> HttpResponse:
 
 def openapi_paths(result: dict, generator, request, public) -> dict:
     """drf-spectacular post-processing hook: the ingestion endpoints are plain views, described by hand."""
-    error = {
-        "type": "object",
-        "properties": {
-            "success": {"type": "boolean", "enum": [False]},
-            "error": {
-                "type": "object",
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-                "required": ["code", "message"],
-            },
-        },
-    }
     event = {
         "type": "object",
         "properties": {
@@ -125,7 +115,7 @@ def openapi_paths(result: dict, generator, request, public) -> dict:
         "required": ["public_key", "events"],
     }
     errors = {
-        str(code): {"description": text, "content": {"application/json": {"schema": error}}}
+        str(code): {"description": text, "content": {"application/json": {"schema": PUBLIC_ERROR_SCHEMA}}}
         for code, text in [
             (400, "Bad input, naming the field"),
             (401, "Unknown public key"),

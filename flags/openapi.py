@@ -6,6 +6,7 @@ Plain Django views like the evaluation endpoints, described by hand after
 
 from __future__ import annotations
 
+from core.openapi import PUBLIC_ERROR_SCHEMA
 from flags import buckets
 
 SDK_KEY_SECURITY = [{"SdkKey": []}]  # the scheme flags.ofrep_openapi declares
@@ -83,17 +84,6 @@ def openapi_paths(result: dict, generator, request, public) -> dict:
         "403": {"description": "Revoked SDK key", "content": failure},
         "429": {"description": "Rate limited (Retry-After)", "content": failure},
     }
-    ingestion_error = {
-        "type": "object",
-        "properties": {
-            "success": {"type": "boolean", "enum": [False]},
-            "error": {
-                "type": "object",
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-                "required": ["code", "message"],
-            },
-        },
-    }
     result.setdefault("paths", {}).update(
         {
             "/ofrep/v1/configuration": {
@@ -138,7 +128,7 @@ def openapi_paths(result: dict, generator, request, public) -> dict:
                         **{
                             str(code): {
                                 "description": text,
-                                "content": {"application/json": {"schema": ingestion_error}},
+                                "content": {"application/json": {"schema": PUBLIC_ERROR_SCHEMA}},
                             }
                             for code, text in [
                                 (400, "Bad input, naming the field; nothing stored"),
