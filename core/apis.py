@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from core.audit import Actor, audit_entries
 from core.errors import ApiError
+from core.fields import StrictCharField
 from core.models import AuditEntry, Organization
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginated_response
 
@@ -84,7 +85,7 @@ class AuditEntryOutputSerializer(serializers.Serializer):
 
 class AuditLogApi(OrganizationAPIView):
     class FilterSerializer(serializers.Serializer):
-        target = serializers.CharField(required=False, allow_blank=True, max_length=100)
+        target = StrictCharField(required=False, allow_blank=True, max_length=100)
 
     @extend_schema(
         parameters=[

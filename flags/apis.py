@@ -12,7 +12,6 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.apis import OrganizationAPIView
-from core.errors import ApiError
 from core.fields import StrictCharField
 from core.pagination import PageParamsSerializer, paginated_response
 from events.selectors import product_get
@@ -455,9 +454,6 @@ class UnknownFlagListApi(OrganizationAPIView):
     )
     def get(self, request, project_id: str):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
-        environment_id = (request.query_params.get("environmentId") or "").strip()
-        if not environment_id:
-            raise ApiError("environmentId: required; the environment to report on.", code="invalid_request")
-        environment = selectors.environment_get(project=project, environment_id=environment_id)
+        environment = selectors.environment_param_get(project=project, params=request.query_params)
         # At most 100 keys, one page: nextCursor is there for the list convention, always null.
         return Response({"data": health.unknown_flags(environment=environment), "nextCursor": None})

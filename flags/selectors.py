@@ -56,6 +56,28 @@ def environment_get(*, project: Project, environment_id: str) -> Environment:
     return environment
 
 
+def environment_id_param(params: Mapping[str, str]) -> str:
+    """The ``environmentId`` query parameter of the flag reports: required and ``env_…``-shaped, else 400."""
+    environment_id = (params.get("environmentId") or "").strip()
+    if not environment_id:
+        raise ApiError("environmentId: required; the environment to report on.", code="invalid_request")
+    if not public_id_shaped(environment_id, prefix="env"):
+        raise ApiError("environmentId: not an environment id (env_…).", code="invalid_request")
+    return environment_id
+
+
+def environment_param_get(*, project: Project, params: Mapping[str, str]) -> Environment:
+    """The project's environment named by ``environmentId``: 400 when missing or malformed, 404 when not found."""
+    return _environment_of_param(project, environment_id_param(params))
+
+
+def _environment_of_param(project: Project, environment_id: str) -> Environment:
+    environment = Environment.objects.filter(project=project, public_id=environment_id).first()
+    if environment is None:
+        raise NotFound(f"environmentId: no environment '{environment_id}' in this project.")
+    return environment
+
+
 def flag_list(*, project: Project) -> QuerySet[Flag]:
     return Flag.objects.filter(project=project).prefetch_related(
         Prefetch("settings", queryset=FlagEnvironment.objects.select_related("environment").order_by("environment_id"))
@@ -105,11 +127,7 @@ def parse_flag_usage_query(
 ) -> FlagUsageQuery:
     """Check ``environmentId``, ``from`` and ``to`` as the flag usage contract says, then clamp ``from`` to the plan's retention."""
     today = today or utc_today()
-    environment_id = (params.get("environmentId") or "").strip()
-    if not environment_id:
-        raise ApiError("environmentId: required; the environment to report on.", code="invalid_request")
-    if not public_id_shaped(environment_id, prefix="env"):
-        raise ApiError("environmentId: not an environment id (env_…).", code="invalid_request")
+    environment_id = environment_id_param(params)
     date_to = _parse_date(params, "to", default=today)
     # Without `from`, the window is the 30 days ending at `to` (today by default, as the flag usage contract says).
     date_from = _parse_date(params, "from", default=date_to - timedelta(days=DEFAULT_WINDOW_DAYS))
@@ -119,9 +137,7 @@ def parse_flag_usage_query(
         raise ApiError(
             f"to: the range from {date_from} to {date_to} is over {MAX_RANGE_DAYS} days.", code="invalid_request"
         )
-    environment = Environment.objects.filter(project=project, public_id=environment_id).first()
-    if environment is None:
-        raise NotFound(f"environmentId: no environment '{environment_id}' in this project.")
+    environment = _environment_of_param(project, environment_id)
     earliest = today - timedelta(days=project.organization.plan.flag_retention_days - 1)
     clamped = date_from < earliest
     return FlagUsageQuery(

@@ -103,6 +103,8 @@ V1_READS = [
     "/v1/projects/{proj}/flags",
     "/v1/projects/{proj}/flags/{flag}",
     "/v1/projects/{proj}/flags/{flag}/usage?environmentId={env}",
+    "/v1/projects/{proj}/flags/{flag}/exposure?environmentId={env}",
+    "/v1/projects/{proj}/unknown-flags?environmentId={env}",
 ]
 V1_WRITES = [
     ("post", "/v1/products"),
@@ -135,8 +137,15 @@ V1_QUERY_PARAMETERS = [
     ("/v1/products/{prd}/analytics/feature-usage.csv", "table"),
     ("/v1/projects/{proj}/flags/{flag}/usage?from=2026-01-01", "environmentId"),
     ("/v1/projects/{proj}/flags/{flag}/usage?environmentId={env}", "to"),
+    ("/v1/projects/{proj}/flags/{flag}/exposure?from=2026-01-01", "environmentId"),
+    ("/v1/projects/{proj}/flags/{flag}/exposure?environmentId={env}", "from"),
+    ("/v1/projects/{proj}/flags/{flag}/exposure?environmentId={env}", "cursor"),
+    ("/v1/projects/{proj}/unknown-flags", "environmentId"),
     ("/v1/products", "cursor"),
     ("/v1/projects/{proj}/flags", "limit"),
+    ("/v1/audit-log", "cursor"),
+    ("/v1/audit-log", "limit"),
+    ("/v1/audit-log", "target"),
 ]
 
 
@@ -297,6 +306,10 @@ CONSOLE_PAGES = [
     "/o/acme/products/{prd}/analytics/feature-usage.csv?table=features",
     "/o/acme/projects/{proj}/",
     "/o/acme/projects/{proj}/flags/{flag}/",
+    "/o/acme/projects/{proj}/history/",
+    "/o/acme/projects/{proj}/flags/{flag}/settings/",
+    "/o/acme/projects/{proj}/flags/{flag}/environments/{env}/",
+    "/o/acme/projects/{proj}/flags/{flag}/history/",
 ]
 
 
