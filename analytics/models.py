@@ -16,6 +16,7 @@ BLOCK_DAYS = 32
 # rows for a million events, and checking each row's product and license at commit cost
 # more than a fifth of the fold. The fold writes only ids read from events (whose own keys
 # are checked at ingestion), and Django's collector still cascades deletions to the counters.
+# Nor has the product a foreign-key index of its own: every counter's primary key leads with it.
 RUNNING_COLUMNS = tuple(f"c{index}" for index in range(BLOCK_DAYS))
 
 
@@ -26,7 +27,8 @@ class CounterState(models.Model):
     or below it; the events above it are the tail a read adds at query time.
     """
 
-    product = models.OneToOneField(Product, on_delete=models.CASCADE, related_name="counter_state")
+    # The product is the key: one row per product, under a key that holds the distribution column.
+    product = models.OneToOneField(Product, on_delete=models.CASCADE, related_name="counter_state", primary_key=True)
     folded_through = models.BigIntegerField(default=0)
     rebuilt_at = models.DateTimeField(null=True, blank=True)
     # The recount that owns the counters while the product is recounting: a newer
@@ -43,18 +45,19 @@ class CounterState(models.Model):
 class FeatureHourCounter(models.Model):
     """Events per local day and hour of one (event name, feature) of a product."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     day = models.DateField()
     hour = models.PositiveSmallIntegerField()
     event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     count = models.BigIntegerField(default=0)
 
+    pk = models.CompositePrimaryKey("product", "day", "hour", "event", "feature")
+
     class Meta:
         db_table = "events_featurehourcounter"
-        constraints = [
-            models.UniqueConstraint(fields=["product", "day", "hour", "event", "feature"], name="feature_hour_key"),
-        ]
 
     def __str__(self) -> str:
         return f"{self.feature} {self.day} {self.hour}h: {self.count}"
@@ -68,7 +71,9 @@ class RunningTotalsBlock(models.Model):
     subtraction, and a 30-day window reads at most two rows per key.
     """
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     block = models.IntegerField()
     locals().update({name: models.IntegerField(default=0) for name in RUNNING_COLUMNS})
 
@@ -83,13 +88,10 @@ class LicenseBlockCounter(RunningTotalsBlock):
     event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
 
+    pk = models.CompositePrimaryKey("product", "block", "license", "event", "feature")
+
     class Meta:
         db_table = "events_licenseblockcounter"
-        constraints = [
-            models.UniqueConstraint(
-                fields=["product", "block", "license", "event", "feature"], name="license_block_key"
-            ),
-        ]
         # ``event=`` answers read only the matching features' rows.
         indexes = [models.Index(fields=["product", "feature", "block"], name="license_block_feature")]
 
@@ -104,11 +106,10 @@ class DomainBlockCounter(RunningTotalsBlock):
     event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
 
+    pk = models.CompositePrimaryKey("product", "block", "domain", "event", "feature")
+
     class Meta:
         db_table = "events_domainblockcounter"
-        constraints = [
-            models.UniqueConstraint(fields=["product", "block", "domain", "event", "feature"], name="domain_block_key"),
-        ]
         indexes = [models.Index(fields=["product", "feature", "block"], name="domain_block_feature")]
 
     def __str__(self) -> str:
@@ -120,9 +121,10 @@ class LicenseTotalBlock(RunningTotalsBlock):
 
     license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+", db_constraint=False)
 
+    pk = models.CompositePrimaryKey("product", "block", "license")
+
     class Meta:
         db_table = "events_licensetotalblock"
-        constraints = [models.UniqueConstraint(fields=["product", "block", "license"], name="license_total_key")]
 
     def __str__(self) -> str:
         return f"{self.license_id} block {self.block}"
@@ -133,9 +135,10 @@ class DomainTotalBlock(RunningTotalsBlock):
 
     domain = models.CharField(max_length=DOMAIN_MAX_LENGTH)
 
+    pk = models.CompositePrimaryKey("product", "block", "domain")
+
     class Meta:
         db_table = "events_domaintotalblock"
-        constraints = [models.UniqueConstraint(fields=["product", "block", "domain"], name="domain_total_key")]
 
     def __str__(self) -> str:
         return f"{self.domain} block {self.block}"
@@ -158,23 +161,21 @@ class FeatureReachCounter(models.Model):
         LICENSE = "license", "License"
         DOMAIN = "domain", "Domain"
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     day = models.DateField()
     previous_day = models.DateField()
     count = models.BigIntegerField(default=0)
 
+    # On PostgreSQL the key index also holds ``count`` (INCLUDE, migration 0005): a window is
+    # answered from the index alone.
+    pk = models.CompositePrimaryKey("product", "kind", "day", "feature", "previous_day")
+
     class Meta:
         db_table = "events_featurereachcounter"
-        constraints = [
-            # ``count`` included: PostgreSQL answers a window from the index alone.
-            models.UniqueConstraint(
-                fields=["product", "kind", "day", "feature", "previous_day"],
-                include=["count"],
-                name="feature_reach_key",
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.feature} {self.day} after {self.previous_day}: {self.count}"
@@ -183,15 +184,18 @@ class FeatureReachCounter(models.Model):
 class FeatureDayCounter(models.Model):
     """Events per local day of one (event name, feature): sparklines and prior windows in features × days rows."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     day = models.DateField()
     event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     count = models.BigIntegerField(default=0)
 
+    pk = models.CompositePrimaryKey("product", "day", "event", "feature")
+
     class Meta:
         db_table = "events_featuredaycounter"
-        constraints = [models.UniqueConstraint(fields=["product", "day", "event", "feature"], name="feature_day_key")]
 
     def __str__(self) -> str:
         return f"{self.feature} {self.day}: {self.count}"
@@ -200,14 +204,17 @@ class FeatureDayCounter(models.Model):
 class DayHourCounter(models.Model):
     """Events per local day and hour, all features together: the unfiltered heatmap."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     day = models.DateField()
     hour = models.PositiveSmallIntegerField()
     count = models.BigIntegerField(default=0)
 
+    pk = models.CompositePrimaryKey("product", "day", "hour")
+
     class Meta:
         db_table = "events_dayhourcounter"
-        constraints = [models.UniqueConstraint(fields=["product", "day", "hour"], name="day_hour_key")]
 
     def __str__(self) -> str:
         return f"{self.day} {self.hour}h: {self.count}"
@@ -216,17 +223,18 @@ class DayHourCounter(models.Model):
 class LicenseHourCounter(models.Model):
     """Events per local day and hour of one license: the heatmap of a ``license_id=`` answer."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     day = models.DateField()
     hour = models.PositiveSmallIntegerField()
     count = models.BigIntegerField(default=0)
 
+    pk = models.CompositePrimaryKey("product", "license", "day", "hour")
+
     class Meta:
         db_table = "events_licensehourcounter"
-        constraints = [
-            models.UniqueConstraint(fields=["product", "license", "day", "hour"], name="license_hour_key"),
-        ]
 
     def __str__(self) -> str:
         return f"{self.license_id} {self.day} {self.hour}h: {self.count}"
@@ -240,13 +248,10 @@ class LicenseDomainBlockCounter(RunningTotalsBlock):
     event = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
     feature = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
 
+    pk = models.CompositePrimaryKey("product", "license", "block", "domain", "event", "feature")
+
     class Meta:
         db_table = "events_licensedomainblockcounter"
-        constraints = [
-            models.UniqueConstraint(
-                fields=["product", "license", "block", "domain", "event", "feature"], name="license_domain_block_key"
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"{self.license_id} {self.domain} {self.feature} block {self.block}"

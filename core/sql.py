@@ -250,9 +250,8 @@ def events_batch_table_sql(event_model: type[Model], *, batch_table: str, owner_
 
 
 def _conflict_order(model: type[Model], keys: Sequence[str], select_keys: dict[str, str]) -> str:
-    """ORDER BY the unique key's columns in the index's order, so that the upsert walks the index once, in order."""
-    unique = next(c for c in model._meta.constraints if getattr(c, "fields", None) and c.fields[0] == "product")
-    ordered = [select_keys[name] for name in unique.fields if name in select_keys]
+    """ORDER BY the primary key's columns in the index's order, so that the upsert walks the index once, in order."""
+    ordered = [select_keys[field.name] for field in model._meta.pk_fields if field.name in select_keys]
     return ", ".join(ordered)
 
 

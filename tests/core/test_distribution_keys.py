@@ -17,13 +17,7 @@ from django.db.models import CompositePrimaryKey, Model, UniqueConstraint
 DISTRIBUTED = {
     "events_event": "product_id",
     "events_eventuuid": "product_id",
-}
-
-# Per-product (per-environment) leaf tables whose keys are still a surrogate ``id``:
-# listed so the gap is visible and this test flips (strict xfail) once they are converted.
-FOLLOW_UP = {
-    # The Feature Usage counters move to analytics (issue 9): their unique keys already lead with
-    # the product; the primary key becomes that unique key (CompositePrimaryKey) after the move.
+    # the Feature Usage counters (analytics): keyed by their natural key, led by the product
     "events_counterstate": "product_id",
     "events_featurehourcounter": "product_id",
     "events_featuredaycounter": "product_id",
@@ -35,6 +29,11 @@ FOLLOW_UP = {
     "events_domaintotalblock": "product_id",
     "events_licensehourcounter": "product_id",
     "events_licensedomainblockcounter": "product_id",
+}
+
+# Per-product (per-environment) leaf tables whose keys are still a surrogate ``id``:
+# listed so the gap is visible and this test flips (strict xfail) once they are converted.
+FOLLOW_UP = {
     # Flag evaluations and their daily rollup, distributed by environment (issue 11 reshapes them).
     "flags_flagevaluation": "environment_id",
     "flags_flagusageday": "environment_id",
