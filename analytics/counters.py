@@ -29,6 +29,7 @@ from django.utils.timezone import now
 
 from analytics.models import (
     BLOCK_DAYS,
+    HOUR_COLUMNS,
     NO_PREVIOUS_DAY,
     RUNNING_COLUMNS,
     CounterState,
@@ -39,8 +40,8 @@ from analytics.models import (
     FeatureHourCounter,
     FeatureReachCounter,
     LicenseBlockCounter,
+    LicenseDayHours,
     LicenseDomainBlockCounter,
-    LicenseHourCounter,
     LicenseTotalBlock,
 )
 from core import sql as core_sql
@@ -53,7 +54,7 @@ COUNTER_MODELS = (
     FeatureHourCounter,
     FeatureDayCounter,
     DayHourCounter,
-    LicenseHourCounter,
+    LicenseDayHours,
     LicenseDomainBlockCounter,
     LicenseBlockCounter,
     DomainBlockCounter,
@@ -88,7 +89,6 @@ ADDED_COUNTS = (
     (FeatureHourCounter, ("day", "hour", "event", "feature"), {}),
     (FeatureDayCounter, ("day", "event", "feature"), {}),
     (DayHourCounter, ("day", "hour"), {}),
-    (LicenseHourCounter, ("license_id", "day", "hour"), WITH_LICENSE),
 )
 ADDED_BLOCKS = (
     (LicenseBlockCounter, ("license_id", "event", "feature"), WITH_LICENSE),
@@ -282,7 +282,7 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
         fresh=fresh,
     )
     # What a license_id= answer needs beyond the pair blocks: its hours and its domains.
-    license_hours: dict[tuple, int] = defaultdict(int)
+    license_hours: dict[tuple, list[int]] = {}
     for license_id, day, hour, n in (
         counted.filter(license__isnull=False)
         .order_by()
@@ -290,10 +290,11 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
         .annotate(n=Count("id"))
         .iterator(chunk_size=READ_CHUNK_SIZE)
     ):
-        license_hours[(license_id, day, hour)] += n
-    _merge_counts(
-        model=LicenseHourCounter,
-        key_fields=("license_id", "day", "hour"),
+        _add_day(license_hours, (license_id, day), hour, n, width=len(HOUR_COLUMNS))
+    _merge_columns(
+        model=LicenseDayHours,
+        key_fields=("license_id", "day"),
+        columns=HOUR_COLUMNS,
         product=product,
         added=license_hours,
         fresh=fresh,
@@ -362,11 +363,15 @@ def _fold_in_database(*, product: Product, ids: tuple[int, int]) -> None:
                 no_previous_day=NO_PREVIOUS_DAY.isoformat(),
                 **rows,
             )
-            cursor.execute(statement, [product.pk, product.pk, str(kind)])
+            cursor.execute(statement, [product.pk, product.pk, product.pk, str(kind)])
         cursor.execute(core_sql.delete_zero_counts_sql(FeatureReachCounter), [product.pk])
         for model, keys, rows in ADDED_COUNTS:
             source = BATCH_TABLE if "hour" in keys else DAY_BATCH_TABLE
             cursor.execute(core_sql.add_batch_counts_sql(model, keys, batch_table=source, **rows), [product.pk])
+        statement = core_sql.add_batch_hour_columns_sql(
+            LicenseDayHours, ("license_id", "day"), batch_table=BATCH_TABLE, hour_fields=HOUR_COLUMNS, **WITH_LICENSE
+        )
+        cursor.execute(statement, [product.pk])
         for model, keys, rows in ADDED_BLOCKS:
             statement = core_sql.add_batch_running_blocks_sql(
                 model, keys, batch_table=DAY_BATCH_TABLE, running_fields=RUNNING_COLUMNS, block_days=BLOCK_DAYS, **rows
@@ -465,10 +470,10 @@ def _merge_entity(
     _merge_reach(product=product, kind=kind, changes=reach, fresh=fresh)
 
 
-def _add_day(table: dict[tuple, list[int]], key: tuple, column: int, n: int) -> None:
+def _add_day(table: dict[tuple, list[int]], key: tuple, column: int, n: int, *, width: int = BLOCK_DAYS) -> None:
     days = table.get(key)
     if days is None:
-        days = table[key] = [0] * BLOCK_DAYS
+        days = table[key] = [0] * width
     days[column] += n
 
 
@@ -552,37 +557,54 @@ def _merge_reach(*, product: Product, kind: str, changes: Counter, fresh: bool) 
 def _merge_blocks(
     *, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, list[int]], fresh: bool
 ) -> None:
-    """Add per-day counts (keyed by ``key_fields`` + block) to ``model``'s rows of running totals."""
+    """Add per-day counts (keyed by ``key_fields`` + block) to ``model``'s rows of running totals.
+
+    Running totals add up column by column, so they merge as any other columns do.
+    """
     running = {key: list(accumulate(days)) for key, days in added.items()}
+    _merge_columns(
+        model=model,
+        key_fields=(*key_fields, "block"),
+        columns=RUNNING_COLUMNS,
+        product=product,
+        added=running,
+        fresh=fresh,
+    )
+
+
+def _merge_columns(
+    *,
+    model,
+    key_fields: tuple[str, ...],
+    columns: tuple[str, ...],
+    product: Product,
+    added: dict[tuple, list[int]],
+    fresh: bool,
+) -> None:
+    """Add ``added`` (key → one number per column of ``columns``) to ``model``'s rows, column by column.
+
+    The key's first field and last field (a block or a day) narrow the read of existing rows.
+    """
+    rows = ((product.pk, *map(_key_value, key), *values) for key, values in added.items())
     if not fresh and _adds_in_database():
-        # Running totals add up column by column, so the database can add them in place.
-        _upsert_adding(
-            model,
-            ("product", *key_fields, "block"),
-            RUNNING_COLUMNS,
-            ((product.pk, *key, *totals) for key, totals in running.items()),
-        )
+        _upsert_adding(model, ("product", *key_fields), columns, rows)
         return
     if not fresh:
+        first, last = key_fields[0], key_fields[-1]
         existing = model.objects.filter(
             product=product,
-            block__in={key[-1] for key in added},
-            **{f"{key_fields[0]}__in": {key[0] for key in added}},
+            **{f"{last}__in": {key[-1] for key in added}, f"{first}__in": {key[0] for key in added}},
         )
         stale = []
-        width = len(key_fields) + 1
-        for pk, *values in existing.values_list("pk", *key_fields, "block", *RUNNING_COLUMNS):
-            totals = running.get(tuple(values[:width]))
-            if totals is not None:
-                for index, total in enumerate(values[width:]):
-                    totals[index] += total
+        width = len(key_fields)
+        for pk, *values in existing.values_list("pk", *key_fields, *columns):
+            sums = added.get(tuple(values[:width]))
+            if sums is not None:
+                for index, value in enumerate(values[width:]):
+                    sums[index] += value
                 stale.append(pk)
         model.objects.filter(pk__in=stale).delete()
-    _insert_rows(
-        model,
-        ("product", *key_fields, "block", *RUNNING_COLUMNS),
-        ((product.pk, *key, *totals) for key, totals in running.items()),
-    )
+    _insert_rows(model, ("product", *key_fields, *columns), rows)
 
 
 def _adds_in_database() -> bool:
@@ -611,6 +633,10 @@ def batched(rows: Iterable[tuple], size: int) -> Iterable[list[tuple]]:
 
 def _date_value(day: date):
     return connection.ops.adapt_datefield_value(day)
+
+
+def _key_value(value):
+    return _date_value(value) if isinstance(value, date) else value
 
 
 def _insert_rows(model, fields: tuple[str, ...], rows: Iterable[tuple]) -> None:

@@ -18,6 +18,7 @@ BLOCK_DAYS = 32
 # are checked at ingestion), and Django's collector still cascades deletions to the counters.
 # Nor has the product a foreign-key index of its own: every counter's primary key leads with it.
 RUNNING_COLUMNS = tuple(f"c{index}" for index in range(BLOCK_DAYS))
+HOUR_COLUMNS = tuple(f"h{hour}" for hour in range(24))
 
 
 class CounterState(models.Model):
@@ -220,24 +221,24 @@ class DayHourCounter(models.Model):
         return f"{self.day} {self.hour}h: {self.count}"
 
 
-class LicenseHourCounter(models.Model):
-    """Events per local day and hour of one license: the heatmap of a ``license_id=`` answer."""
+class LicenseDayHours(models.Model):
+    """Events per local hour of one license's local day, 24 to a row: the heatmap of a ``license_id=`` answer.
+
+    A row per (license, day) rather than per hour: a fold writes each license's day once,
+    however many of its hours it touched (a busy day has events in most of its hours).
+    """
 
     product = models.ForeignKey(
         Product, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
     license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     day = models.DateField()
-    hour = models.PositiveSmallIntegerField()
-    count = models.BigIntegerField(default=0)
+    locals().update({name: models.IntegerField(default=0) for name in HOUR_COLUMNS})
 
-    pk = models.CompositePrimaryKey("product", "license", "day", "hour")
-
-    class Meta:
-        db_table = "events_licensehourcounter"
+    pk = models.CompositePrimaryKey("product", "license", "day")
 
     def __str__(self) -> str:
-        return f"{self.license_id} {self.day} {self.hour}h: {self.count}"
+        return f"{self.license_id} {self.day}"
 
 
 class LicenseDomainBlockCounter(RunningTotalsBlock):

@@ -218,8 +218,13 @@ def delete_dedup_rows_before_sql(
 # database groups and adds, Python never sees a row per event. Batch columns are
 # named as the counter models' fields (``license_id``, ``domain``, ``day``, …).
 
+
 # Python's date.toordinal() of a PostgreSQL date: days since 0001-01-01, plus one.
-_ORDINAL = "((day - DATE '0001-01-01') + 1)"
+def _ordinal(day: str = "day") -> str:
+    return f"(({day} - DATE '0001-01-01') + 1)"
+
+
+_ORDINAL = _ordinal()
 
 
 def _batch_filter(required: Sequence[str], nonblank: Sequence[str]) -> str:
@@ -276,6 +281,33 @@ def add_batch_counts_sql(
     )
 
 
+def add_batch_hour_columns_sql(
+    model: type[Model],
+    keys: Sequence[str],
+    *,
+    batch_table: str,
+    hour_fields: Sequence[str],
+    required: Sequence[str] = (),
+    nonblank: Sequence[str] = (),
+) -> str:
+    """Add the batch's counts per ``keys`` (a day among them) to ``model``'s one column per hour of the day.
+
+    Field k of ``hour_fields`` gains the batch's events of hour k. One parameter: the product id.
+    """
+    key_columns = [column(model, "product"), *(column(model, key.removesuffix("_id")) for key in keys)]
+    hours = [column(model, name) for name in hour_fields]
+    sums = ", ".join(f"SUM(CASE WHEN hour = {k} THEN n ELSE 0 END)" for k in range(len(hours)))
+    batch_keys = ", ".join(qn(key) for key in keys)
+    order = _conflict_order(model, keys, {key.removesuffix("_id"): qn(key) for key in keys})
+    return (
+        f"INSERT INTO {table(model)} ({', '.join(key_columns)}, {', '.join(hours)}) "
+        f"SELECT %s, {batch_keys}, {sums} FROM {qn(batch_table)} {_batch_filter(required, nonblank)} "
+        f"GROUP BY {batch_keys} ORDER BY {order} "
+        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET "
+        + ", ".join(f"{c} = {table(model)}.{c} + EXCLUDED.{c}" for c in hours)
+    )
+
+
 def add_batch_running_blocks_sql(
     model: type[Model],
     keys: Sequence[str],
@@ -325,28 +357,42 @@ def add_batch_reach_points_sql(
 
     Run before the pair blocks take the batch: they tell which days each pair used
     before. A pair's points are its used days with the one before (``LAG``, or
-    ``no_previous_day``); the change is the points of old ∪ new days minus those of
-    the old days, summed per point (unchanged points cancel). Parameters: product id
-    (the pair blocks), product id and kind (the points written). Points whose count
-    falls to 0 stay at 0: ``delete_zero_counts_sql`` removes them.
+    ``no_previous_day``). Only the pairs with a fresh day (a batch day their blocks do
+    not count yet: one index probe per pair and day) change: for those, the change is
+    the points of old ∪ fresh days minus those of the old days, summed per point
+    (unchanged points cancel). Once a product's pairs have been seen, most batches
+    bring few fresh days, and the pairs' old days are read for those pairs only.
+    Parameters: product id (the probes), product id (the old days), product id and kind
+    (the points written). Points whose count falls to 0 stay at 0:
+    ``delete_zero_counts_sql`` removes them.
     """
     r, p = reach_model, pairs_model
     ent = column(p, entity.removesuffix("_id"))
+    feature = column(p, "feature")
     start = "DATE '0001-01-01'"  # ordinal 1, as Python's date.toordinal()
     totals = ", ".join(f"b.{column(p, name)}" for name in running_fields)
     key = [column(r, name) for name in ("product", "kind", "day", "feature", "previous_day")]
     count = column(r, "count")
+    days = int(block_days)
     window = "WINDOW w AS (PARTITION BY entity, feature ORDER BY day)"
+    # Column k (1-based) of a block's running totals counts the day when it grew from column k - 1.
+    used_on = "x.a[k] > COALESCE(x.a[k - 1], 0)"
     return (
         f"WITH new_days AS (SELECT DISTINCT {qn(entity)} AS entity, feature, day FROM {qn(batch_table)} "
         f"{_batch_filter(required, nonblank)}), "
-        "touched AS (SELECT DISTINCT entity, feature FROM new_days), "
-        f"old_days AS (SELECT DISTINCT b.{ent} AS entity, b.{column(p, 'feature')} AS feature, "
-        f"{start} + (b.{column(p, 'block')} * {int(block_days)} + k - 2) AS day "
-        f"FROM {table(p)} AS b JOIN touched AS t ON b.{ent} = t.entity AND b.{column(p, 'feature')} = t.feature "
+        "fresh AS (SELECT n.entity, n.feature, n.day FROM new_days AS n WHERE NOT EXISTS ("
+        f"SELECT 1 FROM {table(p)} AS b CROSS JOIN LATERAL (SELECT ARRAY[{totals}] AS a, "
+        f"MOD({_ordinal('n.day')}, {days}) + 1 AS k) AS x "
+        f"WHERE b.{column(p, 'product')} = %s AND b.{column(p, 'block')} = {_ordinal('n.day')} / {days} "
+        f"AND b.{ent} = n.entity AND b.{feature} = n.feature AND {used_on})), "
+        "touched AS (SELECT DISTINCT entity, feature FROM fresh), "
+        f"old_days AS (SELECT DISTINCT b.{ent} AS entity, b.{feature} AS feature, "
+        f"{start} + (b.{column(p, 'block')} * {days} + k - 2) AS day "
+        f"FROM {table(p)} AS b JOIN touched AS t ON b.{ent} = t.entity AND b.{feature} = t.feature "
         f"CROSS JOIN LATERAL (SELECT ARRAY[{totals}] AS a) AS x CROSS JOIN generate_series(1, {len(running_fields)}) AS k "
-        f"WHERE b.{column(p, 'product')} = %s AND x.a[k] > COALESCE(x.a[k - 1], 0)), "
-        "all_days AS (SELECT entity, feature, day FROM old_days UNION SELECT entity, feature, day FROM new_days), "
+        f"WHERE b.{column(p, 'product')} = %s AND {used_on}), "
+        # fresh days are not among the old ones: the two sets are disjoint
+        "all_days AS (SELECT entity, feature, day FROM old_days UNION ALL SELECT entity, feature, day FROM fresh), "
         f"points AS (SELECT feature, day, LAG(day, 1, DATE '{no_previous_day}') OVER w AS previous, 1 AS delta "
         f"FROM all_days {window} "
         f"UNION ALL SELECT feature, day, LAG(day, 1, DATE '{no_previous_day}') OVER w, -1 FROM old_days {window}) "

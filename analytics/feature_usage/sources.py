@@ -17,6 +17,7 @@ from analytics.counters import day_block, unfolded_events
 from analytics.feature_usage.query import FeatureUsageQuery, in_window, in_window_counts
 from analytics.models import (
     BLOCK_DAYS,
+    HOUR_COLUMNS,
     RUNNING_COLUMNS,
     DayHourCounter,
     DomainBlockCounter,
@@ -25,8 +26,8 @@ from analytics.models import (
     FeatureHourCounter,
     FeatureReachCounter,
     LicenseBlockCounter,
+    LicenseDayHours,
     LicenseDomainBlockCounter,
-    LicenseHourCounter,
     LicenseTotalBlock,
 )
 from core import sql as core_sql
@@ -309,10 +310,12 @@ def figures_from_license_counters(query: FeatureUsageQuery, *, from_start: datet
         for day, n in _days_of_block(block, totals):
             if query.prior_from <= day <= query.date_to:
                 figures.feature_days[feature][day] += n
-    for day, hour, n in LicenseHourCounter.objects.filter(
+    for day, *hours in LicenseDayHours.objects.filter(
         product=product, license=license, day__range=(query.date_from, query.date_to)
-    ).values_list("day", "hour", "count"):
-        figures.pattern[day.isoweekday() % 7][hour] += n
+    ).values_list("day", *HOUR_COLUMNS):
+        weekday = figures.pattern[day.isoweekday() % 7]
+        for hour, n in enumerate(hours):
+            weekday[hour] += n
     for _, _, _, feature, day, hour, n in tail:
         figures.feature_days[feature][day] += n
         if query.date_from <= day <= query.date_to:

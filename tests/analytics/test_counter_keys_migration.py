@@ -1,4 +1,5 @@
-"""Migration 0005 (counters keyed by their natural key, led by the product) keeps every counter row, both ways.
+"""Migrations 0005 (counters keyed by their natural key, led by the product) and 0006 (the license
+heatmap in a row per day) keep every counter, both ways.
 
 PostgreSQL alters the tables in place; SQLite rebuilds them. Both directions run
 here over folded counters of several days, licenses and domains.
@@ -13,19 +14,21 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from analytics.counters import COUNTER_MODELS, counters_fold
-from analytics.models import CounterState, FeatureReachCounter, LicenseHourCounter
+from analytics.models import CounterState, FeatureReachCounter, LicenseDayHours
 from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
 
 BEFORE = ("analytics", "0004_counters_without_database_foreign_keys")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def rows_by_table() -> dict[str, list[tuple]]:
+def rows_by_table(*, skip: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
     """Every counter row (and the watermark) read with plain SQL, without ``id``: it holds either schema."""
     tables = {model._meta.db_table: model for model in (*COUNTER_MODELS, CounterState)}
     rows = {}
     with connection.cursor() as cursor:
         for table, model in tables.items():
+            if table in skip:
+                continue
             columns = [field.column for field in model._meta.local_concrete_fields if field.column != "id"]
             cursor.execute(f"SELECT {', '.join(columns)} FROM {table}")  # noqa: S608 (model metadata)
             rows[table] = sorted(tuple(str(value) for value in row) for row in cursor.fetchall())
@@ -47,17 +50,23 @@ def test_the_counters_survive_the_new_keys_both_ways(org):
         )
     assert counters_fold(product=product) == 40
     folded = rows_by_table()
-    assert len(folded["events_licensehourcounter"]) == 30  # the events with a license, each in its own hour
+    # 30 events with a license (i % 4 != 0), each in an hour of its own, on 28 (license i % 3, Paris day)s
+    assert len(folded["analytics_licensedayhours"]) == 28
     assert FeatureReachCounter.objects.filter(product=product).exists()
 
     executor = MigrationExecutor(connection)
     latest = executor.loader.graph.leaf_nodes()
     executor.migrate([BEFORE])
     try:
-        assert rows_by_table() == folded
+        assert rows_by_table(skip=("analytics_licensedayhours",)) == {
+            table: rows for table, rows in folded.items() if table != "analytics_licensedayhours"
+        }
         with connection.cursor() as cursor:
-            cursor.execute("SELECT COUNT(DISTINCT id) FROM events_licensehourcounter")
-            assert cursor.fetchone() == (30,)  # the surrogate key is back, one per row
+            # the surrogate keys are back, one per row; the heatmap's rows are one per hour again
+            cursor.execute("SELECT COUNT(*), COUNT(DISTINCT id), SUM(count) FROM events_licensehourcounter")
+            assert cursor.fetchone() == (30, 30, 30)
+            cursor.execute("SELECT COUNT(*), COUNT(DISTINCT id) FROM events_featurereachcounter")
+            assert cursor.fetchone() == (len(folded["events_featurereachcounter"]),) * 2
     finally:
         MigrationExecutor(connection).migrate(latest)
 
@@ -65,6 +74,6 @@ def test_the_counters_survive_the_new_keys_both_ways(org):
     # and the fold still adds to the rows by their new key: event 1's license and hour again
     EventFactory(product=product, license=licenses[1], occurred_at=START + timedelta(hours=7))
     assert counters_fold(product=product) == 1
-    hours = LicenseHourCounter.objects.filter(product=product)
-    assert hours.count() == 30
-    assert hours.get(license=licenses[1], day="2026-03-02", hour=17).count == 2  # 16:00 UTC is 17:00 in Paris
+    days = LicenseDayHours.objects.filter(product=product)
+    assert days.count() == 28
+    assert days.get(license=licenses[1], day="2026-03-02").h17 == 2  # 16:00 UTC is 17:00 in Paris

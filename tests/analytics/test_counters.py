@@ -156,4 +156,4 @@ def test_the_copy_and_the_portable_write_paths_give_the_same_counters(org, monke
     monkeypatch.setattr(counters, "COPY_ON_POSTGRESQL", False)
     counters_rebuild(product=product)
     assert snapshot(product) == fast
-    assert fast["LicenseDomainBlockCounter"] and fast["LicenseHourCounter"]
+    assert fast["LicenseDomainBlockCounter"] and fast["LicenseDayHours"]

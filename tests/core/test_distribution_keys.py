@@ -27,7 +27,7 @@ DISTRIBUTED = {
     "events_domainblockcounter": "product_id",
     "events_licensetotalblock": "product_id",
     "events_domaintotalblock": "product_id",
-    "events_licensehourcounter": "product_id",
+    "analytics_licensedayhours": "product_id",
     "events_licensedomainblockcounter": "product_id",
 }
 
