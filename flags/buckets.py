@@ -152,6 +152,7 @@ def bucket_store(*, environment_id: int, flag_ids: dict[str, int], bucket: Bucke
             continue
         rows.append(
             EvaluationBucketCount(
+                bucket_id=bucket.id,
                 environment_id=environment_id,
                 flag_id=flag_id,
                 day=day,
@@ -165,7 +166,7 @@ def bucket_store(*, environment_id: int, flag_ids: dict[str, int], bucket: Bucke
     with transaction.atomic():
         try:
             with transaction.atomic():
-                stored = EvaluationBucket.objects.create(
+                EvaluationBucket.objects.create(
                     environment_id=environment_id,
                     bucket_id=bucket.id,
                     start=bucket.start,
@@ -175,8 +176,6 @@ def bucket_store(*, environment_id: int, flag_ids: dict[str, int], bucket: Bucke
                 )
         except IntegrityError:
             return False
-        for row in rows:
-            row.bucket = stored
         EvaluationBucketCount.objects.bulk_create(rows, batch_size=500)
         activity.activity_add(totals)
         activity.unknown_add(unknown)

@@ -202,9 +202,15 @@ class EvaluationBucket(models.Model):
 
 
 class EvaluationBucketCount(models.Model):
-    """One entry of a bucket: ``count`` evaluations of a flag that served (variant, value, reason)."""
+    """One entry of a bucket: ``count`` evaluations of a flag that served (variant, value, reason).
 
-    bucket = models.ForeignKey(EvaluationBucket, on_delete=models.CASCADE, related_name="counts")
+    ``bucket_id`` is the bucket's id within the environment, not a foreign key:
+    Django cannot point one at a composite primary key, which the bucket's
+    (environment, bucket id) becomes. Nothing reads a count through its bucket;
+    the rollup's retention deletes both by day (a count's day is its bucket's).
+    """
+
+    bucket_id = models.UUIDField()
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
     flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
