@@ -3,7 +3,7 @@
 A provider that evaluates from a cached bulk answer (client-side OFREP) counts
 its evaluations locally and sends them as buckets. A bucket is checked as a
 whole (the first bad field is named, nothing is stored), then stored once per
-(environment, bucket id): the unique constraint, not a read before the write,
+(environment, bucket id): the primary key, not a read before the write,
 decides which of two simultaneous copies counts. Its counts are folded into
 the same daily rollup as recorded evaluations, on the UTC day of ``start``.
 """

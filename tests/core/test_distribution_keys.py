@@ -17,6 +17,14 @@ from django.db.models import CompositePrimaryKey, Model, UniqueConstraint
 DISTRIBUTED = {
     "events_event": "product_id",
     "events_eventuuid": "product_id",
+    # Flags' per-environment leaf tables, co-located by environment.
+    "flags_evaluationbucket": "environment_id",
+    "flags_flagactivityday": "environment_id",
+    "flags_unknownflagday": "environment_id",
+    "flags_flagkeyday": "environment_id",
+    "flags_flaglicenseday": "environment_id",
+    "flags_flaglicensetotal": "environment_id",
+    "flags_flagreachpoint": "environment_id",
 }
 
 # Per-product (per-environment) leaf tables whose keys are still a surrogate ``id``:
@@ -38,15 +46,7 @@ FOLLOW_UP = {
     # Flag evaluations and their daily rollup, distributed by environment (issue 11 reshapes them).
     "flags_flagevaluation": "environment_id",
     "flags_flagusageday": "environment_id",
-    # Issue 11's evaluation structures (listed ahead of its merge; absent tables count as not ready).
-    "flags_evaluationbucket": "environment_id",
     "flags_evaluationbucketcount": "environment_id",
-    "flags_flagactivityday": "environment_id",
-    "flags_unknownflagday": "environment_id",
-    "flags_flagkeyday": "environment_id",
-    "flags_flaglicenseday": "environment_id",
-    "flags_flaglicensetotal": "environment_id",
-    "flags_flagreachpoint": "environment_id",
 }
 
 # Small, shared by every shard (joined from any of them): replicated as Citus reference tables.
