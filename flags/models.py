@@ -147,6 +147,11 @@ class FlagEvaluation(models.Model):
     targeting_key = models.CharField(max_length=200, blank=True, default="")
     license_key = models.CharField(max_length=200, blank=True, default="")
 
+    # Append-only, no natural key: Django keeps ``id`` as the primary key it reads by; on
+    # PostgreSQL the table's primary key is DATABASE_KEY (migration 0006), so that it could be
+    # distributed by environment (docs/SCALING.md). ``id`` stays unique, from one sequence.
+    DATABASE_KEY = ("environment", "id")
+
     class Meta:
         indexes = [models.Index(fields=["day"], name="flag_evaluation_day")]
 
@@ -168,6 +173,12 @@ class FlagUsageDay(models.Model):
     # variant name -> evaluations that served it (errors serve none): exposure's evaluations
     variant_distribution = models.JSONField(default=dict)
     rolled_up_at = models.DateTimeField(default=now)
+
+    # Not the unique key as a composite primary key, as the per-day tables below: the admin
+    # lists these rows, and it cannot show a model without a single-column key. The table is
+    # small (a row per flag, environment and day), so the extra index costs little. On
+    # PostgreSQL the primary key is DATABASE_KEY (migration 0006).
+    DATABASE_KEY = ("environment", "id")
 
     class Meta:
         constraints = [
@@ -218,6 +229,10 @@ class EvaluationBucketCount(models.Model):
     value = models.TextField(null=True, blank=True)  # noqa: DJ001
     reason = models.PositiveSmallIntegerField(choices=Reason.choices)
     count = models.BigIntegerField()
+
+    # Append-only entries without a natural key: as FlagEvaluation, ``id`` for Django and
+    # (environment, id) as the primary key on PostgreSQL (migration 0006).
+    DATABASE_KEY = ("environment", "id")
 
     class Meta:
         indexes = [models.Index(fields=["day"], name="evaluation_bucket_count_day")]

@@ -18,6 +18,9 @@ DISTRIBUTED = {
     "events_event": "product_id",
     "events_eventuuid": "product_id",
     # Flags' per-environment leaf tables, co-located by environment.
+    "flags_flagevaluation": "environment_id",
+    "flags_evaluationbucketcount": "environment_id",
+    "flags_flagusageday": "environment_id",
     "flags_evaluationbucket": "environment_id",
     "flags_flagactivityday": "environment_id",
     "flags_unknownflagday": "environment_id",
@@ -43,10 +46,6 @@ FOLLOW_UP = {
     "events_domaintotalblock": "product_id",
     "events_licensehourcounter": "product_id",
     "events_licensedomainblockcounter": "product_id",
-    # Flag evaluations and their daily rollup, distributed by environment (issue 11 reshapes them).
-    "flags_flagevaluation": "environment_id",
-    "flags_flagusageday": "environment_id",
-    "flags_evaluationbucketcount": "environment_id",
 }
 
 # Small, shared by every shard (joined from any of them): replicated as Citus reference tables.
