@@ -74,6 +74,8 @@ def adopt_natural_keys(apps, schema_editor):
                 f"ALTER TABLE {qn(model._meta.db_table)} DROP COLUMN id, ADD PRIMARY KEY ({columns}){covering}"
             )
         elif vendor == "sqlite":
+            # Django's own SQLite rebuild (a private method, composite keys included since 5.2):
+            # tests/flags/test_key_migrations.py runs it both ways, to catch a change on upgrade.
             schema_editor._remake_table(model)
 
 
