@@ -3,7 +3,7 @@
 A provider that evaluates from a cached bulk answer (client-side OFREP) counts
 its evaluations locally and sends them as buckets. A bucket is checked as a
 whole (the first bad field is named, nothing is stored), then stored once per
-(environment, bucket id): the unique constraint, not a read before the write,
+(environment, bucket id): the primary key, not a read before the write,
 decides which of two simultaneous copies counts. Its counts are folded into
 the same daily rollup as recorded evaluations, on the UTC day of ``start``.
 """
@@ -152,6 +152,7 @@ def bucket_store(*, environment_id: int, flag_ids: dict[str, int], bucket: Bucke
             continue
         rows.append(
             EvaluationBucketCount(
+                bucket_id=bucket.id,
                 environment_id=environment_id,
                 flag_id=flag_id,
                 day=day,
@@ -165,7 +166,7 @@ def bucket_store(*, environment_id: int, flag_ids: dict[str, int], bucket: Bucke
     with transaction.atomic():
         try:
             with transaction.atomic():
-                stored = EvaluationBucket.objects.create(
+                EvaluationBucket.objects.create(
                     environment_id=environment_id,
                     bucket_id=bucket.id,
                     start=bucket.start,
@@ -175,8 +176,6 @@ def bucket_store(*, environment_id: int, flag_ids: dict[str, int], bucket: Bucke
                 )
         except IntegrityError:
             return False
-        for row in rows:
-            row.bucket = stored
         EvaluationBucketCount.objects.bulk_create(rows, batch_size=500)
         activity.activity_add(totals)
         activity.unknown_add(unknown)

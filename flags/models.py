@@ -147,6 +147,11 @@ class FlagEvaluation(models.Model):
     targeting_key = models.CharField(max_length=200, blank=True, default="")
     license_key = models.CharField(max_length=200, blank=True, default="")
 
+    # Append-only, no natural key: Django keeps ``id`` as the primary key it reads by; on
+    # PostgreSQL the table's primary key is DATABASE_KEY (migration 0006), so that it could be
+    # distributed by environment (docs/SCALING.md). ``id`` stays unique, from one sequence.
+    DATABASE_KEY = ("environment", "id")
+
     class Meta:
         indexes = [models.Index(fields=["day"], name="flag_evaluation_day")]
 
@@ -169,6 +174,12 @@ class FlagUsageDay(models.Model):
     variant_distribution = models.JSONField(default=dict)
     rolled_up_at = models.DateTimeField(default=now)
 
+    # Not the unique key as a composite primary key, as the per-day tables below: the admin
+    # lists these rows, and it cannot show a model without a single-column key. The table is
+    # small (a row per flag, environment and day), so the extra index costs little. On
+    # PostgreSQL the primary key is DATABASE_KEY (migration 0006).
+    DATABASE_KEY = ("environment", "id")
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["flag", "environment", "date"], name="flag_usage_day_unique"),
@@ -182,10 +193,11 @@ class FlagUsageDay(models.Model):
 class EvaluationBucket(models.Model):
     """One bucket of SDK-aggregated counts (``POST /public/v1/flag-evaluations``).
 
-    The unique constraint on (environment, bucket id) is what makes a retried
-    bucket count once, even when two copies arrive at the same moment.
+    The primary key (environment, bucket id) is what makes a retried bucket
+    count once, even when two copies arrive at the same moment.
     """
 
+    pk = models.CompositePrimaryKey("environment", "bucket_id")
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
     bucket_id = models.UUIDField()
     start = models.DateTimeField()
@@ -194,7 +206,6 @@ class EvaluationBucket(models.Model):
     received_at = models.DateTimeField(default=now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["environment", "bucket_id"], name="evaluation_bucket_once")]
         indexes = [models.Index(fields=["day"], name="evaluation_bucket_day")]
 
     def __str__(self) -> str:
@@ -202,9 +213,15 @@ class EvaluationBucket(models.Model):
 
 
 class EvaluationBucketCount(models.Model):
-    """One entry of a bucket: ``count`` evaluations of a flag that served (variant, value, reason)."""
+    """One entry of a bucket: ``count`` evaluations of a flag that served (variant, value, reason).
 
-    bucket = models.ForeignKey(EvaluationBucket, on_delete=models.CASCADE, related_name="counts")
+    ``bucket_id`` is the bucket's id within the environment, not a foreign key:
+    Django cannot point one at a composite primary key. Nothing reads a count
+    through its bucket; the rollup's retention deletes both by day (a count's
+    day is its bucket's).
+    """
+
+    bucket_id = models.UUIDField()
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
     flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
@@ -212,6 +229,10 @@ class EvaluationBucketCount(models.Model):
     value = models.TextField(null=True, blank=True)  # noqa: DJ001
     reason = models.PositiveSmallIntegerField(choices=Reason.choices)
     count = models.BigIntegerField()
+
+    # Append-only entries without a natural key: as FlagEvaluation, ``id`` for Django and
+    # (environment, id) as the primary key on PostgreSQL (migration 0006).
+    DATABASE_KEY = ("environment", "id")
 
     class Meta:
         indexes = [models.Index(fields=["day"], name="evaluation_bucket_count_day")]
@@ -223,8 +244,14 @@ class EvaluationBucketCount(models.Model):
 class FlagActivityDay(models.Model):
     """Evaluations per (environment, flag, UTC day, variant), added to by every recorder flush
     and every accepted bucket: flag health and the console's sparklines, live, in
-    flags × days × variants rows. ``variant`` is empty for errors."""
+    flags × days × variants rows. ``variant`` is empty for errors.
 
+    The upsert's key is the primary key, so the table carries its environment in
+    every key (docs/SCALING.md) and a write maintains one index the fewer: no
+    surrogate id. The same goes for the per-day tables below.
+    """
+
+    pk = models.CompositePrimaryKey("flag", "environment", "day", "variant")
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
     flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="activity_days")
     day = models.DateField()
@@ -233,9 +260,6 @@ class FlagActivityDay(models.Model):
     last_evaluated_at = models.DateTimeField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["flag", "environment", "day", "variant"], name="flag_activity_day_key")
-        ]
         indexes = [models.Index(fields=["day"], name="flag_activity_day_day")]
 
     def __str__(self) -> str:
@@ -245,14 +269,12 @@ class FlagActivityDay(models.Model):
 class UnknownFlagDay(models.Model):
     """Evaluations of keys not defined in the environment (``FLAG_NOT_FOUND``), per UTC day."""
 
+    pk = models.CompositePrimaryKey("environment", "day", "key")
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=FLAG_KEY_MAX_LENGTH)
     day = models.DateField()
     evaluations = models.BigIntegerField(default=0)
     last_seen_at = models.DateTimeField()
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["environment", "day", "key"], name="unknown_flag_day_key")]
 
     def __str__(self) -> str:
         return f"{self.key} on {self.day}: {self.evaluations}"
@@ -270,22 +292,16 @@ class FlagKeyDay(models.Model):
     reach points from it. Errors serve no variant and are not in it.
     """
 
+    # The one index: the key before the variant, so a key's previous day is a seek
+    # both per variant and over every variant. No other index: each costs a write
+    # per key day, and the rollup's deletes by day are one scan per run.
+    pk = models.CompositePrimaryKey("flag", "environment", "targeting_key", "variant", "day")
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     variant = models.CharField(max_length=100, blank=True)
     targeting_key = models.CharField(max_length=200)
     day = models.DateField()
     evaluations = models.BigIntegerField()
-
-    class Meta:
-        constraints = [
-            # The one index: the key before the variant, so a key's previous day is a seek
-            # both per variant and over every variant. No other index: each costs a write
-            # per key day, and the rollup's deletes by day are one scan per run.
-            models.UniqueConstraint(
-                fields=["flag", "environment", "targeting_key", "variant", "day"], name="flag_key_day_key_first"
-            )
-        ]
 
     def __str__(self) -> str:
         return f"{self.targeting_key} {self.variant} on {self.day}"
@@ -295,6 +311,9 @@ class FlagLicenseDay(models.Model):
     """Evaluations per (environment, flag, variant, license, UTC day), written by the rollup:
     the license table of exposure, and the licenses' reach points."""
 
+    # the license before the variant: a license's previous day per variant and over
+    # every variant, and a page's licenses, are seeks on this key's index
+    pk = models.CompositePrimaryKey("flag", "environment", "license", "variant", "day")
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     variant = models.CharField(max_length=100, blank=True)
@@ -304,13 +323,6 @@ class FlagLicenseDay(models.Model):
     last_seen_at = models.DateTimeField()
 
     class Meta:
-        constraints = [
-            # the license before the variant: a license's previous day per variant and over
-            # every variant, and a page's licenses, are seeks on this one index
-            models.UniqueConstraint(
-                fields=["flag", "environment", "license", "variant", "day"], name="flag_license_day_key_first"
-            )
-        ]
         indexes = [
             models.Index(fields=["flag", "environment", "day"], name="flag_license_day_window"),
         ]
@@ -331,6 +343,7 @@ class FlagLicenseTotal(models.Model):
     the licenses of a day, not of 90.
     """
 
+    pk = models.CompositePrimaryKey("flag", "environment", "license", "variant")
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     variant = models.CharField(max_length=100, blank=True)
@@ -341,9 +354,6 @@ class FlagLicenseTotal(models.Model):
     last_seen_at = models.DateTimeField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["flag", "environment", "license", "variant"], name="flag_license_total_key")
-        ]
         indexes = [
             models.Index(
                 "flag",
@@ -373,6 +383,10 @@ class FlagReachPoint(models.Model):
         TARGETING_KEY = "key", "Targeting key"
         LICENSE = "license", "License"
 
+    # On PostgreSQL the key's index also carries ``count`` (INCLUDE, migration 0005), which
+    # a Django key cannot say: a window's SUM reads the index alone, and a write maintains
+    # one index where the surrogate id and a covering unique index took two.
+    pk = models.CompositePrimaryKey("flag", "environment", "kind", "day", "variant", "previous_day")
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -380,15 +394,6 @@ class FlagReachPoint(models.Model):
     day = models.DateField()
     previous_day = models.DateField()
     count = models.BigIntegerField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["flag", "environment", "kind", "day", "variant", "previous_day"],
-                include=["count"],
-                name="flag_reach_point_key",
-            )
-        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.variant} {self.day} after {self.previous_day}: {self.count}"

@@ -197,8 +197,10 @@ def delete_expired(*, today: date) -> tuple[int, date]:
     """Raw evaluations, and everything kept per day beside the rollup, older than any plan serves."""
     cutoff = retention_cutoff(today=today)
     deleted, _ = FlagEvaluation.objects.filter(day__lt=cutoff).delete()
-    # A bucket older than the cutoff would be refused anyway (7 days at most), so its id may go too.
+    # A bucket older than the cutoff would be refused anyway (7 days at most), so its id may go too;
+    # its counts are on its day.
     EvaluationBucket.objects.filter(day__lt=cutoff).delete()
+    EvaluationBucketCount.objects.filter(day__lt=cutoff).delete()
     FlagActivityDay.objects.filter(day__lt=cutoff).delete()
     UnknownFlagDay.objects.filter(day__lt=cutoff).delete()
     reach.exposure_delete_before(cutoff)

@@ -29,17 +29,11 @@ DISTRIBUTED = {
     "events_domaintotalblock": "product_id",
     "analytics_licensedayhours": "product_id",
     "events_licensedomainblockcounter": "product_id",
-}
-
-# Per-product (per-environment) leaf tables whose keys are still a surrogate ``id``:
-# listed so the gap is visible and this test flips (strict xfail) once they are converted.
-FOLLOW_UP = {
-    # Flag evaluations and their daily rollup, distributed by environment (issue 11 reshapes them).
+    # Flags' per-environment leaf tables, co-located by environment.
     "flags_flagevaluation": "environment_id",
-    "flags_flagusageday": "environment_id",
-    # Issue 11's evaluation structures (listed ahead of its merge; absent tables count as not ready).
-    "flags_evaluationbucket": "environment_id",
     "flags_evaluationbucketcount": "environment_id",
+    "flags_flagusageday": "environment_id",
+    "flags_evaluationbucket": "environment_id",
     "flags_flagactivityday": "environment_id",
     "flags_unknownflagday": "environment_id",
     "flags_flagkeyday": "environment_id",
@@ -115,23 +109,8 @@ def test_the_database_enforces_those_keys(db, table):
         assert DISTRIBUTED[table] in key, f"{table}: database key {key} lacks {DISTRIBUTED[table]}"
 
 
-@pytest.mark.parametrize(
-    "table",
-    [
-        pytest.param(table, marks=pytest.mark.xfail(strict=True, reason="follow-up: surrogate id key"))
-        for table in sorted(FOLLOW_UP)
-    ],
-)
-def test_follow_up_tables_are_not_yet_distributable(table):
-    model = model_of(table)
-    if model is None:
-        pytest.fail(f"{table} moved or renamed: update FOLLOW_UP")
-    for key in model_keys(model):
-        assert FOLLOW_UP[table] in key
-
-
 def test_every_table_is_in_the_plan():
-    planned = set(DISTRIBUTED) | set(FOLLOW_UP) | set(REFERENCE)
+    planned = set(DISTRIBUTED) | set(REFERENCE)
     ours = {
         model._meta.db_table
         for model in apps.get_models()

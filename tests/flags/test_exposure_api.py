@@ -238,6 +238,44 @@ def test_deleting_a_license_or_the_flag_deletes_their_exposure_rows(api, shop):
         assert not model.objects.exists(), model
 
 
+def test_deleting_the_environment_deletes_every_row_kept_for_it(shop):
+    import uuid
+
+    from flags import activity, buckets
+    from flags.models import (
+        EvaluationBucket,
+        EvaluationBucketCount,
+        FlagActivityDay,
+        FlagKeyDay,
+        FlagLicenseDay,
+        FlagLicenseTotal,
+        FlagReachPoint,
+        FlagUsageDay,
+        UnknownFlagDay,
+    )
+
+    project, production, flag, licenses = shop
+    entry = buckets.BucketEntry(flag_key=flag.key, variant="on", value="true", reason=Reason.SPLIT, count=3)
+    bucket = buckets.Bucket(id=uuid.uuid4(), start=at(D3, 9), end=at(D3, 10), entries=[entry])
+    buckets.bucket_store(environment_id=production.pk, flag_ids={flag.key: flag.pk}, bucket=bucket, now=at(D3, 10))
+    activity.unknown_add({(production.pk, D3, "ghost"): (1, at(D3, 10))})
+    kept = (
+        EvaluationBucket,
+        EvaluationBucketCount,
+        FlagActivityDay,
+        FlagKeyDay,
+        FlagLicenseDay,
+        FlagLicenseTotal,
+        FlagReachPoint,
+        FlagUsageDay,
+        UnknownFlagDay,
+    )
+    assert all(model.objects.exists() for model in kept)
+    production.delete()
+    for model in kept:
+        assert not model.objects.exists(), model
+
+
 def test_rerolling_days_changes_nothing_and_expired_days_leave_the_license_table(api, shop):
     project, production, flag, licenses = shop
     before = get(api, project, production).json()

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from flags import recording, services
 from flags.models import EvaluationBucket, EvaluationBucketCount, FlagActivityDay, Reason, UnknownFlagDay
-from flags.rollup import rollup_run
+from flags.rollup import delete_expired, rollup_run
 from flags.selectors import utc_today
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
 
@@ -102,6 +102,16 @@ def test_a_retried_bucket_is_acknowledged_and_counted_once(api, setup):
     assert usage_rows(api, project, production)[0]["totalEvaluations"] == 8
     assert EvaluationBucket.objects.count() == 1
     assert FlagActivityDay.objects.filter(variant="on").get().evaluations == 5
+
+
+def test_counts_name_their_bucket_and_leave_with_it_at_retention(setup):
+    project, production, raw_key, flag = setup
+    body = bucket()
+    send(raw_key, body)
+    assert set(EvaluationBucketCount.objects.values_list("bucket_id", flat=True)) == {uuid.UUID(body["id"])}
+    delete_expired(today=YESTERDAY + timedelta(days=365))
+    assert not EvaluationBucket.objects.exists()
+    assert not EvaluationBucketCount.objects.exists()
 
 
 def test_text_plain_bodies_are_accepted_as_sendbeacon_sends_them(setup):
