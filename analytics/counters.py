@@ -64,10 +64,10 @@ COUNTER_MODELS = (
 )
 READ_CHUNK_SIZE = 20000
 # Events per committed step of a time-zone recount: progress moves, and each step's lock is short.
-RECOUNT_CHUNK_EVENTS = 200_000
+RECOUNT_CHUNK_EVENTS = 2_000_000
 # Events per committed step of a fold: a large backlog drains in steps, each shrinking the tail reads add.
 # Large, because every step upserts the counter rows its days touch, whatever its size.
-FOLD_CHUNK_EVENTS = 1_000_000
+FOLD_CHUNK_EVENTS = 5_000_000
 COPY_ON_POSTGRESQL = (
     True  # the database-specific write paths (COPY, additive upserts); tests compare them with the portable ones
 )
@@ -351,6 +351,9 @@ def _fold_in_database(*, product: Product, ids: tuple[int, int]) -> None:
         cursor.execute(group, [product.timezone, product.timezone, product.pk, low, high])
         # The day-keyed counters need no hour: grouped again, they read a table several times smaller.
         cursor.execute(core_sql.coarser_batch_table_sql(DAY_BATCH_TABLE, source=BATCH_TABLE, keys=DAY_BATCH_KEYS))
+        # The joins below are planned from these tables' sizes.
+        cursor.execute(core_sql.analyze_sql(BATCH_TABLE))
+        cursor.execute(core_sql.analyze_sql(DAY_BATCH_TABLE))
         # Before the pair blocks change: they tell which days each pair already used.
         for entity, pairs_model, kind, rows in REACH_SOURCES:
             statement = core_sql.add_batch_reach_points_sql(

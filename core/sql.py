@@ -358,39 +358,49 @@ def add_batch_reach_points_sql(
     Run before the pair blocks take the batch: they tell which days each pair used
     before. A pair's points are its used days with the one before (``LAG``, or
     ``no_previous_day``). Only the pairs with a fresh day (a batch day their blocks do
-    not count yet: one index probe per pair and day) change: for those, the change is
-    the points of old ∪ fresh days minus those of the old days, summed per point
-    (unchanged points cancel). Once a product's pairs have been seen, most batches
+    not count yet: a bit mask per pair block, joined to the batch days) change: for
+    those, the change is the points of old ∪ fresh days minus those of the old days,
+    summed per point (unchanged points cancel). Once a product's pairs have been seen, most batches
     bring few fresh days, and the pairs' old days are read for those pairs only.
-    Parameters: product id (the probes), product id (the old days), product id and kind
+    Parameters: product id (the masks), product id (the old days), product id and kind
     (the points written). Points whose count falls to 0 stay at 0:
     ``delete_zero_counts_sql`` removes them.
     """
     r, p = reach_model, pairs_model
     ent = column(p, entity.removesuffix("_id"))
-    feature = column(p, "feature")
+    feature, block = column(p, "feature"), column(p, "block")
     start = "DATE '0001-01-01'"  # ordinal 1, as Python's date.toordinal()
-    totals = ", ".join(f"b.{column(p, name)}" for name in running_fields)
+    totals = [f"b.{column(p, name)}" for name in running_fields]
     key = [column(r, name) for name in ("product", "kind", "day", "feature", "previous_day")]
     count = column(r, "count")
     days = int(block_days)
     window = "WINDOW w AS (PARTITION BY entity, feature ORDER BY day)"
-    # Column k (1-based) of a block's running totals counts the day when it grew from column k - 1.
-    used_on = "x.a[k] > COALESCE(x.a[k - 1], 0)"
+    # Bit k of a block row's mask: the row counts events on the block's day k (its running total grew).
+    mask = " | ".join(
+        f"(CASE WHEN {total} > {totals[k - 1] if k else 0} THEN CAST(1 AS bigint) << {k} ELSE 0 END)"
+        for k, total in enumerate(totals)
+    )
+    day_block = f"{_ordinal('n.day')} / {days}"
+    day_bit = f"CAST(1 AS bigint) << CAST(MOD({_ordinal('n.day')}, {days}) AS integer)"
     return (
         f"WITH new_days AS (SELECT DISTINCT {qn(entity)} AS entity, feature, day FROM {qn(batch_table)} "
         f"{_batch_filter(required, nonblank)}), "
-        "fresh AS (SELECT n.entity, n.feature, n.day FROM new_days AS n WHERE NOT EXISTS ("
-        f"SELECT 1 FROM {table(p)} AS b CROSS JOIN LATERAL (SELECT ARRAY[{totals}] AS a, "
-        f"MOD({_ordinal('n.day')}, {days}) + 1 AS k) AS x "
-        f"WHERE b.{column(p, 'product')} = %s AND b.{column(p, 'block')} = {_ordinal('n.day')} / {days} "
-        f"AND b.{ent} = n.entity AND b.{feature} = n.feature AND {used_on})), "
+        f"new_blocks AS (SELECT DISTINCT entity, feature, {day_block} AS block FROM new_days AS n), "
+        # the days each (pair, block) of the batch already counts, over every event name of the pair
+        f"old_masks AS (SELECT b.{ent} AS entity, b.{feature} AS feature, b.{block} AS block, BIT_OR({mask}) AS used "
+        f"FROM {table(p)} AS b JOIN new_blocks AS nb "
+        f"ON b.{ent} = nb.entity AND b.{feature} = nb.feature AND b.{block} = nb.block "
+        f"WHERE b.{column(p, 'product')} = %s GROUP BY 1, 2, 3), "
+        "fresh AS (SELECT n.entity, n.feature, n.day FROM new_days AS n LEFT JOIN old_masks AS m "
+        f"ON m.entity = n.entity AND m.feature = n.feature AND m.block = {day_block} "
+        f"WHERE COALESCE(m.used, 0) & {day_bit} = 0), "
         "touched AS (SELECT DISTINCT entity, feature FROM fresh), "
         f"old_days AS (SELECT DISTINCT b.{ent} AS entity, b.{feature} AS feature, "
-        f"{start} + (b.{column(p, 'block')} * {days} + k - 2) AS day "
+        f"{start} + (b.{block} * {days} + k - 2) AS day "
         f"FROM {table(p)} AS b JOIN touched AS t ON b.{ent} = t.entity AND b.{feature} = t.feature "
-        f"CROSS JOIN LATERAL (SELECT ARRAY[{totals}] AS a) AS x CROSS JOIN generate_series(1, {len(running_fields)}) AS k "
-        f"WHERE b.{column(p, 'product')} = %s AND {used_on}), "
+        f"CROSS JOIN LATERAL (SELECT ARRAY[{', '.join(totals)}] AS a) AS x "
+        f"CROSS JOIN generate_series(1, {len(running_fields)}) AS k "
+        f"WHERE b.{column(p, 'product')} = %s AND x.a[k] > COALESCE(x.a[k - 1], 0)), "
         # fresh days are not among the old ones: the two sets are disjoint
         "all_days AS (SELECT entity, feature, day FROM old_days UNION ALL SELECT entity, feature, day FROM fresh), "
         f"points AS (SELECT feature, day, LAG(day, 1, DATE '{no_previous_day}') OVER w AS previous, 1 AS delta "
@@ -421,6 +431,11 @@ def fold_transaction_settings_sql(*, work_mem: str) -> str:
     """PostgreSQL, in a fold's transaction: room to group in memory, and no wait for the WAL flush at commit
     (a commit lost in a crash loses its watermark move with it: the same events are folded again)."""
     return f"SET LOCAL work_mem = '{int(work_mem.removesuffix('MB'))}MB'; SET LOCAL synchronous_commit = off"
+
+
+def analyze_sql(name: str) -> str:
+    """Statistics of a table (a fold's batch tables: temporary tables are never analyzed by autovacuum)."""
+    return f"ANALYZE {qn(name)}"
 
 
 def temp_buffers_sql(*, megabytes: int) -> str:
