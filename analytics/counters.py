@@ -63,11 +63,12 @@ COUNTER_MODELS = (
     FeatureReachCounter,
 )
 READ_CHUNK_SIZE = 20000
-# Events per committed step of a time-zone recount: progress moves, and each step's lock is short.
-RECOUNT_CHUNK_EVENTS = 2_000_000
 # Events per committed step of a fold: a large backlog drains in steps, each shrinking the tail reads add.
-# Large, because every step upserts the counter rows its days touch, whatever its size.
+# Large, because every step upserts the counter rows its days touch, whatever its size: on this
+# machine a 10M backlog folds at 105,000 ev/s in 5M steps and 36,000 ev/s in 1M steps (README).
 FOLD_CHUNK_EVENTS = 5_000_000
+# Events per committed step of a time-zone recount: the same trade (progress moves once per step).
+RECOUNT_CHUNK_EVENTS = FOLD_CHUNK_EVENTS
 COPY_ON_POSTGRESQL = (
     True  # the database-specific write paths (COPY, additive upserts); tests compare them with the portable ones
 )
