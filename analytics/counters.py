@@ -291,7 +291,7 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
         .annotate(n=Count("id"))
         .iterator(chunk_size=READ_CHUNK_SIZE)
     ):
-        _add_day(license_hours, (license_id, day), hour, n, width=len(HOUR_COLUMNS))
+        _add_to_column(license_hours, (license_id, day), hour, n, width=len(HOUR_COLUMNS))
     _merge_columns(
         model=LicenseDayHours,
         key_fields=("license_id", "day"),
@@ -310,7 +310,7 @@ def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bo
         .iterator(chunk_size=READ_CHUNK_SIZE)
     ):
         block, column = day_block(day)
-        _add_day(license_domains, (license_id, domain, event, feature, block), column, n)
+        _add_to_column(license_domains, (license_id, domain, event, feature, block), column, n)
     if license_domains:
         _merge_blocks(
             model=LicenseDomainBlockCounter,
@@ -456,8 +456,8 @@ def _merge_entity(
     days_used: dict[tuple, set[int]] = defaultdict(set)
     for key_entity, event, feature, day, n in rows:
         block, column = day_block(day)
-        _add_day(pairs, (key_entity, event, feature, block), column, n)
-        _add_day(totals, (key_entity, block), column, n)
+        _add_to_column(pairs, (key_entity, event, feature, block), column, n)
+        _add_to_column(totals, (key_entity, block), column, n)
         days_used[(key_entity, feature)].add(day.toordinal())
     if not pairs:
         return
@@ -474,7 +474,7 @@ def _merge_entity(
     _merge_reach(product=product, kind=kind, changes=reach, fresh=fresh)
 
 
-def _add_day(table: dict[tuple, list[int]], key: tuple, column: int, n: int, *, width: int = BLOCK_DAYS) -> None:
+def _add_to_column(table: dict[tuple, list[int]], key: tuple, column: int, n: int, *, width: int = BLOCK_DAYS) -> None:
     days = table.get(key)
     if days is None:
         days = table[key] = [0] * width
