@@ -235,7 +235,7 @@ def _generate(connection, *, product_id: int, size: int, seed: int) -> None:
         cursor.execute(
             """
             INSERT INTO events_license (public_id, product_id, key, customer_email, status, created_at, expires_at)
-            SELECT 'lic_b' || %(pid)s || '_' || i, %(pid)s, 'BENCH-' || i, 'customer' || i || '@client' || i || '.example',
+            SELECT 'lic_b' || %(pid)s || 'n' || i, %(pid)s, 'BENCH-' || i, 'customer' || i || '@client' || i || '.example',
                    CASE WHEN i %% 20 = 7 THEN 'expired' WHEN i %% 20 = 13 THEN 'revoked' ELSE 'active' END,
                    now() - interval '200 days',
                    CASE WHEN i %% 10 = 3 THEN now() - interval '10 days' WHEN i %% 10 = 4 THEN now() + interval '90 days' END

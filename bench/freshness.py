@@ -134,7 +134,7 @@ def _generate_shape(connection, *, product_id: int, size: int, seed: int) -> Non
         cursor.execute(
             """
             INSERT INTO events_license (public_id, product_id, key, customer_email, status, created_at, expires_at)
-            SELECT 'lic_s' || %(pid)s || '_' || i, %(pid)s, 'SHAPE-' || i, 'owner' || i || '@shape.example',
+            SELECT 'lic_s' || %(pid)s || 'n' || i, %(pid)s, 'SHAPE-' || i, 'owner' || i || '@shape.example',
                    CASE WHEN i %% 25 = 7 THEN 'expired' WHEN i %% 25 = 13 THEN 'revoked' ELSE 'active' END,
                    now() - interval '200 days', NULL
             FROM generate_series(0, %(licenses)s - 1) i
