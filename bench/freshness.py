@@ -45,11 +45,18 @@ def run(ctx: BenchContext) -> list[Result]:
 
     results = []
     size = ctx.events
-    results.append(_p10(ctx, connection, size))
+    # BENCH_FRESHNESS=p0 (say) measures only some of them; P11 needs P1's shape product.
+    parts = set(os.environ.get("BENCH_FRESHNESS", "p10,p1,p11,p0").split(","))
+    if os.environ.get("BENCH_P0", "1") != "1":
+        parts.discard("p0")
+    if "p10" in parts:
+        results.append(_p10(ctx, connection, size))
     with worker(ctx), server(ctx, env={"CELERY_BROKER_URL": BROKER_URL}, label="server (freshness)") as base_url:
-        results += _p1_shape(ctx, connection, base_url, size)
-        results.append(_p11(ctx, connection, base_url))
-        if os.environ.get("BENCH_P0", "1") == "1":
+        if "p1" in parts:
+            results += _p1_shape(ctx, connection, base_url, size)
+            if "p11" in parts:
+                results.append(_p11(ctx, connection, base_url))
+        if "p0" in parts:
             results.append(_p0(ctx, connection, base_url, min(size, 1_000_000)))
     return results
 

@@ -379,21 +379,35 @@ def tail_rows(query: FeatureUsageQuery, *, zone: zoneinfo.ZoneInfo) -> list[Tail
     if query.license is not None:
         events = events.filter(license=query.license)
     needle = query.event.casefold() if query.event is not None else None
-    rows = []
-    for license_id, domain, event, feature, day, hour, n in (
+    grouped = (
         events.annotate(
             local_day=TruncDate("occurred_at", tzinfo=zone), local_hour=ExtractHour("occurred_at", tzinfo=zone)
         )
         .order_by()
         .values_list("license_id", "domain", "event", "feature", "local_day", "local_hour")
         .annotate(n=Count("id"))
-    ):
+    )
+    rows = []
+    for license_id, domain, event, feature, day, hour, n in _hash_grouped(grouped):
         if not query.prior_from <= day <= query.date_to:
             continue
         if needle is not None and needle not in event.casefold() and needle not in feature.casefold():
             continue
         rows.append((license_id, domain, event, feature, day, hour, n))
     return rows
+
+
+def _hash_grouped(grouped: QuerySet) -> list[tuple]:
+    """The grouped tail's rows, grouped by hashing on PostgreSQL (core.sql.hash_aggregation_sql says why)."""
+    connection = connections[grouped.db]
+    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+        return list(grouped)
+    with connection.cursor() as cursor:
+        cursor.execute(core_sql.hash_aggregation_sql(only=True))
+        try:
+            return list(grouped)
+        finally:
+            cursor.execute(core_sql.hash_aggregation_sql(only=False))
 
 
 def merge_tail(query: FeatureUsageQuery, figures: Figures, tail: list[TailRow], *, from_start: datetime) -> None:
