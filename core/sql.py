@@ -219,8 +219,8 @@ def delete_dedup_rows_before_sql(
 # named as the counter models' fields (``license_id``, ``domain``, ``day``, …).
 
 
-# Python's date.toordinal() of a PostgreSQL date: days since 0001-01-01, plus one.
 def _ordinal(day: str = "day") -> str:
+    """Python's date.toordinal() of a PostgreSQL date column: days since 0001-01-01, plus one."""
     return f"(({day} - DATE '0001-01-01') + 1)"
 
 
@@ -360,8 +360,8 @@ def add_batch_reach_points_sql(
     ``no_previous_day``). Only the pairs with a fresh day (a batch day their blocks do
     not count yet: a bit mask per pair block, joined to the batch days) change: for
     those, the change is the points of old ∪ fresh days minus those of the old days,
-    summed per point (unchanged points cancel). Once a product's pairs have been seen, most batches
-    bring few fresh days, and the pairs' old days are read for those pairs only.
+    summed per point (unchanged points cancel). Once a product's pairs have been
+    seen, most batches bring few fresh days, and only those pairs' old days are read.
     Parameters: product id (the masks), product id (the old days), product id and kind
     (the points written). Points whose count falls to 0 stay at 0:
     ``delete_zero_counts_sql`` removes them.
