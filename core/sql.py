@@ -260,6 +260,36 @@ def _conflict_order(model: type[Model], keys: Sequence[str], select_keys: dict[s
     return ", ".join(ordered)
 
 
+def _add_batch_sql(
+    model: type[Model],
+    keys: Sequence[str],
+    *,
+    batch_table: str,
+    sums: Mapping[str, str],
+    derived_keys: Mapping[str, str] | None = None,
+    required: Sequence[str] = (),
+    nonblank: Sequence[str] = (),
+) -> str:
+    """The batch grouped per ``keys`` (batch columns) and ``derived_keys`` (field → expression over
+    them), added to ``model``'s rows: each field of ``sums`` gains its aggregate. One parameter: the product id."""
+    derived_keys = derived_keys or {}
+    key_columns = [
+        column(model, "product"),
+        *(column(model, key.removesuffix("_id")) for key in keys),
+        *(column(model, name) for name in derived_keys),
+    ]
+    added = [column(model, name) for name in sums]
+    groups = ", ".join([*(qn(key) for key in keys), *derived_keys.values()])
+    order = _conflict_order(model, keys, {**{key.removesuffix("_id"): qn(key) for key in keys}, **derived_keys})
+    return (
+        f"INSERT INTO {table(model)} ({', '.join(key_columns)}, {', '.join(added)}) "
+        f"SELECT %s, {groups}, {', '.join(sums.values())} FROM {qn(batch_table)} {_batch_filter(required, nonblank)} "
+        f"GROUP BY {groups} ORDER BY {order} "
+        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET "
+        + ", ".join(f"{c} = {table(model)}.{c} + EXCLUDED.{c}" for c in added)
+    )
+
+
 def add_batch_counts_sql(
     model: type[Model],
     keys: Sequence[str],
@@ -269,15 +299,8 @@ def add_batch_counts_sql(
     nonblank: Sequence[str] = (),
 ) -> str:
     """Add the batch's counts per ``keys`` to ``model``'s ``count``; one parameter: the product id."""
-    key_columns = [column(model, "product"), *(column(model, key.removesuffix("_id")) for key in keys)]
-    count = column(model, "count")
-    batch_keys = ", ".join(qn(key) for key in keys)
-    order = _conflict_order(model, keys, {key.removesuffix("_id"): qn(key) for key in keys})
-    return (
-        f"INSERT INTO {table(model)} ({', '.join(key_columns)}, {count}) "
-        f"SELECT %s, {batch_keys}, SUM(n) FROM {qn(batch_table)} {_batch_filter(required, nonblank)} "
-        f"GROUP BY {batch_keys} ORDER BY {order} "
-        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {count} = {table(model)}.{count} + EXCLUDED.{count}"
+    return _add_batch_sql(
+        model, keys, batch_table=batch_table, sums={"count": "SUM(n)"}, required=required, nonblank=nonblank
     )
 
 
@@ -294,18 +317,8 @@ def add_batch_hour_columns_sql(
 
     Field k of ``hour_fields`` gains the batch's events of hour k. One parameter: the product id.
     """
-    key_columns = [column(model, "product"), *(column(model, key.removesuffix("_id")) for key in keys)]
-    hours = [column(model, name) for name in hour_fields]
-    sums = ", ".join(f"SUM(CASE WHEN hour = {k} THEN n ELSE 0 END)" for k in range(len(hours)))
-    batch_keys = ", ".join(qn(key) for key in keys)
-    order = _conflict_order(model, keys, {key.removesuffix("_id"): qn(key) for key in keys})
-    return (
-        f"INSERT INTO {table(model)} ({', '.join(key_columns)}, {', '.join(hours)}) "
-        f"SELECT %s, {batch_keys}, {sums} FROM {qn(batch_table)} {_batch_filter(required, nonblank)} "
-        f"GROUP BY {batch_keys} ORDER BY {order} "
-        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET "
-        + ", ".join(f"{c} = {table(model)}.{c} + EXCLUDED.{c}" for c in hours)
-    )
+    sums = {name: f"SUM(CASE WHEN hour = {k} THEN n ELSE 0 END)" for k, name in enumerate(hour_fields)}
+    return _add_batch_sql(model, keys, batch_table=batch_table, sums=sums, required=required, nonblank=nonblank)
 
 
 def add_batch_running_blocks_sql(
@@ -323,21 +336,18 @@ def add_batch_running_blocks_sql(
     Field k of a block gains the batch's events of the block's days 0..k, so running
     totals stay running totals when added. One parameter: the product id.
     """
-    key_columns = [column(model, "product"), *(column(model, key.removesuffix("_id")) for key in keys)]
-    key_columns.append(column(model, "block"))
-    running = [column(model, name) for name in running_fields]
-    sums = ", ".join(
-        f"SUM(CASE WHEN MOD({_ORDINAL}, {int(block_days)}) <= {k} THEN n ELSE 0 END)" for k in range(len(running))
-    )
-    batch_keys = ", ".join(qn(key) for key in keys)
-    block = f"{_ORDINAL} / {int(block_days)}"
-    order = _conflict_order(model, keys, {**{key.removesuffix("_id"): qn(key) for key in keys}, "block": block})
-    return (
-        f"INSERT INTO {table(model)} ({', '.join(key_columns)}, {', '.join(running)}) "
-        f"SELECT %s, {batch_keys}, {block}, {sums} FROM {qn(batch_table)} {_batch_filter(required, nonblank)} "
-        f"GROUP BY {batch_keys}, {block} ORDER BY {order} "
-        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET "
-        + ", ".join(f"{c} = {table(model)}.{c} + EXCLUDED.{c}" for c in running)
+    sums = {
+        name: f"SUM(CASE WHEN MOD({_ORDINAL}, {int(block_days)}) <= {k} THEN n ELSE 0 END)"
+        for k, name in enumerate(running_fields)
+    }
+    return _add_batch_sql(
+        model,
+        keys,
+        batch_table=batch_table,
+        sums=sums,
+        derived_keys={"block": f"{_ORDINAL} / {int(block_days)}"},
+        required=required,
+        nonblank=nonblank,
     )
 
 
