@@ -425,26 +425,15 @@ def _merge_hours(*, product: Product, rows: Iterable[tuple], fresh: bool) -> Non
 def _merge_counts(
     *, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, int], fresh: bool
 ) -> None:
-    """Add counts keyed by ``key_fields`` (one of them "day") to ``model``'s rows."""
-    if not added:
-        return
-    at = key_fields.index("day")
-    rows = ((product.pk, *key[:at], _date_value(key[at]), *key[at + 1 :], count) for key, count in added.items())
-    if not fresh and _adds_in_database():
-        _upsert_adding(model, ("product", *key_fields), ("count",), rows)
-        return
-    if not fresh:
-        existing = model.objects.filter(product=product, day__in={key[at] for key in added})
-        if "license_id" in key_fields:  # a day has a row per license and hour: read only the folded licenses'
-            existing = existing.filter(license_id__in={key[key_fields.index("license_id")] for key in added})
-        stale = []
-        for pk, *key, count in existing.values_list("pk", *key_fields, "count"):
-            key = tuple(key)
-            if key in added:
-                added[key] += count
-                stale.append(pk)
-        model.objects.filter(pk__in=stale).delete()
-    _insert_rows(model, ("product", *key_fields, "count"), rows)
+    """Add counts keyed by ``key_fields`` to ``model``'s ``count``: one column merged as any other."""
+    _merge_columns(
+        model=model,
+        key_fields=key_fields,
+        columns=("count",),
+        product=product,
+        added={key: [count] for key, count in added.items()},
+        fresh=fresh,
+    )
 
 
 def _merge_entity(
@@ -587,8 +576,10 @@ def _merge_columns(
 ) -> None:
     """Add ``added`` (key → one number per column of ``columns``) to ``model``'s rows, column by column.
 
-    The key's first field and last field (a block or a day) narrow the read of existing rows.
+    The key's first and last fields narrow the read of existing rows.
     """
+    if not added:
+        return
     rows = ((product.pk, *map(_key_value, key), *values) for key, values in added.items())
     if not fresh and _adds_in_database():
         _upsert_adding(model, ("product", *key_fields), columns, rows)
