@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -31,7 +31,11 @@ def test_the_demo_fills_60_days_of_events_for_each_product(demo):
     for product in Product.objects.all():
         events = Event.objects.filter(product=product)
         assert events.count() > 2000
-        assert events.filter(occurred_at__lt=now - timedelta(days=61)).count() == 0
+        # The first of the 60 local days began at local midnight: across a daylight-saving change
+        # that is up to an hour more than 61 × 24 h before now (04:00 UTC in December, New York).
+        local_today = now.astimezone(ZoneInfo(product.timezone)).date()
+        first_day = datetime.combine(local_today - timedelta(days=60), time.min, tzinfo=ZoneInfo(product.timezone))
+        assert events.filter(occurred_at__lt=first_day).count() == 0
         assert events.filter(occurred_at__gt=now).count() == 0
         assert events.filter(occurred_at__lt=now - timedelta(days=55)).exists()
         # The demo counts its events into the Feature Usage counters before it returns.
