@@ -387,11 +387,12 @@ def add_batch_reach_points_sql(
     window = "WINDOW w AS (PARTITION BY entity, feature ORDER BY day)"
     # Bit k of a block row's mask: the row counts events on the block's day k (its running total grew).
     mask = " | ".join(
-        f"(CASE WHEN {total} > {totals[k - 1] if k else 0} THEN CAST(1 AS bigint) << {k} ELSE 0 END)"
+        f"(CASE WHEN {total} > {totals[k - 1] if k else 0} THEN (CAST(1 AS bigint) << {k}) ELSE 0 END)"
         for k, total in enumerate(totals)
     )
     day_block = f"{_ordinal('n.day')} / {days}"
-    day_bit = f"CAST(1 AS bigint) << CAST(MOD({_ordinal('n.day')}, {days}) AS integer)"
+    # Parenthesised: PostgreSQL gives & and << the same precedence, left to right (issue 18).
+    day_bit = f"(CAST(1 AS bigint) << CAST(MOD({_ordinal('n.day')}, {days}) AS integer))"
     return (
         f"WITH new_days AS (SELECT DISTINCT {qn(entity)} AS entity, feature, day FROM {qn(batch_table)} "
         f"{_batch_filter(required, nonblank)}), "
@@ -403,7 +404,7 @@ def add_batch_reach_points_sql(
         f"WHERE b.{column(p, 'product')} = %s GROUP BY 1, 2, 3), "
         "fresh AS (SELECT n.entity, n.feature, n.day FROM new_days AS n LEFT JOIN old_masks AS m "
         f"ON m.entity = n.entity AND m.feature = n.feature AND m.block = {day_block} "
-        f"WHERE COALESCE(m.used, 0) & {day_bit} = 0), "
+        f"WHERE (COALESCE(m.used, 0) & {day_bit}) = 0), "
         "touched AS (SELECT DISTINCT entity, feature FROM fresh), "
         f"old_days AS (SELECT DISTINCT b.{ent} AS entity, b.{feature} AS feature, "
         f"{start} + (b.{block} * {days} + k - 2) AS day "
