@@ -27,6 +27,7 @@ from django.db.models import Count, Exists, Min, OuterRef, QuerySet, Subquery, V
 from django.db.models.functions import Coalesce, ExtractHour, TruncDate
 from django.utils.timezone import now
 
+from analytics import sql as analytics_sql
 from analytics.models import (
     BLOCK_DAYS,
     HOUR_COLUMNS,
@@ -178,6 +179,27 @@ def counters_rebuild(*, product: Product) -> None:
         state.rebuilt_at = now()
         state.save(update_fields=["folded_through", "rebuilt_at"])
         product_recount_progress_set(product_id=product.pk, timezone=product.timezone, progress=None)
+
+
+def counters_reach_repair(*, product: Product) -> int:
+    """Recount the product's reach points from its pair blocks; returns how many points it has.
+
+    The repair of data folded on PostgreSQL before issue 18's fix, which could lose a
+    pair's later days of a block it used on day 0 (and so its licenses and domains in
+    unfiltered answers). The pair blocks were always right, and every point follows
+    from them: one statement per kind, under the fold lock, in one transaction per product.
+    """
+    _ensure_state(product)
+    with transaction.atomic():
+        CounterState.objects.select_for_update().get(product=product)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(core_sql.bulk_write_settings_sql(work_mem_mb=256))
+            cursor.execute(analytics_sql.delete_product_rows_sql(FeatureReachCounter), {"product": product.pk})
+            for entity, pairs_model, kind, _ in REACH_SOURCES:
+                statement = analytics_sql.reach_points_from_blocks_sql(pairs_model, entity.removesuffix("_id"))
+                cursor.execute(statement, {"product": product.pk, "kind": str(kind)})
+        return FeatureReachCounter.objects.filter(product=product).count()
 
 
 def counters_recount(*, product: Product, chunk_events: int = RECOUNT_CHUNK_EVENTS) -> bool:
