@@ -109,3 +109,40 @@ def naive_feature_usage(
             for d, n in sorted(domain_events.items(), key=lambda item: (-item[1], item[0]))[:10]
         ],
     }
+
+
+def naive_local_events(product: Product) -> list[tuple]:
+    """(license pk or None, domain, event, feature, local day) of each counted event of the product."""
+    zone = zoneinfo.ZoneInfo(product.timezone)
+    return [
+        (row.license_id, row.domain, row.event, row.feature, row.occurred_at.astimezone(zone).date())
+        for row in Event.objects.filter(product=product, is_system=False)
+    ]
+
+
+def naive_reach_points(product: Product) -> Counter:
+    """What the reach points must hold: for each (license or domain, feature) pair and day it was used,
+    one point (kind, feature, day, the pair's previous day used or date.min)."""
+    used = defaultdict(set)
+    for license_id, domain, _, feature, day in naive_local_events(product):
+        if license_id is not None:
+            used[("license", license_id, feature)].add(day)
+        if domain:
+            used[("domain", domain, feature)].add(day)
+    points = Counter()
+    for (kind, _, feature), days in used.items():
+        previous = date.min
+        for day in sorted(days):
+            points[(kind, feature, day, previous)] += 1
+            previous = day
+    return points
+
+
+def naive_pair_days(product: Product, kind: str) -> Counter:
+    """Events per (license or domain, event, feature, local day): what the pair blocks must hold."""
+    counts = Counter()
+    for license_id, domain, event, feature, day in naive_local_events(product):
+        entity = license_id if kind == "license" else domain
+        if entity is not None and entity != "":
+            counts[(entity, event, feature, day)] += 1
+    return counts

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from analytics.counters import counters_fold, counters_rebuild
+from analytics.feature_usage import FeatureUsageQuery, feature_usage
 from analytics.models import FeatureReachCounter
+from core import sql as core_sql
+from tests.analytics.oracle import naive_feature_usage
+from tests.analytics.test_fold_new_day_in_block import BLOCK_START, LATER, WINDOW
+from tests.analytics.test_fold_properties import MUTANTS, mutant
 from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def noon(day):
+    return datetime.combine(day, time(12), tzinfo=UTC)
 
 
 def reach_points(product) -> list[tuple]:
@@ -71,3 +81,19 @@ def test_it_refuses_unknown_products_and_changes_nothing(org):
     with pytest.raises(CommandError, match="prd_nope"):
         call_command("repair_feature_reach", product.public_id, "prd_nope")
     assert reach_points(product) == before
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the precedence bug was in the PostgreSQL fold")
+def test_it_brings_back_what_the_old_precedence_lost(org, monkeypatch):
+    builder, edits = MUTANTS["old precedence"]
+    monkeypatch.setattr(core_sql, builder, mutant(getattr(core_sql, builder), edits))
+    product = ProductFactory(organization=org, timezone="UTC")
+    license = LicenseFactory(product=product)
+    for day in (BLOCK_START, LATER):  # as the issue tells it: day 0 of a block, then 9 days later
+        EventFactory(product=product, event="search", license=license, domain="shop.example", occurred_at=noon(day))
+        counters_fold(product=product)
+    query = FeatureUsageQuery(product=product, date_from=WINDOW[0], date_to=WINDOW[1])
+    assert feature_usage(query)["topFeatures"][0]["licenses"] == 0  # the bug, reproduced
+    call_command("repair_feature_reach", stdout=io.StringIO())
+    assert feature_usage(query) == naive_feature_usage(product=product, date_from=WINDOW[0], date_to=WINDOW[1])
+    assert feature_usage(query)["topFeatures"][0]["licenses"] == 1
