@@ -119,6 +119,7 @@ class FlagOutputSerializer(serializers.ModelSerializer):
             row.environment.public_id: {
                 "enabled": row.enabled,
                 "defaultVariant": row.default_variant,
+                "offVariant": row.off_variant,
                 "rules": row.rules,
             }
             for row in flag.settings.all()
@@ -258,6 +259,11 @@ class FlagListApi(OrganizationAPIView):
         type = serializers.ChoiceField(choices=Flag.Type.choices)
         description = StrictCharField(multiline=True, max_length=500, required=False, allow_blank=True, default="")
         variants = VariantsField()
+        offVariant = serializers.CharField(
+            required=False,
+            source="off_variant",
+            help_text="What the flag serves while off in an environment; default: a boolean flag's false variant.",
+        )
         environments = EnvironmentsField(required=False, default=dict)
 
     @extend_schema(responses=FlagOutputSerializer(many=True), operation_id="flags_list")
@@ -308,6 +314,7 @@ class FlagEnvironmentApi(OrganizationAPIView):
     class InputSerializer(serializers.Serializer):
         enabled = serializers.BooleanField(required=False)
         defaultVariant = serializers.CharField(required=False)
+        offVariant = serializers.CharField(required=False)
         rules = serializers.ListField(child=serializers.JSONField(), required=False)
 
     @extend_schema(request=InputSerializer, responses=FlagOutputSerializer, operation_id="flag_environments_replace")

@@ -22,7 +22,7 @@ from flags.evaluation import (
     STRING_OPERATORS,
     is_number,
 )
-from flags.models import Flag
+from flags.models import Flag, natural_off_variant
 
 # fullmatch, not match: "$" also matches before a trailing newline.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -40,6 +40,7 @@ class EnvironmentSettings:
     enabled: bool
     default_variant: str
     rules: list[dict]
+    off_variant: str = ""
 
 
 def invalid(field: str, message: str) -> ApiError:
@@ -89,12 +90,22 @@ def _check_value(flag_type: str, value: Any, field: str) -> None:
             raise invalid(field, "must be at most 32 KiB of JSON.")
 
 
-def clean_environment_settings(raw: Any, variants: dict[str, Any], field: str) -> EnvironmentSettings:
+def clean_off_variant(raw: Any, variants: dict[str, Any], field: str = "offVariant") -> str:
+    _check_variant_name(raw, variants, field)
+    return raw
+
+
+def clean_environment_settings(
+    raw: Any, variants: dict[str, Any], field: str, off_variant: str = ""
+) -> EnvironmentSettings:
+    """``off_variant`` is what an omitted ``offVariant`` keeps (the stored one, or the flag's at creation)."""
     if not isinstance(raw, dict):
-        raise invalid(field, "must be an object with enabled, defaultVariant and rules.")
-    unknown = set(raw) - {"enabled", "defaultVariant", "rules"}
+        raise invalid(field, "must be an object with enabled, defaultVariant, offVariant and rules.")
+    unknown = set(raw) - {"enabled", "defaultVariant", "offVariant", "rules"}
     if unknown:
-        raise invalid(f"{field}.{sorted(unknown)[0]}", "unknown field; expected enabled, defaultVariant, rules.")
+        raise invalid(
+            f"{field}.{sorted(unknown)[0]}", "unknown field; expected enabled, defaultVariant, offVariant, rules."
+        )
     enabled = raw.get("enabled", False)
     if not isinstance(enabled, bool):
         raise invalid(f"{field}.enabled", "must be true or false.")
@@ -106,13 +117,26 @@ def clean_environment_settings(raw: Any, variants: dict[str, Any], field: str) -
     if len(rules) > MAX_RULES:
         raise invalid(f"{field}.rules", f"at most {MAX_RULES} rules.")
     cleaned = [_clean_rule(rule, variants, f"{field}.rules[{index}]") for index, rule in enumerate(rules)]
-    return EnvironmentSettings(enabled=enabled, default_variant=default_variant, rules=cleaned)
+    off = raw.get(
+        "offVariant", off_variant if off_variant in variants else natural_off_variant(flag_type_of(variants), variants)
+    )
+    _check_variant_name(off, variants, f"{field}.offVariant")
+    return EnvironmentSettings(enabled=enabled, default_variant=default_variant, rules=cleaned, off_variant=off)
+
+
+def flag_type_of(variants: dict[str, Any]) -> str:
+    return Flag.Type.BOOLEAN if all(isinstance(v, bool) for v in variants.values()) else ""
 
 
 def check_settings_against_variants(settings: EnvironmentSettings, variants: dict[str, Any], field: str) -> None:
     """Variants changed on PATCH: every environment must still name existing variants."""
     clean_environment_settings(
-        {"enabled": settings.enabled, "defaultVariant": settings.default_variant, "rules": settings.rules},
+        {
+            "enabled": settings.enabled,
+            "defaultVariant": settings.default_variant,
+            "offVariant": settings.off_variant,
+            "rules": settings.rules,
+        },
         variants,
         field,
     )

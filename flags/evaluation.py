@@ -3,7 +3,7 @@
 The rules are checked in order; the first whose conditions all hold serves its
 variant (TARGETING_MATCH) or a variant picked by a stable bucket of the
 targeting key (SPLIT). No rule → the default variant (DEFAULT); a flag turned
-off in the environment serves its default variant too (DISABLED).
+off in the environment serves its off variant (DISABLED).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class CompiledFlag:
     enabled: bool
     default_variant: str
     rules: tuple[dict, ...]
+    off_variant: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Resolution:
 
 def evaluate(flag: CompiledFlag, context: dict[str, Any]) -> Resolution:
     if not flag.enabled:
-        return _serve(flag, flag.default_variant, Reason.DISABLED)
+        return _serve(flag, flag.off_variant or flag.default_variant, Reason.DISABLED)
     for index, rule in enumerate(flag.rules):
         if not all(_holds(condition, context, flag.key, index) for condition in rule.get("conditions", ())):
             continue

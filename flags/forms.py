@@ -210,7 +210,8 @@ class SettingsForm:
     enabled: bool
     default_variant: str
     rules: list[RuleRow]
-    errors: dict[str, str] = field(default_factory=dict)  # "enabled", "defaultVariant", "rules"
+    errors: dict[str, str] = field(default_factory=dict)  # "enabled", "defaultVariant", "offVariant", "rules"
+    off_variant: str = ""
 
     @classmethod
     def from_settings(cls, variants: list[str], settings: dict) -> SettingsForm:
@@ -228,7 +229,7 @@ class SettingsForm:
                     weights=_weights_for(variants, rule.get("rollout")),
                 )
             )
-        return cls(variants, settings["enabled"], settings["defaultVariant"], rules)
+        return cls(variants, settings["enabled"], settings["defaultVariant"], rules, off_variant=settings["offVariant"])
 
     @classmethod
     def from_post(cls, variants: list[str], post) -> SettingsForm:
@@ -251,7 +252,13 @@ class SettingsForm:
                     weights=weights,
                 )
             )
-        return cls(variants, post.get("enabled") == "on", post.get("defaultVariant", ""), rules)
+        return cls(
+            variants,
+            post.get("enabled") == "on",
+            post.get("defaultVariant", ""),
+            rules,
+            off_variant=post.get("offVariant", ""),
+        )
 
     def apply(self, operation: str) -> None:
         """The buttons that shape the form before saving: add, remove and move rules, add conditions."""
@@ -295,7 +302,10 @@ class SettingsForm:
             else:
                 body["variant"] = rule.variant
             rules.append(body)
-        return {"enabled": self.enabled, "defaultVariant": self.default_variant, "rules": rules}
+        body = {"enabled": self.enabled, "defaultVariant": self.default_variant, "rules": rules}
+        if self.off_variant:
+            body["offVariant"] = self.off_variant
+        return body
 
     def show_error(self, message: str) -> None:
         """Put the definitions module's message next to the input its path names."""

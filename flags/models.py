@@ -96,6 +96,19 @@ class Flag(models.Model):
     def first_variant(self) -> str:
         return next(iter(self.ordered_variants))
 
+    @property
+    def natural_off_variant(self) -> str:
+        return natural_off_variant(self.type, self.ordered_variants)
+
+
+def natural_off_variant(flag_type: str, variants: dict) -> str:
+    """Off means off: a boolean flag's false variant, else its first."""
+    if flag_type == "boolean":
+        for name, value in variants.items():
+            if value is False:
+                return name
+    return next(iter(variants))
+
 
 class FlagEnvironment(models.Model):
     """A flag's settings in one environment: on/off, default variant, ordered rules."""
@@ -104,6 +117,8 @@ class FlagEnvironment(models.Model):
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="flag_settings")
     enabled = models.BooleanField(default=False)
     default_variant = models.CharField(max_length=100)
+    # what the flag serves while off (reason DISABLED): chosen at creation, false for a boolean flag
+    off_variant = models.CharField(max_length=100)
     rules = models.JSONField(default=list)
 
     class Meta:

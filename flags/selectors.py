@@ -220,6 +220,7 @@ def _compile(environment_id: int) -> dict[str, CompiledFlag]:
             enabled=row.enabled,
             default_variant=row.default_variant,
             rules=tuple(row.rules),
+            off_variant=row.off_variant,
         )
         for row in FlagEnvironment.objects.filter(environment_id=environment_id).select_related("flag")
     }

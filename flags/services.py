@@ -16,7 +16,7 @@ from core.models import Organization
 from events.models import Product
 from flags import definitions
 from flags.definitions import EnvironmentSettings
-from flags.models import Environment, Flag, FlagEnvironment, Project, SdkKey
+from flags.models import Environment, Flag, FlagEnvironment, Project, SdkKey, natural_off_variant
 from flags.ofrep_auth import forget_cached_keys
 from flags.selectors import forget_compiled_flags
 from flags.snapshots import audit_project_change as _audit
@@ -67,7 +67,13 @@ def environment_create(*, project: Project, name: str, actor: Actor = SYSTEM) ->
             f"name: an environment named '{name}' already exists in this project.", code="duplicate_name"
         ) from None
     FlagEnvironment.objects.bulk_create(
-        FlagEnvironment(flag=flag, environment=environment, enabled=False, default_variant=flag.first_variant)
+        FlagEnvironment(
+            flag=flag,
+            environment=environment,
+            enabled=False,
+            default_variant=flag.first_variant,
+            off_variant=flag.natural_off_variant,
+        )
         for flag in Flag.objects.filter(project=project)
     )
     _audit(
@@ -141,13 +147,19 @@ def flag_create(
     variants: Any,
     description: str = "",
     environments: Any = None,
+    off_variant: Any = None,
     actor: Actor = SYSTEM,
 ) -> Flag:
     key = definitions.clean_key(key)
     type = definitions.clean_type(type)
     description = definitions.clean_description(description)
     variants = definitions.clean_variants(type, variants)
-    settings = _clean_environments(project=project, raw=environments or {}, variants=variants)
+    off = (
+        natural_off_variant(type, variants)
+        if off_variant is None
+        else definitions.clean_off_variant(off_variant, variants)
+    )
+    settings = _clean_environments(project=project, raw=environments or {}, variants=variants, off_variant=off)
     try:
         with transaction.atomic():
             flag = Flag.objects.create(
@@ -164,7 +176,7 @@ def flag_create(
     FlagEnvironment.objects.bulk_create(
         _settings_row(flag, environment, settings.get(environment.pk))
         if environment.pk in settings
-        else FlagEnvironment(flag=flag, environment=environment, enabled=False, default_variant=first)
+        else FlagEnvironment(flag=flag, environment=environment, enabled=False, default_variant=first, off_variant=off)
         for environment in project.environments.all()
     )
     _audit(project, actor, "flag.created", "flag", flag.public_id, None, flag_snapshot(flag))
@@ -185,13 +197,13 @@ def flag_update(
     if type is not None and type != flag.type:
         raise ApiError("type: a flag's type cannot change; create a new flag instead.", code="invalid_request")
     new_variants = definitions.clean_variants(flag.type, variants) if variants is not None else flag.ordered_variants
-    settings = _clean_environments(project=flag.project, raw=environments or {}, variants=new_variants)
+    settings = _clean_environments(project=flag.project, raw=environments or {}, variants=new_variants, flag=flag)
     if variants is not None:
         # Environments left out keep their settings, which must still name existing variants.
         for row in FlagEnvironment.objects.filter(flag=flag).select_related("environment"):
             if row.environment_id not in settings:
                 definitions.check_settings_against_variants(
-                    EnvironmentSettings(row.enabled, row.default_variant, row.rules),
+                    EnvironmentSettings(row.enabled, row.default_variant, row.rules, row.off_variant),
                     new_variants,
                     f"environments.{row.environment.public_id}",
                 )
@@ -211,8 +223,11 @@ def flag_update(
 
 @transaction.atomic
 def flag_environment_set(*, flag: Flag, environment: Environment, settings: Any, actor: Actor = SYSTEM) -> Flag:
-    cleaned = definitions.clean_environment_settings(settings, flag.ordered_variants, "body")
-    before = settings_snapshot(FlagEnvironment.objects.filter(flag=flag, environment=environment).first())
+    stored = FlagEnvironment.objects.filter(flag=flag, environment=environment).first()
+    cleaned = definitions.clean_environment_settings(
+        settings, flag.ordered_variants, "body", off_variant=stored.off_variant if stored else ""
+    )
+    before = settings_snapshot(stored)
     _store_settings(flag=flag, environment_id=environment.pk, settings=cleaned)
     after = settings_snapshot(FlagEnvironment.objects.get(flag=flag, environment=environment))
     where = {"environmentId": environment.public_id}
@@ -240,17 +255,23 @@ def flag_delete(*, flag: Flag, actor: Actor = SYSTEM) -> None:
     _configuration_changed(project=project)
 
 
-def _clean_environments(*, project: Project, raw: Any, variants: dict) -> dict[int, EnvironmentSettings]:
+def _clean_environments(
+    *, project: Project, raw: Any, variants: dict, off_variant: str = "", flag: Flag | None = None
+) -> dict[int, EnvironmentSettings]:
     """Per-environment settings from a body, keyed by environment primary key."""
     if not isinstance(raw, dict):
         raise ApiError("environments: must be an object of environment id → settings.", code="invalid_request")
     by_public_id = {e.public_id: e.pk for e in Environment.objects.filter(project=project, public_id__in=list(raw))}
+    stored_off = (
+        dict(FlagEnvironment.objects.filter(flag=flag).values_list("environment_id", "off_variant")) if flag else {}
+    )
     cleaned = {}
     for public_id, settings in raw.items():
         if public_id not in by_public_id:
             raise NotFound(f"environments.{public_id}: no such environment in this project.")
-        cleaned[by_public_id[public_id]] = definitions.clean_environment_settings(
-            settings, variants, f"environments.{public_id}"
+        pk = by_public_id[public_id]
+        cleaned[pk] = definitions.clean_environment_settings(
+            settings, variants, f"environments.{public_id}", off_variant=stored_off.get(pk, off_variant)
         )
     return cleaned
 
@@ -261,6 +282,7 @@ def _settings_row(flag: Flag, environment: Environment, settings: EnvironmentSet
         environment=environment,
         enabled=settings.enabled,
         default_variant=settings.default_variant,
+        off_variant=settings.off_variant,
         rules=settings.rules,
     )
 
@@ -269,7 +291,12 @@ def _store_settings(*, flag: Flag, environment_id: int, settings: EnvironmentSet
     FlagEnvironment.objects.update_or_create(
         flag=flag,
         environment_id=environment_id,
-        defaults={"enabled": settings.enabled, "default_variant": settings.default_variant, "rules": settings.rules},
+        defaults={
+            "enabled": settings.enabled,
+            "default_variant": settings.default_variant,
+            "off_variant": settings.off_variant,
+            "rules": settings.rules,
+        },
     )
 
 

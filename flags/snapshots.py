@@ -26,7 +26,12 @@ def sdk_key_snapshot(key: SdkKey) -> dict:
 def settings_snapshot(row: FlagEnvironment | None) -> dict | None:
     if row is None:
         return None
-    return {"enabled": row.enabled, "defaultVariant": row.default_variant, "rules": row.rules}
+    return {
+        "enabled": row.enabled,
+        "defaultVariant": row.default_variant,
+        "offVariant": row.off_variant,
+        "rules": row.rules,
+    }
 
 
 def flag_snapshot(flag: Flag) -> dict:

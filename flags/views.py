@@ -55,6 +55,7 @@ def project_detail(request, org_slug: str, project_id: str):
     flags = []
     for flag in flag_rows:
         enabled = {setting.environment_id: setting.enabled for setting in flag.settings.all()}
+        serves_off = {setting.environment_id: off_value(flag, setting) for setting in flag.settings.all()}
         flags.append(
             {
                 "flag": flag,
@@ -62,6 +63,7 @@ def project_detail(request, org_slug: str, project_id: str):
                 "cells": [
                     {
                         "enabled": enabled.get(environment.pk, False),
+                        "off_value": serves_off.get(environment.pk, ""),
                         "health": statuses[flag.pk][environment.public_id],
                         "daily": daily[environment.pk][flag.pk],
                     }
@@ -250,12 +252,16 @@ def flag_create(request, org_slug: str, project_id: str):
     context = project_context(request, org_slug, project_id)
     _editor(request, context)
     flag_type = request.POST.get("type", Flag.Type.BOOLEAN)
-    form = {"key": "", "type": flag_type, "description": "", "errors": {}}
+    form = {"key": "", "type": flag_type, "description": "", "offVariant": "", "errors": {}}
     variants = VariantsForm(forms.default_variant_rows(flag_type if flag_type in Flag.Type.values else "boolean"))
     status = 200
     if request.method == "POST":
         # what was typed survives a change of type; the variants start again from the new type's defaults
-        form.update(key=request.POST.get("key", "").strip(), description=request.POST.get("description", ""))
+        form.update(
+            key=request.POST.get("key", "").strip(),
+            description=request.POST.get("description", ""),
+            offVariant=request.POST.get("offVariant", "").strip(),
+        )
     if request.method == "POST" and request.POST.get("op") != "change_type":
         variants = VariantsForm(forms.posted_variant_rows(request.POST))
         try:
@@ -264,6 +270,7 @@ def flag_create(request, org_slug: str, project_id: str):
                 key=form["key"],
                 type=flag_type,
                 description=form["description"],
+                off_variant=form["offVariant"] or None,
                 variants=variants.to_body(flag_type if flag_type in Flag.Type.values else "boolean"),
                 actor=Actor.for_user(request.user),
             )
@@ -271,7 +278,7 @@ def flag_create(request, org_slug: str, project_id: str):
         except ApiError as exc:
             path, text = forms.split_error(str(exc.detail))
             if not variants.show_error(path, text):
-                form["errors"][path if path in ("key", "type", "description") else "form"] = text
+                form["errors"][path if path in ("key", "type", "description", "offVariant") else "form"] = text
             status = 400
         except forms.RowError:
             status = 400
@@ -306,7 +313,7 @@ def flag_settings(request, org_slug: str, project_id: str, flag_key: str):
             status = 400
     by_environment = {row.environment_id: row for row in flag.settings.all()}
     environments = [
-        {"environment": e, "settings": by_environment.get(e.pk)}
+        {"environment": e, "settings": by_environment.get(e.pk), "off_value": off_value(flag, by_environment.get(e.pk))}
         for e in selectors.environment_list(project=context["project"]).order_by("pk")
     ]
     context.update(
@@ -331,6 +338,7 @@ def flag_environment(request, org_slug: str, project_id: str, flag_key: str, env
     current = {
         "enabled": row.enabled if row else False,
         "defaultVariant": row.default_variant if row else flag.first_variant,
+        "offVariant": row.off_variant if row else flag.natural_off_variant,
         "rules": row.rules if row else [],
     }
     form = SettingsForm.from_settings(names, current)
@@ -396,3 +404,11 @@ def project_history(request, org_slug: str, project_id: str):
     entries = audit_entries(organization=context["organization"], project_id=context["project"].public_id)
     context["page"] = _history_page(request, entries, context["project"])
     return render(request, "flags/project_history.html", context)
+
+
+def off_value(flag: Flag, setting) -> str:
+    """What the "Off" badge says the flag serves while off: the off variant's value, as OFREP sends it."""
+    if setting is None:
+        return value_key(flag.variants[flag.natural_off_variant])
+    name = setting.off_variant or setting.default_variant
+    return value_key(flag.variants[name]) if name in flag.variants else name

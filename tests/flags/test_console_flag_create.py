@@ -129,3 +129,22 @@ def test_changing_the_type_keeps_the_key_and_offers_that_type_s_variants(client,
     assert 'value="limits"' in page and 'value="Seats"' in page
     assert 'name="variant-0-name" value=""' in page  # a number flag has no default variants
     assert not Flag.objects.exists()
+
+
+def test_a_new_boolean_flag_is_off_on_false_and_every_off_badge_says_so(client, org, owner, project, production):
+    signed_in(client, owner)
+    assert post(client, org, project, key="beta").status_code == 302
+    assert FlagEnvironment.objects.get(flag__key="beta", environment=production).off_variant == "off"
+    settings = client.get(f"/o/{org.slug}/projects/{project.public_id}/flags/beta/settings/").content.decode()
+    listing = client.get(f"/o/{org.slug}/projects/{project.public_id}/").content.decode()
+    assert "Off: serves false" in settings and "Off: serves false" in listing
+
+
+def test_the_form_takes_an_off_variant_and_an_unknown_one_creates_nothing(client, org, owner, project, production):
+    signed_in(client, owner)
+    response = post(client, org, project, key="beta", offVariant="maybe")
+    assert response.status_code == 400
+    assert any("must name one of the flag's variants" in error for error in field_errors(response))
+    assert not Flag.objects.filter(key="beta").exists()
+    assert post(client, org, project, key="beta", offVariant="on").status_code == 302
+    assert FlagEnvironment.objects.get(flag__key="beta", environment=production).off_variant == "on"

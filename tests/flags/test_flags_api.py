@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from rest_framework.test import APIClient
 
 from flags.models import Flag, FlagEnvironment
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
@@ -30,9 +31,11 @@ def test_it_creates_a_flag_of_each_type_disabled_in_every_environment(
     assert data["id"].startswith("flag_")
     assert (data["key"], data["type"], data["variants"]) == ("thing", type, variants)
     first = next(iter(variants))
+    # off means off: a boolean flag is off on its false variant even when true comes first
+    off = "off" if type == "boolean" else first
     assert data["environments"] == {
-        production.public_id: {"enabled": False, "defaultVariant": first, "rules": []},
-        staging.public_id: {"enabled": False, "defaultVariant": first, "rules": []},
+        production.public_id: {"enabled": False, "defaultVariant": first, "offVariant": off, "rules": []},
+        staging.public_id: {"enabled": False, "defaultVariant": first, "offVariant": off, "rules": []},
     }
 
 
@@ -50,9 +53,15 @@ def test_it_stores_rules_per_environment_and_patch_keeps_the_others(api, project
     assert api.post(flags_url(project), body, format="json").status_code == 201
     patch = {"environments": {staging.public_id: {"enabled": True, "defaultVariant": "on"}}}
     data = api.patch(f"{flags_url(project)}/new-checkout", patch, format="json").json()["data"]
-    assert data["environments"][production.public_id] == {"enabled": True, "defaultVariant": "off", "rules": rules}
-    assert data["environments"][staging.public_id] == {"enabled": True, "defaultVariant": "on", "rules": []}
-    put = {"enabled": False, "defaultVariant": "on", "rules": []}
+    on_off = {"offVariant": "off"}
+    assert data["environments"][production.public_id] == {
+        "enabled": True,
+        "defaultVariant": "off",
+        "rules": rules,
+        **on_off,
+    }
+    assert data["environments"][staging.public_id] == {"enabled": True, "defaultVariant": "on", "rules": [], **on_off}
+    put = {"enabled": False, "defaultVariant": "on", "offVariant": "on", "rules": []}
     url = f"{flags_url(project)}/new-checkout/environments/{production.public_id}"
     data = api.put(url, put, format="json").json()["data"]
     assert data["environments"][production.public_id] == put
@@ -213,3 +222,38 @@ def test_another_organizations_flags_are_not_found(outsider_api, project, produc
     flag = Flag.objects.get()
     assert flag.description == ""
     assert not FlagEnvironment.objects.get(flag=flag).enabled
+
+
+def test_off_means_off_a_new_boolean_flag_serves_false_over_ofrep_until_turned_on(api, project):
+    environment, raw_key = environment_with_key(project, "qa")
+    body = {"key": "beta", "type": "boolean", "variants": {"on": True, "off": False}}
+    assert api.post(flags_url(project), body, format="json").status_code == 201
+    answer = (
+        APIClient()
+        .post(
+            "/ofrep/v1/evaluate/flags/beta",
+            {"context": {"targetingKey": "u1"}},
+            format="json",
+            HTTP_AUTHORIZATION=f"Bearer {raw_key}",
+        )
+        .json()
+    )
+    assert (answer["value"], answer["variant"], answer["reason"]) == (False, "off", "DISABLED")
+
+
+def test_it_takes_an_off_variant_at_creation_and_refuses_an_unknown_one_storing_nothing(api, project, production):
+    body = {"key": "tier", "type": "string", "variants": {"a": "A", "b": "B"}, "offVariant": "c"}
+    response = api.post(flags_url(project), body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("offVariant:")
+    assert not FlagEnvironment.objects.filter(flag__key="tier").exists()
+    body["offVariant"] = "b"
+    data = api.post(flags_url(project), body, format="json").json()["data"]
+    assert data["environments"][production.public_id]["offVariant"] == "b"
+    # a PUT that leaves offVariant out keeps it
+    url = f"{flags_url(project)}/tier/environments/{production.public_id}"
+    data = api.put(url, {"enabled": True, "defaultVariant": "a"}, format="json").json()["data"]
+    assert data["environments"][production.public_id]["offVariant"] == "b"
+    bad = api.put(url, {"enabled": False, "offVariant": "zzz"}, format="json")
+    assert bad.status_code == 400 and bad.json()["error"]["message"].startswith("body.offVariant:")
+    assert FlagEnvironment.objects.get(flag__key="tier", environment=production).enabled is True

@@ -74,14 +74,15 @@ def test_it_serves_each_reason_and_records_each_evaluation(sdk, checkout, enviro
         flag=checkout, environment=environment, settings={"enabled": False, "defaultVariant": "on"}
     )
     disabled = evaluate(sdk, "new-checkout", {"email": "a@acme.test"}).json()
-    assert (disabled["reason"], disabled["value"]) == ("DISABLED", True)
+    # off means off: the default variant "on" is not what a disabled flag serves
+    assert (disabled["reason"], disabled["value"], disabled["variant"]) == ("DISABLED", False, "off")
     assert recording.flush() == 4
     rows = FlagEvaluation.objects.order_by("pk").values_list("environment_id", "flag_id", "value", "reason")
     assert list(rows) == [
         (environment.pk, checkout.pk, "true", Reason.TARGETING_MATCH),
         (environment.pk, checkout.pk, "true" if split["value"] else "false", Reason.SPLIT),
         (environment.pk, checkout.pk, "false", Reason.DEFAULT),
-        (environment.pk, checkout.pk, "true", Reason.DISABLED),
+        (environment.pk, checkout.pk, "false", Reason.DISABLED),
     ]
 
 

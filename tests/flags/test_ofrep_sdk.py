@@ -93,7 +93,7 @@ def setup(org):
         key="limits",
         type="object",
         variants={"basic": {"projects": 3}, "big": {"projects": 100, "sso": True}},
-        environments={env: {"enabled": False, "defaultVariant": "big"}},
+        environments={env: {"enabled": False, "defaultVariant": "basic", "offVariant": "big"}},
     )
     return project, environment, raw_key
 
