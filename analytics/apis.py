@@ -16,6 +16,7 @@ from analytics.feature_usage import (
 )
 from core.apis import OrganizationAPIView
 from core.errors import PaymentRequired
+from core.replica import READ_SOURCE_HEADER, on_replica
 from events import selectors
 
 # An empty `from`/`to` counts as absent (a cleared form field), so the pattern admits "".
@@ -41,7 +42,9 @@ class _FeatureUsageApi(OrganizationAPIView):
 class FeatureUsageApi(_FeatureUsageApi):
     @extend_schema(parameters=QUERY_PARAMETERS, responses={200: OpenApiTypes.OBJECT}, operation_id="feature_usage")
     def get(self, request, product_id: str):
-        return Response({"data": feature_usage(self.query_for(request, product_id))})
+        query = self.query_for(request, product_id)
+        data, source = on_replica(lambda: feature_usage(query))
+        return Response({"data": data}, headers={READ_SOURCE_HEADER: source.name})
 
 
 class FeatureUsageCsvApi(_FeatureUsageApi):
@@ -53,8 +56,8 @@ class FeatureUsageCsvApi(_FeatureUsageApi):
     def get(self, request, product_id: str):
         query = self.query_for(request, product_id)
         table = request.query_params.get("table", "")
-        body = feature_usage_csv(query, table)
-        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+        body, source = on_replica(lambda: feature_usage_csv(query, table))
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8", headers={READ_SOURCE_HEADER: source.name})
         response["Content-Disposition"] = (
             f'attachment; filename="feature-usage-{table}-{query.date_from}-{query.date_to}.csv"'
         )

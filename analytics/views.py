@@ -24,6 +24,7 @@ from analytics.feature_usage import (
     parse_feature_usage_query,
 )
 from core.errors import ApiError
+from core.replica import READ_SOURCE_HEADER, on_replica
 from events.console import product_context
 from events.models import Product
 
@@ -96,7 +97,7 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
         return render(request, "analytics/feature_usage.html", context, status=exc.status_code)
 
     try:
-        data = feature_usage(query)
+        data, source = on_replica(lambda: feature_usage(query))
     except AnalyticsRecounting:
         # product_base.html shows the recount's progress; the figures come back when it is done.
         context["product"] = Product.objects.get(pk=product.pk)
@@ -109,6 +110,7 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
     context.update(
         {
             "data": data,
+            "read_source": source.name,
             "window_days": query.days,
             "license": query.license,
             "csv_links": [
@@ -137,13 +139,13 @@ def feature_usage_csv_download(request, org_slug: str, product_id: str):
     table = request.GET.get("table", "")
     try:
         query = parse_feature_usage_query(product=product, params=params, today=today)
-        body = feature_usage_csv(query, table)
+        body, source = on_replica(lambda: feature_usage_csv(query, table))
     except ApiError as exc:
         response = HttpResponse(str(exc.detail), status=exc.status_code, content_type="text/plain; charset=utf-8")
         if getattr(exc, "wait", None):
             response["Retry-After"] = str(exc.wait)
         return response
-    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8", headers={READ_SOURCE_HEADER: source.name})
     response["Content-Disposition"] = (
         f'attachment; filename="feature-usage-{table}-{query.date_from}-{query.date_to}.csv"'
     )

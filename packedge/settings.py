@@ -104,6 +104,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Optional streaming replica (docs/SCALING.md): read-only answers opt in through core.replica.on_replica
+# and fall back to the primary when it is down or more than REPLICA_MAX_LAG_SECONDS behind.
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=10.0)
+READ_REPLICA = bool(env.str("DATABASE_REPLICA_URL", default=""))
+if READ_REPLICA:
+    DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    # Tests read the primary's test database through the alias, never a database of their own.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The reach tables' unique constraints carry a covering column (INCLUDE) for index-only
     # scans on PostgreSQL. Django skips such constraints on SQLite, whose fold and rollup

@@ -10,7 +10,7 @@ from datetime import datetime, time
 from fractions import Fraction
 from math import floor
 
-from django.db import connection, transaction
+from django.db import connections, transaction
 from rest_framework import status
 
 from analytics.feature_usage.query import FeatureUsageQuery, days_in_window
@@ -25,6 +25,7 @@ from analytics.feature_usage.sources import (
 )
 from core import sql as core_sql
 from core.errors import ApiError
+from core.replica import current_read_alias
 from events.models import License, Product
 
 TOP_FEATURES = 12
@@ -78,14 +79,16 @@ def feature_usage(query: FeatureUsageQuery) -> dict:
 
 @contextmanager
 def read_snapshot() -> Iterator[None]:
-    """One consistent, read-only view of the database for the statements inside."""
+    """One consistent, read-only view of the database the answer reads (primary or replica) for the statements inside."""
+    alias = current_read_alias()
+    connection = connections[alias]
     if connection.in_atomic_block or getattr(connection, SNAPSHOT_FLAG, False):
         yield  # the caller's transaction (tests, a nested call) is the snapshot
         return
     setattr(connection, SNAPSHOT_FLAG, True)
     try:
         if connection.vendor == "postgresql":
-            with transaction.atomic():
+            with transaction.atomic(using=alias):
                 with connection.cursor() as cursor:
                     cursor.execute(core_sql.read_only_snapshot_sql(work_mem_mb=READ_WORK_MEM_MB))
                 yield

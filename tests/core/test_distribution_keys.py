@@ -117,3 +117,30 @@ def test_every_table_is_in_the_plan():
         if model._meta.app_label in ("packedge", "events", "analytics", "flags")
     }
     assert ours - planned == set(), "place every new table in docs/SCALING.md's plan and in this test"
+
+
+def foreign_keys(model: type[Model]) -> list[tuple[str, str]]:
+    """(column, referenced table) of each of a model's foreign keys."""
+    return [
+        (field.column, field.related_model._meta.db_table)
+        for field in model._meta.local_fields
+        if field.is_relation and field.many_to_one
+    ]
+
+
+@pytest.mark.parametrize("table", sorted(DISTRIBUTED))
+def test_a_distributed_table_references_only_reference_tables(table):
+    # Citus enforces a foreign key from a distributed table to a reference table on every
+    # shard; one between distributed tables only when it holds the distribution column,
+    # which a single-column Django foreign key cannot, so none may exist.
+    for column, target in foreign_keys(model_of(table)):
+        assert target in REFERENCE, f"{table}.{column} -> {target}: only reference tables may be referenced"
+
+
+@pytest.mark.parametrize("table", sorted(REFERENCE))
+def test_a_reference_table_never_references_a_distributed_one(table):
+    # Citus refuses a foreign key from a reference table to a distributed table.
+    model = model_of(table)
+    assert model is not None, f"no model for {table}"
+    for column, target in foreign_keys(model):
+        assert target not in DISTRIBUTED, f"{table}.{column} -> {target}: a reference table cannot point at a shard"

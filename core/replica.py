@@ -1,0 +1,160 @@
+"""Read-only answers from a streaming replica, when one is configured and fresh enough.
+
+Why not a router that decides by itself: a Django router sees a model, never the
+request, so it cannot tell a dashboard read (fine on a replica) from the read a
+view does right after its own write (a just-created product, a PATCH's answer),
+which must see that write. So the choice is explicit: everything runs on the
+primary, and a read-only entry point opts in with ``on_replica(compute)``. Inside
+it the router sends every ORM read to the replica (raw SQL follows, since it
+opens ``connections[queryset.db]``); writes always go to the primary.
+
+The replica serves the answer only if it is at most ``REPLICA_MAX_LAG_SECONDS``
+behind, measured per answer: caught up when its replay position has reached
+the primary's current WAL position, otherwise ``now - last replayed commit``.
+A replica that is down, lagging, fails mid-answer, or lacks a row the request
+already saw on the primary (not replayed yet) leaves the answer to the primary,
+so a reader never sees an error for it. ``ReadSource.name`` says where the
+answer came from (the ``PackEdge-Read-Source`` header of the answers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TypeVar
+
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+
+REPLICA_ALIAS = "replica"
+READ_SOURCE_HEADER = "PackEdge-Read-Source"
+_read_alias: ContextVar[str | None] = ContextVar("packedge_read_alias", default=None)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ReadSource:
+    name: str  # "replica" or "primary"
+    alias: str
+    lag_seconds: float | None  # None: no replica configured, or it could not be asked
+    reason: str  # "replica", "no_replica", "replica_lagging", "replica_down", "replica_behind_request"
+
+
+class ReplicaRouter:
+    """Reads inside ``on_replica`` go to the replica; everything else to the primary; only the primary migrates."""
+
+    def db_for_read(self, model, **hints):
+        return _read_alias.get()
+
+    def db_for_write(self, model, **hints):
+        return DEFAULT_DB_ALIAS
+
+    def allow_relation(self, obj1, obj2, **hints):
+        return True  # one database, two copies of it
+
+    def allow_migrate(self, db, app_label, model_name=None, **hints):
+        return db == DEFAULT_DB_ALIAS
+
+
+def current_read_alias() -> str:
+    """The alias the statements of this answer read from."""
+    return _read_alias.get() or DEFAULT_DB_ALIAS
+
+
+def replica_configured() -> bool:
+    """``settings.READ_REPLICA`` (set by DATABASE_REPLICA_URL): a ``replica`` alias alone does not enable it."""
+    return bool(getattr(settings, "READ_REPLICA", False)) and REPLICA_ALIAS in settings.DATABASES
+
+
+def replica_lag_seconds() -> float:
+    """How far the replica is behind the primary now, in seconds (0 when it has replayed all the primary wrote).
+
+    Raises ``DatabaseError`` when either cannot be asked. A replica database that is
+    not in recovery (a test mirror of the primary, SQLite) is the primary's data: 0.
+    """
+    replica = connections[REPLICA_ALIAS]
+    if replica.vendor != "postgresql":
+        return 0.0
+    with replica.cursor() as cursor:
+        cursor.execute("SELECT pg_is_in_recovery()")
+        if not cursor.fetchone()[0]:
+            return 0.0
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()::text")
+        primary_lsn = cursor.fetchone()[0]
+    with replica.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn,"
+            " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())",
+            [primary_lsn],
+        )
+        caught_up, behind = cursor.fetchone()
+    if caught_up:
+        return 0.0
+    return float("inf") if behind is None else max(0.0, float(behind))
+
+
+def choose_read_source() -> ReadSource:
+    """Replica if configured, reachable and at most ``REPLICA_MAX_LAG_SECONDS`` behind; else primary."""
+    if not replica_configured():
+        return ReadSource("primary", DEFAULT_DB_ALIAS, None, "no_replica")
+    try:
+        lag = replica_lag_seconds()
+    except DatabaseError:
+        _discard(REPLICA_ALIAS)
+        return ReadSource("primary", DEFAULT_DB_ALIAS, None, "replica_down")
+    if lag > settings.REPLICA_MAX_LAG_SECONDS:
+        return ReadSource("primary", DEFAULT_DB_ALIAS, lag, "replica_lagging")
+    return ReadSource("replica", REPLICA_ALIAS, lag, "replica")
+
+
+def on_replica(compute: Callable[[], T]) -> tuple[T, ReadSource]:
+    """``compute()`` with its reads on the replica when it may serve them, else on the primary.
+
+    ``compute`` must only read (the router would send a write to the primary, outside
+    the replica's snapshot). Its own snapshot handling (``read_snapshot``) opens on
+    ``current_read_alias()``, so counters and tail come from one replica snapshot.
+    """
+    source = choose_read_source()
+    if source.name == "replica":
+        token = _read_alias.set(REPLICA_ALIAS)
+        try:
+            with replica_snapshot():
+                return compute(), source
+        except ObjectDoesNotExist:
+            # A row this request saw on the primary is not replayed yet: its answer belongs to the primary.
+            source = ReadSource("primary", DEFAULT_DB_ALIAS, source.lag_seconds, "replica_behind_request")
+        except DatabaseError:
+            # Down mid-answer, or a hot-standby conflict cancelled the statement: the primary
+            # answers instead (a real bug fails there too, and is raised from there).
+            replica = connections[REPLICA_ALIAS]
+            if replica.connection is None or not replica.is_usable():
+                _discard(REPLICA_ALIAS)
+            source = ReadSource("primary", DEFAULT_DB_ALIAS, None, "replica_down")
+        finally:
+            _read_alias.reset(token)
+    return compute(), source
+
+
+@contextmanager
+def replica_snapshot() -> Iterator[None]:
+    """One REPEATABLE READ, read-only transaction on the replica: every statement of the answer sees one replay point."""
+    replica = connections[REPLICA_ALIAS]
+    if replica.vendor != "postgresql":
+        yield  # a SQLite mirror: the answer's own read_snapshot takes its deferred snapshot
+        return
+    with transaction.atomic(using=REPLICA_ALIAS):
+        with replica.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
+def _discard(alias: str) -> None:
+    """Close a broken connection, so the next request connects afresh instead of reusing it."""
+    try:
+        connections[alias].close()
+    except DatabaseError:
+        pass
