@@ -6,7 +6,7 @@ import json
 import logging
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpResponse, HttpResponseBadRequest
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,21 @@ class NulCharacterMiddleware:
         return self.get_response(request)
 
 
+# SQLSTATE 25006 read_only_sql_transaction: a standby, a failover in progress or
+# default_transaction_read_only; the write will succeed once a primary is back.
+READ_ONLY_SQLSTATE = "25006"
+
+
+def _is_unavailable(exception: Exception) -> bool:
+    if isinstance(exception, (OperationalError, InterfaceError)):
+        return True
+    cause = exception.__cause__
+    return isinstance(exception, DatabaseError) and getattr(cause, "sqlstate", None) == READ_ONLY_SQLSTATE
+
+
 class DatabaseUnavailableMiddleware:
+    """An unreachable or read-only database answers 503 with Retry-After (never 500)."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -42,7 +56,7 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, (OperationalError, InterfaceError)):
+        if not _is_unavailable(exception):
             return None
         logger.error("database unavailable: %s", exception)
         message = "The database is unavailable; retry later."

@@ -215,7 +215,10 @@ def is_reserved_name(name: str) -> bool:
     NFKC folds compatibility forms (fullwidth ``ｌ``, the fullwidth full stop
     ``．``) to the plain letters they display as, and casefold the letter case,
     so that "ｐｒｏｄｕｃｔ．installed" or "Product.Installed" cannot sneak into Feature Usage.
+    Surrounding whitespace (any Unicode space: U+00A0, U+3000, ...) is stripped
+    first, as the console's display does; format characters are refused before this.
     """
+    name = name.strip()
     if name.isascii():
         return name.lower().startswith(RESERVED_PREFIXES)
     return unicodedata.normalize("NFKC", name).casefold().startswith(RESERVED_PREFIXES)

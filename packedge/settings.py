@@ -169,8 +169,10 @@ RATE_LIMITS = {
     "ingest": env.str("INGEST_RATE_LIMIT", default="1000/s"),
     "ofrep": env.str("OFREP_RATE_LIMIT", default="2000/s"),
     "flag_evaluations": env.str("FLAG_EVALUATIONS_RATE_LIMIT", default="100/s"),  # SDK count buckets, per SDK key
-    # Failed sign-ins (console and admin), per username and per client address: only failures count.
+    # Failed sign-ins (console and admin), only failures count (core.login_throttle): per username and
+    # address pair, a slower cap per username from any address, and per address.
     "login": env.str("LOGIN_RATE_LIMIT", default="5/15min"),
+    "login_user": env.str("LOGIN_USER_RATE_LIMIT", default="100/h"),
     "login_ip": env.str("LOGIN_IP_RATE_LIMIT", default="20/15min"),
 }
 # Behind a reverse proxy (BEHIND_PROXY=1): trust its X-Forwarded-For for the client address and

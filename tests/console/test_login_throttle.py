@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct horse battery staple"
-RATES = {"ingest": None, "ofrep": None, "login": "5/15min", "login_ip": "8/15min"}
+RATES = {"ingest": None, "ofrep": None, "login": "5/15min", "login_user": "12/15min", "login_ip": "8/15min"}
 
 
 def _client(address: str = "203.0.113.7") -> Client:
@@ -36,8 +36,23 @@ def test_five_wrong_passwords_then_even_the_right_one_is_refused_with_429(owner)
     assert "_auth_user_id" not in client.session
 
 
-def test_the_username_limit_holds_from_another_address_and_in_another_letter_case(owner):
-    for index in range(5):
+def test_a_strangers_failures_from_one_address_do_not_lock_the_customer_out(owner):
+    stranger = _client("198.51.100.66")
+    for _ in range(7):  # past the pair's 5, short of the address's 8
+        stranger.post("/login/", {"username": "alice", "password": "nope"})
+    assert stranger.post("/login/", {"username": "alice", "password": PASSWORD}).status_code == 429
+    assert _client("192.0.2.1").post("/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
+
+
+def test_the_pair_limit_holds_in_another_letter_case(owner):
+    client = _client()
+    for _ in range(5):
+        client.post("/login/", {"username": "alice", "password": "nope"})
+    assert client.post("/login/", {"username": "ALICE", "password": PASSWORD}).status_code == 429
+
+
+def test_the_slower_username_limit_holds_across_addresses(owner):
+    for index in range(12):  # 12 addresses, one failure each: no pair is over, the username is
         _client(f"198.51.100.{index}").post("/login/", {"username": "alice", "password": "nope"})
     response = _client("192.0.2.1").post("/login/", {"username": "ALICE", "password": PASSWORD})
     assert response.status_code == 429
@@ -94,7 +109,7 @@ def test_the_admin_sign_in_is_throttled_the_same_way(db):
     assert response.status_code == 429
     assert b"Too many failed sign-ins" in response.content
     assert "_auth_user_id" not in client.session
-    # The admin still signs a staff member in from elsewhere once the username count is not involved.
+    # From another address the staff member still signs in: the lock is on the username and address pair.
     other = _client("192.0.2.3")
     other.post("/admin/login/", {"username": "staff", "password": "staff-password-1"})
-    assert "_auth_user_id" not in other.session  # the username is locked wherever it is tried from
+    assert "_auth_user_id" in other.session

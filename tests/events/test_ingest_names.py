@@ -34,6 +34,9 @@ def post(client, product, **fields):
         "\uff50\uff52\uff4f\uff44\uff55\uff43\uff54\uff0einstalled",  # ｐｒｏｄｕｃｔ．installed: the fullwidth full stop folds to "."
         "\uff35\uff30\uff24\uff21\uff34\uff25.available",  # ＵＰＤＡＴＥ
         "Site.Added",
+        " license.activated",
+        "\u00a0license.activated",  # no-break space
+        "\u3000update.x",  # ideographic space
     ],
 )
 def test_a_reserved_prefix_in_lookalike_characters_is_a_system_event(client, product, name):
