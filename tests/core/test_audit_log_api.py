@@ -55,7 +55,7 @@ def test_it_records_each_step_of_a_flag_with_the_api_key_as_actor_and_before_and
     assert all(e["actor"] == api_key_actor(api) for e in data)
     assert all(e["target"] == {"type": "flag", "id": flag_id} for e in data)
     deleted, switched, described, created = data
-    off_in_staging = {"enabled": False, "defaultVariant": "off", "rules": []}
+    off_in_staging = {"enabled": False, "defaultVariant": "off", "offVariant": "off", "rules": []}
     assert created["before"] is None
     assert created["after"] == {
         "key": "dark-mode",
@@ -66,7 +66,7 @@ def test_it_records_each_step_of_a_flag_with_the_api_key_as_actor_and_before_and
     }
     assert (described["before"]["description"], described["after"]["description"]) == ("", "Night theme")
     assert switched["before"] == {"environmentId": env_id, **off_in_staging}
-    assert switched["after"] == {"environmentId": env_id, "enabled": True, "defaultVariant": "on", "rules": []}
+    assert switched["after"] == {"environmentId": env_id, "enabled": True, "defaultVariant": "on", "offVariant": "off", "rules": []}
     assert deleted["before"]["environments"][env_id]["enabled"] is True
     assert deleted["after"] is None
     assert all(e["id"].startswith("aud_") for e in data)
