@@ -128,7 +128,8 @@ def _seed_events(context, product, zone, licenses, daily, features, quiet, progr
         batch.clear()
 
     for license in licenses:
-        installed = context.now - timedelta(days=rng.uniform(0, DAYS), hours=rng.uniform(0, 24))
+        # At most DAYS × 24 h ago: the first of the DAYS local days began after that, never before.
+        installed = context.now - timedelta(days=rng.uniform(0, DAYS - 1), hours=rng.uniform(0, 24))
         env = {"php": rng.choice(["8.1", "8.2", "8.3"]), "wp": rng.choice(["6.6", "6.7", "6.8"])}
         batch.append(_event("product.installed", {"env": env}, license.key, sites[license.pk][0], installed))
 
