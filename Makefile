@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test e2e bench cluster-test lint format serve migrate demo clean sdk worker
+.PHONY: run test e2e bench cluster-test replica-test lint format serve migrate demo clean sdk worker
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench: $(STAMP)
 # and one worker killed mid-run (tests/cluster/cluster_test.py; at most 30 s of load).
 cluster-test: $(STAMP)
 	$(BIN)/python tests/cluster/cluster_test.py
+
+# A primary and a streaming hot standby on loopback ports, two servers and two workers: replica answers
+# equal the oracle at paused replay points; the standby stopped and started mid-run (tests/cluster/replica_test.py).
+replica-test: $(STAMP)
+	$(BIN)/python tests/cluster/replica_test.py
 
 # The JS SDK (sdk/js): Node's test runner, static/sdk/ equal to a fresh build, and the
 # npm tarball (into a temporary folder). Node and npm come from Debian when missing.
