@@ -105,7 +105,7 @@ def documented_variables() -> set[str]:
 
 
 def test_the_scanner_finds_each_way_the_code_reads_a_variable():
-    source = '''
+    source = """
 import os
 env = environ.Env()
 A = env.bool("DIRECT_ENV", default=False)
@@ -121,7 +121,7 @@ def _setting(name, default):
 
 G = _setting("THROUGH_A_HELPER", 1)
 H = os.environ.get("lowercase is no variable")
-'''
+"""
     assert variables_read_by(source) == {
         "DIRECT_ENV",
         "CALLED_ENV",
