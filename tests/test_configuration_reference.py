@@ -136,7 +136,7 @@ H = os.environ.get("lowercase is no variable")
 
 def test_the_scanner_reads_the_settings_and_the_recorder():
     found = variables_read_by_the_application()
-    # A few from each place the issue counted: packedge/settings.py and flags/recording.py.
+    # A few from each of the two places that read them: packedge/settings.py and flags/recording.py.
     for name in ("DATABASE_URL", "SECRET_KEY", "CACHE_URL", "RATE_LIMIT_SYNC_SECONDS", "FLAG_RECORDING_MAX_BUFFER"):
         assert name in found, name
     assert found["FLAG_RECORDING_MODE"] == ["flags/recording.py"]
