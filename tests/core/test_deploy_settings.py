@@ -51,7 +51,7 @@ def test_without_https_nothing_changes_and_behind_a_proxy_its_header_is_trusted(
     ]
 
 
-def test_check_deploy_warns_only_about_what_the_readme_explains():
+def test_check_deploy_warns_only_about_what_the_operations_guide_explains():
     env = {
         "PATH": "/usr/bin:/bin",
         "SECRET_KEY": "k" * 64 + "Zq9!",
@@ -63,10 +63,10 @@ def test_check_deploy_warns_only_about_what_the_readme_explains():
     )
     output = result.stdout + result.stderr
     warnings = set(re.findall(r"\(([\w.]+\.[WE]\d+)\)", output))
-    # README, "Hardening": W005 (HSTS for subdomains) and W021 (preload) are opt-in, for the operator to decide.
+    # docs/operations.md, "Checking a deployment": W005 (HSTS for subdomains) and W021 (preload) are opt-in.
     assert warnings == {"security.W005", "security.W021"}, output
-    readme = (ROOT / "README.md").read_text()
-    assert all(code in readme for code in warnings)
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    assert all(code in guide for code in warnings)
 
 
 @pytest.mark.django_db
