@@ -142,7 +142,11 @@ final class PackEdge
                 && trim($properties['feature']) !== '' && !self::nameValid($properties['feature'])) {
                 return false;
             }
-            $json = self::json((object) $properties);
+            $json = self::json((object) $properties, 60);
+            // Deeper than 60 levels cannot be encoded even partially: drop it, not the whole batch.
+            if (json_last_error() === JSON_ERROR_DEPTH) {
+                return false;
+            }
             // PackEdge refuses NUL characters (PostgreSQL's jsonb cannot hold them) and over 32 KiB.
             if ($json === null || strlen($json) > self::MAX_PROPERTIES_BYTES || strpos($json, '\u0000') !== false) {
                 return false;
@@ -530,11 +534,11 @@ final class PackEdge
     }
 
     /** @param mixed $value */
-    private static function json($value): ?string
+    private static function json($value, int $depth = 512): ?string
     {
         $flags = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_INVALID_UTF8_SUBSTITUTE
             | JSON_PARTIAL_OUTPUT_ON_ERROR | JSON_PRESERVE_ZERO_FRACTION;
-        $json = json_encode($value, $flags, 64);
+        $json = json_encode($value, $flags, $depth);
         return is_string($json) ? $json : null;
     }
 

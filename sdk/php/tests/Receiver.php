@@ -12,15 +12,20 @@ final class Receiver
     /** @var int */
     public $port;
 
-    public function __construct(int $port)
+    /** @var int */
+    private $sleep;
+
+    /** @param int $sleep seconds to wait before answering each request: a slow server */
+    public function __construct(int $port, int $sleep = 0)
     {
         $this->port = $port;
+        $this->sleep = $sleep;
         $this->log = tempnam(sys_get_temp_dir(), 'packedge-receiver-');
     }
 
-    public function url(string $prefix = ''): string
+    public function url(): string
     {
-        return 'http://127.0.0.1:' . $this->port . $prefix;
+        return 'http://127.0.0.1:' . $this->port;
     }
 
     public function start(): void
@@ -28,14 +33,17 @@ final class Receiver
         $command = [PHP_BINARY, '-S', '127.0.0.1:' . $this->port, __DIR__ . '/fixtures/receiver.php'];
         $env = [
             'PACKEDGE_RECEIVER_LOG' => $this->log,
-            'PACKEDGE_RECEIVER_SLEEP' => '4',
-            // Several workers, so that a sleeping request does not hold up the next test.
-            'PHP_CLI_SERVER_WORKERS' => '4',
+            'PACKEDGE_RECEIVER_SLEEP' => (string) $this->sleep,
             'PATH' => (string) getenv('PATH'),
         ];
         $this->process = proc_open($command, [0 => ['pipe', 'r'], 1 => ['file', '/dev/null', 'a'], 2 => ['file', '/dev/null', 'a']], $pipes, null, $env);
+        // A single process (no PHP_CLI_SERVER_WORKERS), so that proc_terminate() stops all of it.
         $deadline = microtime(true) + 10;
         while (microtime(true) < $deadline) {
+            $status = proc_get_status($this->process);
+            if (!$status['running']) {
+                throw new \RuntimeException('the receiver could not start on port ' . $this->port . ' (in use?)');
+            }
             $socket = @fsockopen('127.0.0.1', $this->port, $errno, $errstr, 0.2);
             if ($socket !== false) {
                 fclose($socket);
