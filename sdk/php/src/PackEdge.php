@@ -39,8 +39,10 @@ final class PackEdge
         'other' => 'Other',
     ];
 
-    /** @var PackEdge|null the instance init() made, which track() feeds */
+    /** @var PackEdge|null the instance the last init() returned, which the static track() feeds */
     private static $default;
+    /** @var array<string,PackEdge> by public key */
+    private static $instances = [];
 
     /** @var string */
     private $publicKey;
@@ -86,11 +88,15 @@ final class PackEdge
     public static function init(string $publicKey, array $options = []): ?self
     {
         try {
-            if (self::$default !== null && self::$default->publicKey === $publicKey) {
-                self::$default->options = $options + self::$default->options;
-                return self::$default;
+            // One instance per public key: in WordPress several plugins may bundle this SDK, each
+            // with its own key; re-initialising one key updates its options and keeps its queue.
+            if (isset(self::$instances[$publicKey])) {
+                self::$instances[$publicKey]->options = $options + self::$instances[$publicKey]->options;
+                self::$instances[$publicKey]->site = null;
+            } else {
+                self::$instances[$publicKey] = new self($publicKey, $options);
             }
-            self::$default = new self($publicKey, $options);
+            self::$default = self::$instances[$publicKey];
             return self::$default;
         } catch (\Throwable $error) {
             return null;
@@ -122,6 +128,7 @@ final class PackEdge
     public static function reset(): void
     {
         self::$default = null;
+        self::$instances = [];
     }
 
     // ------------------------------------------------------------ queueing
@@ -349,14 +356,20 @@ final class PackEdge
      *
      * @param array<string,string>|null $reasons null: no feedback form; [] : the default reasons
      */
-    public static function registerLifecycle(string $pluginFile, ?array $reasons = null): void
+    public static function registerLifecycle(string $pluginFile, ?array $reasons = null, ?self $client = null): void
     {
         try {
             if (!function_exists('register_activation_hook')) {
                 return;
             }
-            register_activation_hook($pluginFile, [self::class, 'activated']);
-            register_deactivation_hook($pluginFile, [self::class, 'deactivated']);
+            // Bound now to this plugin's instance: another plugin's init() must not take its events.
+            $client = $client ?? self::$default;
+            register_activation_hook($pluginFile, function () use ($client) {
+                self::activated($client);
+            });
+            register_deactivation_hook($pluginFile, function () use ($client) {
+                self::deactivated($client);
+            });
             if ($reasons !== null) {
                 self::feedbackForm($pluginFile, $reasons === [] ? self::DEFAULT_REASONS : $reasons);
             }
@@ -365,13 +378,16 @@ final class PackEdge
     }
 
     /** Activation hook: product.installed with the site's environment and active plugins. */
-    public static function activated(): void
+    public static function activated(?self $client = null): void
     {
-        self::track(self::INSTALLED, ['env' => self::environment(), 'plugins' => self::activePlugins()]);
+        $client = $client ?? self::$default;
+        if ($client !== null) {
+            $client->queue(self::INSTALLED, ['env' => self::environment($client), 'plugins' => self::activePlugins()]);
+        }
     }
 
     /** Deactivation hook: product.uninstalled, with the reason the form sent in this request, if any. */
-    public static function deactivated(): void
+    public static function deactivated(?self $client = null): void
     {
         try {
             $reason = '';
@@ -383,34 +399,39 @@ final class PackEdge
             if (isset($_GET['packedge_feedback']) && is_string($_GET['packedge_feedback'])) {
                 $feedback = self::clean($_GET['packedge_feedback'], 2000);
             }
-            self::uninstalled($reason, $feedback);
+            self::uninstalled($reason, $feedback, $client);
         } catch (\Throwable $error) {
         }
     }
 
     /** product.uninstalled with a reason and free-text feedback (either may be empty). */
-    public static function uninstalled(string $reason = '', string $feedback = ''): void
+    public static function uninstalled(string $reason = '', string $feedback = '', ?self $client = null): void
     {
-        $properties = ['env' => self::environment()];
+        $client = $client ?? self::$default;
+        if ($client === null) {
+            return;
+        }
+        $properties = ['env' => self::environment($client)];
         if ($reason !== '') {
             $properties['reason'] = $reason;
         }
         if ($feedback !== '') {
             $properties['feedback'] = $feedback;
         }
-        self::track(self::UNINSTALLED, $properties);
+        $client->queue(self::UNINSTALLED, $properties);
     }
 
     /** @return array<string,string> php, wp (inside WordPress), sdk and the plugin's version if given */
-    public static function environment(): array
+    public static function environment(?self $client = null): array
     {
         $env = ['php' => PHP_VERSION, 'sdk' => 'php-' . self::VERSION];
         try {
             if (function_exists('get_bloginfo')) {
                 $env['wp'] = (string) get_bloginfo('version');
             }
-            if (self::$default !== null && is_string(self::$default->options['pluginVersion'])) {
-                $env['plugin'] = self::$default->options['pluginVersion'];
+            $client = $client ?? self::$default;
+            if ($client !== null && is_string($client->options['pluginVersion'])) {
+                $env['plugin'] = $client->options['pluginVersion'];
             }
             if (function_exists('is_multisite') && is_multisite()) {
                 $env['multisite'] = 'yes';

@@ -359,6 +359,35 @@ final class PackEdgeTest extends TestCase
      * @runInSeparateProcess
      * @preserveGlobalState disabled
      */
+    public function testTwoPluginsBundlingTheSdkKeepTheirOwnKeysAndQueues(): void
+    {
+        require __DIR__ . '/fixtures/wordpress_stubs.php';
+        $GLOBALS['packedge_test_posts'] = [];
+        $first = PackEdge::init('pk_first', ['licenseKey' => 'FIRST-1']);
+        PackEdge::registerLifecycle('/wp/plugins/first/first.php');
+        $firstActivation = $GLOBALS['packedge_test_hooks']['activation'];
+        $second = PackEdge::init('pk_second');
+        PackEdge::track('second_feature');
+        $first->queue('first_feature');
+        call_user_func($firstActivation);
+        $this->assertSame($first, PackEdge::init('pk_first'), 'the same key: the same instance, queue kept');
+        $first->send();
+        $second->send();
+
+        $bodies = array_map(function ($post) {
+            return json_decode($post[1]['body'], true);
+        }, $GLOBALS['packedge_test_posts']);
+        $this->assertSame('pk_first', $bodies[0]['public_key']);
+        $this->assertSame(['first_feature', 'product.installed'], array_column($bodies[0]['events'], 'event'));
+        $this->assertSame(['FIRST-1', 'FIRST-1'], array_column($bodies[0]['events'], 'license_key'));
+        $this->assertSame('pk_second', $bodies[1]['public_key']);
+        $this->assertSame(['second_feature'], array_column($bodies[1]['events'], 'event'));
+    }
+
+    /**
+     * @runInSeparateProcess
+     * @preserveGlobalState disabled
+     */
     public function testTheFeedbackFormIsPrintedOnThePluginsScreenEscaped(): void
     {
         require __DIR__ . '/fixtures/wordpress_stubs.php';
