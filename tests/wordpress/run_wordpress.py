@@ -17,7 +17,7 @@ Steps (each bounded by a timeout; every process started here is stopped on exit)
    (events, licenses and domains per feature, totals); the lifecycle events are stored with the
    site, the license, env {php, wp} and the plugin list (read with `manage.py shell`, since no
    /v1 endpoint lists raw events; the Installs endpoint is shown when the server has it);
-6. the added time per page view (median of 5) with PackEdge up, down (connection refused) and slow
+6. the added time per page view (median of 9) with PackEdge up, down (connection refused) and slow
    (accepts, never answers), printed for docs/php-sdk.md.
 
 Needs root (it writes /etc/wordpress), Debian's wordpress, php-cli, php-mysql, php-curl and a
@@ -379,7 +379,7 @@ class SilentServer:
             connection.close()
 
 
-def page_time(url: str, runs: int = 5) -> float:
+def page_time(url: str, runs: int = 9) -> float:
     times = []
     for _ in range(runs):
         started = time.monotonic()
@@ -402,7 +402,7 @@ def measure(processes: Processes, env: dict) -> dict:
         silent.close()
     added = {name: round((seconds - figures["baseline"]) * 1000) for name, seconds in figures.items()}
     say(
-        f"page view: {figures['baseline'] * 1000:.0f} ms without tracking; added by the SDK (median of 5): "
+        f"page view: {figures['baseline'] * 1000:.0f} ms without tracking; added by the SDK (median of 9): "
         f"PackEdge up {added['up']} ms, down {added['down']} ms, slow {added['slow']} ms"
     )
     return figures
@@ -530,7 +530,8 @@ def main() -> int:
         figures = measure(processes, world["env"])
         (artifacts / "wordpress-timing.json").write_text(json.dumps(figures, indent=2))
         check.equal("PackEdge down adds under 0.5 s", figures["down"] - figures["baseline"] < 0.5, True)
-        check.equal("PackEdge slow adds under 2.5 s", figures["slow"] - figures["baseline"] < 2.5, True)
+        # Under the 1 s that WordPress's cURL transport would wait at least: the send did not wait.
+        check.equal("PackEdge slow adds under 0.9 s", figures["slow"] - figures["baseline"] < 0.9, True)
     finally:
         processes.stop_all()
         WP_CONFIG_FILE.unlink(missing_ok=True)

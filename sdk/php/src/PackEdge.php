@@ -289,17 +289,46 @@ final class PackEdge
 
     private function postWordPress(string $url, string $body): int
     {
-        // Non-blocking: WordPress does not wait for the answer (its cURL transport still waits
-        // up to `timeout`, at least 1 s, for a server that accepted the connection; see docs).
-        wp_remote_post($url, [
-            'blocking' => false,
-            'timeout' => (float) $this->options['connectTimeout'],
-            'headers' => ['Content-Type' => 'application/json'],
-            'body' => $body,
-            'data_format' => 'body',
-            'user-agent' => 'packedge-php/' . self::VERSION,
-        ]);
+        // 'blocking' => false alone is not enough: WordPress's cURL transport still waits for the
+        // answer, at least 1 s, when the server accepted the connection but is slow. Its fsockopen
+        // transport writes the request and closes, so this one request is sent through it.
+        $transport = self::wordPressSocketTransport($url);
+        $hook = null;
+        if ($transport !== null && function_exists('add_action')) {
+            $hook = function (&$url, &$headers, &$data, &$type, &$options) use ($transport) {
+                $options['transport'] = $transport;
+            };
+            add_action('requests-requests.before_request', $hook, 10, 5);
+        }
+        try {
+            wp_remote_post($url, [
+                'blocking' => false,
+                // With fsockopen: the connect timeout; with cURL: the whole wait.
+                'timeout' => (float) $this->options['connectTimeout'],
+                'headers' => ['Content-Type' => 'application/json'],
+                'body' => $body,
+                'data_format' => 'body',
+                'user-agent' => 'packedge-php/' . self::VERSION,
+            ]);
+        } finally {
+            if ($hook !== null) {
+                remove_action('requests-requests.before_request', $hook, 10);
+            }
+        }
         return 0;
+    }
+
+    /** Requests' fsockopen transport class (its name differs before WordPress 6.2), when usable. */
+    private static function wordPressSocketTransport(string $url): ?string
+    {
+        $capabilities = ['ssl' => stripos($url, 'https://') === 0];
+        foreach (['WpOrg\\Requests\\Transport\\Fsockopen', 'Requests_Transport_fsockopen'] as $class) {
+            // WpOrg\Requests first: from 6.2 on, the old name is a deprecated alias.
+            if (class_exists($class)) {
+                return $class::test($capabilities) ? $class : null;
+            }
+        }
+        return null;
     }
 
     private function postCurl(string $url, string $body): int

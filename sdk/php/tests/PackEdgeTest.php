@@ -359,6 +359,24 @@ final class PackEdgeTest extends TestCase
      * @runInSeparateProcess
      * @preserveGlobalState disabled
      */
+    public function testInWordPressTheRequestGoesThroughFsockopenWhichDoesNotWaitForTheAnswer(): void
+    {
+        require __DIR__ . '/fixtures/wordpress_stubs.php';
+        require __DIR__ . '/fixtures/requests_fsockopen_stub.php';
+        $GLOBALS['packedge_test_posts'] = [];
+        PackEdge::init('pk_wp', ['endpoint' => 'http://packedge.test']);
+        PackEdge::track('export');
+        PackEdge::flush();
+
+        $this->assertSame('Requests_Transport_fsockopen', $GLOBALS['packedge_test_posts'][0][2]);
+        $this->assertSame(1.0, $GLOBALS['packedge_test_posts'][0][1]['timeout'], 'the connect timeout');
+        $this->assertArrayNotHasKey('requests-requests.before_request', $GLOBALS['packedge_test_actions'], 'the hook is removed: other requests keep their transport');
+    }
+
+    /**
+     * @runInSeparateProcess
+     * @preserveGlobalState disabled
+     */
     public function testTwoPluginsBundlingTheSdkKeepTheirOwnKeysAndQueues(): void
     {
         require __DIR__ . '/fixtures/wordpress_stubs.php';
