@@ -52,7 +52,8 @@ WP_DB = os.environ.get("WP_DB", f"wp_e2e_{os.getpid()}")
 WP_ROOT = Path("/usr/share/wordpress")
 WP_CONFIG_NAME = f"packedge-e2e-{os.getpid()}"
 WP_CONFIG_FILE = Path(f"/etc/wordpress/config-{WP_CONFIG_NAME}.php")
-MYSQL = ["mysql", "-h", "127.0.0.1", "-P", os.environ.get("WP_MYSQL_PORT", "3306"), "-u", "root"]
+# How to reach MariaDB as root (the CI step falls back to the socket when root needs it).
+MYSQL = ["mysql", *os.environ.get("WP_MYSQL_ARGS", "-h 127.0.0.1 -P 3306 -u root").split()]
 WP_URL = f"http://127.0.0.1:{WP_PORT}"
 PACKEDGE_URL = f"http://127.0.0.1:{PACKEDGE_PORT}"
 LICENSE_KEY = "E2EPLUGIN-0001-AAAA"
