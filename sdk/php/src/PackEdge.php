@@ -526,15 +526,22 @@ final class PackEdge
         $id = 'packedge-feedback-' . substr(md5($basename), 0, 8);
         // Plain JS, no jQuery: the row's deactivate link is found by the plugin's basename.
         return '<div id="' . $id . '" style="display:none;position:fixed;inset:0;background:rgba(0,0,0,.5);z-index:100000">'
-            . '<form style="background:#fff;max-width:480px;margin:10vh auto;padding:20px;border-radius:4px">'
-            . '<h2 style="margin-top:0">Quick feedback</h2><p>Why are you deactivating?</p>' . $options
-            . '<textarea name="packedge_feedback" maxlength="2000" rows="3" style="width:100%" placeholder="Anything we could do better? (optional)"></textarea>'
+            . '<form role="dialog" aria-modal="true" aria-labelledby="' . $id . '-title"'
+            . ' style="background:#fff;max-width:480px;margin:10vh auto;padding:20px;border-radius:4px">'
+            . '<h2 id="' . $id . '-title" style="margin-top:0">Quick feedback</h2><p>Why are you deactivating?</p>' . $options
+            . '<textarea name="packedge_feedback" maxlength="2000" rows="3" style="width:100%"'
+            . ' aria-label="Feedback" placeholder="Anything we could do better? (optional)"></textarea>'
             . '<p><button type="submit" class="button button-primary">Submit &amp; deactivate</button> '
-            . '<a href="#" class="packedge-skip">Skip &amp; deactivate</a></p></form></div>'
+            . '<a href="#" class="packedge-skip" style="margin-left:8px">Skip &amp; deactivate</a> '
+            . '<a href="#" class="packedge-cancel" style="margin-left:8px">Cancel</a></p></form></div>'
             . '<script>(function(){var box=document.getElementById(' . json_encode($id) . ');'
             . 'var link=document.querySelector(\'tr[data-plugin=' . json_encode($basename)
             . '] .deactivate a\');if(!box||!link)return;var href=link.href;'
-            . 'link.addEventListener("click",function(e){e.preventDefault();box.style.display="block";});'
+            . 'function close(){box.style.display="none";link.focus();}'
+            . 'link.addEventListener("click",function(e){e.preventDefault();box.style.display="block";'
+            . 'box.querySelector("input,textarea").focus();});'
+            . 'box.addEventListener("keydown",function(e){if(e.key==="Escape")close();});'
+            . 'box.querySelector(".packedge-cancel").addEventListener("click",function(e){e.preventDefault();close();});'
             . 'box.querySelector(".packedge-skip").addEventListener("click",function(e){e.preventDefault();location.href=href;});'
             . 'box.querySelector("form").addEventListener("submit",function(e){e.preventDefault();var f=new FormData(this);'
             . 'var q="&packedge_reason="+encodeURIComponent(f.get("packedge_reason")||"")'
