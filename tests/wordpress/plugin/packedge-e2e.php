@@ -15,8 +15,8 @@ if (!class_exists('\PackEdge\PackEdge')) {
     require_once __DIR__ . '/PackEdge.php';
 }
 
-// Written by the driver: publicKey, endpoint, licenseKey.
-$packedge_e2e_config = require __DIR__ . '/config.php';
+// Written by the driver: publicKey, endpoint, licenseKey, timingLog.
+$GLOBALS['packedge_e2e_config'] = $packedge_e2e_config = require __DIR__ . '/config.php';
 
 // ?packedge_license=0 : a page view of a site without a license key.
 $packedge_e2e_license = (isset($_GET['packedge_license']) && $_GET['packedge_license'] === '0')
@@ -38,5 +38,11 @@ add_action('template_redirect', function () use ($packedge_e2e) {
     }
     foreach (explode(',', sanitize_text_field(wp_unslash($_GET['packedge_features']))) as $feature) {
         $packedge_e2e->queue('feature_used', ['feature' => $feature]);
+    }
+    // ?packedge_measure=1 : send now rather than at shutdown, and log how long the send took.
+    if (!empty($_GET['packedge_measure'])) {
+        $started = microtime(true);
+        $packedge_e2e->send();
+        file_put_contents($GLOBALS['packedge_e2e_config']['timingLog'], (microtime(true) - $started) . "\n", FILE_APPEND);
     }
 });
