@@ -16,7 +16,9 @@ Steps (each bounded by a timeout; every process started here is stopped on exit)
 5. checks, through PackEdge's /v1 API: Feature Usage counts exactly the features the pages used
    (events, licenses and domains per feature, totals); the lifecycle events are stored with the
    site, the license, env {php, wp} and the plugin list (read with `manage.py shell`, since no
-   /v1 endpoint lists raw events; the Installs endpoint is shown when the server has it);
+   /v1 endpoint lists raw events); when the server has Installs analytics (issue 21 item 1), its
+   answer after the uninstall and after a re-activation (totals, reasons, feedback, time to
+   uninstall, environment, sites per license);
 6. the added time per page view (median of 9) with PackEdge up, down (connection refused) and slow
    (accepts, never answers), printed for docs/php-sdk.md.
 
@@ -398,6 +400,83 @@ def deactivate_with_feedback(browser: requests.Session, artifacts: Path) -> None
             chromium.close()
 
 
+def installs_answer(api: requests.Session, product_id: str, ready) -> dict | None:
+    """The Installs answer once `ready(answer)` holds (sends are non-blocking), or None without the endpoint."""
+    deadline = time.monotonic() + 30
+    while True:
+        response = api.get(f"{PACKEDGE_URL}/v1/products/{product_id}/analytics/installs", timeout=TIMEOUT)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        answer = response.json()["data"]
+        if ready(answer) or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.5)
+
+
+def check_installs_after_uninstall(api: requests.Session, product_id: str) -> bool:
+    """Installs analytics (issue 21 item 1), when this server has it: one install, then its uninstall."""
+    answer = installs_answer(api, product_id, lambda data: data["totals"]["uninstalls"] >= 1)
+    if answer is None:
+        say("(no Installs endpoint on this server: lifecycle events checked in the database only)")
+        return False
+    check.equal(
+        "Installs: active now",
+        (answer["activeInstalls"], answer["activeLicensed"], answer["activeUnlicensed"]),
+        (0, 0, 0),
+    )
+    check.equal(
+        "Installs: totals",
+        answer["totals"],
+        {"installs": 1, "licensedInstalls": 1, "unlicensedInstalls": 0, "uninstalls": 1, "net": 0},
+    )
+    check.equal(
+        "Installs: uninstall reasons",
+        answer["uninstallReasons"],
+        [{"reason": REASON, "uninstalls": 1, "withFeedback": 1}],
+    )
+    check.equal(
+        "Installs: time to uninstall",
+        {key: answer["timeToUninstall"][key] for key in ("uninstalls", "installSeen", "medianDays")},
+        {"uninstalls": 1, "installSeen": 1, "medianDays": 0},
+    )
+    feedback = api.get(f"{PACKEDGE_URL}/v1/products/{product_id}/analytics/installs/feedback", timeout=TIMEOUT)
+    feedback.raise_for_status()
+    check.equal(
+        "Installs: the feedback",
+        [
+            (row["site"], row["licenseKey"], row["reason"], row["feedback"], row["daysInstalled"])
+            for row in feedback.json()["data"]["results"]
+        ],
+        [("127.0.0.1", LICENSE_KEY, REASON, FEEDBACK, 0)],
+    )
+    return True
+
+
+def check_installs_after_reinstall(api: requests.Session, world: dict) -> None:
+    answer = installs_answer(api, world["product"]["id"], lambda data: data["activeInstalls"] >= 1)
+    check.equal("Installs after re-activation: active now", answer["activeInstalls"], 1)
+    check.equal(
+        "Installs after re-activation: totals",
+        answer["totals"],
+        {"installs": 2, "licensedInstalls": 2, "unlicensedInstalls": 0, "uninstalls": 1, "net": 1},
+    )
+    check.equal(
+        "Installs: environment of the active install",
+        answer["environment"],
+        {
+            "php": [{"version": php_version(), "sites": 1}],
+            "wp": [{"version": wp_version(), "sites": 1}],
+            "plugins": [{"plugin": "other-plugin", "sites": 1}],
+        },
+    )
+    check.equal(
+        "Installs: sites per license",
+        [(row["licenseKey"], row["sites"]) for row in answer["licenses"]],
+        [(LICENSE_KEY, 1)],
+    )
+
+
 # ---------------------------------------------------------------- timing
 
 
@@ -576,15 +655,13 @@ def main() -> int:
                 (uninstalled["domain"], uninstalled["license"]),
                 ("127.0.0.1", LICENSE_KEY),
             )
-        installs = api.get(f"{PACKEDGE_URL}/v1/products/{product_id}/analytics/installs", timeout=TIMEOUT)
-        if installs.status_code == 404:
-            say("(no Installs endpoint on this server)")
-        else:
-            say(f"Installs analytics ({installs.status_code}): {installs.text[:1500]}")
+        has_installs = check_installs_after_uninstall(api, product_id)
 
         # The timing runs last: it stops PackEdge. The plugin is re-activated for it.
         link, _ = plugin_link(browser, "activate")
         browser.get(link, timeout=TIMEOUT).raise_for_status()
+        if has_installs:
+            check_installs_after_reinstall(api, world)
         figures = measure(processes, workdir)
         (artifacts / "wordpress-timing.json").write_text(json.dumps(figures, indent=2))
         check.equal("PackEdge down: the send takes under 0.5 s", figures["send"]["down"] < 0.5, True)
