@@ -54,7 +54,7 @@ final class PackEdge
     private $shutdownRegistered = false;
     /** @var string|null */
     private $site;
-    /** @var array<int,array<string,mixed>> what each flush did: events, requests, status, seconds */
+    /** @var array<int,array<string,mixed>> each batch sent: events, status (null: not waited for), attempts, seconds */
     private $sent = [];
 
     /**
@@ -221,16 +221,29 @@ final class PackEdge
             if ($events === []) {
                 return;
             }
+            // One budget for the whole flush, however many batches and attempts it takes.
+            $deadline = microtime(true) + (float) $this->options['timeout'];
             foreach ($this->batches($events) as $batch) {
                 $body = self::json(['public_key' => $this->publicKey, 'events' => $batch]);
-                if ($body === null) {
+                $remaining = $deadline - microtime(true);
+                if ($body === null || $remaining < 0.05) {
+                    $this->sent[] = ['events' => count($batch), 'status' => 0, 'attempts' => 0, 'seconds' => 0.0];
                     continue;
                 }
                 $started = microtime(true);
-                $status = $this->post($body);
+                $status = $this->post($body, $remaining);
+                $attempts = 1;
+                // One quick retry of the same body, whose uuids make it stored once: a refused
+                // connection or a gateway error of a restarting server, if time is left.
+                if (($status === 0 || in_array($status, [502, 503, 504], true))
+                    && microtime(true) - $started < 0.5 && $deadline - microtime(true) >= 0.5) {
+                    $status = $this->post($body, $deadline - microtime(true));
+                    $attempts = 2;
+                }
                 $this->sent[] = [
                     'events' => count($batch),
                     'status' => $status,
+                    'attempts' => $attempts,
                     'seconds' => microtime(true) - $started,
                 ];
             }
@@ -264,8 +277,8 @@ final class PackEdge
         return $batches;
     }
 
-    /** The HTTP status of the batch request; 0 for a network failure or a non-blocking send. */
-    private function post(string $body): int
+    /** The HTTP status of the batch request: 0 for a network failure, null for a non-blocking send. */
+    private function post(string $body, float $timeout): ?int
     {
         $url = rtrim((string) $this->options['endpoint'], '/') . self::BATCH_PATH;
         $transport = $this->options['transport'];
@@ -282,12 +295,12 @@ final class PackEdge
             return $this->postWordPress($url, $body);
         }
         if ($transport === 'curl') {
-            return $this->postCurl($url, $body);
+            return $this->postCurl($url, $body, $timeout);
         }
-        return $this->postStream($url, $body);
+        return $this->postStream($url, $body, $timeout);
     }
 
-    private function postWordPress(string $url, string $body): int
+    private function postWordPress(string $url, string $body): ?int
     {
         // 'blocking' => false alone is not enough: WordPress's cURL transport still waits for the
         // answer, at least 1 s, when the server accepted the connection but is slow. Its fsockopen
@@ -315,7 +328,7 @@ final class PackEdge
                 remove_action('requests-requests.before_request', $hook, 10);
             }
         }
-        return 0;
+        return null;
     }
 
     /** Requests' fsockopen transport class (its name differs before WordPress 6.2), when usable. */
@@ -331,7 +344,7 @@ final class PackEdge
         return null;
     }
 
-    private function postCurl(string $url, string $body): int
+    private function postCurl(string $url, string $body, float $timeout): int
     {
         $handle = curl_init($url);
         if ($handle === false) {
@@ -343,8 +356,8 @@ final class PackEdge
             CURLOPT_HTTPHEADER => ['Content-Type: application/json', 'Expect:'],
             CURLOPT_USERAGENT => 'packedge-php/' . self::VERSION,
             CURLOPT_RETURNTRANSFER => true,
-            CURLOPT_CONNECTTIMEOUT_MS => (int) round((float) $this->options['connectTimeout'] * 1000),
-            CURLOPT_TIMEOUT_MS => (int) round((float) $this->options['timeout'] * 1000),
+            CURLOPT_CONNECTTIMEOUT_MS => (int) round(min((float) $this->options['connectTimeout'], $timeout) * 1000),
+            CURLOPT_TIMEOUT_MS => (int) round($timeout * 1000),
             // Millisecond timeouts need this with the system resolver (it uses alarm()).
             CURLOPT_NOSIGNAL => true,
             CURLOPT_FOLLOWLOCATION => false,
@@ -355,14 +368,14 @@ final class PackEdge
         return $status;
     }
 
-    private function postStream(string $url, string $body): int
+    private function postStream(string $url, string $body, float $timeout): int
     {
         $context = stream_context_create([
             'http' => [
                 'method' => 'POST',
                 'header' => "Content-Type: application/json\r\nUser-Agent: packedge-php/" . self::VERSION . "\r\n",
                 'content' => $body,
-                'timeout' => (float) $this->options['timeout'],
+                'timeout' => $timeout,
                 'ignore_errors' => true,
             ],
         ]);

@@ -15,6 +15,8 @@ final class PackEdgeTest extends TestCase
     private static $receiver;
     /** @var Receiver answers after 4 s */
     private static $slow;
+    /** @var Receiver answers 503 to a body the first time */
+    private static $flaky;
 
     public static function setUpBeforeClass(): void
     {
@@ -23,17 +25,21 @@ final class PackEdgeTest extends TestCase
         self::$receiver->start();
         self::$slow = new Receiver($port + 1, 4);
         self::$slow->start();
+        self::$flaky = new Receiver($port + 2, 0, true);
+        self::$flaky->start();
     }
 
     public static function tearDownAfterClass(): void
     {
         self::$receiver->stop();
         self::$slow->stop();
+        self::$flaky->stop();
     }
 
     protected function setUp(): void
     {
         self::$receiver->clear();
+        self::$flaky->clear();
         PackEdge::reset();
     }
 
@@ -106,8 +112,8 @@ final class PackEdgeTest extends TestCase
         $this->assertCount(1, $bodies);
         $this->assertSame(['export', 'import'], array_column($bodies[0]['events'], 'event'));
         $this->assertSame([], PackEdge::instance()->queued());
-        $this->assertSame([['events' => 2, 'status' => 200]], array_map(function ($sent) {
-            return ['events' => $sent['events'], 'status' => $sent['status']];
+        $this->assertSame([['events' => 2, 'status' => 200, 'attempts' => 1]], array_map(function ($sent) {
+            return ['events' => $sent['events'], 'status' => $sent['status'], 'attempts' => $sent['attempts']];
         }, PackEdge::instance()->sent()));
     }
 
@@ -258,6 +264,46 @@ final class PackEdgeTest extends TestCase
             // Connection refused is answered by the kernel: far under the 1 s connect timeout.
             $this->assertLessThan(0.5, $sent['seconds'], $transport);
         }
+    }
+
+    public function testAGatewayErrorIsRetriedOnceWithTheSameUuids(): void
+    {
+        PackEdge::init('pk_retry', ['endpoint' => self::$flaky->url(), 'autoFlush' => false]);
+        PackEdge::track('export');
+        PackEdge::track('import');
+        PackEdge::flush();
+
+        $requests = self::$flaky->requests();
+        $this->assertCount(2, $requests);
+        $this->assertSame($requests[0]['body'], $requests[1]['body'], 'same events, same uuids: PackEdge stores them once');
+        $sent = PackEdge::instance()->sent()[0];
+        $this->assertSame([200, 2], [$sent['status'], $sent['attempts']]);
+    }
+
+    public function testARefusedConnectionIsRetriedOnceAtNoCost(): void
+    {
+        PackEdge::init('pk_down', ['endpoint' => self::DOWN_ENDPOINT, 'autoFlush' => false]);
+        PackEdge::track('export');
+        PackEdge::flush();
+        $sent = PackEdge::instance()->sent()[0];
+        $this->assertSame([0, 2], [$sent['status'], $sent['attempts']]);
+        $this->assertLessThan(0.5, $sent['seconds']);
+    }
+
+    public function testOneFlushStaysWithinTheTotalTimeoutWhateverTheNumberOfBatches(): void
+    {
+        PackEdge::init('pk_slow_many', ['endpoint' => self::$slow->url(), 'autoFlush' => false, 'maxQueue' => 2500]);
+        for ($i = 0; $i < 2300; $i++) {
+            PackEdge::track('tick');
+        }
+        $started = microtime(true);
+        PackEdge::flush();
+        $seconds = microtime(true) - $started;
+
+        $this->assertLessThan(2.5, $seconds, 'one 2 s budget, not 2 s per batch');
+        $this->assertSame([[1000, 0, 1], [1000, 0, 0], [300, 0, 0]], array_map(function ($sent) {
+            return [$sent['events'], $sent['status'], $sent['attempts']];
+        }, PackEdge::instance()->sent()), 'the first batch timed out (no retry), the others were not tried');
     }
 
     public function testSlowServerIsAbandonedAtTheTotalTimeout(): void

@@ -15,11 +15,18 @@ final class Receiver
     /** @var int */
     private $sleep;
 
-    /** @param int $sleep seconds to wait before answering each request: a slow server */
-    public function __construct(int $port, int $sleep = 0)
+    /** @var bool */
+    private $failFirst;
+
+    /**
+     * @param int $sleep seconds to wait before answering each request: a slow server
+     * @param bool $failFirst answer 503 to a body the first time it comes
+     */
+    public function __construct(int $port, int $sleep = 0, bool $failFirst = false)
     {
         $this->port = $port;
         $this->sleep = $sleep;
+        $this->failFirst = $failFirst;
         $this->log = tempnam(sys_get_temp_dir(), 'packedge-receiver-');
     }
 
@@ -34,6 +41,7 @@ final class Receiver
         $env = [
             'PACKEDGE_RECEIVER_LOG' => $this->log,
             'PACKEDGE_RECEIVER_SLEEP' => (string) $this->sleep,
+            'PACKEDGE_RECEIVER_FAIL_FIRST' => $this->failFirst ? '1' : '',
             'PATH' => (string) getenv('PATH'),
         ];
         $this->process = proc_open($command, [0 => ['pipe', 'r'], 1 => ['file', '/dev/null', 'a'], 2 => ['file', '/dev/null', 'a']], $pipes, null, $env);
