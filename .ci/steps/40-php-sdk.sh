@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The PHP SDK (sdk/php): PHPUnit with Debian's php-cli and phpunit, against fake receivers that
-# PHP's built-in server runs on 127.0.0.1:8173-8174 (8179 must stay free: the "server down" case).
+# PHP's built-in server runs on 127.0.0.1:8173-8175 (8179 must stay free: the "server down" case).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
