@@ -85,9 +85,13 @@ final class PackEdge
      *
      * @param array<string,mixed> $options see the constructor
      */
-    public static function init(string $publicKey, array $options = []): ?self
+    public static function init($publicKey, $options = []): ?self
     {
         try {
+            // Untyped parameters: a caller with strict_types must not get a TypeError from us.
+            if (!is_string($publicKey) || !is_array($options)) {
+                return null;
+            }
             // One instance per public key: in WordPress several plugins may bundle this SDK, each
             // with its own key; re-initialising one key updates its options and keeps its queue.
             if (isset(self::$instances[$publicKey])) {
@@ -103,8 +107,11 @@ final class PackEdge
         }
     }
 
-    /** @param array<string,mixed> $properties */
-    public static function track(string $event, array $properties = []): void
+    /**
+     * @param string $event
+     * @param array<string,mixed> $properties
+     */
+    public static function track($event, $properties = []): void
     {
         if (self::$default !== null) {
             self::$default->queue($event, $properties);
@@ -137,11 +144,18 @@ final class PackEdge
      * Queue one event; invalid ones are dropped here, since the batch endpoint refuses a whole
      * batch for one bad event.
      *
+     * @param string $event
      * @param array<string,mixed> $properties
      */
-    public function queue(string $event, array $properties = []): bool
+    public function queue($event, $properties = []): bool
     {
         try {
+            if (is_object($properties)) {
+                $properties = get_object_vars($properties);
+            }
+            if (!is_string($event) || !is_array($properties)) {
+                return false;
+            }
             if (!self::nameValid($event) || count($this->queue) >= (int) $this->options['maxQueue']) {
                 return false;
             }

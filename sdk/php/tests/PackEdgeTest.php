@@ -1,5 +1,7 @@
 <?php
 
+declare(strict_types=1);
+
 namespace PackEdge\Tests;
 
 use PackEdge\PackEdge;
@@ -208,6 +210,19 @@ final class PackEdgeTest extends TestCase
         $this->assertNotContains('deep', $names, 'deeper than 60 levels: dropped alone');
         // NAN and INF cannot be JSON: sent as 0 rather than losing the event.
         $this->assertSame(['value' => 0, 'inf' => 0], $bodies[0]['events'][array_search('nan', $names, true)]['properties']);
+    }
+
+    public function testWrongArgumentTypesNeverThrowEvenUnderStrictTypes(): void
+    {
+        // This file declares strict_types: typed SDK parameters would raise a TypeError here.
+        $this->assertNull(PackEdge::init(null));
+        $this->assertNull(PackEdge::init('pk_types', 'not options'));
+        PackEdge::init('pk_types', ['endpoint' => self::$receiver->url(), 'autoFlush' => false]);
+        PackEdge::track(42);
+        PackEdge::track(null, ['a' => 1]);
+        PackEdge::track('scalar_properties', 'oops');
+        $this->assertTrue(PackEdge::instance()->queue('object_properties', (object) ['a' => 1]));
+        $this->assertSame(['object_properties'], array_column(PackEdge::instance()->queued(), 'event'));
     }
 
     public function testAMisconfiguredTransportNeverThrows(): void
