@@ -33,6 +33,23 @@ def fresh_process_caches():
     process_caches_clear()
 
 
+@pytest.fixture(autouse=True)
+def plans_outlive_transactional_tests(request, django_db_blocker):
+    """A transactional test ends with a flush, which also removes the plans the data migration made.
+
+    Restored right after it (this fixture tears down after the flush), so the tests that follow
+    find the database as migrated whatever order they run in (pytest-xdist deals files out).
+    """
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server", "django_db_reset_sequences"} & set(request.fixturenames)
+    )
+    if transactional:
+        with django_db_blocker.unblock():
+            ensure_plans()
+
+
 @pytest.fixture
 def pro_plan(db) -> Plan:
     ensure_plans()
