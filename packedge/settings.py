@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "flags.middleware.SdkKeyUsageMiddleware",  # the console's "last used" of SDK keys
 ]
 
 # Ingestion (/public/) and flag evaluation (/ofrep/) are called by machines that
@@ -72,6 +73,7 @@ MACHINE_MIDDLEWARE = [
     # Sets Content-Length: without it gunicorn answers chunked, which minimal
     # HTTP clients (and some beacon proxies) handle badly or not at all.
     "django.middleware.common.CommonMiddleware",
+    "flags.middleware.SdkKeyUsageMiddleware",
 ]
 
 ROOT_URLCONF = "packedge.urls"
