@@ -31,6 +31,13 @@
     }, 2000);
   }
 
+  // A page answering a POST (a new key's secret) takes the URL of its GET page: a reload then
+  // shows the page without the secret instead of posting again and minting a second key.
+  var replaced = document.querySelector('[data-replace-url]');
+  if (replaced && window.history.replaceState) {
+    window.history.replaceState(null, '', replaced.dataset.replaceUrl);
+  }
+
   document.addEventListener('click', function (event) {
     var button = event.target.closest('.copy-button');
     if (!button) return;
