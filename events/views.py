@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.shortcuts import render
 
+from core.base_url import public_base_url
 from core.text import has_control_characters
 from events import selectors
 from events.console import product_context
@@ -52,6 +52,6 @@ def product_licenses(request, org_slug: str, product_id: str):
 @login_required
 def product_settings(request, org_slug: str, product_id: str):
     context = product_context(request, org_slug, product_id, "settings")
-    base_url = settings.PUBLIC_BASE_URL.rstrip("/")
-    context.update({"base_url": base_url, "event_url": f"{base_url}/public/v1/event"})
+    base = public_base_url(request)
+    context.update({"base": base, "base_url": base.url, "event_url": f"{base.url}/public/v1/event"})
     return render(request, "events/product_settings.html", context)

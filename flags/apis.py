@@ -38,10 +38,13 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
 class SdkKeyOutputSerializer(serializers.ModelSerializer):
     createdAt = serializers.DateTimeField(source="created_at")
     revokedAt = serializers.DateTimeField(source="revoked_at", allow_null=True)
+    lastUsedAt = serializers.DateTimeField(
+        source="last_used_at", allow_null=True, help_text="Last accepted flag request, to the minute."
+    )
 
     class Meta:
         model = SdkKey
-        fields = ["prefix", "createdAt", "revokedAt"]
+        fields = ["prefix", "createdAt", "revokedAt", "lastUsedAt"]
 
 
 class EnvironmentOutputSerializer(serializers.ModelSerializer):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from flags import views
+from flags import connect_views, views
 
 FLAG = "flags/<str:flag_key>/"
+ENVIRONMENT = "environments/<str:environment_id>/"
 
 urlpatterns = [
     path("", views.project_detail, name="project"),
@@ -18,4 +19,7 @@ urlpatterns = [
     path(FLAG + "environments/<str:environment_id>/", views.flag_environment, name="flag-environment"),
     path(FLAG + "delete/", views.flag_delete, name="flag-delete"),
     path(FLAG + "history/", views.flag_history, name="flag-history"),
+    path(ENVIRONMENT + "connect/", connect_views.environment_connect, name="environment-connect"),
+    path(ENVIRONMENT + "sdk-keys/new/", connect_views.sdk_key_create, name="sdk-key-create"),
+    path(ENVIRONMENT + "sdk-keys/<str:prefix>/revoke/", connect_views.sdk_key_revoke, name="sdk-key-revoke"),
 ]

@@ -53,6 +53,8 @@ class SdkKey(models.Model):
     secret_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=now)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # For humans ("used 3 minutes ago"), refreshed at most once a minute per process (flags.key_usage).
+    last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["environment", "prefix"], name="sdk_key_prefix_unique")]

@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "flags.middleware.SdkKeyUsageMiddleware",  # the console's "last used" of SDK keys
 ]
 
 # Ingestion (/public/) and flag evaluation (/ofrep/) are called by machines that
@@ -72,6 +73,7 @@ MACHINE_MIDDLEWARE = [
     # Sets Content-Length: without it gunicorn answers chunked, which minimal
     # HTTP clients (and some beacon proxies) handle badly or not at all.
     "django.middleware.common.CommonMiddleware",
+    "flags.middleware.SdkKeyUsageMiddleware",
 ]
 
 ROOT_URLCONF = "packedge.urls"
@@ -224,8 +226,10 @@ INGEST_SYNCHRONOUS_COMMIT = env.bool("INGEST_SYNCHRONOUS_COMMIT", default=True)
 # Seconds a client is told to wait when the database is unreachable.
 DATABASE_RETRY_AFTER_SECONDS = env.int("DATABASE_RETRY_AFTER_SECONDS", default=5)
 
-# Where the SDK snippets shown in the console and README point.
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# Where the SDK snippets shown in the console point (e.g. https://edge.example.net). Unset:
+# the address the console itself was opened at (core.base_url), so that a pasted snippet
+# reaches the server that showed it.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
 
 LOGGING = {
     "version": 1,

@@ -85,3 +85,19 @@ def test_the_settings_tab_shows_the_public_key_in_four_snippets_pointed_at_this_
     assert "https://edge.example.net/static/sdk/packedge.js" in body
     assert "wp_remote_post('https://edge.example.net/public/v1/event'" in body
     assert "api.packedge.dev" not in body
+
+
+@override_settings(PUBLIC_BASE_URL="https://edge.example.net/")
+def test_the_settings_tab_warns_when_the_snippets_point_elsewhere_than_the_console(client, teammate, org, product):
+    client.force_login(teammate)
+    body = client.get(product_url(org, product, "settings/")).content.decode()
+    assert 'id="base-url-warning"' in body
+    assert 'you opened the console at <code class="mono">http://testserver</code>' in body
+
+
+@override_settings(PUBLIC_BASE_URL="")
+def test_the_settings_tab_points_at_the_consoles_own_origin_without_public_base_url(client, teammate, org, product):
+    client.force_login(teammate)
+    body = client.get(product_url(org, product, "settings/")).content.decode()
+    assert "wp_remote_post('http://testserver/public/v1/event'" in body
+    assert 'id="base-url-warning"' not in body

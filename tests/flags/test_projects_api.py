@@ -56,7 +56,12 @@ def test_creating_an_environment_shows_its_sdk_key_once(api, org):
     raw = data["sdkKey"]
     assert raw.startswith("sdk_")
     assert data["sdkKeys"] == [
-        {"prefix": keys.display_prefix(raw), "createdAt": data["sdkKeys"][0]["createdAt"], "revokedAt": None}
+        {
+            "prefix": keys.display_prefix(raw),
+            "createdAt": data["sdkKeys"][0]["createdAt"],
+            "revokedAt": None,
+            "lastUsedAt": None,
+        }
     ]
     stored = SdkKey.objects.get()
     assert stored.secret_hash == keys.hash_secret(raw)

@@ -1,0 +1,267 @@
+"""Connecting an app in the console, in Debian's Chromium: create an SDK key, copy a snippet, revoke.
+
+The snippets are copied from the page through the clipboard and run as they
+are against the live server: the Python one in this process, the browser ones
+(OpenFeature web SDK + OFREP provider, PackEdge JS SDK) pasted into a page of
+another origin. What the console shows is what works. Screenshots of the
+Connect page at laptop and phone widths land in tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import shutil
+import subprocess
+import threading
+import urllib.request
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from openfeature import api as openfeature
+
+from core import keys, services
+from core.models import Membership
+from events.models import Event
+from flags import recording
+from flags.models import SdkKey
+from tests.core.factories import OrganizationFactory, UserFactory
+from tests.events.factories import ProductFactory
+from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "correct horse battery staple"
+WIDTHS = {"laptop": (1280, 900), "phone": (390, 844)}
+
+
+@pytest.fixture(autouse=True)
+def manual_recording():
+    mode = recording.recorder.mode
+    recording.recorder.mode = "manual"
+    recording.recorder.discard()
+    yield
+    recording.recorder.discard()
+    recording.recorder.mode = mode
+
+
+@pytest.fixture
+def shop(pro_plan):
+    org = OrganizationFactory(name="Acme Plugins", slug="acme", plan=pro_plan)
+    services.membership_add(organization=org, user=UserFactory(username="alice"), role=Membership.Role.OWNER)
+    project = ProjectFactory(organization=org, name="Shop", product=ProductFactory(organization=org, name="Shop Pro"))
+    environment_with_key(project, "production")
+    staging, _ = environment_with_key(project, "staging")
+    boolean_flag(project, "new-checkout", environments={staging.public_id: {"enabled": True, "defaultVariant": "on"}})
+    return {"project": project, "staging": staging}
+
+
+@pytest.fixture
+def clipboard_page(browser):
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, permissions=["clipboard-read", "clipboard-write"]
+    )
+    page = context.new_page()
+    page.errors = []
+    page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    yield page
+    context.close()
+
+
+def sign_in_and_create_key(page, live_server, project, staging) -> str:
+    page.goto(f"{live_server.url}/login/?next=/o/acme/projects/{project.public_id}/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/projects/{project.public_id}/")
+    page.click(f"#connect-{staging.public_id}")
+    page.wait_for_url(f"**/environments/{staging.public_id}/connect/")
+    page.click("#create-sdk-key")
+    return page.locator("#new-sdk-key-secret").inner_text()
+
+
+def copied(page, snippet: str) -> str:
+    page.click(f"#copy-{snippet}")
+    assert page.locator(f"#copy-{snippet}").get_attribute("data-copied") == "true"
+    return page.evaluate("navigator.clipboard.readText()")
+
+
+def shoot(page, artifacts_dir, name: str) -> None:
+    for label, (width, height) in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(artifacts_dir / f"connect-{name}-{label}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_a_key_made_on_the_connect_page_works_in_the_copied_python_snippet_until_revoked(
+    live_server, clipboard_page, artifacts_dir, shop, settings
+):
+    settings.PUBLIC_BASE_URL = ""  # the snippets name the server the console was opened at
+    page, project, staging = clipboard_page, shop["project"], shop["staging"]
+    page.goto(f"{live_server.url}/login/?next=/o/acme/projects/{project.public_id}/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/projects/{project.public_id}/")
+
+    page.click(f"#connect-{staging.public_id}")
+    page.wait_for_url(f"**/environments/{staging.public_id}/connect/")
+    assert page.locator("#base-url").inner_text() == live_server.url
+    assert page.locator("#base-url-warning").count() == 0
+    shoot(page, artifacts_dir, "01-page")
+
+    # Create: the secret is on this response only, and the snippets carry it.
+    page.click("#create-sdk-key")
+    secret = page.locator("#new-sdk-key-secret").inner_text()
+    assert secret.startswith("sdk_")
+    assert keys.display_prefix(secret) in page.locator("#sdk-keys-table").inner_text()
+    assert f"Bearer {secret}" in page.locator("#snippet-web").inner_text()
+    shoot(page, artifacts_dir, "02-key-created")
+
+    page.click("#copy-python")
+    assert page.locator("#copy-python").get_attribute("data-copied") == "true"
+    assert page.locator("#copy-python").inner_text() == "Copied"
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == page.locator("#snippet-python").inner_text()
+
+    # The pasted snippet, run as it is, evaluates the flag in staging.
+    namespace: dict = {}
+    try:
+        exec(copied, namespace)  # noqa: S102 -- the snippet we show is the code under test
+        assert namespace["enabled"] is True
+    finally:
+        openfeature.clear_providers()
+    new_key = SdkKey.objects.get(prefix=secret[: len(SdkKey.objects.filter(environment=staging).last().prefix)])
+    assert new_key.last_used_at is not None
+
+    # The page took its GET address: a reload shows no secret and mints no second key.
+    page.reload()
+    assert page.url.endswith(f"/environments/{staging.public_id}/connect/")
+    assert page.locator("#new-sdk-key-secret").count() == 0
+    assert secret not in page.content()
+    assert SdkKey.objects.filter(environment=staging).count() == 2
+
+    # Revoke: a confirmation page first, then the key is refused.
+    page.click(f"a[aria-label='Revoke {new_key.prefix}']")
+    page.wait_for_url(f"**/sdk-keys/{new_key.prefix}/revoke/")
+    shoot(page, artifacts_dir, "03-revoke-confirm")
+    new_key.refresh_from_db()
+    assert new_key.revoked_at is None
+    page.click("#confirm-revoke")
+    page.wait_for_url("**/connect/?revoked=*")
+    assert page.locator("#revoked").is_visible()
+    new_key.refresh_from_db()
+    assert new_key.revoked_at is not None
+    namespace = {}
+    try:
+        exec(copied, namespace)  # noqa: S102
+        assert namespace["enabled"] is False  # the SDK's own default: the key is refused
+    finally:
+        openfeature.clear_providers()
+    assert page.errors == []
+
+
+# The stock OpenFeature web packages, from npm, at the versions this test was written against.
+WEB_PACKAGES = ["@openfeature/web-sdk@1.10.0", "@openfeature/ofrep-web-provider@0.4.3"]
+SDK_MODULE = Path(__file__).resolve().parents[2] / "static" / "sdk" / "packedge.mjs"
+IMPORT_MAP = {
+    "@openfeature/web-sdk": "/node_modules/@openfeature/web-sdk/dist/esm/index.js",
+    "@openfeature/core": "/node_modules/@openfeature/core/dist/esm/index.js",
+    "@openfeature/ofrep-web-provider": "/node_modules/@openfeature/ofrep-web-provider/index.esm.js",
+    "@openfeature/ofrep-core": "/node_modules/@openfeature/ofrep-core/index.esm.js",
+}
+
+
+@pytest.fixture(scope="session")
+def web_packages(tmp_path_factory):
+    if not shutil.which("npm"):
+        pytest.skip("npm is missing: the OpenFeature web SDK is installed from npm")
+    directory = tmp_path_factory.mktemp("openfeature-web")
+    (directory / "package.json").write_text('{"private": true}')
+    subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--silent", *WEB_PACKAGES],
+        cwd=directory,
+        check=True,
+        timeout=300,
+    )
+    return directory
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 -- the base class's name
+        pass
+
+
+@pytest.fixture
+def other_origin(web_packages):
+    """A second, plain HTTP server on 127.0.0.1 (the live server is on localhost): another origin."""
+    handler = functools.partial(QuietHandler, directory=str(web_packages))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield web_packages, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def ofrep_allows_other_origins(base_url: str) -> bool:
+    request = urllib.request.Request(
+        f"{base_url}/ofrep/v1/evaluate/flags",
+        method="OPTIONS",
+        headers={
+            "Origin": "http://127.0.0.1:1",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.headers.get("Access-Control-Allow-Origin") in ("*", "http://127.0.0.1:1")
+
+
+def test_the_pasted_web_snippets_evaluate_a_flag_and_count_an_event_from_another_origin(
+    live_server, clipboard_page, shop, settings, other_origin
+):
+    # CORS on /ofrep/ (flags/cors.py) is another branch's change: skipped until it is merged, then required.
+    if importlib.util.find_spec("flags.cors") is None:
+        pytest.skip("no CORS on /ofrep/ in this tree yet (flags/cors.py comes with another branch of issue 19)")
+    assert ofrep_allows_other_origins(live_server.url)
+    settings.PUBLIC_BASE_URL = ""
+    page, project, staging = clipboard_page, shop["project"], shop["staging"]
+    sign_in_and_create_key(page, live_server, project, staging)
+    web, events = copied(page, "web"), copied(page, "events")
+
+    # A customer's page: the snippets as pasted, a line each to show what they did.
+    directory, origin = other_origin
+    # The JS SDK bundled with the customer's page, as `npm install @packedge/js-sdk` would.
+    shutil.copy(SDK_MODULE, directory / "packedge.mjs")
+    imports = {**IMPORT_MAP, "@packedge/js-sdk": "/packedge.mjs"}
+    (directory / "index.html").write_text(
+        f"""<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<script type="importmap">{json.dumps({"imports": imports})}</script></head><body>
+<p id="flag">pending</p><p id="events">pending</p>
+<script type="module">
+{web}
+document.getElementById('flag').textContent = String(client.getBooleanValue('new-checkout', false));
+</script>
+<script type="module">
+{events}
+await packedge.flush();
+document.getElementById('events').textContent = 'sent';
+</script>
+</body></html>"""
+    )
+    customer = page.context.new_page()
+    failures = []
+    customer.on("pageerror", lambda exc: failures.append(str(exc)))
+    customer.on("console", lambda msg: failures.append(msg.text) if msg.type == "error" else None)
+    customer.goto(f"{origin}/index.html")
+    done = "['flag', 'events'].every(id => document.getElementById(id).textContent !== 'pending')"
+    try:
+        customer.wait_for_function(done, timeout=15000)
+    finally:
+        assert failures == []
+    assert customer.locator("#flag").inner_text() == "true"  # on in staging, serving "on"
+    assert Event.objects.filter(product=project.product, event="feature_used").count() == 1
