@@ -15,11 +15,14 @@ functions on SQLite), so a rebuild over millions of events never loads them.
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 import zoneinfo
 from collections import Counter, defaultdict
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
 from itertools import accumulate, islice
 
 from django.db import DatabaseError, connection, transaction
@@ -46,11 +49,16 @@ from analytics.models import (
     LicenseTotalBlock,
 )
 from core import sql as core_sql
+from core.locks import try_lock
 from events.models import Event, Product
 from events.selectors import events_committed_through
 from events.services import product_recount_progress_set
 
+logger = logging.getLogger("analytics.fold")
+
 WRITE_BATCH_SIZE = 2000
+# PostgreSQL advisory lock class of "a fold of this product is running" (the product id is the other half).
+FOLD_LOCK = 0x666F6C64  # "fold"
 COUNTER_MODELS = (
     FeatureHourCounter,
     FeatureDayCounter,
@@ -121,19 +129,73 @@ def counters_pending(*, product: Product) -> bool:
     return unfolded_events(product=product).exists()
 
 
-def counters_fold(*, product: Product, chunk_events: int = FOLD_CHUNK_EVENTS) -> int:
+@dataclass(frozen=True)
+class FoldLag:
+    """How far a product's counters are behind its events: the tail a read adds at query time."""
+
+    events: int  # events above the watermark
+    seconds: float  # since the first of them was received (0 with no tail)
+
+
+def fold_lag(*, product: Product, at: datetime | None = None) -> FoldLag:
+    """The product's unfolded events and the age of the first of them (two probes of the (product, id) index)."""
+    tail = unfolded_events(product=product)
+    first_received = tail.order_by("id").values_list("received_at", flat=True).first()
+    if first_received is None:
+        return FoldLag(events=0, seconds=0.0)
+    age = ((at or now()) - first_received).total_seconds()
+    return FoldLag(events=tail.count(), seconds=round(max(age, 0.0), 1))
+
+
+def counters_fold(
+    *, product: Product, chunk_events: int = FOLD_CHUNK_EVENTS, on_step: Callable[[], None] | None = None
+) -> int:
     """Add the product's committed events above its watermark to its counters; returns how many.
+
+    At most one fold per product runs: one that finds another running (the FOLD_LOCK
+    try-lock) returns 0 at once, without waiting and without passing the write barrier;
+    the running one takes whatever it leaves. ``on_step`` is called before each step
+    (the worker keeps its claim on the queue alive with it). The worker's log gets a line
+    per fold: what it folded and how far behind the product was before and after.
+    """
+    with try_lock(FOLD_LOCK, product.pk) as held:
+        if not held:
+            logger.info("fold %s: skipped, another fold of this product is running", product.public_id)
+            return 0
+        logging_on = logger.isEnabledFor(logging.INFO)
+        before = fold_lag(product=product) if logging_on else None
+        started = time.monotonic()
+        folded = _fold_pending(product=product, chunk_events=chunk_events, on_step=on_step)
+        if logging_on and (folded or before.events):
+            after = fold_lag(product=product)
+            logger.info(
+                "fold %s: %d events in %.2f s; lag before %d events / %.1f s, after %d events / %.1f s",
+                product.public_id,
+                folded,
+                time.monotonic() - started,
+                before.events,
+                before.seconds,
+                after.events,
+                after.seconds,
+            )
+        return folded
+
+
+def _fold_pending(*, product: Product, chunk_events: int, on_step: Callable[[], None] | None) -> int:
+    """The fold itself, once it holds FOLD_LOCK.
 
     The write barrier first (``events_committed_through``, its own short transaction):
     every id at or below ``through`` is committed. Then, in committed steps of at most
-    ``chunk_events`` events, each under the CounterState row lock (which serializes the
-    folds of one product, so two workers never count an id twice), the next ids are
-    added and the watermark moves past them, in the same transaction.
+    ``chunk_events`` events, each under the CounterState row lock (which a recount or a
+    rebuild takes too, so nothing counts an id twice), the next ids are added and the
+    watermark moves past them, in the same transaction.
     """
     through = events_committed_through(product_id=product.pk)
     _ensure_state(product)
     folded = 0
     while True:
+        if on_step is not None:
+            on_step()
         with transaction.atomic():
             state = CounterState.objects.select_for_update().get(product=product)
             if state.folded_through >= through:
@@ -149,8 +211,11 @@ def counters_fold(*, product: Product, chunk_events: int = FOLD_CHUNK_EVENTS) ->
             state.save(update_fields=["folded_through"])
 
 
-def counters_fold_all() -> tuple[int, int]:
-    """Fold every product that has events above its watermark; returns (events, products)."""
+def counters_fold_all(*, on_step: Callable[[], None] | None = None) -> tuple[int, int]:
+    """Fold every product that has events above its watermark; returns (events, products).
+
+    A product another fold is folding is left to it (and not counted).
+    """
     through = Coalesce(
         Subquery(CounterState.objects.filter(product=OuterRef("pk")).values("folded_through")[:1]), Value(0)
     )
@@ -159,8 +224,9 @@ def counters_fold_all() -> tuple[int, int]:
     )
     folded = products = 0
     for product in pending:
-        folded += counters_fold(product=product)
-        products += 1
+        n = counters_fold(product=product, on_step=on_step)
+        folded += n
+        products += bool(n)
     return folded, products
 
 

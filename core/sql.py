@@ -125,6 +125,16 @@ def exclusive_xact_lock_sql() -> str:
     return "SELECT pg_advisory_xact_lock(%s, %s)"
 
 
+def try_advisory_lock_sql() -> str:
+    """PostgreSQL: a session-level lock (two int parameters) if free at once; one row, true when taken."""
+    return "SELECT pg_try_advisory_lock(%s, %s)"
+
+
+def advisory_unlock_sql() -> str:
+    """PostgreSQL: release ``try_advisory_lock_sql``'s lock (the same two int parameters)."""
+    return "SELECT pg_advisory_unlock(%s, %s)"
+
+
 # ---------------------------------------------------------------- partitions (PostgreSQL)
 
 
