@@ -87,7 +87,7 @@ BATCH_TABLE = "analytics_fold_batch"
 DAY_BATCH_TABLE = "analytics_fold_batch_days"
 DAY_BATCH_KEYS = ("license_id", "domain", "event", "feature", "day")
 # Memory for one fold's grouping (per sort or hash, in the worker only) and for its temporary tables.
-FOLD_WORK_MEM = "256MB"
+FOLD_WORK_MEM_MB = 256
 FOLD_TEMP_BUFFERS_MB = 256
 TEMP_BUFFERS_FLAG = "packedge_fold_temp_buffers"
 # Which batch rows a counter takes: licenses only when the key matched a license; domains
@@ -434,41 +434,34 @@ def _fold_in_database(*, product: Product, ids: tuple[int, int]) -> None:
     """
     low, high = ids
     _prepare_session()
+    product_param = {"product": product.pk}
     with connection.cursor() as cursor:
-        cursor.execute(core_sql.fold_transaction_settings_sql(work_mem=FOLD_WORK_MEM))
-        group = core_sql.events_batch_table_sql(Event, batch_table=BATCH_TABLE, owner_field="product")
-        cursor.execute(group, [product.timezone, product.timezone, product.pk, low, high])
+        cursor.execute(analytics_sql.fold_transaction_settings_sql(work_mem_mb=FOLD_WORK_MEM_MB))
+        group = analytics_sql.events_batch_table_sql(Event, batch_table=BATCH_TABLE)
+        cursor.execute(group, {"zone": product.timezone, "product": product.pk, "low": low, "high": high})
         # The day-keyed counters need no hour: grouped again, they read a table several times smaller.
-        cursor.execute(core_sql.coarser_batch_table_sql(DAY_BATCH_TABLE, source=BATCH_TABLE, keys=DAY_BATCH_KEYS))
+        statement = analytics_sql.coarser_batch_table_sql(DAY_BATCH_TABLE, source=BATCH_TABLE, keys=DAY_BATCH_KEYS)
+        cursor.execute(statement)
         # The joins below are planned from these tables' sizes.
-        cursor.execute(core_sql.analyze_sql(BATCH_TABLE))
-        cursor.execute(core_sql.analyze_sql(DAY_BATCH_TABLE))
+        cursor.execute(analytics_sql.analyze_sql(BATCH_TABLE))
+        cursor.execute(analytics_sql.analyze_sql(DAY_BATCH_TABLE))
         # Before the pair blocks change: they tell which days each pair already used.
         for entity, pairs_model, kind, rows in REACH_SOURCES:
-            statement = core_sql.add_batch_reach_points_sql(
-                FeatureReachCounter,
-                pairs_model,
-                entity,
-                batch_table=DAY_BATCH_TABLE,
-                running_fields=RUNNING_COLUMNS,
-                block_days=BLOCK_DAYS,
-                no_previous_day=NO_PREVIOUS_DAY.isoformat(),
-                **rows,
+            statement = analytics_sql.add_batch_reach_points_sql(
+                pairs_model, entity, batch_table=DAY_BATCH_TABLE, **rows
             )
-            cursor.execute(statement, [product.pk, product.pk, product.pk, str(kind)])
-        cursor.execute(core_sql.delete_zero_counts_sql(FeatureReachCounter), [product.pk])
+            cursor.execute(statement, {"product": product.pk, "kind": str(kind)})
+        cursor.execute(analytics_sql.delete_zero_counts_sql(FeatureReachCounter), product_param)
         for model, keys, rows in ADDED_COUNTS:
             source = BATCH_TABLE if "hour" in keys else DAY_BATCH_TABLE
-            cursor.execute(core_sql.add_batch_counts_sql(model, keys, batch_table=source, **rows), [product.pk])
-        statement = core_sql.add_batch_hour_columns_sql(
+            cursor.execute(analytics_sql.add_batch_counts_sql(model, keys, batch_table=source, **rows), product_param)
+        statement = analytics_sql.add_batch_hour_columns_sql(
             LicenseDayHours, ("license_id", "day"), batch_table=BATCH_TABLE, hour_fields=HOUR_COLUMNS, **WITH_LICENSE
         )
-        cursor.execute(statement, [product.pk])
+        cursor.execute(statement, product_param)
         for model, keys, rows in ADDED_BLOCKS:
-            statement = core_sql.add_batch_running_blocks_sql(
-                model, keys, batch_table=DAY_BATCH_TABLE, running_fields=RUNNING_COLUMNS, block_days=BLOCK_DAYS, **rows
-            )
-            cursor.execute(statement, [product.pk])
+            statement = analytics_sql.add_batch_running_blocks_sql(model, keys, batch_table=DAY_BATCH_TABLE, **rows)
+            cursor.execute(statement, product_param)
         # Dropped at once, not only at commit: an enclosing transaction may fold several batches.
         cursor.execute(core_sql.drop_table_sql(DAY_BATCH_TABLE))
         cursor.execute(core_sql.drop_table_sql(BATCH_TABLE))
@@ -483,7 +476,7 @@ def _prepare_session() -> None:
         return
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(core_sql.temp_buffers_sql(megabytes=FOLD_TEMP_BUFFERS_MB))
+            cursor.execute(analytics_sql.temp_buffers_sql(megabytes=FOLD_TEMP_BUFFERS_MB))
     except DatabaseError:
         pass  # this session already used a temporary table: it keeps the smaller buffers
     setattr(connection, TEMP_BUFFERS_FLAG, True)
