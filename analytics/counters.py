@@ -15,11 +15,14 @@ functions on SQLite), so a rebuild over millions of events never loads them.
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 import zoneinfo
 from collections import Counter, defaultdict
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
 from itertools import accumulate, islice
 
 from django.db import DatabaseError, connection, transaction
@@ -46,11 +49,16 @@ from analytics.models import (
     LicenseTotalBlock,
 )
 from core import sql as core_sql
+from core.locks import try_lock
 from events.models import Event, Product
 from events.selectors import events_committed_through
 from events.services import product_recount_progress_set
 
+logger = logging.getLogger("analytics.fold")
+
 WRITE_BATCH_SIZE = 2000
+# PostgreSQL advisory lock class of "a fold of this product is running" (the product id is the other half).
+FOLD_LOCK = 0x666F6C64  # "fold"
 COUNTER_MODELS = (
     FeatureHourCounter,
     FeatureDayCounter,
@@ -79,7 +87,7 @@ BATCH_TABLE = "analytics_fold_batch"
 DAY_BATCH_TABLE = "analytics_fold_batch_days"
 DAY_BATCH_KEYS = ("license_id", "domain", "event", "feature", "day")
 # Memory for one fold's grouping (per sort or hash, in the worker only) and for its temporary tables.
-FOLD_WORK_MEM = "256MB"
+FOLD_WORK_MEM_MB = 256
 FOLD_TEMP_BUFFERS_MB = 256
 TEMP_BUFFERS_FLAG = "packedge_fold_temp_buffers"
 # Which batch rows a counter takes: licenses only when the key matched a license; domains
@@ -121,19 +129,73 @@ def counters_pending(*, product: Product) -> bool:
     return unfolded_events(product=product).exists()
 
 
-def counters_fold(*, product: Product, chunk_events: int = FOLD_CHUNK_EVENTS) -> int:
+@dataclass(frozen=True)
+class FoldLag:
+    """How far a product's counters are behind its events: the tail a read adds at query time."""
+
+    events: int  # events above the watermark
+    seconds: float  # since the first of them was received (0 with no tail)
+
+
+def fold_lag(*, product: Product, at: datetime | None = None) -> FoldLag:
+    """The product's unfolded events and the age of the first of them (two probes of the (product, id) index)."""
+    tail = unfolded_events(product=product)
+    first_received = tail.order_by("id").values_list("received_at", flat=True).first()
+    if first_received is None:
+        return FoldLag(events=0, seconds=0.0)
+    age = ((at or now()) - first_received).total_seconds()
+    return FoldLag(events=tail.count(), seconds=round(max(age, 0.0), 1))
+
+
+def counters_fold(
+    *, product: Product, chunk_events: int = FOLD_CHUNK_EVENTS, on_step: Callable[[], None] | None = None
+) -> int:
     """Add the product's committed events above its watermark to its counters; returns how many.
+
+    At most one fold per product runs: one that finds another running (the FOLD_LOCK
+    try-lock) returns 0 at once, without waiting and without passing the write barrier;
+    the running one takes whatever it leaves. ``on_step`` is called before each step
+    (the worker keeps its claim on the queue alive with it). The worker's log gets a line
+    per fold: what it folded and how far behind the product was before and after.
+    """
+    with try_lock(FOLD_LOCK, product.pk) as held:
+        if not held:
+            logger.info("fold %s: skipped, another fold of this product is running", product.public_id)
+            return 0
+        logging_on = logger.isEnabledFor(logging.INFO)
+        before = fold_lag(product=product) if logging_on else None
+        started = time.monotonic()
+        folded = _fold_pending(product=product, chunk_events=chunk_events, on_step=on_step)
+        if logging_on and (folded or before.events):
+            after = fold_lag(product=product)
+            logger.info(
+                "fold %s: %d events in %.2f s; lag before %d events / %.1f s, after %d events / %.1f s",
+                product.public_id,
+                folded,
+                time.monotonic() - started,
+                before.events,
+                before.seconds,
+                after.events,
+                after.seconds,
+            )
+        return folded
+
+
+def _fold_pending(*, product: Product, chunk_events: int, on_step: Callable[[], None] | None) -> int:
+    """The fold itself, once it holds FOLD_LOCK.
 
     The write barrier first (``events_committed_through``, its own short transaction):
     every id at or below ``through`` is committed. Then, in committed steps of at most
-    ``chunk_events`` events, each under the CounterState row lock (which serializes the
-    folds of one product, so two workers never count an id twice), the next ids are
-    added and the watermark moves past them, in the same transaction.
+    ``chunk_events`` events, each under the CounterState row lock (which a recount or a
+    rebuild takes too, so nothing counts an id twice), the next ids are added and the
+    watermark moves past them, in the same transaction.
     """
     through = events_committed_through(product_id=product.pk)
     _ensure_state(product)
     folded = 0
     while True:
+        if on_step is not None:
+            on_step()
         with transaction.atomic():
             state = CounterState.objects.select_for_update().get(product=product)
             if state.folded_through >= through:
@@ -149,8 +211,11 @@ def counters_fold(*, product: Product, chunk_events: int = FOLD_CHUNK_EVENTS) ->
             state.save(update_fields=["folded_through"])
 
 
-def counters_fold_all() -> tuple[int, int]:
-    """Fold every product that has events above its watermark; returns (events, products)."""
+def counters_fold_all(*, on_step: Callable[[], None] | None = None) -> tuple[int, int]:
+    """Fold every product that has events above its watermark; returns (events, products).
+
+    A product another fold is folding is left to it (and not counted).
+    """
     through = Coalesce(
         Subquery(CounterState.objects.filter(product=OuterRef("pk")).values("folded_through")[:1]), Value(0)
     )
@@ -159,8 +224,9 @@ def counters_fold_all() -> tuple[int, int]:
     )
     folded = products = 0
     for product in pending:
-        folded += counters_fold(product=product)
-        products += 1
+        n = counters_fold(product=product, on_step=on_step)
+        folded += n
+        products += bool(n)
     return folded, products
 
 
@@ -368,41 +434,34 @@ def _fold_in_database(*, product: Product, ids: tuple[int, int]) -> None:
     """
     low, high = ids
     _prepare_session()
+    product_param = {"product": product.pk}
     with connection.cursor() as cursor:
-        cursor.execute(core_sql.fold_transaction_settings_sql(work_mem=FOLD_WORK_MEM))
-        group = core_sql.events_batch_table_sql(Event, batch_table=BATCH_TABLE, owner_field="product")
-        cursor.execute(group, [product.timezone, product.timezone, product.pk, low, high])
+        cursor.execute(analytics_sql.fold_transaction_settings_sql(work_mem_mb=FOLD_WORK_MEM_MB))
+        group = analytics_sql.events_batch_table_sql(Event, batch_table=BATCH_TABLE)
+        cursor.execute(group, {"zone": product.timezone, "product": product.pk, "low": low, "high": high})
         # The day-keyed counters need no hour: grouped again, they read a table several times smaller.
-        cursor.execute(core_sql.coarser_batch_table_sql(DAY_BATCH_TABLE, source=BATCH_TABLE, keys=DAY_BATCH_KEYS))
+        statement = analytics_sql.coarser_batch_table_sql(DAY_BATCH_TABLE, source=BATCH_TABLE, keys=DAY_BATCH_KEYS)
+        cursor.execute(statement)
         # The joins below are planned from these tables' sizes.
-        cursor.execute(core_sql.analyze_sql(BATCH_TABLE))
-        cursor.execute(core_sql.analyze_sql(DAY_BATCH_TABLE))
+        cursor.execute(analytics_sql.analyze_sql(BATCH_TABLE))
+        cursor.execute(analytics_sql.analyze_sql(DAY_BATCH_TABLE))
         # Before the pair blocks change: they tell which days each pair already used.
         for entity, pairs_model, kind, rows in REACH_SOURCES:
-            statement = core_sql.add_batch_reach_points_sql(
-                FeatureReachCounter,
-                pairs_model,
-                entity,
-                batch_table=DAY_BATCH_TABLE,
-                running_fields=RUNNING_COLUMNS,
-                block_days=BLOCK_DAYS,
-                no_previous_day=NO_PREVIOUS_DAY.isoformat(),
-                **rows,
+            statement = analytics_sql.add_batch_reach_points_sql(
+                pairs_model, entity, batch_table=DAY_BATCH_TABLE, **rows
             )
-            cursor.execute(statement, [product.pk, product.pk, product.pk, str(kind)])
-        cursor.execute(core_sql.delete_zero_counts_sql(FeatureReachCounter), [product.pk])
+            cursor.execute(statement, {"product": product.pk, "kind": str(kind)})
+        cursor.execute(analytics_sql.delete_zero_counts_sql(FeatureReachCounter), product_param)
         for model, keys, rows in ADDED_COUNTS:
             source = BATCH_TABLE if "hour" in keys else DAY_BATCH_TABLE
-            cursor.execute(core_sql.add_batch_counts_sql(model, keys, batch_table=source, **rows), [product.pk])
-        statement = core_sql.add_batch_hour_columns_sql(
+            cursor.execute(analytics_sql.add_batch_counts_sql(model, keys, batch_table=source, **rows), product_param)
+        statement = analytics_sql.add_batch_hour_columns_sql(
             LicenseDayHours, ("license_id", "day"), batch_table=BATCH_TABLE, hour_fields=HOUR_COLUMNS, **WITH_LICENSE
         )
-        cursor.execute(statement, [product.pk])
+        cursor.execute(statement, product_param)
         for model, keys, rows in ADDED_BLOCKS:
-            statement = core_sql.add_batch_running_blocks_sql(
-                model, keys, batch_table=DAY_BATCH_TABLE, running_fields=RUNNING_COLUMNS, block_days=BLOCK_DAYS, **rows
-            )
-            cursor.execute(statement, [product.pk])
+            statement = analytics_sql.add_batch_running_blocks_sql(model, keys, batch_table=DAY_BATCH_TABLE, **rows)
+            cursor.execute(statement, product_param)
         # Dropped at once, not only at commit: an enclosing transaction may fold several batches.
         cursor.execute(core_sql.drop_table_sql(DAY_BATCH_TABLE))
         cursor.execute(core_sql.drop_table_sql(BATCH_TABLE))
@@ -417,7 +476,7 @@ def _prepare_session() -> None:
         return
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(core_sql.temp_buffers_sql(megabytes=FOLD_TEMP_BUFFERS_MB))
+            cursor.execute(analytics_sql.temp_buffers_sql(megabytes=FOLD_TEMP_BUFFERS_MB))
     except DatabaseError:
         pass  # this session already used a temporary table: it keeps the smaller buffers
     setattr(connection, TEMP_BUFFERS_FLAG, True)

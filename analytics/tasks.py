@@ -1,26 +1,81 @@
-"""Celery tasks of Feature Usage: thin, they call the counter services in ``analytics.counters``."""
+"""Celery tasks of Feature Usage: thin, they call the counter services in ``analytics.counters``.
+
+At most one fold message waits in the queue. Whoever asks for a fold (the beat every
+FEATURE_USAGE_FOLD_EVERY seconds, ingestion through ``fold_soon``) goes through
+``fold_events.apply_async``, which sends a message only when it can claim the queue
+(``fold_claim``: a Redis key with a TTL, beside the broker's queue). The task gives the
+claim back as it starts, so while a long fold runs one more may wait, not one per tick
+(issue 18: 337 queued and growing by one a second). The running fold keeps a waiting
+message's claim alive between its steps; should a message be lost (Redis flushed), the
+claim lapses after FOLD_CLAIM_SECONDS and the next tick sends one.
+"""
 
 from __future__ import annotations
 
 import time
+from functools import cache
 
-from celery import shared_task
-from django.core.cache import cache
+import redis
+from celery import Task, shared_task
+from django.conf import settings
 
 from analytics.counters import counters_fold_all, counters_recount
 from events.models import Product
 
-# Ingestion asks for a fold at most once per this many seconds (the beat folds every second anyway).
+# Ingestion asks for a fold at most once per this many seconds per process (the beat asks every second anyway).
 FOLD_DEBOUNCE_SECONDS = 1
-FOLD_DEBOUNCE_KEY = "analytics:fold-requested"
+FOLD_CLAIM_KEY = "packedge:analytics:fold-queued"
+# Longer than a fold step on the PERFORMANCE.md shape (minutes at worst), so that a waiting
+# message's claim outlives the step the running fold is in.
+FOLD_CLAIM_SECONDS = 300
 
 
-# Idempotent: a fold claims only what is still pending, under a per-product row lock.
-# Not retried: the beat sends the next one within a second, and retries would pile up.
-@shared_task
+@cache
+def _claim_store(broker_url: str) -> redis.Redis | None:
+    """The broker's Redis, or None in-process (eager tasks run at the call: nothing can queue)."""
+    if broker_url.startswith(("redis://", "rediss://", "unix://")):
+        return redis.Redis.from_url(broker_url)
+    return None
+
+
+def fold_claim() -> bool:
+    """Claim the queue for one fold message; False while another one is waiting (or unclaimed in time)."""
+    store = _claim_store(settings.CELERY_BROKER_URL)
+    if store is None:
+        return True
+    return bool(store.set(FOLD_CLAIM_KEY, 1, nx=True, ex=FOLD_CLAIM_SECONDS))
+
+
+def fold_claim_release() -> None:
+    """A fold message started: the next one may be sent."""
+    store = _claim_store(settings.CELERY_BROKER_URL)
+    if store is not None:
+        store.delete(FOLD_CLAIM_KEY)
+
+
+def fold_claim_keep() -> None:
+    """While a fold runs: the message waiting behind it (if any) keeps its claim for another FOLD_CLAIM_SECONDS."""
+    store = _claim_store(settings.CELERY_BROKER_URL)
+    if store is not None:
+        store.expire(FOLD_CLAIM_KEY, FOLD_CLAIM_SECONDS)  # no key, no effect
+
+
+class FoldTask(Task):
+    """A task that is sent only when ``fold_claim`` succeeds: ``apply_async`` answers None otherwise."""
+
+    def apply_async(self, *args, **kwargs):
+        if not fold_claim():
+            return None
+        return super().apply_async(*args, **kwargs)
+
+
+# Idempotent: a fold claims only what is still pending, and one per product runs at a time
+# (a fold that finds another running leaves the product to it). Not retried: the next tick folds.
+@shared_task(base=FoldTask)
 def fold_events() -> int:
     """Fold every product's pending events into its counters; returns how many were folded."""
-    folded, _ = counters_fold_all()
+    fold_claim_release()
+    folded, _ = counters_fold_all(on_step=fold_claim_keep)
     return folded
 
 
@@ -37,15 +92,14 @@ _asked_at = -FOLD_DEBOUNCE_SECONDS  # when this process last asked (monotonic se
 
 
 def fold_soon() -> None:
-    """Ask for a fold, at most once per FOLD_DEBOUNCE_SECONDS across processes (the cache decides).
+    """Ask for a fold, at most once per FOLD_DEBOUNCE_SECONDS in this process; the claim decides across processes.
 
-    This process asks the shared cache at most once per FOLD_DEBOUNCE_SECONDS too: with Redis
-    a ``cache.add`` per ingestion request would be a network round trip per request (issue 10).
+    Per process first: with Redis a claim per ingestion request would be a network round
+    trip per request (issue 10).
     """
     global _asked_at
     now = time.monotonic()
     if now - _asked_at < FOLD_DEBOUNCE_SECONDS:
         return
     _asked_at = now
-    if cache.add(FOLD_DEBOUNCE_KEY, 1, timeout=FOLD_DEBOUNCE_SECONDS):
-        fold_events.delay()
+    fold_events.delay()

@@ -1,10 +1,11 @@
-"""The database-specific SQL of PackEdge, in one place.
+"""Database-specific SQL shared by the apps: quoting, locks, generic inserts and upserts.
 
-The ORM writes everything else. What is here is what the ORM cannot say
-cheaply: the ingestion insert (one statement over a JSON array, licenses found
-by a join, duplicate uuids skipped), plain multi-row inserts for the recorders,
-additive upserts and advisory locks. Identifiers always come from model
-metadata and are quoted here; no other module builds SQL text.
+Identifiers always come from model metadata and are quoted here (``qn``, ``table``,
+``column``). Feature Usage's statements (the fold, the reach repair, the reads) live
+with their owner in ``analytics/sql.py``. The ingestion insert (one statement over a
+JSON array, licenses found by a join, duplicate uuids skipped), the event partitions'
+statements and flag exposure's are still here (issue 18, item 4: to move to
+``events/`` and ``flags/``).
 """
 
 from __future__ import annotations
@@ -125,6 +126,16 @@ def exclusive_xact_lock_sql() -> str:
     return "SELECT pg_advisory_xact_lock(%s, %s)"
 
 
+def try_advisory_lock_sql() -> str:
+    """PostgreSQL: a session-level lock (two int parameters) if free at once; one row, true when taken."""
+    return "SELECT pg_try_advisory_lock(%s, %s)"
+
+
+def advisory_unlock_sql() -> str:
+    """PostgreSQL: release ``try_advisory_lock_sql``'s lock (the same two int parameters)."""
+    return "SELECT pg_advisory_unlock(%s, %s)"
+
+
 # ---------------------------------------------------------------- partitions (PostgreSQL)
 
 
@@ -210,258 +221,7 @@ def delete_dedup_rows_before_sql(
     )
 
 
-# ---------------------------------------------------------------- counters folded from a batch of events
-#
-# The Feature Usage fold (analytics/counters.py) groups a claimed batch of events once
-# into a temporary table, then adds it to each counter table with one
-# ``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE SET c = c + EXCLUDED.c``: the
-# database groups and adds, Python never sees a row per event. Batch columns are
-# named as the counter models' fields (``license_id``, ``domain``, ``day``, …).
-
-
-def _ordinal(day: str = "day") -> str:
-    """Python's date.toordinal() of a PostgreSQL date column: days since 0001-01-01, plus one."""
-    return f"(({day} - DATE '0001-01-01') + 1)"
-
-
-_ORDINAL = _ordinal()
-
-
-def _batch_filter(required: Sequence[str], nonblank: Sequence[str]) -> str:
-    """WHERE over batch columns: ``required`` not NULL, ``nonblank`` not ''."""
-    conditions = [f"{qn(name)} IS NOT NULL" for name in required] + [f"{qn(name)} <> ''" for name in nonblank]
-    return f"WHERE {' AND '.join(conditions)}" if conditions else ""
-
-
-def events_batch_table_sql(event_model: type[Model], *, batch_table: str, owner_field: str) -> str:
-    """A temporary table of one owner's events in an id range, grouped by license, domain, names, local day and hour.
-
-    Parameters: zone, zone, owner id, lowest id, highest id. System events are left out.
-    ``n`` is an integer, not COUNT's bigint: the running-total upserts sum it 32 times per
-    row, and sums of bigints keep numeric states, several times slower and larger.
-    """
-    e = event_model
-    at = column(e, "occurred_at")
-    return (
-        f"CREATE TEMPORARY TABLE {qn(batch_table)} ON COMMIT DROP AS "
-        f"SELECT {column(e, 'license')} AS license_id, {column(e, 'domain')} AS domain, "
-        f"{column(e, 'event')} AS event, {column(e, 'feature')} AS feature, "
-        f"CAST(({at} AT TIME ZONE %s) AS date) AS day, "
-        f"CAST(EXTRACT(HOUR FROM ({at} AT TIME ZONE %s)) AS integer) AS hour, CAST(COUNT(*) AS integer) AS n "
-        f"FROM {table(e)} WHERE {column(e, owner_field)} = %s AND {qn(e._meta.pk.column)} BETWEEN %s AND %s "
-        f"AND NOT {column(e, 'is_system')} "
-        f"GROUP BY 1, 2, 3, 4, 5, 6"
-    )
-
-
-def _conflict_order(model: type[Model], keys: Sequence[str], select_keys: dict[str, str]) -> str:
-    """ORDER BY the primary key's columns in the index's order, so that the upsert walks the index once, in order."""
-    ordered = [select_keys[field.name] for field in model._meta.pk_fields if field.name in select_keys]
-    return ", ".join(ordered)
-
-
-def _add_batch_sql(
-    model: type[Model],
-    keys: Sequence[str],
-    *,
-    batch_table: str,
-    sums: Mapping[str, str],
-    derived_keys: Mapping[str, str] | None = None,
-    required: Sequence[str] = (),
-    nonblank: Sequence[str] = (),
-) -> str:
-    """The batch grouped per ``keys`` (batch columns) and ``derived_keys`` (field → expression over
-    them), added to ``model``'s rows: each field of ``sums`` gains its aggregate. One parameter: the product id."""
-    derived_keys = derived_keys or {}
-    key_columns = [
-        column(model, "product"),
-        *(column(model, key.removesuffix("_id")) for key in keys),
-        *(column(model, name) for name in derived_keys),
-    ]
-    added = [column(model, name) for name in sums]
-    groups = ", ".join([*(qn(key) for key in keys), *derived_keys.values()])
-    order = _conflict_order(model, keys, {**{key.removesuffix("_id"): qn(key) for key in keys}, **derived_keys})
-    return (
-        f"INSERT INTO {table(model)} ({', '.join(key_columns)}, {', '.join(added)}) "
-        f"SELECT %s, {groups}, {', '.join(sums.values())} FROM {qn(batch_table)} {_batch_filter(required, nonblank)} "
-        f"GROUP BY {groups} ORDER BY {order} "
-        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET "
-        + ", ".join(f"{c} = {table(model)}.{c} + EXCLUDED.{c}" for c in added)
-    )
-
-
-def add_batch_counts_sql(
-    model: type[Model],
-    keys: Sequence[str],
-    *,
-    batch_table: str,
-    required: Sequence[str] = (),
-    nonblank: Sequence[str] = (),
-) -> str:
-    """Add the batch's counts per ``keys`` to ``model``'s ``count``; one parameter: the product id."""
-    return _add_batch_sql(
-        model, keys, batch_table=batch_table, sums={"count": "SUM(n)"}, required=required, nonblank=nonblank
-    )
-
-
-def add_batch_hour_columns_sql(
-    model: type[Model],
-    keys: Sequence[str],
-    *,
-    batch_table: str,
-    hour_fields: Sequence[str],
-    required: Sequence[str] = (),
-    nonblank: Sequence[str] = (),
-) -> str:
-    """Add the batch's counts per ``keys`` (a day among them) to ``model``'s one column per hour of the day.
-
-    Field k of ``hour_fields`` gains the batch's events of hour k. One parameter: the product id.
-    """
-    sums = {name: f"SUM(CASE WHEN hour = {k} THEN n ELSE 0 END)" for k, name in enumerate(hour_fields)}
-    return _add_batch_sql(model, keys, batch_table=batch_table, sums=sums, required=required, nonblank=nonblank)
-
-
-def add_batch_running_blocks_sql(
-    model: type[Model],
-    keys: Sequence[str],
-    *,
-    batch_table: str,
-    running_fields: Sequence[str],
-    block_days: int,
-    required: Sequence[str] = (),
-    nonblank: Sequence[str] = (),
-) -> str:
-    """Add the batch to ``model``'s running-total rows per ``keys`` + block of ``block_days`` days.
-
-    Field k of a block gains the batch's events of the block's days 0..k, so running
-    totals stay running totals when added. One parameter: the product id.
-    """
-    sums = {
-        name: f"SUM(CASE WHEN MOD({_ORDINAL}, {int(block_days)}) <= {k} THEN n ELSE 0 END)"
-        for k, name in enumerate(running_fields)
-    }
-    return _add_batch_sql(
-        model,
-        keys,
-        batch_table=batch_table,
-        sums=sums,
-        derived_keys={"block": f"{_ORDINAL} / {int(block_days)}"},
-        required=required,
-        nonblank=nonblank,
-    )
-
-
-def add_batch_reach_points_sql(
-    reach_model: type[Model],
-    pairs_model: type[Model],
-    entity: str,
-    *,
-    batch_table: str,
-    running_fields: Sequence[str],
-    block_days: int,
-    no_previous_day: str,
-    required: Sequence[str] = (),
-    nonblank: Sequence[str] = (),
-) -> str:
-    """Add the batch's changes to ``reach_model``'s points (day, previous day used) of each (``entity``, feature) pair.
-
-    Run before the pair blocks take the batch: they tell which days each pair used
-    before. A pair's points are its used days with the one before (``LAG``, or
-    ``no_previous_day``). Only the pairs with a fresh day (a batch day their blocks do
-    not count yet: a bit mask per pair block, joined to the batch days) change: for
-    those, the change is the points of old ∪ fresh days minus those of the old days,
-    summed per point (unchanged points cancel). Once a product's pairs have been
-    seen, most batches bring few fresh days, and only those pairs' old days are read.
-    Parameters: product id (the masks), product id (the old days), product id and kind
-    (the points written). Points whose count falls to 0 stay at 0:
-    ``delete_zero_counts_sql`` removes them.
-    """
-    r, p = reach_model, pairs_model
-    ent = column(p, entity.removesuffix("_id"))
-    feature, block = column(p, "feature"), column(p, "block")
-    start = "DATE '0001-01-01'"  # ordinal 1, as Python's date.toordinal()
-    totals = [f"b.{column(p, name)}" for name in running_fields]
-    key = [column(r, name) for name in ("product", "kind", "day", "feature", "previous_day")]
-    count = column(r, "count")
-    days = int(block_days)
-    window = "WINDOW w AS (PARTITION BY entity, feature ORDER BY day)"
-    # Bit k of a block row's mask: the row counts events on the block's day k (its running total grew).
-    mask = " | ".join(
-        f"(CASE WHEN {total} > {totals[k - 1] if k else 0} THEN (CAST(1 AS bigint) << {k}) ELSE 0 END)"
-        for k, total in enumerate(totals)
-    )
-    day_block = f"{_ordinal('n.day')} / {days}"
-    # Parenthesised: PostgreSQL gives & and << the same precedence, left to right (issue 18).
-    day_bit = f"(CAST(1 AS bigint) << CAST(MOD({_ordinal('n.day')}, {days}) AS integer))"
-    return (
-        f"WITH new_days AS (SELECT DISTINCT {qn(entity)} AS entity, feature, day FROM {qn(batch_table)} "
-        f"{_batch_filter(required, nonblank)}), "
-        f"new_blocks AS (SELECT DISTINCT entity, feature, {day_block} AS block FROM new_days AS n), "
-        # the days each (pair, block) of the batch already counts, over every event name of the pair
-        f"old_masks AS (SELECT b.{ent} AS entity, b.{feature} AS feature, b.{block} AS block, BIT_OR({mask}) AS used "
-        f"FROM {table(p)} AS b JOIN new_blocks AS nb "
-        f"ON b.{ent} = nb.entity AND b.{feature} = nb.feature AND b.{block} = nb.block "
-        f"WHERE b.{column(p, 'product')} = %s GROUP BY 1, 2, 3), "
-        "fresh AS (SELECT n.entity, n.feature, n.day FROM new_days AS n LEFT JOIN old_masks AS m "
-        f"ON m.entity = n.entity AND m.feature = n.feature AND m.block = {day_block} "
-        f"WHERE (COALESCE(m.used, 0) & {day_bit}) = 0), "
-        "touched AS (SELECT DISTINCT entity, feature FROM fresh), "
-        f"old_days AS (SELECT DISTINCT b.{ent} AS entity, b.{feature} AS feature, "
-        f"{start} + (b.{block} * {days} + k - 2) AS day "
-        f"FROM {table(p)} AS b JOIN touched AS t ON b.{ent} = t.entity AND b.{feature} = t.feature "
-        f"CROSS JOIN LATERAL (SELECT ARRAY[{', '.join(totals)}] AS a) AS x "
-        f"CROSS JOIN generate_series(1, {len(running_fields)}) AS k "
-        f"WHERE b.{column(p, 'product')} = %s AND x.a[k] > COALESCE(x.a[k - 1], 0)), "
-        # fresh days are not among the old ones: the two sets are disjoint
-        "all_days AS (SELECT entity, feature, day FROM old_days UNION ALL SELECT entity, feature, day FROM fresh), "
-        f"points AS (SELECT feature, day, LAG(day, 1, DATE '{no_previous_day}') OVER w AS previous, 1 AS delta "
-        f"FROM all_days {window} "
-        f"UNION ALL SELECT feature, day, LAG(day, 1, DATE '{no_previous_day}') OVER w, -1 FROM old_days {window}) "
-        f"INSERT INTO {table(r)} ({', '.join(key)}, {count}) "
-        "SELECT %s, %s, day, feature, previous, SUM(delta) FROM points GROUP BY day, feature, previous "
-        "HAVING SUM(delta) <> 0 ORDER BY day, feature, previous "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {count} = {table(r)}.{count} + EXCLUDED.{count}"
-    )
-
-
-def delete_zero_counts_sql(model: type[Model]) -> str:
-    """Rows of one product (one parameter) whose ``count`` fell to 0."""
-    return f"DELETE FROM {table(model)} WHERE {column(model, 'product')} = %s AND {column(model, 'count')} = 0"
-
-
-def coarser_batch_table_sql(batch_table: str, *, source: str, keys: Sequence[str]) -> str:
-    """A temporary table of ``source`` (a batch table) grouped again by fewer ``keys``, ``n`` summed."""
-    names = ", ".join(qn(key) for key in keys)
-    return (
-        f"CREATE TEMPORARY TABLE {qn(batch_table)} ON COMMIT DROP AS "
-        f"SELECT {names}, CAST(SUM(n) AS integer) AS n FROM {qn(source)} GROUP BY {names}"
-    )
-
-
-def fold_transaction_settings_sql(*, work_mem: str) -> str:
-    """PostgreSQL, in a fold's transaction: room to group in memory, and no wait for the WAL flush at commit
-    (a commit lost in a crash loses its watermark move with it: the same events are folded again)."""
-    return f"SET LOCAL work_mem = '{int(work_mem.removesuffix('MB'))}MB'; SET LOCAL synchronous_commit = off"
-
-
-def analyze_sql(name: str) -> str:
-    """Statistics of a table (a fold's batch tables: temporary tables are never analyzed by autovacuum)."""
-    return f"ANALYZE {qn(name)}"
-
-
-def temp_buffers_sql(*, megabytes: int) -> str:
-    """PostgreSQL, once per session before its first temporary table: memory for temporary tables."""
-    return f"SET temp_buffers = '{int(megabytes)}MB'"
-
-
-def batch_distinct_sql(
-    columns: Sequence[str], *, batch_table: str, required: Sequence[str] = (), nonblank: Sequence[str] = ()
-) -> str:
-    """The distinct values of ``columns`` in the batch."""
-    return (
-        f"SELECT DISTINCT {', '.join(qn(name) for name in columns)} FROM {qn(batch_table)} "
-        f"{_batch_filter(required, nonblank)}"
-    )
+# ---------------------------------------------------------------- generic writes
 
 
 def drop_table_sql(name: str) -> str:
@@ -663,25 +423,6 @@ def reach_points_insert_sql(
     )
 
 
-def read_only_snapshot_sql(*, work_mem_mb: int) -> str:
-    """PostgreSQL, first in a transaction: every statement sees one snapshot, and none may write.
-
-    ``work_mem`` for this transaction only: the tail's aggregate sorts or hashes in memory.
-    """
-    return f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL work_mem = '{int(work_mem_mb)}MB'"
-
-
-def hash_aggregation_sql(*, only: bool) -> str:
-    """PostgreSQL, inside a transaction: ``only`` groups by hashing, never by sorting first, until set back.
-
-    For the tail a read adds: its rows were inserted moments ago, so the table's
-    statistics rarely know them, and a planner that expects a handful of rows sorts
-    several hundred thousand before grouping them (a third of a second); a hash groups
-    them in one pass.
-    """
-    return f"SET LOCAL enable_sort = {'off' if only else 'on'}"
-
-
 def additive_values_upsert_sql(model: type[Model], *, key_fields: Sequence[str], added_columns: Sequence[str]) -> str:
     """``INSERT … VALUES … ON CONFLICT (key) DO UPDATE SET c = t.c + EXCLUDED.c``, for ``executemany``.
 
@@ -700,27 +441,3 @@ def additive_values_upsert_sql(model: type[Model], *, key_fields: Sequence[str],
 def copy_from_stdin_sql(model: type[Model], field_names: Sequence[str]) -> str:
     """PostgreSQL ``COPY t (a, b) FROM STDIN``: several times faster than inserts for a rebuild."""
     return f"COPY {table(model)} ({', '.join(column(model, name) for name in field_names)}) FROM STDIN"
-
-
-def pair_rollup_sql(pairs_sql: str, *, entity: str, feature_sum: str) -> str:
-    """Per feature and per entity from one scan of a window's (entity, feature) pairs (an ORM query's SQL).
-
-    Grouping the pairs twice in a CTE replaces COUNT(DISTINCT …), whose sorts cost several times more.
-    Rows: (0, feature, entities, sum of ``feature_sum``) and (1, entity, features, events).
-    """
-    entity, feature_sum = qn(entity), qn(feature_sum)
-    return (
-        f"WITH pairs AS ({pairs_sql}) "
-        f"SELECT 0, feature, COUNT(*), SUM({feature_sum}) FROM pairs GROUP BY feature "
-        f"UNION ALL "
-        f"SELECT 1, CAST({entity} AS TEXT), COUNT(*), SUM(n) FROM pairs GROUP BY {entity}"
-    )
-
-
-def sqlite_begin_deferred_sql() -> str:
-    """SQLite: a transaction that reads one snapshot (WAL) and takes no write lock until it writes."""
-    return "BEGIN DEFERRED"
-
-
-def commit_sql() -> str:
-    return "COMMIT"

@@ -13,6 +13,22 @@ from core.pagination import paginated_response
 from events import selectors, services
 from events.models import License, Product
 from events.partitions import raw_events_from
+from events.signals import product_analytics_state
+
+
+class ProductAnalyticsSerializer(serializers.Serializer):
+    """The schema of a product's ``analytics``: Feature Usage's state and how far its counters are behind."""
+
+    state = serializers.ChoiceField(choices=["ready", "recounting"])
+    progressPct = serializers.IntegerField(  # noqa: N815 (the API's name)
+        required=False, help_text="While recounting in a new time zone: the share done, 0–99."
+    )
+    lagEvents = serializers.IntegerField(  # noqa: N815
+        help_text="Events not folded into the counters yet (each answer adds them at query time)."
+    )
+    lagSeconds = serializers.FloatField(  # noqa: N815
+        help_text="Seconds since the first of those events was received (0 when there are none)."
+    )
 
 
 class ProductOutputSerializer(serializers.ModelSerializer):
@@ -28,11 +44,17 @@ class ProductOutputSerializer(serializers.ModelSerializer):
         model = Product
         fields = ["id", "name", "publicKey", "timezone", "createdAt", "analytics", "rawEventsFrom"]
 
+    @extend_schema_field(ProductAnalyticsSerializer)
     def get_analytics(self, product: Product) -> dict:
-        """Feature Usage's state: recounting in a new time zone (with progress), or ready."""
-        if product.recounting:
-            return {"state": "recounting", "progressPct": product.recount_progress}
-        return {"state": "ready"}
+        """Feature Usage's state: recounting in a new time zone (with progress), or ready; and its lag."""
+        state = (
+            {"state": "recounting", "progressPct": product.recount_progress}
+            if product.recounting
+            else {"state": "ready"}
+        )
+        for _, fields in product_analytics_state.send(sender=Product, product=product):
+            state.update(fields or {})
+        return state
 
     @extend_schema_field(OpenApiTypes.DATE)
     def get_rawEventsFrom(self, product: Product) -> str:  # noqa: N802 (DRF names it after the field)

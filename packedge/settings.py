@@ -272,8 +272,8 @@ CELERY_BEAT_SCHEDULE = {
     "fold-events": {
         "task": "analytics.tasks.fold_events",
         "schedule": FEATURE_USAGE_FOLD_EVERY,
-        # A fold the queue could not start within its period is superseded by the next one.
-        "options": {"expires": max(FEATURE_USAGE_FOLD_EVERY * 5, 5)},
+        # No "expires": a tick sends a message only while none waits (analytics.tasks.fold_claim), and
+        # that one must run, not expire behind a long fold (its claim would block the next ones).
     },
     "rollup-flag-usage": {"task": "flags.tasks.rollup_flag_usage", "schedule": crontab(hour=0, minute=20)},
 }

@@ -13,6 +13,7 @@ from math import floor
 from django.db import connections, transaction
 from rest_framework import status
 
+from analytics import sql as analytics_sql
 from analytics.feature_usage.query import FeatureUsageQuery, days_in_window
 from analytics.feature_usage.sources import (
     Figures,
@@ -23,7 +24,6 @@ from analytics.feature_usage.sources import (
     merge_tail,
     tail_rows,
 )
-from core import sql as core_sql
 from core.errors import ApiError
 from core.replica import current_read_alias
 from events.models import License, Product
@@ -90,18 +90,18 @@ def read_snapshot() -> Iterator[None]:
         if connection.vendor == "postgresql":
             with transaction.atomic(using=alias):
                 with connection.cursor() as cursor:
-                    cursor.execute(core_sql.read_only_snapshot_sql(work_mem_mb=READ_WORK_MEM_MB))
+                    cursor.execute(analytics_sql.read_only_snapshot_sql(work_mem_mb=READ_WORK_MEM_MB))
                 yield
             return
         # SQLite: atomic() would BEGIN IMMEDIATE (settings), taking the write lock; a deferred
         # transaction in WAL mode reads one snapshot and blocks no writer.
         connection.ensure_connection()
         with connection.cursor() as cursor:
-            cursor.execute(core_sql.sqlite_begin_deferred_sql())
+            cursor.execute(analytics_sql.sqlite_begin_deferred_sql())
             try:
                 yield
             finally:
-                cursor.execute(core_sql.commit_sql())
+                cursor.execute(analytics_sql.commit_sql())
     finally:
         setattr(connection, SNAPSHOT_FLAG, False)
 

@@ -13,6 +13,7 @@ from django.db import connections
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import ExtractHour, TruncDate
 
+from analytics import sql as analytics_sql
 from analytics.counters import day_block, unfolded_events
 from analytics.feature_usage.query import FeatureUsageQuery, in_window, in_window_counts
 from analytics.models import (
@@ -30,7 +31,6 @@ from analytics.models import (
     LicenseDomainBlockCounter,
     LicenseTotalBlock,
 )
-from core import sql as core_sql
 from events.models import Event, License
 
 
@@ -255,7 +255,7 @@ def _pair_rollup(pairs: QuerySet, *, entity: str, feature_sum: str) -> list[tupl
         inner, params = pairs.query.sql_with_params()
     except EmptyResultSet:  # an ``event`` filter that matches no name
         return []
-    sql = core_sql.pair_rollup_sql(inner, entity=entity, feature_sum=feature_sum)
+    sql = analytics_sql.pair_rollup_sql(inner, entity=entity, feature_sum=feature_sum)
     with connections[pairs.db].cursor() as cursor:
         cursor.execute(sql, params)
         # PostgreSQL sums integers into numeric: back to int.
@@ -398,16 +398,16 @@ def tail_rows(query: FeatureUsageQuery, *, zone: zoneinfo.ZoneInfo) -> list[Tail
 
 
 def _hash_grouped(grouped: QuerySet) -> list[tuple]:
-    """The grouped tail's rows, grouped by hashing on PostgreSQL (core.sql.hash_aggregation_sql says why)."""
+    """The grouped tail's rows, grouped by hashing on PostgreSQL (analytics.sql.hash_aggregation_sql says why)."""
     connection = connections[grouped.db]
     if connection.vendor != "postgresql" or not connection.in_atomic_block:
         return list(grouped)
     with connection.cursor() as cursor:
-        cursor.execute(core_sql.hash_aggregation_sql(only=True))
+        cursor.execute(analytics_sql.hash_aggregation_sql(only=True))
         try:
             return list(grouped)
         finally:
-            cursor.execute(core_sql.hash_aggregation_sql(only=False))
+            cursor.execute(analytics_sql.hash_aggregation_sql(only=False))
 
 
 def merge_tail(query: FeatureUsageQuery, figures: Figures, tail: list[TailRow], *, from_start: datetime) -> None:

@@ -9,10 +9,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from analytics import sql as analytics_sql
 from analytics.counters import counters_fold, counters_rebuild
 from analytics.feature_usage import FeatureUsageQuery, feature_usage
 from analytics.models import FeatureReachCounter
-from core import sql as core_sql
 from tests.analytics.oracle import naive_feature_usage
 from tests.analytics.test_fold_new_day_in_block import BLOCK_START, LATER, WINDOW
 from tests.analytics.test_fold_properties import MUTANTS, mutant
@@ -86,7 +86,7 @@ def test_it_refuses_unknown_products_and_changes_nothing(org):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the precedence bug was in the PostgreSQL fold")
 def test_it_brings_back_what_the_old_precedence_lost(org, monkeypatch):
     builder, edits = MUTANTS["old precedence"]
-    monkeypatch.setattr(core_sql, builder, mutant(getattr(core_sql, builder), edits))
+    monkeypatch.setattr(analytics_sql, builder, mutant(getattr(analytics_sql, builder), edits))
     product = ProductFactory(organization=org, timezone="UTC")
     license = LicenseFactory(product=product)
     for day in (BLOCK_START, LATER):  # as the issue tells it: day 0 of a block, then 9 days later

@@ -22,7 +22,12 @@ def test_the_product_shows_the_recount_and_feature_usage_answers_503_until_it_is
     with django_capture_on_commit_callbacks(execute=False) as callbacks:  # the recount task is not run yet
         response = api.patch(f"/v1/products/{product.public_id}", {"timezone": "Asia/Tokyo"}, format="json")
     assert response.status_code == 200
-    assert response.json()["data"]["analytics"] == {"state": "recounting", "progressPct": 0}
+    assert response.json()["data"]["analytics"] == {
+        "state": "recounting",
+        "progressPct": 0,
+        "lagEvents": 0,
+        "lagSeconds": 0.0,
+    }
     assert api.get(f"/v1/products/{product.public_id}").json()["data"]["analytics"]["state"] == "recounting"
 
     waiting = api.get(usage)
@@ -33,7 +38,11 @@ def test_the_product_shows_the_recount_and_feature_usage_answers_503_until_it_is
 
     for callback in callbacks:  # what the worker does
         callback()
-    assert api.get(f"/v1/products/{product.public_id}").json()["data"]["analytics"] == {"state": "ready"}
+    assert api.get(f"/v1/products/{product.public_id}").json()["data"]["analytics"] == {
+        "state": "ready",
+        "lagEvents": 0,
+        "lagSeconds": 0.0,
+    }
     data = api.get(usage).json()["data"]
     assert data["topFeatures"][0]["sparkline"][:3] == [0, 0, 1]  # 20:00 UTC on 03-02 is 05:00 on 03-03 in Tokyo
 

@@ -18,7 +18,7 @@ def test_it_creates_a_product_with_a_public_key(api):
     assert data["timezone"] == "Europe/Paris"
     assert data["createdAt"].endswith("Z")
     assert set(data) == {"id", "name", "publicKey", "timezone", "createdAt", "analytics", "rawEventsFrom"}
-    assert data["analytics"] == {"state": "ready"}
+    assert data["analytics"] == {"state": "ready", "lagEvents": 0, "lagSeconds": 0.0}
 
 
 def test_it_defaults_the_time_zone_to_utc(api):

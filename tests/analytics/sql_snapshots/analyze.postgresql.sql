@@ -1,0 +1,1 @@
+ANALYZE "analytics_fold_batch_days"
