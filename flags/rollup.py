@@ -35,7 +35,7 @@ from flags.models import (
 )
 
 RULE_MATCH = {Reason.TARGETING_MATCH, Reason.SPLIT}
-DEFAULTED = {Reason.DEFAULT, Reason.DISABLED}
+DEFAULTED = {Reason.DEFAULT, Reason.STATIC, Reason.DISABLED}
 # Days aggregated per query: big enough for one pass of the index, small
 # enough that progress shows and a transaction stays short.
 DAYS_PER_CHUNK = 7
