@@ -45,8 +45,8 @@ def flag_exposure(query: FlagUsageQuery, *, page: LicensePage) -> dict:
         .values_list("total_evaluations", "variant_distribution")
     )
     if unrolled:
-        live = tail.usage_totals(days=unrolled, flag_id=flag.pk, environment_id=environment.pk)
-        usage += [(row["total"], row["variants"]) for row in live.values()]
+        unrolled_usage = tail.usage_totals(days=unrolled, flag_id=flag.pk, environment_id=environment.pk)
+        usage += [(row["total"], row["variants"]) for row in unrolled_usage.values()]
     evaluations = 0
     per_variant: dict[str, int] = {}
     for total, distribution in usage:
@@ -55,11 +55,13 @@ def flag_exposure(query: FlagUsageQuery, *, page: LicensePage) -> dict:
             per_variant[variant] = per_variant.get(variant, 0) + n
     keys = _reach(query, FlagReachPoint.Kind.TARGETING_KEY)
     licenses = _reach(query, FlagReachPoint.Kind.LICENSE)
+    unrolled_subjects = None
     if unrolled:
-        ids = {"flag_id": flag.pk, "environment_id": environment.pk, "days": unrolled, **window}
-        _add(keys, tail.new_targeting_keys(**ids))
-        if product_id:
-            _add(licenses, tail.new_licenses(product_id=product_id, **ids))
+        unrolled_subjects = tail.subjects(
+            flag_id=flag.pk, environment_id=environment.pk, product_id=product_id, days=unrolled, **window
+        )
+        _add(keys, unrolled_subjects.new_keys)
+        _add(licenses, unrolled_subjects.new_licenses)
     active = _active_licenses(product_id, query) if product_id else None
     # The flag's variants in their order, then any variant served that the flag no longer has.
     defined = flag.ordered_variants
@@ -89,7 +91,8 @@ def flag_exposure(query: FlagUsageQuery, *, page: LicensePage) -> dict:
         }
         for name in names
     ]
-    body["licenses"] = _license_page(query, page, unrolled)
+    live = unrolled_subjects.license_evaluations if unrolled_subjects else {}
+    body["licenses"] = _license_page(query, page, unrolled, live)
     return body
 
 
@@ -138,7 +141,7 @@ def _kept_span(query: FlagUsageQuery) -> tuple[date | None, date | None]:
     return span["first"], span["last"]
 
 
-def _license_page(query: FlagUsageQuery, page: LicensePage, unrolled: list[date]) -> dict:
+def _license_page(query: FlagUsageQuery, page: LicensePage, unrolled: list[date], live: dict) -> dict:
     """One page of licenses by evaluations, then id.
 
     Ranked from the rolled-up days (``_rolled_ranking``), then, with unrolled
@@ -147,9 +150,6 @@ def _license_page(query: FlagUsageQuery, page: LicensePage, unrolled: list[date]
     days' raw evaluations.
     """
     offset = _decode(page.cursor) if page.cursor else 0
-    live = tail.license_evaluations(
-        flag_id=query.flag.pk, environment_id=query.environment.pk, product_id=query.project.product_id, days=unrolled
-    )
     if live or unrolled:
         # The top of the whole ranking: the unrolled days may lift any license into the page.
         ranked = _with_unrolled(query, _rolled_ranking(query, 0, offset + page.limit + 1), unrolled, live)

@@ -19,10 +19,10 @@ added), so the union is exact even when an unrolled day was rolled up before.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
-from django.db.models import Case, Count, Exists, IntegerField, Max, OuterRef, Subquery, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Max, Sum
 
 from events.models import License
 from flags.models import (
@@ -119,85 +119,84 @@ def value_distribution(values: dict[str, int]) -> dict[str, int]:
     return dict(sorted(values.items(), key=lambda item: (-item[1], item[0])))
 
 
-def _served(*, flag_id: int, environment_id: int, days: list[date]):
-    """The unrolled days' raw evaluations that served a variant (what key and license days count)."""
-    return FlagEvaluation.objects.filter(
-        flag_id=flag_id, environment_id=environment_id, day__in=days, variant__isnull=False
-    )
+# Keys per IN list: well under SQLite's 32,766 parameters and PostgreSQL's 65,535.
+CHUNK = 10_000
 
 
-def new_targeting_keys(*, flag_id: int, environment_id: int, days: list[date], date_from: date, date_to: date) -> dict:
-    """Per variant ("" = any), the targeting keys served on ``days`` that no rolled key day of the window has."""
-    rolled = FlagKeyDay.objects.filter(
-        flag_id=flag_id,
-        environment_id=environment_id,
-        targeting_key=OuterRef("targeting_key"),
-        day__gte=date_from,
-        day__lte=date_to,
-    )
-    served = _served(flag_id=flag_id, environment_id=environment_id, days=days).exclude(targeting_key="")
-    counts = dict(
-        served.filter(~Exists(rolled.filter(variant=OuterRef("variant"))))
-        .values("variant")
-        .annotate(n=Count("targeting_key", distinct=True))
-        .order_by()
-        .values_list("variant", "n")
-    )
-    counts[ANY_VARIANT] = served.filter(~Exists(rolled)).values("targeting_key").distinct().count()
-    return counts
+@dataclass
+class Subjects:
+    """The unrolled days' served evaluations, grouped by subject, and what the window's rolled days lack."""
+
+    new_keys: dict[str, int]  # variant ("" = any) -> targeting keys no rolled day of the window has
+    new_licenses: dict[str, int]  # the same for licenses
+    license_evaluations: dict[tuple[int, str], tuple[int, datetime]]  # (license id, variant) -> (n, last)
 
 
-def _with_license(evaluations, product_id: int):
-    """Each evaluation's license as the rollup resolves it: by licenseKey, else by targetingKey."""
-    by_key = License.objects.filter(product_id=product_id, key=OuterRef("license_key")).values("pk")[:1]
-    by_target = License.objects.filter(product_id=product_id, key=OuterRef("targeting_key")).values("pk")[:1]
-    return evaluations.annotate(
-        by_license=Case(
-            When(license_key="", then=Value(None, output_field=IntegerField())),
-            default=Subquery(by_key, output_field=IntegerField()),
-        ),
-        by_target=Case(
-            When(targeting_key="", then=Value(None, output_field=IntegerField())),
-            default=Subquery(by_target, output_field=IntegerField()),
-        ),
-    ).annotate(license=Coalesce("by_license", "by_target"))
+def subjects(
+    *, flag_id: int, environment_id: int, product_id: int | None, days: list[date], date_from: date, date_to: date
+) -> Subjects:
+    """One grouped read of the unrolled days' raw rows, then index probes of the rolled key and license days.
 
-
-def new_licenses(
-    *, flag_id: int, environment_id: int, product_id: int, days: list[date], date_from: date, date_to: date
-) -> dict:
-    """Per variant ("" = any), the licenses served on ``days`` that no rolled license day of the window has."""
-    rolled = FlagLicenseDay.objects.filter(
-        flag_id=flag_id,
-        environment_id=environment_id,
-        license_id=OuterRef("license"),
-        day__gte=date_from,
-        day__lte=date_to,
-    )
-    served = _with_license(_served(flag_id=flag_id, environment_id=environment_id, days=days), product_id).filter(
-        license__isnull=False
-    )
-    counts = dict(
-        served.filter(~Exists(rolled.filter(variant=OuterRef("variant"))))
-        .values("variant")
-        .annotate(n=Count("license", distinct=True))
-        .order_by()
-        .values_list("variant", "n")
-    )
-    counts[ANY_VARIANT] = served.filter(~Exists(rolled)).values("license").distinct().count()
-    return counts
-
-
-def license_evaluations(*, flag_id: int, environment_id: int, product_id: int | None, days: list[date]) -> dict:
-    """(license id, variant) -> (evaluations, last evaluated at) on ``days``, from the raw evaluations."""
-    if not product_id or not days:
-        return {}
-    served = _with_license(_served(flag_id=flag_id, environment_id=environment_id, days=days), product_id)
-    return {
-        (license_id, variant): (n, last)
-        for license_id, variant, n, last in served.filter(license__isnull=False)
-        .values("license", "variant")
+    The probes go by IN lists of distinct subjects (an index seek each on the
+    key and license days' primary keys) rather than a correlated EXISTS per
+    raw row: a busy day has many evaluations per key.
+    """
+    served = list(
+        FlagEvaluation.objects.filter(
+            flag_id=flag_id, environment_id=environment_id, day__in=days, variant__isnull=False
+        )
+        .values("variant", "targeting_key", "license_key")
         .annotate(n=Count("id"), last=Max("evaluated_at"))
         .order_by()
-        .values_list("license", "variant", "n", "last")
-    }
+        .values_list("variant", "targeting_key", "license_key", "n", "last")
+    )
+    window = {"flag_id": flag_id, "environment_id": environment_id, "day__gte": date_from, "day__lte": date_to}
+    keys = {(variant, key) for variant, key, _, _, _ in served if key}
+    rolled_keys = _rolled_pairs(FlagKeyDay, "targeting_key", {key for _, key in keys}, window)
+    result = Subjects(new_keys=_new(keys, rolled_keys), new_licenses={}, license_evaluations={})
+    if not product_id:
+        return result
+    # As the rollup resolves them: the license whose key is the licenseKey, else the targetingKey.
+    names = {key for _, tk, lk, _, _ in served for key in (tk, lk) if key}
+    license_of: dict[str, int] = {}
+    for chunk in _chunks(names):
+        license_of.update(License.objects.filter(product_id=product_id, key__in=chunk).values_list("key", "pk"))
+    evaluations: dict[tuple[int, str], tuple[int, datetime]] = {}
+    for variant, tk, lk, n, last in served:
+        license_id = (license_of.get(lk) if lk else None) or (license_of.get(tk) if tk else None)
+        if license_id is None:
+            continue
+        before = evaluations.get((license_id, variant))
+        evaluations[(license_id, variant)] = (n, last) if before is None else (before[0] + n, max(before[1], last))
+    rolled_licenses = _rolled_pairs(FlagLicenseDay, "license_id", {pk for pk, _ in evaluations}, window)
+    result.new_licenses = _new({(variant, pk) for pk, variant in evaluations}, rolled_licenses)
+    result.license_evaluations = evaluations
+    return result
+
+
+def _chunks(values: set) -> list[list]:
+    ordered = sorted(values)
+    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
+
+
+def _rolled_pairs(model, subject: str, wanted: set, window: dict) -> set[tuple[str, object]]:
+    """(variant, subject) of the window's rolled days, for the ``wanted`` subjects."""
+    pairs: set[tuple[str, object]] = set()
+    for chunk in _chunks(wanted):
+        pairs.update(
+            model.objects.filter(**window, **{f"{subject}__in": chunk})
+            .values_list("variant", subject)
+            .distinct()
+            .order_by()
+        )
+    return pairs
+
+
+def _new(pairs: set[tuple[str, object]], rolled: set[tuple[str, object]]) -> dict[str, int]:
+    """Per variant and over every variant (""), the subjects of ``pairs`` that ``rolled`` does not have."""
+    counts: dict[str, int] = {}
+    for variant, _ in pairs - rolled:
+        counts[variant] = counts.get(variant, 0) + 1
+    rolled_any = {subject for _, subject in rolled}
+    counts[ANY_VARIANT] = len({subject for _, subject in pairs} - rolled_any)
+    return counts

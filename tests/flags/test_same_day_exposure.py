@@ -13,6 +13,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from flags import recording
 from flags.models import FlagUsageDay, Reason
@@ -20,6 +22,14 @@ from flags.rollup import rollup_run
 from flags.selectors import utc_today
 from tests.events.factories import LicenseFactory, ProductFactory
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
+from tests.flags.test_exposure_properties import (
+    LICENSE_KEYS,
+    SPAN_DAYS,
+    TARGETING_KEYS,
+    VARIANTS,
+    evaluations_strategy,
+    naive_exposure,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -209,3 +219,71 @@ def test_the_flag_page_and_the_flag_list_agree_before_the_rollup(client, owner, 
     assert re.search(r'data-total="totalEvaluations">13<', page)
     assert 'data-evaluations7d="13"' in listing
     assert "9 evaluations · 4 keys · 2 licenses (66.7% of active)" in page
+
+
+unrolled_strategy = st.lists(
+    st.tuples(
+        st.integers(0, SPAN_DAYS),  # days before today, today included
+        st.integers(0, len(VARIANTS) - 1),
+        st.integers(0, len(TARGETING_KEYS) - 1),
+        st.integers(0, len(LICENSE_KEYS) - 1),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    first=evaluations_strategy,
+    unrolled=unrolled_strategy,
+    windows=st.lists(st.tuples(st.integers(0, SPAN_DAYS), st.integers(0, SPAN_DAYS)), min_size=1, max_size=3),
+)
+def test_exposure_with_unrolled_days_equals_the_naive_count_before_and_after_the_rollup(
+    api, org, first, unrolled, windows
+):
+    """Rolled-up evaluations, then evaluations on random days (today, and days already rolled up) not rolled up."""
+    today = utc_today()
+    product = ProductFactory(organization=org)
+    for key in ("LIC-0", "LIC-1", "LIC-2"):
+        LicenseFactory(product=product, key=key)
+    project = ProjectFactory(organization=org, product=product)
+    environment = environment_with_key(project, "production")[0]
+    flag = boolean_flag(project, "new-checkout")
+    recorded = []
+
+    def record(rows):
+        for back, variant_index, key_index, license_index in rows:
+            day, variant = today - timedelta(days=back), VARIANTS[variant_index]
+            served(environment, flag, variant, day, 12, TARGETING_KEYS[key_index], LICENSE_KEYS[license_index])
+            recorded.append((day, variant, TARGETING_KEYS[key_index], LICENSE_KEYS[license_index]))
+        recording.flush()
+
+    record(first)
+    rollup_run(today=today)
+    record(unrolled)
+
+    def check():
+        answers = []
+        for back, length in windows:
+            date_from = today - timedelta(days=back)
+            date_to = min(today, date_from + timedelta(days=length))
+            body = get(
+                api, project, environment, "exposure", **{"from": date_from.isoformat(), "to": date_to.isoformat()}
+            )
+            assert body.status_code == 200, body.content
+            body = body.json()
+            expected = naive_exposure(
+                recorded, license_keys={"LIC-0", "LIC-1", "LIC-2"}, date_from=date_from, date_to=date_to
+            )
+            assert body["totals"]["evaluations"] == expected["evaluations"]
+            assert (body["totals"]["uniqueTargetingKeys"], body["totals"]["licenses"]) == expected["all"]
+            assert {
+                v["variant"]: (v["evaluations"], v["uniqueTargetingKeys"], v["licenses"]) for v in body["variants"]
+            } == expected["variants"]
+            assert {row["key"]: row["variants"] for row in body["licenses"]["data"]} == expected["licenses"]
+            answers.append(body)
+        return answers
+
+    before = check()
+    rollup_run(today=today + timedelta(days=1))
+    assert check() == before
