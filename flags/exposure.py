@@ -252,6 +252,32 @@ def _rolled_ranking(query: FlagUsageQuery, start: int, count: int) -> list[tuple
     )
 
 
+def _rolled_sums(query: FlagUsageQuery, license_ids: set[int]) -> dict[int, int]:
+    """Each license's evaluations in the window's rolled-up days: its total when the window keeps every day."""
+    first, last = _kept_span(query)
+    if first is None or not license_ids:
+        return {}
+    if first >= query.date_from and last <= query.date_to:
+        return dict(
+            FlagLicenseTotal.objects.filter(
+                flag=query.flag, environment=query.environment, variant=ALL_VARIANTS, license_id__in=license_ids
+            ).values_list("license_id", "evaluations")
+        )
+    return dict(
+        FlagLicenseDay.objects.filter(
+            flag=query.flag,
+            environment=query.environment,
+            day__gte=query.date_from,
+            day__lte=query.date_to,
+            license_id__in=license_ids,
+        )
+        .values("license_id")
+        .annotate(n=Sum("evaluations"))
+        .order_by()
+        .values_list("license_id", "n")
+    )
+
+
 def _with_unrolled(
     query: FlagUsageQuery, ranked: list[tuple[int, int]], unrolled: list[date], live: dict
 ) -> list[tuple[int, int]]:
@@ -277,13 +303,7 @@ def _with_unrolled(
     for (license_id, _), (n, _) in live.items():
         raw[license_id] = raw.get(license_id, 0) + n
     changed = set(stale) | set(raw)
-    rolled = dict(
-        window.filter(license_id__in=changed)
-        .values("license_id")
-        .annotate(n=Sum("evaluations"))
-        .order_by()
-        .values_list("license_id", "n")
-    )
+    rolled = _rolled_sums(query, changed)
     counts = dict(ranked)
     for license_id in changed:
         counts[license_id] = rolled.get(license_id, 0) - stale.get(license_id, 0) + raw.get(license_id, 0)

@@ -22,8 +22,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.db import connection
 from django.db.models import Count, Max, Sum
 
+from core import sql
 from events.models import License
 from flags.models import (
     EvaluationBucketCount,
@@ -152,15 +154,13 @@ def subjects(
     )
     window = {"flag_id": flag_id, "environment_id": environment_id, "day__gte": date_from, "day__lte": date_to}
     keys = {(variant, key) for variant, key, _, _, _ in served if key}
-    rolled_keys = _rolled_pairs(FlagKeyDay, "targeting_key", {key for _, key in keys}, window)
-    result = Subjects(new_keys=_new(keys, rolled_keys), new_licenses={}, license_evaluations={})
+    result = Subjects(
+        new_keys=_new_subjects(FlagKeyDay, "targeting_key", keys, window), new_licenses={}, license_evaluations={}
+    )
     if not product_id:
         return result
     # As the rollup resolves them: the license whose key is the licenseKey, else the targetingKey.
-    names = {key for _, tk, lk, _, _ in served for key in (tk, lk) if key}
-    license_of: dict[str, int] = {}
-    for chunk in _chunks(names):
-        license_of.update(License.objects.filter(product_id=product_id, key__in=chunk).values_list("key", "pk"))
+    license_of = _licenses_by_key(product_id, {key for _, tk, lk, _, _ in served for key in (tk, lk) if key})
     evaluations: dict[tuple[int, str], tuple[int, datetime]] = {}
     for variant, tk, lk, n, last in served:
         license_id = (license_of.get(lk) if lk else None) or (license_of.get(tk) if tk else None)
@@ -168,35 +168,60 @@ def subjects(
             continue
         before = evaluations.get((license_id, variant))
         evaluations[(license_id, variant)] = (n, last) if before is None else (before[0] + n, max(before[1], last))
-    rolled_licenses = _rolled_pairs(FlagLicenseDay, "license_id", {pk for pk, _ in evaluations}, window)
-    result.new_licenses = _new({(variant, pk) for pk, variant in evaluations}, rolled_licenses)
+    result.new_licenses = _new_subjects(FlagLicenseDay, "license", {(v, pk) for pk, v in evaluations}, window)
     result.license_evaluations = evaluations
     return result
 
 
-def _chunks(values: set) -> list[list]:
+def _chunks(values) -> list[list]:
     ordered = sorted(values)
     return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
 
 
-def _rolled_pairs(model, subject: str, wanted: set, window: dict) -> set[tuple[str, object]]:
-    """(variant, subject) of the window's rolled days, for the ``wanted`` subjects."""
-    pairs: set[tuple[str, object]] = set()
-    for chunk in _chunks(wanted):
-        pairs.update(
-            model.objects.filter(**window, **{f"{subject}__in": chunk})
-            .values_list("variant", subject)
-            .distinct()
-            .order_by()
-        )
-    return pairs
+def _licenses_by_key(product_id: int, names: set[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in _chunks(names):
+        if connection.vendor == "postgresql":
+            # One array parameter: an IN list of thousands of parameters costs more to plan than to run.
+            with connection.cursor() as cursor:
+                cursor.execute(sql.licenses_by_key_sql(License), [product_id, chunk])
+                found.update(cursor.fetchall())
+        else:
+            found.update(License.objects.filter(product_id=product_id, key__in=chunk).values_list("key", "pk"))
+    return found
 
 
-def _new(pairs: set[tuple[str, object]], rolled: set[tuple[str, object]]) -> dict[str, int]:
-    """Per variant and over every variant (""), the subjects of ``pairs`` that ``rolled`` does not have."""
+def _new_subjects(model, subject: str, pairs: set[tuple[str, object]], window: dict) -> dict[str, int]:
+    """Per variant and over every variant (""), the subjects of ``pairs`` (variant, subject) that no
+    rolled subject day of the window has."""
+    seen_on_variant: set[tuple[str, object]] = set()
+    seen_at_all: set[object] = set()
+    for chunk in _chunks(pairs):
+        if connection.vendor == "postgresql":
+            statement = sql.subjects_seen_sql(
+                subject_days=model, subject=subject, subject_type="text" if subject == "targeting_key" else "bigint"
+            )
+            bounds = [window["flag_id"], window["environment_id"], window["day__gte"], window["day__lte"]]
+            with connection.cursor() as cursor:
+                cursor.execute(statement, [*bounds, *bounds, [v for v, _ in chunk], [s for _, s in chunk]])
+                for variant, value, on_variant, at_all in cursor.fetchall():
+                    if on_variant:
+                        seen_on_variant.add((variant, value))
+                    if at_all:
+                        seen_at_all.add(value)
+        else:
+            field = f"{subject}_id" if subject == "license" else subject
+            rows = (
+                model.objects.filter(**window, **{f"{field}__in": [s for _, s in chunk]})
+                .values_list("variant", field)
+                .distinct()
+                .order_by()
+            )
+            for variant, value in rows:
+                seen_on_variant.add((variant, value))
+                seen_at_all.add(value)
     counts: dict[str, int] = {}
-    for variant, _ in pairs - rolled:
+    for variant, _ in pairs - seen_on_variant:
         counts[variant] = counts.get(variant, 0) + 1
-    rolled_any = {subject for _, subject in rolled}
-    counts[ANY_VARIANT] = len({subject for _, subject in pairs} - rolled_any)
+    counts[ANY_VARIANT] = len({value for _, value in pairs} - seen_at_all)
     return counts
