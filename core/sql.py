@@ -441,3 +441,30 @@ def additive_values_upsert_sql(model: type[Model], *, key_fields: Sequence[str],
 def copy_from_stdin_sql(model: type[Model], field_names: Sequence[str]) -> str:
     """PostgreSQL ``COPY t (a, b) FROM STDIN``: several times faster than inserts for a rebuild."""
     return f"COPY {table(model)} ({', '.join(column(model, name) for name in field_names)}) FROM STDIN"
+
+
+def subjects_seen_sql(*, subject_days, subject: str, subject_type: str) -> str:
+    """PostgreSQL: for each (variant, subject) of two parallel arrays, whether the window's subject days
+    have it on that variant and on any variant: an index probe each, stopping at the first day found.
+
+    Parameters: flag, environment, first day, last day (twice), then the variants and the subjects arrays.
+    """
+    d = subject_days
+    window = (
+        f"d.{column(d, 'flag')} = %s AND d.{column(d, 'environment')} = %s AND d.{column(d, subject)} = w.subject "
+        f"AND d.{column(d, 'day')} >= %s AND d.{column(d, 'day')} <= %s"
+    )
+    return (
+        f"SELECT w.variant, w.subject, "
+        f"EXISTS (SELECT 1 FROM {table(d)} d WHERE {window} AND d.{column(d, 'variant')} = w.variant), "
+        f"EXISTS (SELECT 1 FROM {table(d)} d WHERE {window}) "
+        f"FROM unnest(%s::text[], %s::{subject_type}[]) AS w(variant, subject)"
+    )
+
+
+def licenses_by_key_sql(license) -> str:
+    """PostgreSQL: (key, id) of a product's licenses whose key is in an array (one parameter, not one per key)."""
+    return (
+        f"SELECT {column(license, 'key')}, {column(license, 'id')} FROM {table(license)} "
+        f"WHERE {column(license, 'product')} = %s AND {column(license, 'key')} = ANY(%s)"
+    )

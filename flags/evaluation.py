@@ -2,8 +2,10 @@
 
 The rules are checked in order; the first whose conditions all hold serves its
 variant (TARGETING_MATCH) or a variant picked by a stable bucket of the
-targeting key (SPLIT). No rule → the default variant (DEFAULT); a flag turned
-off in the environment serves its off variant (DISABLED).
+targeting key (SPLIT). A flag without rules serves its default variant
+(STATIC); one whose rules all miss serves it too (DEFAULT); a flag turned off
+in the environment serves its off variant (DISABLED). The reasons and error
+codes are OFREP's (docs/flags.md).
 """
 
 from __future__ import annotations
@@ -66,13 +68,14 @@ def evaluate(flag: CompiledFlag, context: dict[str, Any]) -> Resolution:
         if "variant" in rule:
             return _serve(flag, rule["variant"], Reason.TARGETING_MATCH)
         targeting_key = context.get(TARGETING_KEY)
-        if not isinstance(targeting_key, str) or not targeting_key:
+        # "" is a key like any other (OpenFeature: an optional field of type string): only absent is missing.
+        if not isinstance(targeting_key, str):
             raise EvaluationError(
                 "TARGETING_KEY_MISSING",
                 f"Flag '{flag.key}' rule {index + 1} is a percentage rollout: the context needs a targetingKey.",
             )
         return _serve(flag, rollout_variant(flag.key, targeting_key, rule["rollout"]), Reason.SPLIT)
-    return _serve(flag, flag.default_variant, Reason.DEFAULT)
+    return _serve(flag, flag.default_variant, Reason.DEFAULT if flag.rules else Reason.STATIC)
 
 
 def bucket(flag_key: str, targeting_key: str) -> float:
@@ -147,8 +150,10 @@ def same_value(a: Any, b: Any) -> bool:
 
 
 def _type_mismatch(flag_key: str, rule_index: int, attribute: str, operator: str, wanted: str, actual: Any):
+    # INVALID_CONTEXT, not TYPE_MISMATCH: OpenFeature's TYPE_MISMATCH is about the flag's value
+    # and is not among OFREP's error codes; here the context fails what the rule needs.
     return EvaluationError(
-        "TYPE_MISMATCH",
+        "INVALID_CONTEXT",
         f"Flag '{flag_key}' rule {rule_index + 1} compares '{attribute}' with {operator}, which needs {wanted}; "
         f"the context has {type(actual).__name__ if actual is not None else 'null'}.",
     )

@@ -2,8 +2,10 @@
 
 One computation behind the /v1 endpoint and the console's flag page. Every
 figure comes from the rollup's structures (usage days, reach points, license
-days), so like the usage report it counts rolled-up days, and its cost
-follows variants × days² points plus the licenses seen, never evaluations.
+days), whose cost follows variants × days² points plus the licenses seen,
+never evaluations; plus, for the days the rollup has not counted yet (today,
+always), their raw evaluations (flags/tail.py), so that a rollout can be
+checked the day it starts and the figures do not move when the rollup runs.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from django.db.models import Max, Min, Q, Sum
 
 from core.errors import ApiError
 from events.models import License
+from flags import tail
 from flags.models import FlagLicenseDay, FlagLicenseTotal, FlagReachPoint, FlagUsageDay
 from flags.selectors import FlagUsageQuery
 
@@ -31,9 +34,19 @@ class LicensePage:
 
 def flag_exposure(query: FlagUsageQuery, *, page: LicensePage) -> dict:
     flag, environment = query.flag, query.environment
-    usage = FlagUsageDay.objects.filter(
-        flag=flag, environment=environment, date__gte=query.date_from, date__lte=query.date_to
-    ).values_list("total_evaluations", "variant_distribution")
+    product_id = query.project.product_id
+    window = {"date_from": query.date_from, "date_to": query.date_to}
+    unrolled = tail.unrolled_days(flag_id=flag.pk, environment_id=environment.pk, **window)
+    usage = list(
+        FlagUsageDay.objects.filter(
+            flag=flag, environment=environment, date__gte=query.date_from, date__lte=query.date_to
+        )
+        .exclude(date__in=unrolled)
+        .values_list("total_evaluations", "variant_distribution")
+    )
+    if unrolled:
+        unrolled_usage = tail.usage_totals(days=unrolled, flag_id=flag.pk, environment_id=environment.pk)
+        usage += [(row["total"], row["variants"]) for row in unrolled_usage.values()]
     evaluations = 0
     per_variant: dict[str, int] = {}
     for total, distribution in usage:
@@ -42,7 +55,13 @@ def flag_exposure(query: FlagUsageQuery, *, page: LicensePage) -> dict:
             per_variant[variant] = per_variant.get(variant, 0) + n
     keys = _reach(query, FlagReachPoint.Kind.TARGETING_KEY)
     licenses = _reach(query, FlagReachPoint.Kind.LICENSE)
-    product_id = query.project.product_id
+    unrolled_subjects = None
+    if unrolled:
+        unrolled_subjects = tail.subjects(
+            flag_id=flag.pk, environment_id=environment.pk, product_id=product_id, days=unrolled, **window
+        )
+        _add(keys, unrolled_subjects.new_keys)
+        _add(licenses, unrolled_subjects.new_licenses)
     active = _active_licenses(product_id, query) if product_id else None
     # The flag's variants in their order, then any variant served that the flag no longer has.
     defined = flag.ordered_variants
@@ -72,8 +91,15 @@ def flag_exposure(query: FlagUsageQuery, *, page: LicensePage) -> dict:
         }
         for name in names
     ]
-    body["licenses"] = _license_page(query, page)
+    live = unrolled_subjects.license_evaluations if unrolled_subjects else {}
+    body["licenses"] = _license_page(query, page, unrolled, live)
     return body
+
+
+def _add(counts: dict[str, int], more: dict[str, int]) -> None:
+    for variant, n in more.items():
+        if n:
+            counts[variant] = counts.get(variant, 0) + n
 
 
 def _reach(query: FlagUsageQuery, kind: str) -> dict[str, int]:
@@ -115,55 +141,21 @@ def _kept_span(query: FlagUsageQuery) -> tuple[date | None, date | None]:
     return span["first"], span["last"]
 
 
-def _license_page(query: FlagUsageQuery, page: LicensePage) -> dict:
+def _license_page(query: FlagUsageQuery, page: LicensePage, unrolled: list[date], live: dict) -> dict:
     """One page of licenses by evaluations, then id.
 
-    Three ways, by what the window leaves out of the kept license days:
-    nothing (the 90-day default) — an index range of the per-license totals;
-    fewer days than it holds (the same window just after midnight, before the
-    night's rollup expired the oldest day) — the totals minus the days left
-    out; else the window's license days summed. Details of the page's
-    licenses always come from its license days in the window.
+    Ranked from the rolled-up days (``_rolled_ranking``), then, with unrolled
+    days, corrected for them (``_with_unrolled``). Details of the page's
+    licenses come from their license days in the window and the unrolled
+    days' raw evaluations.
     """
     offset = _decode(page.cursor) if page.cursor else 0
-    first, last = _kept_span(query)
-    if first is None:
-        return {"data": [], "nextCursor": None}
-    window_days = FlagLicenseDay.objects.filter(
-        flag=query.flag, environment=query.environment, day__gte=query.date_from, day__lte=query.date_to
-    )
-    totals = FlagLicenseTotal.objects.filter(flag=query.flag, environment=query.environment, variant=ALL_VARIANTS)
-    left_out = max(0, (query.date_from - first).days) + max(0, (last - query.date_to).days)
-    kept_in = (min(last, query.date_to) - max(first, query.date_from)).days + 1
-    if left_out == 0:
-        ranked = list(
-            totals.order_by("-evaluations", "license_public_id").values_list("license_id", "evaluations")[
-                offset : offset + page.limit + 1
-            ]
-        )
-    elif left_out < kept_in:
-        outside = dict(
-            FlagLicenseDay.objects.filter(flag=query.flag, environment=query.environment)
-            .exclude(day__gte=query.date_from, day__lte=query.date_to)
-            .values("license_id")
-            .annotate(n=Sum("evaluations"))
-            .order_by()
-            .values_list("license_id", "n")
-        )
-        counts = [
-            (license_id, public_id, n - outside.get(license_id, 0))
-            for license_id, public_id, n in totals.values_list("license_id", "license_public_id", "evaluations")
-        ]
-        counts.sort(key=lambda row: (-row[2], row[1]))
-        ranked = [(license_id, n) for license_id, _, n in counts if n > 0][offset : offset + page.limit + 1]
+    if live or unrolled:
+        # The top of the whole ranking: the unrolled days may lift any license into the page.
+        ranked = _with_unrolled(query, _rolled_ranking(query, 0, offset + page.limit + 1), unrolled, live)
+        ranked = ranked[offset : offset + page.limit + 1]
     else:
-        ranked = list(
-            window_days.values("license_id")
-            .annotate(n=Sum("evaluations"), public_id=Max("license__public_id"))
-            .order_by("-n", "public_id")
-            .values_list("license_id", "n")[offset : offset + page.limit + 1]
-        )
-    source = window_days
+        ranked = _rolled_ranking(query, offset, page.limit + 1)
     chosen = [license_id for license_id, _ in ranked[: page.limit]]
     if not chosen:
         return {"data": [], "nextCursor": None}
@@ -174,16 +166,25 @@ def _license_page(query: FlagUsageQuery, page: LicensePage) -> dict:
         )
     }
     seen: dict[int, dict] = {pk: {"evaluations": 0, "variants": {}, "last": None, "lastVariant": None} for pk in chosen}
-    for license_id, variant, n, last in (
-        source.filter(license_id__in=chosen)
+    rolled = (
+        FlagLicenseDay.objects.filter(
+            flag=query.flag,
+            environment=query.environment,
+            day__gte=query.date_from,
+            day__lte=query.date_to,
+            license_id__in=chosen,
+        )
+        .exclude(day__in=unrolled)
         .values("license_id", "variant")
         .annotate(n=Sum("evaluations"), last=Max("last_seen_at"))
         .order_by()
         .values_list("license_id", "variant", "n", "last")
-    ):
+    )
+    unrolled_rows = [(pk, variant, n, last) for (pk, variant), (n, last) in live.items() if pk in seen]
+    for license_id, variant, n, last in [*rolled, *unrolled_rows]:
         entry = seen[license_id]
         entry["evaluations"] += n
-        entry["variants"][variant] = n
+        entry["variants"][variant] = entry["variants"].get(variant, 0) + n
         if entry["last"] is None or (last, variant) > (entry["last"], entry["lastVariant"]):
             entry["last"], entry["lastVariant"] = last, variant
     return {
@@ -202,6 +203,114 @@ def _license_page(query: FlagUsageQuery, page: LicensePage) -> dict:
         ],
         "nextCursor": _encode(offset + page.limit) if len(ranked) > page.limit else None,
     }
+
+
+def _rolled_ranking(query: FlagUsageQuery, start: int, count: int) -> list[tuple[int, int]]:
+    """(license id, evaluations in the window's rolled-up days), ranked by evaluations then id: ``count`` from ``start``.
+
+    Three ways, by what the window leaves out of the kept license days:
+    nothing (the 90-day default) — an index range of the per-license totals;
+    fewer days than it holds (the same window just after midnight, before the
+    night's rollup expired the oldest day) — the totals minus the days left
+    out; else the window's license days summed.
+    """
+    first, last = _kept_span(query)
+    if first is None:
+        return []
+    totals = FlagLicenseTotal.objects.filter(flag=query.flag, environment=query.environment, variant=ALL_VARIANTS)
+    left_out = max(0, (query.date_from - first).days) + max(0, (last - query.date_to).days)
+    kept_in = (min(last, query.date_to) - max(first, query.date_from)).days + 1
+    if left_out == 0:
+        return list(
+            totals.order_by("-evaluations", "license_public_id").values_list("license_id", "evaluations")[
+                start : start + count
+            ]
+        )
+    if left_out < kept_in:
+        outside = dict(
+            FlagLicenseDay.objects.filter(flag=query.flag, environment=query.environment)
+            .exclude(day__gte=query.date_from, day__lte=query.date_to)
+            .values("license_id")
+            .annotate(n=Sum("evaluations"))
+            .order_by()
+            .values_list("license_id", "n")
+        )
+        counts = [
+            (license_id, public_id, n - outside.get(license_id, 0))
+            for license_id, public_id, n in totals.values_list("license_id", "license_public_id", "evaluations")
+        ]
+        counts.sort(key=lambda row: (-row[2], row[1]))
+        return [(license_id, n) for license_id, _, n in counts if n > 0][start : start + count]
+    return list(
+        FlagLicenseDay.objects.filter(
+            flag=query.flag, environment=query.environment, day__gte=query.date_from, day__lte=query.date_to
+        )
+        .values("license_id")
+        .annotate(n=Sum("evaluations"), public_id=Max("license__public_id"))
+        .order_by("-n", "public_id")
+        .values_list("license_id", "n")[start : start + count]
+    )
+
+
+def _rolled_sums(query: FlagUsageQuery, license_ids: set[int]) -> dict[int, int]:
+    """Each license's evaluations in the window's rolled-up days: its total when the window keeps every day."""
+    first, last = _kept_span(query)
+    if first is None or not license_ids:
+        return {}
+    if first >= query.date_from and last <= query.date_to:
+        return dict(
+            FlagLicenseTotal.objects.filter(
+                flag=query.flag, environment=query.environment, variant=ALL_VARIANTS, license_id__in=license_ids
+            ).values_list("license_id", "evaluations")
+        )
+    return dict(
+        FlagLicenseDay.objects.filter(
+            flag=query.flag,
+            environment=query.environment,
+            day__gte=query.date_from,
+            day__lte=query.date_to,
+            license_id__in=license_ids,
+        )
+        .values("license_id")
+        .annotate(n=Sum("evaluations"))
+        .order_by()
+        .values_list("license_id", "n")
+    )
+
+
+def _with_unrolled(
+    query: FlagUsageQuery, ranked: list[tuple[int, int]], unrolled: list[date], live: dict
+) -> list[tuple[int, int]]:
+    """The top of the ranking with the unrolled days counted from their raw evaluations.
+
+    ``ranked`` is the top of the rolled ranking. Only licenses with raw
+    evaluations on the unrolled days, or license days of theirs rolled up
+    before, can change (and only upwards: a day's raw rows only grow), so
+    the top of the whole ranking is among those and ``ranked``; every other
+    license ranks below all of ``ranked``.
+    """
+    window = FlagLicenseDay.objects.filter(
+        flag=query.flag, environment=query.environment, day__gte=query.date_from, day__lte=query.date_to
+    )
+    stale = dict(
+        window.filter(day__in=unrolled)
+        .values("license_id")
+        .annotate(n=Sum("evaluations"))
+        .order_by()
+        .values_list("license_id", "n")
+    )
+    raw: dict[int, int] = {}
+    for (license_id, _), (n, _) in live.items():
+        raw[license_id] = raw.get(license_id, 0) + n
+    changed = set(stale) | set(raw)
+    rolled = _rolled_sums(query, changed)
+    counts = dict(ranked)
+    for license_id in changed:
+        counts[license_id] = rolled.get(license_id, 0) - stale.get(license_id, 0) + raw.get(license_id, 0)
+    public_ids = dict(License.objects.filter(pk__in=list(counts)).values_list("pk", "public_id"))
+    merged = [(pk, n) for pk, n in counts.items() if n > 0 and pk in public_ids]
+    merged.sort(key=lambda row: (-row[1], public_ids[row[0]]))
+    return merged
 
 
 def _encode(offset: int) -> str:

@@ -138,6 +138,8 @@ class Reason(models.IntegerChoices):
     DEFAULT = 3, "DEFAULT"
     DISABLED = 4, "DISABLED"
     ERROR = 5, "ERROR"
+    # A flag without rules serves its default to everyone: static, as flagd names it (docs/flags.md).
+    STATIC = 6, "STATIC"
 
 
 class FlagEvaluation(models.Model):

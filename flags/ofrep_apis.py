@@ -220,6 +220,12 @@ class ConfigurationApi(OfrepApiView):
         return JsonResponse(body, headers={"ETag": etag})
 
 
+@csrf_exempt
+def endpoint_not_found(request, *args, **kwargs):
+    """Any other /ofrep/ path: a JSON 404 an OFREP client can read, not the site's HTML page."""
+    return JsonResponse({"errorCode": "GENERAL", "errorDetails": f"No OFREP endpoint at {request.path}."}, status=404)
+
+
 def body_etag(body: dict) -> str:
     return '"' + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32] + '"'
 

@@ -7,7 +7,9 @@ failure ``{key?, errorCode, errorDetails}``.
 
 from __future__ import annotations
 
-ERROR_CODES = ["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT", "GENERAL", "FLAG_NOT_FOUND", "TYPE_MISMATCH"]
+# OFREP's evaluationFailure codes plus flagNotFound's; the reasons a success can carry (docs/flags.md).
+ERROR_CODES = ["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT", "GENERAL", "FLAG_NOT_FOUND"]
+SUCCESS_REASONS = ["STATIC", "DEFAULT", "TARGETING_MATCH", "SPLIT", "DISABLED"]
 CONTEXT_BODY = {
     "type": "object",
     "properties": {
@@ -23,7 +25,7 @@ SUCCESS = {
         "key": {"type": "string"},
         "value": {"description": "boolean, string, number or object, per the flag's type"},
         "variant": {"type": "string", "nullable": True},
-        "reason": {"type": "string", "enum": ["STATIC", "TARGETING_MATCH", "SPLIT", "DISABLED", "DEFAULT", "ERROR"]},
+        "reason": {"type": "string", "enum": SUCCESS_REASONS},
         "metadata": {"type": "object"},
     },
     "required": ["key", "value", "reason"],

@@ -14,7 +14,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from itertools import chain
 
 from django.db import connection, transaction
 from django.db.models import Count, Max, Sum
@@ -22,7 +21,7 @@ from django.utils import timezone
 
 from core import sql
 from core.models import Plan
-from flags import reach
+from flags import reach, tail
 from flags.models import (
     EvaluationBucket,
     EvaluationBucketCount,
@@ -30,12 +29,9 @@ from flags.models import (
     FlagActivityDay,
     FlagEvaluation,
     FlagUsageDay,
-    Reason,
     UnknownFlagDay,
 )
 
-RULE_MATCH = {Reason.TARGETING_MATCH, Reason.SPLIT}
-DEFAULTED = {Reason.DEFAULT, Reason.DISABLED}
 # Days aggregated per query: big enough for one pass of the index, small
 # enough that progress shows and a transaction stays short.
 DAYS_PER_CHUNK = 7
@@ -111,45 +107,9 @@ def rollup_days(days: Iterable[date], *, progress: Callable[[str], None] = lambd
 
 
 def _usage_rows_rebuild(days: list[date]) -> tuple[int, int]:
-    groups = (
-        FlagEvaluation.objects.filter(day__in=days, flag_id__in=Flag.objects.values("pk"))
-        .values("day", "environment_id", "flag_id", "reason", "value")
-        .annotate(n=Count("id"))
-        .order_by()
-        .values_list("day", "environment_id", "flag_id", "reason", "value", "variant", "n")
-    )
-    sdk_counts = (
-        EvaluationBucketCount.objects.filter(day__in=days)
-        .values("day", "environment_id", "flag_id", "reason", "value", "variant")
-        .annotate(n=Sum("count"))
-        .order_by()
-        .values_list("day", "environment_id", "flag_id", "reason", "value", "variant", "n")
-    )
-    totals: dict[tuple, dict] = defaultdict(
-        lambda: {
-            "total": 0,
-            "rule": 0,
-            "default": 0,
-            "error": 0,
-            "values": defaultdict(int),
-            "variants": defaultdict(int),
-        }
-    )
-    counted = 0
-    for day, environment_id, flag_id, reason, value, variant, n in chain(groups, sdk_counts):
-        row = totals[(day, environment_id, flag_id)]
-        row["total"] += n
-        counted += n
-        if reason in RULE_MATCH:
-            row["rule"] += n
-        elif reason in DEFAULTED:
-            row["default"] += n
-        else:
-            row["error"] += n
-        if reason != Reason.ERROR and value is not None:
-            row["values"][value] += n
-        if reason != Reason.ERROR and variant is not None:
-            row["variants"][variant] += n
+    # The aggregation reads share (flags/tail.py): a day read before its rollup shows what the rollup then writes.
+    totals = tail.usage_totals(days=days)
+    counted = sum(row["total"] for row in totals.values())
     FlagUsageDay.objects.filter(date__in=days).delete()
     now = timezone.now()
     FlagUsageDay.objects.bulk_create(
@@ -162,7 +122,7 @@ def _usage_rows_rebuild(days: list[date]) -> tuple[int, int]:
                 rule_match_count=row["rule"],
                 default_count=row["default"],
                 error_count=row["error"],
-                value_distribution=dict(sorted(row["values"].items(), key=lambda item: (-item[1], item[0]))),
+                value_distribution=tail.value_distribution(row["values"]),
                 variant_distribution=dict(sorted(row["variants"].items())),
                 rolled_up_at=now,
             )

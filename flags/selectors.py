@@ -18,6 +18,7 @@ from core.errors import ApiError, NotFound
 from core.identifiers import flag_key_require, public_id_require, public_id_shaped
 from core.models import Organization
 from core.process_cache import ProcessCache
+from flags import tail
 from flags.evaluation import CompiledFlag
 from flags.models import Environment, Flag, FlagEnvironment, FlagUsageDay, Project, SdkKey
 
@@ -163,8 +164,16 @@ def _parse_date(params: Mapping[str, str], name: str, *, default: date) -> date:
 
 
 def flag_usage(query: FlagUsageQuery) -> dict:
-    """Seed 002's body, unwrapped: one row per day with evaluations, ascending."""
-    rows = (
+    """Seed 002's body, unwrapped: one row per day with evaluations, ascending.
+
+    Days the rollup has not counted in full (today, always) are read from their
+    raw evaluations instead (flags/tail.py): the report is current within a
+    recorder flush, and identical before and after the night's rollup.
+    """
+    unrolled = tail.unrolled_days(
+        flag_id=query.flag.pk, environment_id=query.environment.pk, date_from=query.date_from, date_to=query.date_to
+    )
+    rolled = (
         FlagUsageDay.objects.filter(
             flag=query.flag,
             environment=query.environment,
@@ -172,11 +181,20 @@ def flag_usage(query: FlagUsageQuery) -> dict:
             date__lte=query.date_to,
             total_evaluations__gt=0,
         )
-        .order_by("date")
+        .exclude(date__in=unrolled)
         .values_list(
             "date", "total_evaluations", "value_distribution", "rule_match_count", "default_count", "error_count"
         )
     )
+    rows = list(rolled)
+    if unrolled:
+        live = tail.usage_totals(days=unrolled, flag_id=query.flag.pk, environment_id=query.environment.pk)
+        rows += [
+            (day, row["total"], tail.value_distribution(row["values"]), row["rule"], row["default"], row["error"])
+            for (day, _, _), row in live.items()
+            if row["total"] > 0
+        ]
+    rows.sort(key=lambda row: row[0])
     body: dict = {
         "flagKey": query.flag.key,
         "environmentId": query.environment.public_id,

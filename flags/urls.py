@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 
 from flags import apis, ofrep_apis, public_apis
 
@@ -31,5 +31,7 @@ urlpatterns = [
     path("ofrep/v1/configuration", ofrep_apis.ConfigurationApi.as_view(), name="ofrep-configuration"),
     path("public/v1/flag-evaluations", public_apis.flag_evaluations_create, name="flag-evaluations"),
     path("ofrep/v1/evaluate/flags", ofrep_apis.EvaluateFlagsApi.as_view(), name="ofrep-evaluate-flags"),
-    path("ofrep/v1/evaluate/flags/<str:key>", ofrep_apis.EvaluateFlagApi.as_view(), name="ofrep-evaluate-flag"),
+    # <path:>: a key with "/" reaches the view and answers OFREP's FLAG_NOT_FOUND, not the site's HTML 404.
+    path("ofrep/v1/evaluate/flags/<path:key>", ofrep_apis.EvaluateFlagApi.as_view(), name="ofrep-evaluate-flag"),
+    re_path(r"^ofrep/", ofrep_apis.endpoint_not_found, name="ofrep-not-found"),
 ]

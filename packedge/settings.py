@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "flags.cors.OfrepCorsMiddleware",  # first: its headers reach every /ofrep/ response, 503 and 500 included
     "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",  # the console's pages (HTML responses only)
@@ -67,6 +68,7 @@ MIDDLEWARE = [
 # application (packedge/wsgi.py) runs them through this shorter stack.
 MACHINE_PATH_PREFIXES = ("/public/", "/ofrep/")
 MACHINE_MIDDLEWARE = [
+    "flags.cors.OfrepCorsMiddleware",
     "core.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "events.middleware.CorsMiddleware",

@@ -70,10 +70,10 @@ def test_a_disabled_flag_serves_its_default_variant():
     assert (resolution.value, resolution.reason) == (True, Reason.DISABLED)
 
 
-def test_comparing_an_attribute_of_the_wrong_type_is_a_type_mismatch():
+def test_comparing_an_attribute_of_the_wrong_type_is_an_invalid_context():
     with pytest.raises(EvaluationError) as error:
         evaluate(flag([when("age", "gt", 18)]), {"age": "20"})
-    assert error.value.code == "TYPE_MISMATCH"
+    assert error.value.code == "INVALID_CONTEXT"
     assert "'age'" in error.value.details
 
 

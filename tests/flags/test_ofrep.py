@@ -103,7 +103,7 @@ def test_a_rollout_without_a_targeting_key_is_an_error_and_is_recorded(sdk, chec
         ("[1, 2]", "PARSE_ERROR"),
         ('{"context": "user-1"}', "INVALID_CONTEXT"),
         ('{"context": {"targetingKey": 42}}', "INVALID_CONTEXT"),
-        ('{"context": {"email": 42}}', "TYPE_MISMATCH"),
+        ('{"context": {"email": 42}}', "INVALID_CONTEXT"),
     ],
 )
 def test_bad_requests_answer_the_ofrep_error_codes(sdk, checkout, body, code):
@@ -186,7 +186,7 @@ def test_bulk_evaluates_every_flag_with_an_etag_and_answers_304(sdk, project, en
     etag = response["ETag"]
     assert response.json() == {
         "flags": [
-            {"key": "banner", "value": "Hi", "variant": "b", "reason": "DEFAULT", "metadata": {}},
+            {"key": "banner", "value": "Hi", "variant": "b", "reason": "STATIC", "metadata": {}},
             {
                 "key": "new-checkout",
                 "errorCode": "TARGETING_KEY_MISSING",

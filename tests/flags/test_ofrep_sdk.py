@@ -135,10 +135,10 @@ def test_the_stock_sdk_evaluates_every_type_and_reason_and_the_usage_report_coun
     assert (wrong_type.value, wrong_type.reason, wrong_type.error_code) == (
         -1.0,
         SdkReason.ERROR,
-        ErrorCode.TYPE_MISMATCH,
+        ErrorCode.INVALID_CONTEXT,
     )
     seats = client.get_integer_details("max-seats", 0, ctx())
-    assert (seats.value, seats.reason) == (3, SdkReason.DEFAULT)
+    assert (seats.value, seats.reason) == (3, SdkReason.STATIC)  # no rules
 
     limits = client.get_object_details("limits", {}, ctx())
     assert (limits.value, limits.variant, limits.reason) == ({"projects": 100, "sso": True}, "big", SdkReason.DISABLED)

@@ -65,7 +65,7 @@ def test_a_loaded_configuration_keeps_answering_and_recording_while_the_database
             "key": "new-checkout",
             "value": True,
             "variant": "on",
-            "reason": "DEFAULT",
+            "reason": "STATIC",
             "metadata": {},
         }
     bulk = client.post(

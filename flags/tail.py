@@ -1,0 +1,227 @@
+"""What the rollup has not counted yet, read from the raw evaluations and added exactly (reads only).
+
+``FlagActivityDay`` counts every evaluation in the transaction that writes its
+raw row (recording.py, buckets.py); the rollup's ``FlagUsageDay`` counts a
+day's raw rows as they were when it ran. A day whose live count is above its
+rolled total therefore holds evaluations the rollup has not seen: today,
+always; yesterday until the night's run; a past day an SDK bucket reported
+late. Such a day is read whole from its raw rows, in place of its rollup, by
+the same aggregation the rollup runs (``usage_totals``): each day comes from
+one source or the other, never both, so a read just before the rollup and one
+just after it give the same numbers.
+
+Distinct counts (targeting keys, licenses) cannot be replaced day by day; they
+add the subjects of the unrolled days that no rolled day of the window has.
+A rolled day's subjects are a subset of its raw rows' (raw rows are only ever
+added), so the union is exact even when an unrolled day was rolled up before.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.db import connection
+from django.db.models import Count, Max, Sum
+
+from core import sql
+from events.models import License
+from flags.models import (
+    EvaluationBucketCount,
+    Flag,
+    FlagActivityDay,
+    FlagEvaluation,
+    FlagKeyDay,
+    FlagLicenseDay,
+    FlagUsageDay,
+    Reason,
+)
+
+RULE_MATCH = {Reason.TARGETING_MATCH, Reason.SPLIT}
+DEFAULTED = {Reason.DEFAULT, Reason.STATIC, Reason.DISABLED}
+ANY_VARIANT = ""
+
+
+def unrolled_days(*, flag_id: int, environment_id: int, date_from: date, date_to: date) -> list[date]:
+    """Days of the window with evaluations the rollup has not counted: two reads of flags × days rows."""
+    live = dict(
+        FlagActivityDay.objects.filter(
+            flag_id=flag_id, environment_id=environment_id, day__gte=date_from, day__lte=date_to
+        )
+        .values("day")
+        .annotate(n=Sum("evaluations"))
+        .order_by()
+        .values_list("day", "n")
+    )
+    if not live:
+        return []
+    rolled = dict(
+        FlagUsageDay.objects.filter(flag_id=flag_id, environment_id=environment_id, date__in=list(live)).values_list(
+            "date", "total_evaluations"
+        )
+    )
+    # Above, not different: days written before the live counters existed (or by hand) have
+    # fewer live counts than rolled ones, and their rollup is all there is to trust.
+    return sorted(day for day, n in live.items() if n > rolled.get(day, 0))
+
+
+def usage_totals(*, days: list[date], flag_id: int | None = None, environment_id: int | None = None) -> dict:
+    """The rollup's usage figures per (day, environment id, flag id), from the raw evaluations and SDK buckets.
+
+    One function for the nightly rollup (every flag) and for reads (one flag, its unrolled days).
+    """
+    raw = FlagEvaluation.objects.filter(day__in=days, flag_id__in=Flag.objects.values("pk"))
+    sdk = EvaluationBucketCount.objects.filter(day__in=days)
+    if flag_id is not None:
+        raw, sdk = raw.filter(flag_id=flag_id), sdk.filter(flag_id=flag_id)
+    if environment_id is not None:
+        raw, sdk = raw.filter(environment_id=environment_id), sdk.filter(environment_id=environment_id)
+    groups = (
+        raw.values("day", "environment_id", "flag_id", "reason", "value")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("day", "environment_id", "flag_id", "reason", "value", "variant", "n")
+    )
+    sdk_counts = (
+        sdk.values("day", "environment_id", "flag_id", "reason", "value", "variant")
+        .annotate(n=Sum("count"))
+        .order_by()
+        .values_list("day", "environment_id", "flag_id", "reason", "value", "variant", "n")
+    )
+    totals: dict[tuple, dict] = defaultdict(
+        lambda: {
+            "total": 0,
+            "rule": 0,
+            "default": 0,
+            "error": 0,
+            "values": defaultdict(int),
+            "variants": defaultdict(int),
+        }
+    )
+    for rows in (groups, sdk_counts):
+        for day, environment, flag, reason, value, variant, n in rows:
+            row = totals[(day, environment, flag)]
+            row["total"] += n
+            if reason in RULE_MATCH:
+                row["rule"] += n
+            elif reason in DEFAULTED:
+                row["default"] += n
+            else:
+                row["error"] += n
+            if reason != Reason.ERROR and value is not None:
+                row["values"][value] += n
+            if reason != Reason.ERROR and variant is not None:
+                row["variants"][variant] += n
+    return dict(totals)
+
+
+def value_distribution(values: dict[str, int]) -> dict[str, int]:
+    """Largest first, then by value: the order the rollup stores."""
+    return dict(sorted(values.items(), key=lambda item: (-item[1], item[0])))
+
+
+# Keys per IN list: well under SQLite's 32,766 parameters and PostgreSQL's 65,535.
+CHUNK = 10_000
+
+
+@dataclass
+class Subjects:
+    """The unrolled days' served evaluations, grouped by subject, and what the window's rolled days lack."""
+
+    new_keys: dict[str, int]  # variant ("" = any) -> targeting keys no rolled day of the window has
+    new_licenses: dict[str, int]  # the same for licenses
+    license_evaluations: dict[tuple[int, str], tuple[int, datetime]]  # (license id, variant) -> (n, last)
+
+
+def subjects(
+    *, flag_id: int, environment_id: int, product_id: int | None, days: list[date], date_from: date, date_to: date
+) -> Subjects:
+    """One grouped read of the unrolled days' raw rows, then index probes of the rolled key and license days.
+
+    The probes go by IN lists of distinct subjects (an index seek each on the
+    key and license days' primary keys) rather than a correlated EXISTS per
+    raw row: a busy day has many evaluations per key.
+    """
+    served = list(
+        FlagEvaluation.objects.filter(
+            flag_id=flag_id, environment_id=environment_id, day__in=days, variant__isnull=False
+        )
+        .values("variant", "targeting_key", "license_key")
+        .annotate(n=Count("id"), last=Max("evaluated_at"))
+        .order_by()
+        .values_list("variant", "targeting_key", "license_key", "n", "last")
+    )
+    window = {"flag_id": flag_id, "environment_id": environment_id, "day__gte": date_from, "day__lte": date_to}
+    keys = {(variant, key) for variant, key, _, _, _ in served if key}
+    result = Subjects(
+        new_keys=_new_subjects(FlagKeyDay, "targeting_key", keys, window), new_licenses={}, license_evaluations={}
+    )
+    if not product_id:
+        return result
+    # As the rollup resolves them: the license whose key is the licenseKey, else the targetingKey.
+    license_of = _licenses_by_key(product_id, {key for _, tk, lk, _, _ in served for key in (tk, lk) if key})
+    evaluations: dict[tuple[int, str], tuple[int, datetime]] = {}
+    for variant, tk, lk, n, last in served:
+        license_id = (license_of.get(lk) if lk else None) or (license_of.get(tk) if tk else None)
+        if license_id is None:
+            continue
+        before = evaluations.get((license_id, variant))
+        evaluations[(license_id, variant)] = (n, last) if before is None else (before[0] + n, max(before[1], last))
+    result.new_licenses = _new_subjects(FlagLicenseDay, "license", {(v, pk) for pk, v in evaluations}, window)
+    result.license_evaluations = evaluations
+    return result
+
+
+def _chunks(values) -> list[list]:
+    ordered = sorted(values)
+    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
+
+
+def _licenses_by_key(product_id: int, names: set[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in _chunks(names):
+        if connection.vendor == "postgresql":
+            # One array parameter: an IN list of thousands of parameters costs more to plan than to run.
+            with connection.cursor() as cursor:
+                cursor.execute(sql.licenses_by_key_sql(License), [product_id, chunk])
+                found.update(cursor.fetchall())
+        else:
+            found.update(License.objects.filter(product_id=product_id, key__in=chunk).values_list("key", "pk"))
+    return found
+
+
+def _new_subjects(model, subject: str, pairs: set[tuple[str, object]], window: dict) -> dict[str, int]:
+    """Per variant and over every variant (""), the subjects of ``pairs`` (variant, subject) that no
+    rolled subject day of the window has."""
+    seen_on_variant: set[tuple[str, object]] = set()
+    seen_at_all: set[object] = set()
+    for chunk in _chunks(pairs):
+        if connection.vendor == "postgresql":
+            statement = sql.subjects_seen_sql(
+                subject_days=model, subject=subject, subject_type="text" if subject == "targeting_key" else "bigint"
+            )
+            bounds = [window["flag_id"], window["environment_id"], window["day__gte"], window["day__lte"]]
+            with connection.cursor() as cursor:
+                cursor.execute(statement, [*bounds, *bounds, [v for v, _ in chunk], [s for _, s in chunk]])
+                for variant, value, on_variant, at_all in cursor.fetchall():
+                    if on_variant:
+                        seen_on_variant.add((variant, value))
+                    if at_all:
+                        seen_at_all.add(value)
+        else:
+            field = f"{subject}_id" if subject == "license" else subject
+            rows = (
+                model.objects.filter(**window, **{f"{field}__in": [s for _, s in chunk]})
+                .values_list("variant", field)
+                .distinct()
+                .order_by()
+            )
+            for variant, value in rows:
+                seen_on_variant.add((variant, value))
+                seen_at_all.add(value)
+    counts: dict[str, int] = {}
+    for variant, _ in pairs - seen_on_variant:
+        counts[variant] = counts.get(variant, 0) + 1
+    counts[ANY_VARIANT] = len({value for _, value in pairs} - seen_at_all)
+    return counts
