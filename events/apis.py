@@ -47,7 +47,9 @@ class LicenseOutputSerializer(serializers.ModelSerializer):
     customerEmail = serializers.CharField(source="customer_email", help_text="An email address, or '' when none.")
     createdAt = serializers.DateTimeField(source="created_at")
     expiresAt = serializers.DateTimeField(source="expires_at", allow_null=True)
-    maxSites = serializers.IntegerField(source="max_sites", allow_null=True, help_text="Sites allowed; null: unlimited.")
+    maxSites = serializers.IntegerField(
+        source="max_sites", allow_null=True, help_text="Sites allowed; null: unlimited."
+    )
 
     class Meta:
         model = License

@@ -91,7 +91,9 @@ def license_create(
     try:
         with transaction.atomic():
             return License.objects.create(
-                product=product, key=key, customer_email=customer_email,
+                product=product,
+                key=key,
+                customer_email=customer_email,
                 status=status,
                 expires_at=expires_at,
                 max_sites=max_sites,

@@ -66,7 +66,13 @@ def test_it_records_each_step_of_a_flag_with_the_api_key_as_actor_and_before_and
     }
     assert (described["before"]["description"], described["after"]["description"]) == ("", "Night theme")
     assert switched["before"] == {"environmentId": env_id, **off_in_staging}
-    assert switched["after"] == {"environmentId": env_id, "enabled": True, "defaultVariant": "on", "offVariant": "off", "rules": []}
+    assert switched["after"] == {
+        "environmentId": env_id,
+        "enabled": True,
+        "defaultVariant": "on",
+        "offVariant": "off",
+        "rules": [],
+    }
     assert deleted["before"]["environments"][env_id]["enabled"] is True
     assert deleted["after"] is None
     assert all(e["id"].startswith("aud_") for e in data)
