@@ -194,8 +194,26 @@ class _LineBuffer:
         return text
 
 
+class SharedSiteSerializer(serializers.Serializer):
+    domain = serializers.CharField()
+    events = serializers.IntegerField(help_text="In the window.")
+    firstSeen = serializers.DateField(help_text="The license's first day on this site, ever (product time zone).")
+    lastSeen = serializers.DateField(help_text="Its last day there in the window.")
+
+
+class SharedLicenseSerializer(serializers.Serializer):
+    license = serializers.DictField(help_text="As in the license usage answer.")
+    maxSites = serializers.IntegerField()
+    sites = SharedSiteSerializer(many=True, help_text="Every site of the window, first seen first.")
+
+
 class LicenseSharingApi(_CustomerApi):
-    @extend_schema(parameters=WINDOW_PARAMETERS, responses={200: OpenApiTypes.OBJECT}, operation_id="license_sharing")
+    @extend_schema(
+        parameters=WINDOW_PARAMETERS,
+        responses=SharedLicenseSerializer(many=True),
+        operation_id="license_sharing",
+        description="Licenses seen on more distinct sites in the window than their maxSites; nextCursor is always null.",
+    )
     def get(self, request, product_id: str):
         query = self.window_for(request, product_id)
         rows, source = on_replica(lambda: license_sharing(query))
