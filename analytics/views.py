@@ -119,6 +119,21 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
             "clear_event_url": _url(base, without_event),
             "clear_license_url": _url(base, without_license),
             "feature_urls": {f["name"]: _url(base, {**without_event, "event": f["name"]}) for f in data["topFeatures"]},
+            "customer_urls": {
+                row["licenseId"]: _url(
+                    reverse("console:customer", args=[org_slug, product_id, row["licenseId"]]), keep_window
+                )
+                for row in data["topLicenses"]
+            },
+            # The entitlement gap of each card, every row (console.customers streams it).
+            "gap_urls": {
+                f["name"]: _url(
+                    reverse("console:feature-licenses-csv", args=[org_slug, product_id, f["name"]]),
+                    {**window, "used": "false"},
+                )
+                for f in data["topFeatures"]
+                if "/" not in f["name"]
+            },
             "license_urls": {
                 row["licenseId"]: _url(base, {**without_license, "license_id": row["licenseId"]})
                 for row in data["topLicenses"]
