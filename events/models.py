@@ -63,6 +63,10 @@ class License(models.Model):
     def __str__(self) -> str:
         return self.key
 
+    @property
+    def current_status(self) -> str:
+        return self.status_at(now())
+
     def status_at(self, moment: datetime) -> str:
         """The status that rules at ``moment`` (docs/customers.md): revoked wins, then expired
         by status or by a past expiry date, else active. What "active" means everywhere."""
