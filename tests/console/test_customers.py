@@ -79,3 +79,17 @@ def test_a_bad_window_is_400_with_the_message(client, owner, org, shop):  # noqa
 
 def test_it_needs_a_login(client, org, shop):  # noqa: F811
     assert client.get(page_url(org, shop, "lic_1")).status_code == 302
+
+
+def test_the_feature_usage_filter_takes_a_key_or_an_email(client, owner, org, shop):  # noqa: F811
+    client.force_login(owner)
+    base = f"/o/{org.slug}/products/{shop.public_id}/analytics/feature-usage/?{WINDOW}&license_id="
+    by_email = client.get(base + "ONE@example.com")
+    assert by_email.status_code == 200 and by_email.context["license"].public_id == "lic_1"
+    by_key = client.get(base + shop.lic["L2"].key)
+    assert by_key.context["license"].public_id == "lic_2"
+    LicenseFactory(product=shop, customer_email="one@example.com")
+    ambiguous = client.get(base + "one@example.com")
+    assert ambiguous.status_code == 400
+    assert "more than one license" in ambiguous.content.decode()
+    assert client.get(base + "nobody@example.com").status_code == 404
