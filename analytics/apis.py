@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+import csv
+import re
+from dataclasses import replace
+
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 
+from analytics.entitlement_gap import feature_events_of, feature_license_rows, feature_licenses, parse_used
 from analytics.feature_usage import (
     CSV_TABLES,
     feature_usage,
@@ -14,10 +20,18 @@ from analytics.feature_usage import (
     feature_usage_csv,
     parse_feature_usage_query,
 )
+from analytics.feature_usage.export import csv_cell
+from analytics.feature_usage.query import FeatureUsageQuery
+from analytics.feature_usage.report import counted_product, read_snapshot
+from analytics.license_sharing import license_sharing
+from analytics.license_usage import license_usage
 from core.apis import OrganizationAPIView
-from core.errors import PaymentRequired
+from core.errors import ApiError, PaymentRequired
+from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, page_rows
 from core.replica import READ_SOURCE_HEADER, on_replica
+from core.text import has_control_characters
 from events import selectors
+from events.models import EVENT_NAME_MAX_LENGTH
 
 # An empty `from`/`to` counts as absent (a cleared form field), so the pattern admits "".
 OPTIONAL_DATE = {"type": "string", "pattern": "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$"}
@@ -62,3 +76,145 @@ class FeatureUsageCsvApi(_FeatureUsageApi):
             f'attachment; filename="feature-usage-{table}-{query.date_from}-{query.date_to}.csv"'
         )
         return response
+
+
+WINDOW_PARAMETERS = QUERY_PARAMETERS[:2]
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", str, description="nextCursor of the previous page"),
+    OpenApiParameter("limit", int, description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}"),
+]
+
+
+class _CustomerApi(_FeatureUsageApi):
+    """The customer reads share Feature Usage's gate (402), window parsing (400) and 404s."""
+
+    def window_for(self, request, product_id: str, **extra) -> FeatureUsageQuery:
+        product = selectors.product_get(organization=self.organization, product_id=product_id)
+        if not feature_usage_allowed(self.organization):
+            raise PaymentRequired("Customer usage needs a paid plan; this organization is on a free plan.")
+        window = {name: request.query_params.get(name, "") for name in ("from", "to")}
+        return replace(parse_feature_usage_query(product=product, params=window), **extra)
+
+
+class LicenseUsageApi(_CustomerApi):
+    @extend_schema(parameters=WINDOW_PARAMETERS, responses={200: OpenApiTypes.OBJECT}, operation_id="license_usage")
+    def get(self, request, product_id: str, license_id: str):
+        query = self.window_for(request, product_id)
+        license = selectors.license_get(product=query.product, license_id=license_id)
+        data, source = on_replica(lambda: license_usage(replace(query, license=license)))
+        return Response({"data": data}, headers={READ_SOURCE_HEADER: source.name})
+
+
+class FeatureLicenseSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    key = serializers.CharField()
+    customerEmail = serializers.CharField()
+    events = serializers.IntegerField(help_text="Events of the feature in the window (0 for used=false).")
+
+
+USED_PARAMETER = OpenApiParameter(
+    "used", str, enum=["", "true", "false"], description="true: the licenses that used it; false (default): the rest."
+)
+
+
+def _feature_name(name: str) -> str:
+    if len(name) > EVENT_NAME_MAX_LENGTH or has_control_characters(name):
+        raise ApiError(f"name: a feature name of at most {EVENT_NAME_MAX_LENGTH} plain characters.")
+    return name
+
+
+class FeatureLicensesApi(_CustomerApi):
+    @extend_schema(
+        parameters=[*WINDOW_PARAMETERS, USED_PARAMETER, *PAGE_PARAMETERS],
+        responses=FeatureLicenseSerializer(many=True),
+        operation_id="feature_licenses",
+    )
+    def get(self, request, product_id: str, name: str):
+        query = self.window_for(request, product_id)
+        feature, used = _feature_name(name), parse_used(request.query_params.get("used"))
+
+        def page():
+            with read_snapshot():
+                rows, cursor = page_rows(request, feature_licenses(query, feature=feature, used=used))
+                events = feature_events_of(query, feature=feature, license_ids=[lic.pk for lic in rows])
+            data = [
+                {"id": lic.public_id, "key": lic.key, "customerEmail": lic.customer_email, "events": events[lic.pk]}
+                for lic in rows
+            ]
+            return {"data": data, "nextCursor": cursor}
+
+        body, source = on_replica(page)
+        return Response(body, headers={READ_SOURCE_HEADER: source.name})
+
+
+class FeatureLicensesCsvApi(_CustomerApi):
+    @extend_schema(
+        parameters=[*WINDOW_PARAMETERS, USED_PARAMETER],
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+        operation_id="feature_licenses_csv",
+    )
+    def get(self, request, product_id: str, name: str):
+        query = self.window_for(request, product_id)
+        feature, used = _feature_name(name), parse_used(request.query_params.get("used"))
+        # Checked before streaming starts: a 503 must be an answer, not a cut file.
+        with read_snapshot():
+            counted_product(query)
+
+        def lines():
+            buffer = _LineBuffer()
+            writer = csv.writer(buffer, lineterminator="\r\n")
+            writer.writerow(("licenseId", "key", "customerEmail", "events"))
+            yield buffer.take()
+            with read_snapshot():
+                for row in feature_license_rows(query, feature=feature, used=used):
+                    writer.writerow([csv_cell(value) for value in row])
+                    yield buffer.take()
+
+        kind = "used" if used else "not-used"
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", feature)[:80]
+        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="{query.product.public_id}-{safe}-{kind}-{query.date_from}-{query.date_to}.csv"'
+        )
+        return response
+
+
+class _LineBuffer:
+    """What csv.writer writes into, emptied after each row (a streamed CSV never holds the file)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+
+    def take(self) -> str:
+        text = "".join(self.parts)
+        self.parts.clear()
+        return text
+
+
+class SharedSiteSerializer(serializers.Serializer):
+    domain = serializers.CharField()
+    events = serializers.IntegerField(help_text="In the window.")
+    firstSeen = serializers.DateField(help_text="The license's first day on this site, ever (product time zone).")
+    lastSeen = serializers.DateField(help_text="Its last day there in the window.")
+
+
+class SharedLicenseSerializer(serializers.Serializer):
+    license = serializers.DictField(help_text="As in the license usage answer.")
+    maxSites = serializers.IntegerField()
+    sites = SharedSiteSerializer(many=True, help_text="Every site of the window, first seen first.")
+
+
+class LicenseSharingApi(_CustomerApi):
+    @extend_schema(
+        parameters=WINDOW_PARAMETERS,
+        responses=SharedLicenseSerializer(many=True),
+        operation_id="license_sharing",
+        description="Licenses seen on more distinct sites in the window than their maxSites; nextCursor is always null.",
+    )
+    def get(self, request, product_id: str):
+        query = self.window_for(request, product_id)
+        rows, source = on_replica(lambda: license_sharing(query))
+        return Response({"data": rows, "nextCursor": None}, headers={READ_SOURCE_HEADER: source.name})

@@ -13,4 +13,24 @@ urlpatterns = [
         apis.FeatureUsageCsvApi.as_view(),
         name="feature-usage-csv",
     ),
+    path(
+        "v1/products/<str:product_id>/licenses/<str:license_id>/usage",
+        apis.LicenseUsageApi.as_view(),
+        name="license-usage",
+    ),
+    path(
+        "v1/products/<str:product_id>/analytics/features/<str:name>/licenses",
+        apis.FeatureLicensesApi.as_view(),
+        name="feature-licenses",
+    ),
+    path(
+        "v1/products/<str:product_id>/analytics/features/<str:name>/licenses.csv",
+        apis.FeatureLicensesCsvApi.as_view(),
+        name="feature-licenses-csv",
+    ),
+    path(
+        "v1/products/<str:product_id>/analytics/license-sharing",
+        apis.LicenseSharingApi.as_view(),
+        name="license-sharing",
+    ),
 ]

@@ -24,7 +24,9 @@ from analytics.feature_usage import (
     parse_feature_usage_query,
 )
 from core.errors import ApiError
+from core.identifiers import public_id_shaped
 from core.replica import READ_SOURCE_HEADER, on_replica
+from events import selectors as event_selectors
 from events.console import product_context
 from events.models import Product
 
@@ -73,6 +75,7 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
     csv_base = reverse("console:feature-usage-csv", args=[org_slug, product_id])
     today = product_today(product)
     params, preset = window_params(request.GET, today=today)
+    ambiguous = _license_filter_resolved(product, params)
     filters = {name: params[name] for name in FILTER_PARAMS if name in params}
     context.update(
         {
@@ -90,6 +93,9 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
             "reset_url": base,
         }
     )
+    if ambiguous:
+        context["error"] = ambiguous
+        return render(request, "analytics/feature_usage.html", context, status=400)
     try:
         query = parse_feature_usage_query(product=product, params=params, today=today)
     except ApiError as exc:
@@ -119,6 +125,21 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
             "clear_event_url": _url(base, without_event),
             "clear_license_url": _url(base, without_license),
             "feature_urls": {f["name"]: _url(base, {**without_event, "event": f["name"]}) for f in data["topFeatures"]},
+            "customer_urls": {
+                row["licenseId"]: _url(
+                    reverse("console:customer", args=[org_slug, product_id, row["licenseId"]]), keep_window
+                )
+                for row in data["topLicenses"]
+            },
+            # The entitlement gap of each card, every row (console.customers streams it).
+            "gap_urls": {
+                f["name"]: _url(
+                    reverse("console:feature-licenses-csv", args=[org_slug, product_id, f["name"]]),
+                    {**window, "used": "false"},
+                )
+                for f in data["topFeatures"]
+                if "/" not in f["name"]
+            },
             "license_urls": {
                 row["licenseId"]: _url(base, {**without_license, "license_id": row["licenseId"]})
                 for row in data["topLicenses"]
@@ -126,6 +147,22 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
         }
     )
     return render(request, "analytics/feature_usage.html", context)
+
+
+def _license_filter_resolved(product, params: dict[str, str]) -> str | None:
+    """The console's license filter takes a lic_ id, a key or an email: turn the last two into the id.
+
+    Returns the message when an email names several licenses (the filter needs one).
+    """
+    text = params.get("license_id", "")
+    if not text or public_id_shaped(text, prefix="lic"):
+        return None
+    found = event_selectors.licenses_matching(product=product, text=text)
+    if len(found) > 1:
+        return f"license: more than one license has '{text[:80]}'; use its key or lic_ id."
+    if found:
+        params["license_id"] = found[0].public_id
+    return None
 
 
 @login_required

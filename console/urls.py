@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from console import auth, views
+from console import auth, customers, views
 
 app_name = "console"
 
@@ -26,5 +26,11 @@ urlpatterns = [
     path(ORG + "api-keys/<str:prefix>/revoke", views.api_key_revoke, name="api-key-revoke"),
     path(ORG + "products/<str:product_id>/", include("events.console_urls")),
     path(ORG + "products/<str:product_id>/", include("analytics.console_urls")),
+    path(ORG + "products/<str:product_id>/customers/<str:license_id>/", customers.customer_page, name="customer"),
+    path(
+        ORG + "products/<str:product_id>/analytics/features/<str:name>/licenses.csv",
+        customers.feature_licenses_csv,
+        name="feature-licenses-csv",
+    ),
     path(ORG + "projects/<str:project_id>/", include("flags.console_urls")),
 ]

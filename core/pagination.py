@@ -40,8 +40,8 @@ def _decode(cursor: str) -> int:
         raise ApiError("cursor: not a cursor this API returned.", code="invalid_cursor") from None
 
 
-def paginated_response(request, queryset, serializer_class, *, newest_first: bool = False) -> Response:
-    """One page of ``queryset`` in creation order (by primary key), or the reverse."""
+def page_rows(request, queryset, *, newest_first: bool = False) -> tuple[list, str | None]:
+    """One page of ``queryset`` in creation order (by primary key), or the reverse, and the next cursor."""
     params = PageParamsSerializer(data=request.query_params)
     params.is_valid(raise_exception=True)
     limit = params.validated_data["limit"]
@@ -51,5 +51,11 @@ def paginated_response(request, queryset, serializer_class, *, newest_first: boo
         queryset = queryset.filter(pk__lt=after) if newest_first else queryset.filter(pk__gt=after)
     rows = list(queryset[: limit + 1])
     next_cursor = _encode(rows[limit - 1].pk) if len(rows) > limit else None
-    data = serializer_class(rows[:limit], many=True).data
+    return rows[:limit], next_cursor
+
+
+def paginated_response(request, queryset, serializer_class, *, newest_first: bool = False) -> Response:
+    """One page of ``queryset`` in creation order (by primary key), or the reverse."""
+    rows, next_cursor = page_rows(request, queryset, newest_first=newest_first)
+    data = serializer_class(rows, many=True).data
     return Response({"data": data, "nextCursor": next_cursor})

@@ -30,6 +30,9 @@ class ProductAnalyticsSerializer(serializers.Serializer):
         help_text="Seconds since the first of those events was received (0 when there are none)."
     )
 
+# A PositiveIntegerField holds up to 2**31 - 1 on every database; past a million sites is no limit.
+MAX_SITES_LIMIT = 1_000_000
+
 
 class ProductOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
@@ -66,10 +69,13 @@ class LicenseOutputSerializer(serializers.ModelSerializer):
     customerEmail = serializers.CharField(source="customer_email", help_text="An email address, or '' when none.")
     createdAt = serializers.DateTimeField(source="created_at")
     expiresAt = serializers.DateTimeField(source="expires_at", allow_null=True)
+    maxSites = serializers.IntegerField(
+        source="max_sites", allow_null=True, help_text="Sites allowed; null: unlimited."
+    )
 
     class Meta:
         model = License
-        fields = ["id", "key", "customerEmail", "status", "createdAt", "expiresAt"]
+        fields = ["id", "key", "customerEmail", "status", "createdAt", "expiresAt", "maxSites"]
 
 
 class ProductListApi(OrganizationAPIView):
@@ -119,6 +125,9 @@ class LicenseListApi(OrganizationAPIView):
         customerEmail = serializers.EmailField(source="customer_email", required=False, allow_blank=True, default="")
         status = serializers.ChoiceField(choices=License.Status.choices, required=False, default=License.Status.ACTIVE)
         expiresAt = serializers.DateTimeField(source="expires_at", required=False, allow_null=True, default=None)
+        maxSites = serializers.IntegerField(
+            source="max_sites", required=False, allow_null=True, default=None, min_value=1, max_value=MAX_SITES_LIMIT
+        )
 
     @extend_schema(responses=LicenseOutputSerializer(many=True), operation_id="licenses_list")
     def get(self, request, product_id: str):
@@ -140,6 +149,9 @@ class LicenseDetailApi(OrganizationAPIView):
         customerEmail = serializers.EmailField(source="customer_email", required=False, allow_blank=True)
         status = serializers.ChoiceField(choices=License.Status.choices, required=False)
         expiresAt = serializers.DateTimeField(source="expires_at", required=False, allow_null=True)
+        maxSites = serializers.IntegerField(
+            source="max_sites", required=False, allow_null=True, min_value=1, max_value=MAX_SITES_LIMIT
+        )
 
     @extend_schema(responses=LicenseOutputSerializer, operation_id="licenses_retrieve")
     def get(self, request, product_id: str, license_id: str):

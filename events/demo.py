@@ -84,6 +84,10 @@ def seed(context: DemoContext) -> None:
                 [License.Status.ACTIVE, License.Status.EXPIRED, License.Status.REVOKED], weights=[85, 10, 5]
             )[0]
             expires_at = context.now + timedelta(days=rng.randint(30, 365)) if rng.random() < 0.5 else None
+            if status == License.Status.EXPIRED:
+                # An expired license ran out: its expiry is in the past (drawn independently of the
+                # status, the demo once showed "Expired" beside a date a year ahead).
+                expires_at = context.now - timedelta(days=rng.randint(1, 60))
             licenses.append(
                 services.license_create(
                     product=product,

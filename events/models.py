@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 from django.utils.timezone import now
 
@@ -50,6 +52,9 @@ class License(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(default=now)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # How many distinct sites the license is sold for; NULL = unlimited. Analytics flags a
+    # license seen on more sites than this in a window (key sharing).
+    max_sites = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["product", "key"], name="license_key_unique_per_product")]
@@ -57,6 +62,19 @@ class License(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+    @property
+    def current_status(self) -> str:
+        return self.status_at(now())
+
+    def status_at(self, moment: datetime) -> str:
+        """The status that rules at ``moment`` (docs/customers.md): revoked wins, then expired
+        by status or by a past expiry date, else active. What "active" means everywhere."""
+        if self.status != self.Status.ACTIVE:
+            return self.status
+        if self.expires_at is not None and self.expires_at < moment:
+            return self.Status.EXPIRED
+        return self.Status.ACTIVE
 
 
 class Event(models.Model):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import connection, transaction
-from django.db.models import Max, QuerySet
+from django.db.models import Max, Q, QuerySet
 
 from core import sql as core_sql
 from core.errors import NotFound
@@ -58,3 +58,15 @@ def events_committed_through(*, product_id: int) -> int:
             cursor.execute(core_sql.exclusive_xact_lock_sql(), [WRITE_BARRIER_LOCK, product_id])
         # A statement after the lock: READ COMMITTED gives it a snapshot taken once the lock is held.
         return Event.objects.filter(product_id=product_id).aggregate(high=Max("id"))["high"] or 0
+
+
+def licenses_matching(*, product: Product, text: str, limit: int = 2) -> list[License]:
+    """The product's licenses whose lic_ id or key is ``text``, or whose email is (case-insensitively)."""
+    text = text.strip()
+    if not text:
+        return []
+    return list(
+        License.objects.filter(product=product)
+        .filter(Q(public_id=text) | Q(key=text) | Q(customer_email__iexact=text))
+        .order_by("pk")[:limit]
+    )

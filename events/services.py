@@ -85,12 +85,18 @@ def license_create(
     customer_email: str = "",
     status: str = License.Status.ACTIVE,
     expires_at: datetime | None = None,
+    max_sites: int | None = None,
 ) -> License:
     key = key or _new_license_key()
     try:
         with transaction.atomic():
             return License.objects.create(
-                product=product, key=key, customer_email=customer_email, status=status, expires_at=expires_at
+                product=product,
+                key=key,
+                customer_email=customer_email,
+                status=status,
+                expires_at=expires_at,
+                max_sites=max_sites,
             )
     except IntegrityError:
         raise ApiError(
@@ -106,7 +112,7 @@ def license_update(*, license: License, **changes) -> License:
                 f"status: a {license.status} license cannot become {new_status}.", code="invalid_status_change"
             )
     fields = []
-    for field in ("customer_email", "status", "expires_at"):
+    for field in ("customer_email", "status", "expires_at", "max_sites"):
         if field in changes and getattr(license, field) != changes[field]:
             setattr(license, field, changes[field])
             fields.append(field)

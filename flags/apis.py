@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from core.apis import OrganizationAPIView
 from core.fields import StrictCharField
 from core.pagination import PageParamsSerializer, paginated_response
-from events.selectors import product_get
+from events.selectors import license_get, product_get
 from flags import exposure, health, selectors, services
 from flags.models import Environment, Flag, Project, SdkKey
 
@@ -448,6 +448,35 @@ class FlagExposureApi(OrganizationAPIView):
         page.is_valid(raise_exception=True)
         licenses = exposure.LicensePage(cursor=page.validated_data.get("cursor"), limit=page.validated_data["limit"])
         return Response(exposure.flag_exposure(query, page=licenses))
+
+
+class LicenseFlagSerializer(serializers.Serializer):
+    projectId = serializers.CharField()
+    flagKey = serializers.CharField()
+    environmentId = serializers.CharField()
+    environment = serializers.CharField()
+    evaluations = serializers.IntegerField()
+    variants = serializers.DictField(child=serializers.IntegerField())
+    lastVariant = serializers.CharField()
+    lastSeenAt = serializers.DateTimeField()
+
+
+class LicenseFlagsApi(OrganizationAPIView):
+    @extend_schema(
+        parameters=WINDOW_PARAMETERS[1:],  # no environment: every linked one
+        responses=LicenseFlagSerializer(many=True),
+        operation_id="license_flags",
+        description=(
+            "The flags and variants served to one license (UTC days rolled up, from linked projects); "
+            "nextCursor is always null."
+        ),
+    )
+    def get(self, request, product_id: str, license_id: str):
+        product = product_get(organization=self.organization, product_id=product_id)
+        license = license_get(product=product, license_id=license_id)
+        date_from, date_to, _ = selectors.parse_flag_window(organization=self.organization, params=request.query_params)
+        rows = exposure.license_flags(license=license, date_from=date_from, date_to=date_to)
+        return Response({"data": rows, "nextCursor": None})
 
 
 class UnknownFlagSerializer(serializers.Serializer):

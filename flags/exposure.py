@@ -326,3 +326,54 @@ def _decode(cursor: str) -> int:
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ApiError("cursor: not a cursor this API returned.", code="invalid_cursor") from None
+
+
+def license_flags(*, license: License, date_from: date, date_to: date) -> list[dict]:
+    """What one license was served over [date_from, date_to] (UTC days, as rolled up): per flag and environment.
+
+    From the rollup's license days of the flags of projects linked to the license's
+    product, so like exposure it counts rolled-up days (the night's rollup adds yesterday).
+    """
+    served: dict[tuple, dict] = {}
+    for project_id, flag_key, environment_id, environment, variant, n, last in (
+        FlagLicenseDay.objects.filter(
+            license=license, day__gte=date_from, day__lte=date_to, flag__project__product_id=license.product_id
+        )
+        .values("flag__project__public_id", "flag__key", "environment__public_id", "environment__name", "variant")
+        .annotate(n=Sum("evaluations"), last=Max("last_seen_at"))
+        .order_by()
+        .values_list(
+            "flag__project__public_id",
+            "flag__key",
+            "environment__public_id",
+            "environment__name",
+            "variant",
+            "n",
+            "last",
+        )
+    ):
+        entry = served.setdefault(
+            (flag_key, project_id, environment_id),
+            {
+                "projectId": project_id,
+                "flagKey": flag_key,
+                "environmentId": environment_id,
+                "environment": environment,
+                "evaluations": 0,
+                "variants": {},
+                "lastVariant": None,
+                "last": None,
+            },
+        )
+        entry["evaluations"] += n
+        entry["variants"][variant] = n
+        if entry["last"] is None or (last, variant) > (entry["last"], entry["lastVariant"]):
+            entry["last"], entry["lastVariant"] = last, variant
+    rows = []
+    for key in sorted(served):
+        entry = served[key]
+        last = entry.pop("last")
+        entry["variants"] = dict(sorted(entry["variants"].items()))
+        entry["lastSeenAt"] = last.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        rows.append(entry)
+    return rows

@@ -151,6 +151,23 @@ def parse_flag_usage_query(
     )
 
 
+def parse_flag_window(
+    *, organization: Organization, params: Mapping[str, str], today: date | None = None
+) -> tuple[date, date, bool]:
+    """``from`` and ``to`` (UTC days) as for flag usage, ``from`` clamped to the plan's retention: (from, to, clamped)."""
+    today = today or utc_today()
+    date_to = _parse_date(params, "to", default=today)
+    date_from = _parse_date(params, "from", default=date_to - timedelta(days=DEFAULT_WINDOW_DAYS))
+    if date_from > date_to:
+        raise ApiError(f"from: {date_from} is after to ({date_to}).", code="invalid_request")
+    if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:
+        raise ApiError(
+            f"to: the range from {date_from} to {date_to} is over {MAX_RANGE_DAYS} days.", code="invalid_request"
+        )
+    earliest = today - timedelta(days=organization.plan.flag_retention_days - 1)
+    return max(date_from, earliest), date_to, date_from < earliest
+
+
 def _parse_date(params: Mapping[str, str], name: str, *, default: date) -> date:
     raw = params.get(name)
     if raw is None or raw == "":

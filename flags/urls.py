@@ -27,6 +27,11 @@ urlpatterns = [
     path(f"{FLAG}/usage", apis.FlagUsageApi.as_view(), name="flag-usage"),
     path(f"{FLAG}/environments/<str:environment_id>", apis.FlagEnvironmentApi.as_view(), name="flag-environment"),
     path(f"{FLAG}/exposure", apis.FlagExposureApi.as_view(), name="flag-exposure"),
+    path(
+        "v1/products/<str:product_id>/licenses/<str:license_id>/flags",
+        apis.LicenseFlagsApi.as_view(),
+        name="license-flags",
+    ),
     path(f"{PROJECT}/unknown-flags", apis.UnknownFlagListApi.as_view(), name="unknown-flag-list"),
     path("ofrep/v1/configuration", ofrep_apis.ConfigurationApi.as_view(), name="ofrep-configuration"),
     path("public/v1/flag-evaluations", public_apis.flag_evaluations_create, name="flag-evaluations"),

@@ -58,10 +58,7 @@ def feature_usage(query: FeatureUsageQuery) -> dict:
     not at all. No fold, no lock, no write.
     """
     with read_snapshot():
-        # Read again inside the snapshot: a time zone change may have committed since the request began.
-        product = Product.objects.only("timezone", "recount_progress").get(pk=query.product.pk)
-        if product.recounting or product.timezone != query.product.timezone:
-            raise AnalyticsRecounting(product.recount_progress or 0)
+        product = counted_product(query)
         zone = zoneinfo.ZoneInfo(product.timezone)
         from_start = datetime.combine(query.date_from, time.min, tzinfo=zone)
         active_count = License.objects.filter(product=product).filter(active_licenses_q(from_start)).count()
@@ -75,6 +72,17 @@ def feature_usage(query: FeatureUsageQuery) -> dict:
             figures = figures_from_counters(query, from_start=from_start)
             merge_tail(query, figures, tail, from_start=from_start)
         return _assemble(query, figures, active_count=active_count)
+
+
+def counted_product(query: FeatureUsageQuery) -> Product:
+    """The query's product read again inside the snapshot, or 503 while its counters are recounted.
+
+    A time zone change may have committed since the request began.
+    """
+    product = Product.objects.only("timezone", "recount_progress").get(pk=query.product.pk)
+    if product.recounting or product.timezone != query.product.timezone:
+        raise AnalyticsRecounting(product.recount_progress or 0)
+    return product
 
 
 @contextmanager
@@ -136,6 +144,8 @@ def _assemble(query: FeatureUsageQuery, figures: Figures, *, active_count: int) 
                 "licenses": users,
                 "domains": figures.feature_domains.get(feature, 0),
                 "adoptionPct": _adoption_pct(active_users, active_count),
+                # The entitlement gap: adoption's denominator minus its numerator (docs/customers.md).
+                "notUsedBy": active_count - active_users,
                 "sparkline": [days.get(day, 0) for day in window_days],
                 "sparklineDays": [day.isoformat() for day in window_days],
             }

@@ -84,6 +84,7 @@ def naive_feature_usage(
                 "licenses": len(users[f]),
                 "domains": len(domains[f]),
                 "adoptionPct": adoption(f),
+                "notUsedBy": len(active - users[f]),
                 "sparkline": [per_day[f][d] for d in window_days],
                 "sparklineDays": [d.isoformat() for d in window_days],
             }

@@ -35,7 +35,7 @@ def test_it_computes_every_figure_of_the_window_by_hand(shop):
         "uniqueDomains": 2,
         "activeLicenses": 3,
     }
-    # Three features tie at 2 events: by name. Adoption: active users / 3.
+    # Three features tie at 2 events: by name. Adoption: active users / 3; notUsedBy: 3 - active users.
     assert data["topFeatures"] == [
         {
             "name": "bulk_edit",
@@ -44,6 +44,7 @@ def test_it_computes_every_figure_of_the_window_by_hand(shop):
             "licenses": 2,
             "domains": 1,
             "adoptionPct": 33.3,
+            "notUsedBy": 2,
             "sparkline": [0, 0, 0, 0, 0, 0, 0, 2, 0],
             "sparklineDays": DAYS,
         },
@@ -54,6 +55,7 @@ def test_it_computes_every_figure_of_the_window_by_hand(shop):
             "licenses": 2,
             "domains": 2,
             "adoptionPct": 66.7,
+            "notUsedBy": 1,
             "sparkline": [0, 0, 0, 0, 0, 0, 0, 1, 1],
             "sparklineDays": DAYS,
         },
@@ -64,6 +66,7 @@ def test_it_computes_every_figure_of_the_window_by_hand(shop):
             "licenses": 1,
             "domains": 1,
             "adoptionPct": 33.3,
+            "notUsedBy": 2,
             "sparkline": [1, 1, 0, 0, 0, 0, 0, 0, 0],
             "sparklineDays": DAYS,
         },
@@ -74,6 +77,7 @@ def test_it_computes_every_figure_of_the_window_by_hand(shop):
             "licenses": 1,
             "domains": 1,
             "adoptionPct": 0.0,
+            "notUsedBy": 3,
             "sparkline": [0, 0, 0, 1, 0, 0, 0, 0, 0],
             "sparklineDays": DAYS,
         },

@@ -43,8 +43,19 @@ def test_error_responses_are_documented_in_the_error_shape(schema):
 
 def test_create_and_update_bodies_have_distinct_component_names(schema):
     components = schema["components"]["schemas"]
-    assert set(components["LicenseCreateRequest"]["properties"]) == {"key", "customerEmail", "status", "expiresAt"}
-    assert set(components["PatchedLicenseUpdateRequest"]["properties"]) == {"customerEmail", "status", "expiresAt"}
+    assert set(components["LicenseCreateRequest"]["properties"]) == {
+        "key",
+        "customerEmail",
+        "status",
+        "expiresAt",
+        "maxSites",
+    }
+    assert set(components["PatchedLicenseUpdateRequest"]["properties"]) == {
+        "customerEmail",
+        "status",
+        "expiresAt",
+        "maxSites",
+    }
     assert set(components["ProductCreateRequest"]["properties"]) == {"name", "timezone"}
     assert not any(name.startswith(("InputRequest", "PatchedInputRequest")) for name in components)
 

@@ -190,7 +190,7 @@ def test_a_vendor_reads_feature_usage_and_flag_usage_in_the_browser(live_server,
     shoot(page, artifacts_dir, "05-feature-usage-filtered")
 
     # The license filter, from a top license's row.
-    page.click("#top-licenses tbody tr:first-child a")
+    page.click("#top-licenses tbody tr:first-child a.small-link")  # the name opens the customer page
     page.wait_for_url(re.compile(r".*license_id=lic_.*"))
     params = query_of(page)
     assert params["event"] == "EXPORT"

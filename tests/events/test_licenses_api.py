@@ -21,7 +21,7 @@ def test_it_creates_a_license_with_a_generated_key(api, product):
     assert len(data["key"]) == 19 and data["key"].count("-") == 3
     assert data["status"] == "active"
     assert data["expiresAt"] is None
-    assert set(data) == {"id", "key", "customerEmail", "status", "createdAt", "expiresAt"}
+    assert set(data) == {"id", "key", "customerEmail", "status", "createdAt", "expiresAt", "maxSites"}
 
 
 def test_it_keeps_a_given_key_and_refuses_a_duplicate(api, product):
@@ -49,6 +49,9 @@ def test_the_same_key_may_exist_in_two_products(api, org, product):
         ({"expiresAt": "tomorrow"}, "expiresAt"),
         ({"key": 42}, "key"),
         ({"key": "k" * 201}, "key"),
+        ({"maxSites": 0}, "maxSites"),
+        ({"maxSites": "two"}, "maxSites"),
+        ({"maxSites": 1_000_001}, "maxSites"),
     ],
 )
 def test_it_rejects_bad_licenses_and_stores_nothing(api, product, body, field):
@@ -84,6 +87,15 @@ def test_it_patches_email_and_expiry(api, product):
     data = api.patch(url(product, license.public_id), body, format="json").json()["data"]
     assert data["customerEmail"] == "new@example.com"
     assert data["expiresAt"] == "2027-06-01T00:00:00Z"
+
+
+def test_it_sets_and_clears_max_sites(api, product):
+    created = api.post(url(product), {"maxSites": 2}, format="json").json()["data"]
+    assert created["maxSites"] == 2
+    data = api.patch(url(product, created["id"]), {"maxSites": None}, format="json").json()["data"]
+    assert data["maxSites"] is None
+    assert api.patch(url(product, created["id"]), {"maxSites": -1}, format="json").status_code == 400
+    assert License.objects.get(public_id=created["id"]).max_sites is None
 
 
 def test_another_organizations_licenses_are_not_found(outsider_api, api, org, other_org, product):

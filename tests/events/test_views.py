@@ -101,3 +101,14 @@ def test_the_settings_tab_points_at_the_consoles_own_origin_without_public_base_
     body = client.get(product_url(org, product, "settings/")).content.decode()
     assert "wp_remote_post('http://testserver/public/v1/event'" in body
     assert 'id="base-url-warning"' not in body
+
+
+def test_the_licenses_tab_shows_the_status_that_rules_and_links_each_customer(client, owner, org, product):
+    # Stored active, expired yesterday: it counts (and shows) as expired.
+    lapsed = LicenseFactory(product=product, key="LAPSED-1", expires_at=timezone.now() - timedelta(days=1))
+    client.force_login(owner)
+    html = client.get(product_url(org, product, "licenses/")).content.decode()
+    assert 'class="status status-expired" title="Stored as active; its expiry date has passed">Expired<' in html
+    assert f'href="/o/{org.slug}/products/{product.public_id}/customers/{lapsed.public_id}/">LAPSED-1</a>' in html
+    lapsed.refresh_from_db()
+    assert lapsed.status == License.Status.ACTIVE  # a page never writes

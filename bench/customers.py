@@ -1,0 +1,67 @@
+"""The customer reads at BENCH_EVENTS events: one license's usage, the entitlement gap, key sharing.
+
+The same generated product as the Feature Usage suite; one license in ten is given
+``maxSites = 1`` so the sharing answer has work to do. Target: p50 <= 150 ms each
+(issue 20), with the counters folded as the worker keeps them.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from bench.feature_usage import (
+    DAYS,
+    REPEAT,
+    _Client,
+    _events_indexes_dropped,
+    _generate,
+    _licenses_by_events,
+    _product_with_key,
+    _vacuum_analyze,
+)
+from bench.harness import BenchContext, Result, median, server, timed
+
+TARGET_MS = 150
+
+
+def run(ctx: BenchContext) -> list[Result]:
+    from django.db import connection
+
+    from analytics.counters import counters_rebuild
+    from events.models import License, Product
+    from events.partitions import event_partitions_ensure
+
+    size = ctx.events
+    product, raw_key = _product_with_key(size)
+    event_partitions_ensure(now=datetime.now(UTC) - timedelta(days=DAYS + 1))
+    started = time.perf_counter()
+    with _events_indexes_dropped(connection):
+        _generate(connection, product_id=product.pk, size=size, seed=ctx.seed)
+    print(f"   {size:,} events generated in {time.perf_counter() - started:.1f} s", flush=True)
+    counters_rebuild(product=Product.objects.get(pk=product.pk))
+    limited = list(License.objects.filter(product=product).order_by("pk").values_list("pk", flat=True)[::10])
+    License.objects.filter(pk__in=limited).update(max_sites=1)
+    _vacuum_analyze()
+    licenses = _licenses_by_events(connection, product.pk)
+    median_license = licenses[len(licenses) // 2][1]
+    heaviest = licenses[0][1]
+    base = f"/v1/products/{product.public_id}"
+    paths = {
+        "license usage (median license)": f"{base}/licenses/{median_license}/usage",
+        "license usage (heaviest license)": f"{base}/licenses/{heaviest}/usage",
+        "entitlement gap used=false, first page": f"{base}/analytics/features/dark_mode/licenses?used=false",
+        "entitlement gap used=true, first page": f"{base}/analytics/features/export_pdf/licenses?used=true",
+        "license sharing (1 in 10 licenses limited)": f"{base}/analytics/license-sharing",
+    }
+    results = []
+    with server(ctx) as base_url:
+        client = _Client(base_url, raw_key)
+        for what, path in paths.items():
+            client.get(path)
+            p50 = median(timed(lambda p=path: client.get(p), repeat=REPEAT))
+            print(f"   {what}: p50 {p50:.1f} ms", flush=True)
+            results.append(
+                Result("C1", f"{what}, {size:,} events", f"p50 <= {TARGET_MS} ms", p50, "ms", passed=p50 <= TARGET_MS)
+            )
+    return results

@@ -1,0 +1,106 @@
+"""The customer page: one license's usage (analytics) and the flags it was served (flags).
+
+It lives in the console because it lays out two feature apps' answers side by
+side, and they may not import each other; each figure is the API's own answer
+for the same window (``/licenses/{id}/usage`` and ``/licenses/{id}/flags``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import replace
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from analytics.entitlement_gap import feature_license_rows, parse_used
+from analytics.feature_usage import AnalyticsRecounting, feature_usage_allowed, parse_feature_usage_query
+from analytics.feature_usage.export import csv_cell
+from analytics.feature_usage.report import read_snapshot
+from analytics.license_usage import license_usage
+from analytics.views import DEFAULT_PRESET, WINDOW_PRESETS, product_today, window_params
+from core.console import or_404
+from core.errors import ApiError
+from core.replica import on_replica
+from events import selectors as event_selectors
+from events.console import product_context
+from events.models import Product
+from flags.exposure import license_flags
+
+CSV_HEADER = ("licenseId", "key", "customerEmail", "events")
+
+
+@login_required
+def customer_page(request, org_slug: str, product_id: str, license_id: str):
+    context = product_context(request, org_slug, product_id, "licenses")
+    product, organization = context["product"], context["organization"]
+    license = or_404(event_selectors.license_get, product=product, license_id=license_id)
+    context["license"] = license
+    if not feature_usage_allowed(organization):
+        context["plan_required"] = True
+        return render(request, "analytics/customer.html", context)
+    base = reverse("console:customer", args=[org_slug, product.public_id, license.public_id])
+    today = product_today(product)
+    params, preset = window_params(request.GET, today=today)
+    window = {name: params[name] for name in ("from", "to") if name in params}
+    context["presets"] = [
+        {"days": days, "url": base if days == DEFAULT_PRESET else f"{base}?days={days}", "active": days == preset}
+        for days in WINDOW_PRESETS
+    ]
+    context["form"] = {"from": window.get("from", ""), "to": window.get("to", "")}
+    try:
+        query = replace(parse_feature_usage_query(product=product, params=window, today=today), license=license)
+        data, _ = on_replica(lambda: license_usage(query))
+    except AnalyticsRecounting:
+        context["product"] = Product.objects.get(pk=product.pk)
+        return render(request, "analytics/customer.html", context)
+    except ApiError as exc:
+        context["error"] = str(exc.detail)
+        return render(request, "analytics/customer.html", context, status=exc.status_code)
+    context["form"].update({"from": data["from"], "to": data["to"]})
+    # Flags are rolled up by UTC day: the same dates, read as UTC days (docs/customers.md).
+    context["flags"] = license_flags(license=license, date_from=query.date_from, date_to=query.date_to)
+    context["data"] = data
+    context["usage_url"] = reverse("console:feature-usage", args=[org_slug, product.public_id])
+    return render(request, "analytics/customer.html", context)
+
+
+@login_required
+def feature_licenses_csv(request, org_slug: str, product_id: str, name: str):
+    """The entitlement gap of one feature as CSV: every active license that used it, or did not."""
+    context = product_context(request, org_slug, product_id, "analytics")
+    product = context["product"]
+    if not feature_usage_allowed(context["organization"]):
+        return HttpResponse("Feature Usage needs a paid plan.", status=402, content_type="text/plain; charset=utf-8")
+    today = product_today(product)
+    params, _ = window_params(request.GET, today=today)
+    try:
+        used = parse_used(request.GET.get("used"))
+        query = parse_feature_usage_query(
+            product=product, params={k: v for k, v in params.items() if k in ("from", "to")}, today=today
+        )
+    except ApiError as exc:
+        return HttpResponse(str(exc.detail), status=exc.status_code, content_type="text/plain; charset=utf-8")
+
+    def lines():
+        yield ",".join(CSV_HEADER) + "\r\n"
+        with read_snapshot():
+            for row in feature_license_rows(query, feature=name, used=used):
+                yield _csv_line(row)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    kind = "used" if used else "not-used"
+    safe = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in name)[:80]
+    response["Content-Disposition"] = (
+        f'attachment; filename="{product.public_id}-{safe}-{kind}-{query.date_from}-{query.date_to}.csv"'
+    )
+    return response
+
+
+def _csv_line(row: list) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow([csv_cell(value) for value in row])
+    return out.getvalue()
