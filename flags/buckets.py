@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from core.text import has_lone_surrogates
 from flags import activity
 from flags.definitions import NAME_PATTERN
 from flags.evaluation import value_key
@@ -113,8 +114,10 @@ def _entry(raw: Any, field: str) -> BucketEntry:
     if "value" not in raw or raw["value"] is None:
         raise BucketError(f"{field}.value: required, the value served.")
     value = value_key(raw["value"])
-    if len(value) > MAX_VALUE_LENGTH or "\x00" in value:
-        raise BucketError(f"{field}.value: at most {MAX_VALUE_LENGTH} characters of JSON, without NUL.")
+    if len(value) > MAX_VALUE_LENGTH or "\x00" in value or has_lone_surrogates(value):
+        raise BucketError(
+            f"{field}.value: at most {MAX_VALUE_LENGTH} characters of JSON, without NUL or lone surrogates."
+        )
     return BucketEntry(flag_key=flag_key, variant=variant, value=value, reason=reason, count=count)
 
 
