@@ -25,7 +25,9 @@ from flags.evaluation import value_key
 from flags.models import FLAG_KEY_MAX_LENGTH, EvaluationBucket, EvaluationBucketCount, Reason
 
 MAX_ENTRIES = 1000
-MAX_COUNT = 10**9
+# One entry counts at most this many evaluations (docs/operations-faults.md, "Counts"): a bucket
+# spans at most an hour, and 10^6 an hour is 278 a second of one served value from one client.
+MAX_COUNT = 10**6
 MAX_SPAN = timedelta(hours=1)
 MAX_AGE = timedelta(days=7)
 # A client clock a little ahead is not a client lying about the future.
