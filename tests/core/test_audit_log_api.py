@@ -66,7 +66,13 @@ def test_it_records_each_step_of_a_flag_with_the_api_key_as_actor_and_before_and
     }
     assert (described["before"]["description"], described["after"]["description"]) == ("", "Night theme")
     assert switched["before"] == {"environmentId": env_id, **off_in_staging}
-    assert switched["after"] == {"environmentId": env_id, "enabled": True, "defaultVariant": "on", "offVariant": "off", "rules": []}
+    assert switched["after"] == {
+        "environmentId": env_id,
+        "enabled": True,
+        "defaultVariant": "on",
+        "offVariant": "off",
+        "rules": [],
+    }
     assert deleted["before"]["environments"][env_id]["enabled"] is True
     assert deleted["after"] is None
     assert all(e["id"].startswith("aud_") for e in data)
@@ -219,6 +225,23 @@ def test_postgresql_refuses_to_update_or_delete_an_entry_but_not_to_delete_its_o
             change()
     assert AuditEntry.objects.filter(action="project.created").count() == 1
     services.organization_delete(organization=org)
+    assert not AuditEntry.objects.exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the append-only triggers are PostgreSQL's")
+def test_postgresql_refuses_to_truncate_the_audit_log(api, org, project_via_api):
+    with connection.cursor() as cursor:
+        # the test's own transaction holds deferred foreign-key checks, which TRUNCATE would wait for
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    for statement in ("TRUNCATE packedge_auditentry", "TRUNCATE packedge_organization CASCADE"):
+        with pytest.raises(DatabaseError, match="TRUNCATE refused"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+    assert AuditEntry.objects.filter(action="project.created").count() == 1
+    # the one exception, as for DELETE: the transaction-local erase of an organization's deletion
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL packedge.audit_erase = 'on'")
+        cursor.execute("TRUNCATE packedge_auditentry")
     assert not AuditEntry.objects.exists()
 
 
