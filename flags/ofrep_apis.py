@@ -67,7 +67,8 @@ class OfrepApiView(View):
         try:
             key_id, environment_id, version = authenticate_sdk_key(request)
         except SdkKeyRejected as rejected:
-            raise OfrepFailure(rejected.status, "GENERAL", rejected.details) from None
+            headers = {"Retry-After": str(rejected.retry_after)} if rejected.retry_after else None
+            raise OfrepFailure(rejected.status, "GENERAL", rejected.details, headers) from None
         retry_after = rate_limit_retry_after(key_id)
         if retry_after is not None:
             raise OfrepFailure(
