@@ -58,13 +58,11 @@ def exposure_rebuild(
     models = {"evaluation": FlagEvaluation, "flag": Flag, "environment": Environment, "project": Project}
     # Rewriting every kept license day (a backlog): the totals are rebuilt from nothing
     # rather than taken away and added back row by row (measured: 9 of 48 s at 1M).
-    license_days = FlagLicenseDay.objects.filter(environment_id=environment_id) if one else FlagLicenseDay.objects
-    rewrites_all = not license_days.exclude(day__in=days).exists()
+    scoped = {"environment_id": environment_id} if one else {}
+    rewrites_all = not FlagLicenseDay.objects.filter(**scoped).exclude(day__in=days).exists()
     with connection.cursor() as cursor:
         if rewrites_all:
-            (
-                FlagLicenseTotal.objects.filter(environment_id=environment_id) if one else FlagLicenseTotal.objects
-            ).delete()
+            FlagLicenseTotal.objects.filter(**scoped).delete()
         else:
             _license_totals_add(cursor, sign=-1, days=day_params, environment_id=environment_id)
         for model in (FlagKeyDay, FlagLicenseDay):
@@ -110,8 +108,8 @@ def _points_rebuild(cursor, *, points_from: date, points_until: date | None, env
     cursor.execute(sql.delete_day_range_sql(FlagReachPoint, bounded=bounded, per_environment=one), bounds + scope)
     # Key and license days before the bounds exist only for days rolled up before, which
     # left usage rows (kept at least as long): without any, no subject has an earlier day.
-    earlier_usage = FlagUsageDay.objects.filter(date__lt=points_from)
-    seek_earlier = (earlier_usage.filter(environment_id=environment_id) if one else earlier_usage).exists()
+    scoped = {"environment_id": environment_id} if one else {}
+    seek_earlier = FlagUsageDay.objects.filter(date__lt=points_from, **scoped).exists()
     for kind, model, subject in SUBJECTS:
         for per_variant in (True, False):
             statement = sql.reach_points_insert_sql(
