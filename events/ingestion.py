@@ -349,7 +349,8 @@ def product_id_for_public_key(public_key: str, *, before_lookup: Callable[[], No
         return None  # no lookup for what cannot be a key (a NUL would be a database error, not a miss)
 
     def load() -> int | None:
-        before_lookup()
+        if not _product_ids.seen(public_key):  # a key this process served before is never refused unseen
+            before_lookup()
         return Product.objects.filter(public_key=public_key).values_list("id", flat=True).first()
 
     return _product_ids.get_or_load(public_key, load)

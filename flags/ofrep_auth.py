@@ -83,7 +83,8 @@ def _sdk_key_row(digest: str, *, before_lookup: Callable[[], None] = lambda: Non
     """The key's row from the database, or while it is unreachable the row last loaded (stale serving)."""
 
     def load() -> tuple | None:
-        before_lookup()
+        if not _sdk_keys.seen(digest):  # a key this process served before is never refused unseen
+            before_lookup()
         return (
             SdkKey.objects.filter(secret_hash=digest)
             .values_list("pk", "revoked_at", "environment_id", "environment__config_version")
