@@ -15,7 +15,8 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 
-from core.login_throttle import client_address, login_failure_record, login_retry_after
+from core.login_throttle import login_failure_record, login_retry_after
+from core.ratelimit import client_address
 
 
 class ThrottledLoginFormMixin:

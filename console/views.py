@@ -17,8 +17,6 @@ from core.identifiers import key_prefix_shaped
 from core.models import ApiKey, Membership
 from flags.selectors import project_list
 
-# The raw secret of a key just created waits here for the one page view that shows it.
-NEW_SECRET_SESSION_KEY = "console_new_api_key"
 API_KEY_NAME_MAX_LENGTH = ApiKey._meta.get_field("name").max_length
 
 
@@ -48,17 +46,20 @@ def organization(request, org_slug: str):
     )
 
 
-@never_cache  # it shows a new key's secret: no browser or proxy may keep a copy
+@never_cache
 @login_required
 def api_keys(request, org_slug: str):
-    membership = membership_get(user=request.user, org_slug=org_slug)
+    return _api_keys_page(request, membership_get(user=request.user, org_slug=org_slug))
+
+
+def _api_keys_page(request, membership: Membership, *, new_secret: dict | None = None):
     org = membership.organization
     context = {
         "membership": membership,
         "organization": org,
         "api_keys": org.api_keys.order_by("revoked_at", "-created_at"),
         "is_owner": membership.role == Membership.Role.OWNER,
-        "new_secret": request.session.pop(NEW_SECRET_SESSION_KEY, None),
+        "new_secret": new_secret,
         "name_max_length": API_KEY_NAME_MAX_LENGTH,
     }
     return render(request, "console/api_keys.html", context)
@@ -71,6 +72,7 @@ def _owner_membership(request, org_slug: str) -> Membership:
     return membership
 
 
+@never_cache  # it shows a new key's secret: no browser or proxy may keep a copy
 @login_required
 @require_POST
 def api_key_create(request, org_slug: str):
@@ -79,10 +81,11 @@ def api_key_create(request, org_slug: str):
     api_key, raw = services.api_key_create(
         organization=membership.organization, name=name, actor=Actor.for_user(request.user)
     )
-    # Post/redirect/get: reloading the page must not mint a second key, and the
-    # secret is popped from the session so it is shown exactly once.
-    request.session[NEW_SECRET_SESSION_KEY] = {"name": api_key.name, "prefix": api_key.prefix, "secret": raw}
-    return redirect("console:api-keys", org_slug=org_slug)
+    # Shown on this POST's own response, never kept anywhere in between: a session row
+    # (or a message cookie) would hold a live secret until the next page view, or for
+    # good when there is none. A reload asks before posting again, as for any form.
+    new_secret = {"name": api_key.name, "prefix": api_key.prefix, "secret": raw}
+    return _api_keys_page(request, membership, new_secret=new_secret)
 
 
 @login_required

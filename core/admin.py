@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
 
 from core import services
 from core.audit import Actor
@@ -68,6 +70,22 @@ class ApiKeyAdmin(admin.ModelAdmin):
         obj.pk = api_key.pk
         obj.refresh_from_db()
         self.message_user(request, f"Copy this key now, it is not shown again: {raw}", level=messages.WARNING)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # The page that shows the secret is this POST's response, not the page after a redirect:
+        # a message read in the same request is never stored, so the secret reaches neither
+        # the message cookie nor the session (where a message goes once the cookie is full).
+        context = {**self.admin_site.each_context(request), "title": "API key created", "opts": self.opts}
+        response = TemplateResponse(request, "admin/packedge/apikey/created.html", {**context, "original": obj})
+        add_never_cache_headers(response)
+        return response
+
+    def delete_model(self, request, obj):
+        services.api_key_delete(api_key=obj, actor=Actor.for_staff(request.user))
+
+    def delete_queryset(self, request, queryset):
+        for api_key in queryset.select_related("organization"):
+            services.api_key_delete(api_key=api_key, actor=Actor.for_staff(request.user))
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):

@@ -17,22 +17,11 @@ password included, until the window ends.
 
 from __future__ import annotations
 
-from django.conf import settings
-
 from core.ratelimit import rate_limit_exceeded, rate_limit_hit
 
 PAIR_SCOPE = "login"
 USERNAME_SCOPE = "login_user"
 ADDRESS_SCOPE = "login_ip"
-
-
-def client_address(request) -> str:
-    """REMOTE_ADDR, or behind a trusted proxy (``BEHIND_PROXY=1``) the address the proxy appended last."""
-    if settings.BEHIND_PROXY:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded.strip():
-            return forwarded.split(",")[-1].strip()[:64]
-    return request.META.get("REMOTE_ADDR", "")[:64]
 
 
 def _username_identity(username: str) -> str:

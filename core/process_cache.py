@@ -53,6 +53,10 @@ class ProcessCache(Generic[V]):
             return None
         return hit[1]
 
+    def seen(self, key: Hashable) -> bool:
+        """Whether the key was loaded before and is still held, expired or not."""
+        return key in self._entries
+
     def forget(self, key: Hashable) -> None:
         self._entries.pop(key, None)
 

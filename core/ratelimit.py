@@ -57,6 +57,30 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), PERIODS[unit] * int(digits or 1)
 
 
+# Requests with a key that names nothing (an unknown or malformed public or SDK key), per client
+# address: a flood of made-up keys costs a database lookup each, since no process has them cached.
+INVALID_KEY_SCOPE = "invalid_key"
+
+
+def client_address(request) -> str:
+    """REMOTE_ADDR, or behind a trusted proxy (``BEHIND_PROXY=1``) the address the proxy appended last."""
+    if settings.BEHIND_PROXY:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded.strip():
+            return forwarded.split(",")[-1].strip()[:64]
+    return request.META.get("REMOTE_ADDR", "")[:64]
+
+
+def invalid_key_retry_after(address: str) -> int | None:
+    """Seconds to wait when ``address`` sent too many unknown keys; counts nothing."""
+    return rate_limit_exceeded(scope=INVALID_KEY_SCOPE, identity=address) if address else None
+
+
+def invalid_key_hit(address: str) -> int | None:
+    """Count one request with an unknown key from ``address``; the seconds to wait when it is over the bound."""
+    return rate_limit_hit(scope=INVALID_KEY_SCOPE, identity=address) if address else None
+
+
 def rate_of(scope: str) -> str | None:
     return settings.RATE_LIMITS.get(scope)
 

@@ -71,7 +71,14 @@ def api_key_rename(*, api_key: ApiKey, name: str, actor: Actor = SYSTEM) -> ApiK
     return api_key
 
 
-def _api_key_audit(api_key: ApiKey, actor: Actor, action: str, *, before: dict | None) -> None:
+@transaction.atomic
+def api_key_delete(*, api_key: ApiKey, actor: Actor = SYSTEM) -> None:
+    """Only the admin deletes keys (the API and the console revoke them); the entry outlives the key."""
+    _api_key_audit(api_key, actor, "api_key.deleted", before=api_key_snapshot(api_key), deleted=True)
+    api_key.delete()
+
+
+def _api_key_audit(api_key: ApiKey, actor: Actor, action: str, *, before: dict | None, deleted: bool = False) -> None:
     audit_record(
         organization=api_key.organization,
         actor=actor,
@@ -79,5 +86,5 @@ def _api_key_audit(api_key: ApiKey, actor: Actor, action: str, *, before: dict |
         target_type="api_key",
         target_id=api_key.prefix,
         before=before,
-        after=api_key_snapshot(api_key),
+        after=None if deleted else api_key_snapshot(api_key),
     )

@@ -258,15 +258,29 @@ def additive_upsert_sql(model: type[Model], *, key_fields: Sequence[str], count_
 # Flag exposure (flags.reach): plain SQL both databases run, over the raw evaluations.
 
 
-def delete_days_sql(model: type[Model], *, days: int) -> str:
-    """``DELETE … WHERE day IN (%s, …)`` for ``days`` days."""
-    return f"DELETE FROM {table(model)} WHERE {column(model, 'day')} IN ({', '.join(['%s'] * days)})"
+def _one_environment(model: type[Model], alias: str = "", *, per_environment: bool) -> str:
+    """`` AND environment = %s`` when a statement is run for one environment (the rollup's fallback,
+    which isolates a tenant whose rows fail): always the last condition, so its parameter comes last."""
+    if not per_environment:
+        return ""
+    return f" AND {alias + '.' if alias else ''}{column(model, 'environment')} = %s"
 
 
-def delete_day_range_sql(model: type[Model], *, bounded: bool) -> str:
-    """``DELETE … WHERE day >= %s [AND day < %s]``."""
+def delete_days_sql(model: type[Model], *, days: int, per_environment: bool = False) -> str:
+    """``DELETE … WHERE day IN (%s, …)`` for ``days`` days [and one environment]."""
+    return f"DELETE FROM {table(model)} WHERE {column(model, 'day')} IN ({', '.join(['%s'] * days)})" + (
+        _one_environment(model, per_environment=per_environment)
+    )
+
+
+def delete_day_range_sql(model: type[Model], *, bounded: bool, per_environment: bool = False) -> str:
+    """``DELETE … WHERE day >= %s [AND day < %s] [AND environment = %s]``."""
     day = column(model, "day")
-    return f"DELETE FROM {table(model)} WHERE {day} >= %s" + (f" AND {day} < %s" if bounded else "")
+    return (
+        f"DELETE FROM {table(model)} WHERE {day} >= %s"
+        + (f" AND {day} < %s" if bounded else "")
+        + _one_environment(model, per_environment=per_environment)
+    )
 
 
 def _raw_evaluations_join(evaluation, flag, environment, project) -> str:
@@ -280,7 +294,9 @@ def _raw_evaluations_join(evaluation, flag, environment, project) -> str:
     )
 
 
-def key_days_insert_sql(*, days: int, evaluation, key_day, flag, environment, project) -> str:
+def key_days_insert_sql(
+    *, days: int, evaluation, key_day, flag, environment, project, per_environment: bool = False
+) -> str:
     """Evaluations per (environment, flag, variant, targeting key, day) of ``days`` days, errors and keyless left out."""
     e, k = evaluation, key_day
     columns = ", ".join(column(k, n) for n in ["environment", "flag", "variant", "targeting_key", "day", "evaluations"])
@@ -289,7 +305,8 @@ def key_days_insert_sql(*, days: int, evaluation, key_day, flag, environment, pr
         f"INSERT INTO {table(k)} ({columns}) SELECT {group}, COUNT(*) "
         f"{_raw_evaluations_join(evaluation, flag, environment, project)}"
         f"WHERE e.{column(e, 'day')} IN ({', '.join(['%s'] * days)}) AND e.{column(e, 'variant')} IS NOT NULL "
-        f"AND e.{column(e, 'targeting_key')} <> '' GROUP BY {group} ORDER BY {_key_order(e, 'targeting_key')}"
+        f"AND e.{column(e, 'targeting_key')} <> ''{_one_environment(e, 'e', per_environment=per_environment)} "
+        f"GROUP BY {group} ORDER BY {_key_order(e, 'targeting_key')}"
     )
 
 
@@ -300,7 +317,9 @@ def _key_order(evaluation, subject: str) -> str:
     return ", ".join(f"e.{column(e, n)}" for n in ["flag", "environment", subject, "variant", "day"])
 
 
-def license_days_insert_sql(*, days: int, evaluation, license_day, license, flag, environment, project) -> str:
+def license_days_insert_sql(
+    *, days: int, evaluation, license_day, license, flag, environment, project, per_environment: bool = False
+) -> str:
     """Evaluations per (environment, flag, variant, license, day): the license of the project's product
     whose key is the evaluation's license key, else its targeting key (two joins on the license key index)."""
     e, ld, lic, p = evaluation, license_day, license, project
@@ -321,13 +340,16 @@ def license_days_insert_sql(*, days: int, evaluation, license_day, license, flag
         f"AND by_target.{column(lic, 'key')} = e.{column(e, 'targeting_key')} "
         f"AND e.{column(e, 'targeting_key')} <> '' "
         f"WHERE e.{column(e, 'day')} IN ({', '.join(['%s'] * days)}) AND e.{column(e, 'variant')} IS NOT NULL "
-        f"AND p.{column(p, 'product')} IS NOT NULL AND {license_id} IS NOT NULL GROUP BY {group} "
+        f"AND p.{column(p, 'product')} IS NOT NULL AND {license_id} IS NOT NULL"
+        f"{_one_environment(e, 'e', per_environment=per_environment)} GROUP BY {group} "
         f"ORDER BY e.{column(e, 'flag')}, e.{column(e, 'environment')}, {license_id}, e.{column(e, 'variant')}, "
         f"e.{column(e, 'day')}"
     )
 
 
-def license_totals_add_sql(*, total, license_day, license, per_variant: bool, sign: int, days: int | None) -> str:
+def license_totals_add_sql(
+    *, total, license_day, license, per_variant: bool, sign: int, days: int | None, per_environment: bool = False
+) -> str:
     """Add (``sign`` 1) or take away (-1) the license days of ``days`` days (``None``: the days before
     one date) to the per-license totals, per variant or over every variant (''); an additive upsert.
 
@@ -360,7 +382,7 @@ def license_totals_add_sql(*, total, license_day, license, per_variant: bool, si
         f"SELECT d.{column(d, 'environment')}, d.{column(d, 'flag')}, {variant}, d.{column(d, 'license')}, "
         f"MAX(l.{column(lic, 'public_id')}), {sign} * SUM(d.{column(d, 'evaluations')}), MAX(d.{column(d, 'last_seen_at')}) "
         f"FROM {table(d)} d JOIN {table(lic)} l ON l.{column(lic, 'id')} = d.{column(d, 'license')} "
-        f"WHERE {when} GROUP BY {group} ORDER BY {order} "
+        f"WHERE {when}{_one_environment(d, 'd', per_environment=per_environment)} GROUP BY {group} ORDER BY {order} "
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {evaluations} = {table(t)}.{evaluations} + excluded.{evaluations}, "
         f"{latest} = CASE WHEN excluded.{latest} > {table(t)}.{latest} THEN excluded.{latest} ELSE {table(t)}.{latest} END"
     )
@@ -376,6 +398,7 @@ def reach_points_insert_sql(
     bounded: bool,
     no_previous: str,
     seek_earlier: bool = True,
+    per_environment: bool = False,
 ) -> str:
     """Each subject's (day, previous day) pairs in the bounds, summed into reach points.
 
@@ -396,7 +419,11 @@ def reach_points_insert_sql(
         f"{same_variant}AND p.{subj} = l.subject_id AND p.{day} < %s)"
     )
     variant_expr = f"k.{variant}" if per_variant else "''"
-    bounds = f"k.{day} >= %s" + (f" AND k.{day} < %s" if bounded else "")
+    bounds = (
+        f"k.{day} >= %s"
+        + (f" AND k.{day} < %s" if bounded else "")
+        + _one_environment(m, "k", per_environment=per_environment)
+    )
     # Over every variant a subject may have several rows a day (one per variant): no DISTINCT
     # (a sort of every key day); the repeats get their own day as LAG and are left out below.
     # The window's partition follows the primary key (flag, environment, subject, variant,

@@ -22,3 +22,32 @@ def has_control_characters(value: str) -> bool:
 def has_unsafe_characters(value: str) -> bool:
     """Control characters, or format characters (U+202E, zero-width space, BOM) that hide what a text says."""
     return has_control_characters(value) or any(unicodedata.category(ch) == "Cf" for ch in value)
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def has_lone_surrogates(value: str) -> bool:
+    """JSON's ``\\ud800`` escapes decode to text that UTF-8, and so every database column, cannot hold."""
+    return _SURROGATE.search(value) is not None
+
+
+def lone_surrogate_path(data, *, path: str) -> str | None:
+    """The dotted path of the first string (or object key) holding a lone surrogate in ``data``, or None.
+
+    A bad key names the object holding it. Iterative: a document may be nested as deep as its parser allowed.
+    """
+    stack = [(data, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return where
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    return where
+                stack.append((value, f"{where}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((value, f"{where}[{i}]") for i, value in enumerate(item))
+    return None

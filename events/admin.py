@@ -31,6 +31,13 @@ class ProductAdmin(admin.ModelAdmin):
             ).pk
             obj.refresh_from_db()
 
+    def delete_model(self, request, obj):
+        services.product_delete(product=obj, actor=Actor.for_staff(request.user))
+
+    def delete_queryset(self, request, queryset):
+        for product in queryset.select_related("organization"):
+            services.product_delete(product=product, actor=Actor.for_staff(request.user))
+
 
 @admin.register(License)
 class LicenseAdmin(admin.ModelAdmin):

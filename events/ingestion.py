@@ -16,6 +16,7 @@ import ipaddress
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -335,17 +336,24 @@ def fallback_domain_from_headers(origin: str | None, referer: str | None) -> str
 _product_ids: ProcessCache[int | None] = ProcessCache("product ids", seconds=lambda: settings.PRODUCT_CACHE_SECONDS)
 
 
-def product_id_for_public_key(public_key: str) -> int | None:
+def product_id_for_public_key(public_key: str, *, before_lookup: Callable[[], None] = lambda: None) -> int | None:
     """The product id of a public key, cached in this process for a short while.
 
-    Unknown keys are cached too, so that a flood of bogus keys costs no queries.
-    A key created a moment ago cannot have been cached as unknown: keys are random.
+    Unknown keys are cached too, so that repeating a bogus key costs no queries;
+    ``before_lookup`` runs only when the database would be asked (a key this
+    process has not seen lately) and may raise to refuse instead: made-up keys,
+    each new, are throttled there. A key created a moment ago cannot have been
+    cached as unknown: keys are random.
     """
     if len(public_key) > PUBLIC_KEY_MAX_LENGTH or not public_id_shaped(public_key, prefix="pk"):
         return None  # no lookup for what cannot be a key (a NUL would be a database error, not a miss)
-    return _product_ids.get_or_load(
-        public_key, lambda: Product.objects.filter(public_key=public_key).values_list("id", flat=True).first()
-    )
+
+    def load() -> int | None:
+        if not _product_ids.seen(public_key):  # a key this process served before is never refused unseen
+            before_lookup()
+        return Product.objects.filter(public_key=public_key).values_list("id", flat=True).first()
+
+    return _product_ids.get_or_load(public_key, load)
 
 
 # ---------------------------------------------------------------- the insert

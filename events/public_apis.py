@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from core.errors import error_body
 from core.openapi import PUBLIC_ERROR_SCHEMA
 from core.public_bodies import public_body_read
-from core.ratelimit import rate_limit_hit
+from core.ratelimit import client_address, invalid_key_hit, invalid_key_retry_after, rate_limit_hit
 from events import ingestion
 from events.ingestion import IngestError
 
@@ -51,8 +51,10 @@ def _ingest(request: HttpRequest, *, batch: bool) -> HttpResponse:
         )
         data = ingestion.body_parse(body)
         public_key = ingestion.public_key_from(data)
-        product_id = ingestion.product_id_for_public_key(public_key)
+        address = client_address(request)
+        product_id = ingestion.product_id_for_public_key(public_key, before_lookup=lambda: _refuse_guessing(address))
         if product_id is None:
+            _refuse_guessing(address, counted=True)
             raise IngestError("public_key: unknown public key.", code="invalid_public_key", status=401)
         retry_after = rate_limit_hit(scope="ingest", identity=public_key)
         if retry_after is not None:
@@ -76,6 +78,22 @@ def _ingest(request: HttpRequest, *, batch: bool) -> HttpResponse:
     if batch:
         return HttpResponse(b'{"success": true, "accepted": %d}' % len(events), content_type="application/json")
     return HttpResponse(SUCCESS, content_type="application/json")
+
+
+def _refuse_guessing(address: str, *, counted: bool = False) -> None:
+    """429 once the client address sent too many unknown keys; ``counted``: this request is one of them.
+
+    Only requests with unknown keys count, and a known key is never refused here: a
+    customer behind the same address as a guesser keeps ingesting.
+    """
+    retry_after = invalid_key_hit(address) if counted else invalid_key_retry_after(address)
+    if retry_after is not None:
+        raise IngestError(
+            "Too many requests with unknown public keys from this address; retry later.",
+            code="rate_limited",
+            status=429,
+            retry_after=retry_after,
+        )
 
 
 def _error_response(error: IngestError) -> HttpResponse:

@@ -68,6 +68,21 @@ def product_update(
     return product
 
 
+@transaction.atomic
+def product_delete(*, product: Product, actor: Actor = SYSTEM) -> None:
+    """The product with its events and licenses (the admin's, not the API's); projects linked to it are unlinked."""
+    audit_record(
+        organization=product.organization,
+        actor=actor,
+        action="product.deleted",
+        target_type="product",
+        target_id=product.public_id,
+        before=product_snapshot(product),
+        after=None,
+    )
+    product.delete()
+
+
 def product_recount_progress_set(*, product_id: int, timezone: str, progress: int | None) -> bool:
     """Record a recount's progress (None: done), if the product is still in the zone it recounts; returns whether it was."""
     return Product.objects.filter(pk=product_id, timezone=timezone).update(recount_progress=progress) == 1

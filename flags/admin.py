@@ -26,6 +26,13 @@ class ProjectAdmin(admin.ModelAdmin):
             obj.pk = services.project_create(organization=obj.organization, name=obj.name, actor=actor).pk
             obj.refresh_from_db()
 
+    def delete_model(self, request, obj):
+        services.project_delete(project=obj, actor=Actor.for_staff(request.user))
+
+    def delete_queryset(self, request, queryset):
+        for project in queryset.select_related("organization"):
+            services.project_delete(project=project, actor=Actor.for_staff(request.user))
+
 
 class SdkKeyInline(admin.TabularInline):
     model = SdkKey
@@ -59,6 +66,13 @@ class EnvironmentAdmin(admin.ModelAdmin):
             actor=Actor.for_staff(request.user),
         )
 
+    def delete_model(self, request, obj):
+        services.environment_delete(environment=obj, actor=Actor.for_staff(request.user))
+
+    def delete_queryset(self, request, queryset):
+        for environment in queryset.select_related("project__organization"):
+            services.environment_delete(environment=environment, actor=Actor.for_staff(request.user))
+
 
 @admin.register(SdkKey)
 class SdkKeyAdmin(admin.ModelAdmin):
@@ -72,6 +86,13 @@ class SdkKeyAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def delete_model(self, request, obj):
+        services.sdk_key_delete(key=obj, actor=Actor.for_staff(request.user))
+
+    def delete_queryset(self, request, queryset):
+        for key in queryset.select_related("environment__project__organization"):
+            services.sdk_key_delete(key=key, actor=Actor.for_staff(request.user))
 
     @admin.action(description="Revoke selected SDK keys")
     def revoke(self, request, queryset):

@@ -18,13 +18,16 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from core.text import has_lone_surrogates
 from flags import activity
 from flags.definitions import NAME_PATTERN
 from flags.evaluation import value_key
 from flags.models import FLAG_KEY_MAX_LENGTH, EvaluationBucket, EvaluationBucketCount, Reason
 
 MAX_ENTRIES = 1000
-MAX_COUNT = 10**9
+# One entry counts at most this many evaluations (docs/operations-faults.md, "Counts"): a bucket
+# spans at most an hour, and 10^6 an hour is 278 a second of one served value from one client.
+MAX_COUNT = 10**6
 MAX_SPAN = timedelta(hours=1)
 MAX_AGE = timedelta(days=7)
 # A client clock a little ahead is not a client lying about the future.
@@ -113,8 +116,10 @@ def _entry(raw: Any, field: str) -> BucketEntry:
     if "value" not in raw or raw["value"] is None:
         raise BucketError(f"{field}.value: required, the value served.")
     value = value_key(raw["value"])
-    if len(value) > MAX_VALUE_LENGTH or "\x00" in value:
-        raise BucketError(f"{field}.value: at most {MAX_VALUE_LENGTH} characters of JSON, without NUL.")
+    if len(value) > MAX_VALUE_LENGTH or "\x00" in value or has_lone_surrogates(value):
+        raise BucketError(
+            f"{field}.value: at most {MAX_VALUE_LENGTH} characters of JSON, without NUL or lone surrogates."
+        )
     return BucketEntry(flag_key=flag_key, variant=variant, value=value, reason=reason, count=count)
 
 

@@ -169,8 +169,8 @@ def seed(context: DemoContext) -> None:
                 activity.add(totals, (environment.pk, flag.id, day, variant or ""), 1, at)
     FlagEvaluation.objects.bulk_create(rows, batch_size=2000)
     activity.activity_add(totals)
-    rolled_rows, counted = rollup.rollup_days(days)
+    rolled = rollup.rollup_days(days)
     context.summary.append(
         f"Flags project {project.name} ({project.public_id}): {project.flags.count()} flags, "
-        f"{counted:,} evaluations over {DAYS} days rolled up into {rolled_rows:,} daily rows"
+        f"{rolled.evaluations:,} evaluations over {DAYS} days rolled up into {rolled.rows:,} daily rows"
     )

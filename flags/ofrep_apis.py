@@ -25,6 +25,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from core.text import lone_surrogate_path
 from flags import recording, selectors
 from flags.definitions import NAME_PATTERN
 from flags.evaluation import TARGETING_KEY, CompiledFlag, EvaluationError, evaluate
@@ -66,7 +67,8 @@ class OfrepApiView(View):
         try:
             key_id, environment_id, version = authenticate_sdk_key(request)
         except SdkKeyRejected as rejected:
-            raise OfrepFailure(rejected.status, "GENERAL", rejected.details) from None
+            headers = {"Retry-After": str(rejected.retry_after)} if rejected.retry_after else None
+            raise OfrepFailure(rejected.status, "GENERAL", rejected.details, headers) from None
         retry_after = rate_limit_retry_after(key_id)
         if retry_after is not None:
             raise OfrepFailure(
@@ -95,6 +97,10 @@ class OfrepApiView(View):
         targeting_key = context.get(TARGETING_KEY)
         if targeting_key is not None and not isinstance(targeting_key, str):
             raise OfrepFailure(400, "INVALID_CONTEXT", "context.targetingKey must be a string.")
+        # Refused here rather than stored escaped: such a key cannot be written, and one
+        # row in the recorder's batch must not cost the evaluations beside it their record.
+        if poisoned := lone_surrogate_path(context, path="context"):
+            raise OfrepFailure(400, "INVALID_CONTEXT", f"{poisoned}: must be Unicode text (a lone surrogate is not).")
         return context
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from core import keys
 from core.process_cache import ProcessCache
-from core.ratelimit import rate_limit_hit
+from core.ratelimit import client_address, invalid_key_hit, invalid_key_retry_after, rate_limit_hit
 from flags.models import SdkKey
 
 SDK_KEY_PREFIX = "sdk_"
@@ -17,9 +18,9 @@ THROTTLE_SCOPE = "ofrep"
 
 
 class SdkKeyRejected(Exception):
-    def __init__(self, status: int, details: str):
+    def __init__(self, status: int, details: str, retry_after: int = 0):
         super().__init__(details)
-        self.status, self.details = status, details
+        self.status, self.details, self.retry_after = status, details, retry_after
 
 
 # secret hash -> row or None; see authenticate_sdk_key
@@ -50,11 +51,14 @@ def authenticate_sdk_key(request) -> tuple[int, int, int]:
     raw = _presented_key(request.META)
     if not raw:
         raise SdkKeyRejected(401, "An SDK key is required: Authorization: Bearer sdk_… or X-API-Key: sdk_….")
+    address = client_address(request)
     if not raw.startswith(SDK_KEY_PREFIX):
+        _refuse_guessing(address, counted=True)
         raise SdkKeyRejected(401, "Flag evaluation needs an environment SDK key (sdk_…).")
     digest = keys.hash_secret(raw)
-    row = _sdk_key_row(digest)
+    row = _sdk_key_row(digest, before_lookup=lambda: _refuse_guessing(address))
     if row is None:
+        _refuse_guessing(address, counted=True)
         raise SdkKeyRejected(401, "The SDK key is unknown.")
     key_id, revoked_at, environment_id, version = row
     if revoked_at is not None:
@@ -62,16 +66,34 @@ def authenticate_sdk_key(request) -> tuple[int, int, int]:
     return key_id, environment_id, version
 
 
-def _sdk_key_row(digest: str) -> tuple | None:
+def _refuse_guessing(address: str, *, counted: bool = False) -> None:
+    """429 once the client address sent too many unknown keys (``counted``: this request is one of them).
+
+    Checked before a lookup the cache cannot answer (a made-up key is new each time), so a
+    flood of them costs no queries; a key this process knows is never refused here.
+    """
+    retry_after = invalid_key_hit(address) if counted else invalid_key_retry_after(address)
+    if retry_after is not None:
+        raise SdkKeyRejected(
+            429, "Too many requests with unknown SDK keys from this address; retry later.", retry_after
+        )
+
+
+def _sdk_key_row(digest: str, *, before_lookup: Callable[[], None] = lambda: None) -> tuple | None:
     """The key's row from the database, or while it is unreachable the row last loaded (stale serving)."""
+
+    def load() -> tuple | None:
+        if not _sdk_keys.seen(digest):  # a key this process served before is never refused unseen
+            before_lookup()
+        return (
+            SdkKey.objects.filter(secret_hash=digest)
+            .values_list("pk", "revoked_at", "environment_id", "environment__config_version")
+            .first()
+        )
+
     if not database_recently_down():
         try:
-            return _sdk_keys.get_or_load(
-                digest,
-                lambda: SdkKey.objects.filter(secret_hash=digest)
-                .values_list("pk", "revoked_at", "environment_id", "environment__config_version")
-                .first(),
-            )
+            return _sdk_keys.get_or_load(digest, load)
         except DATABASE_ERRORS:
             database_marked_down()
     row = _sdk_keys.peek(digest, max_stale=settings.FLAG_STALE_SERVE_SECONDS)

@@ -34,8 +34,9 @@ def flag_evaluations_create(request: HttpRequest) -> HttpResponse:
         except SdkKeyRejected as rejected:
             raise BucketError(
                 rejected.details,
-                code="invalid_sdk_key" if rejected.status == 401 else "revoked_sdk_key",
+                code={401: "invalid_sdk_key", 403: "revoked_sdk_key"}.get(rejected.status, "rate_limited"),
                 status=rejected.status,
+                retry_after=rejected.retry_after,
             ) from None
         retry_after = rate_limit_retry_after(key_id, RATE_SCOPE)
         if retry_after is not None:

@@ -46,32 +46,45 @@ def _day(value: date):
     return connection.ops.adapt_datefield_value(value)
 
 
-def exposure_rebuild(days: list[date], *, points_from: date, points_until: date | None) -> None:
+def exposure_rebuild(
+    days: list[date], *, points_from: date, points_until: date | None, environment_id: int | None = None
+) -> None:
     """Rewrite the key and license days of ``days``, then the reach points of days in
-    [points_from, points_until) (``None``: every later day, and the license totals).
-    Run inside the rollup's transaction."""
+    [points_from, points_until) (``None``: every later day, and the license totals), of every
+    environment or of ``environment_id`` alone. Run inside the rollup's transaction."""
+    one = environment_id is not None
+    scope = [environment_id] if one else []
     day_params = [_day(d) for d in days]
     models = {"evaluation": FlagEvaluation, "flag": Flag, "environment": Environment, "project": Project}
     # Rewriting every kept license day (a backlog): the totals are rebuilt from nothing
     # rather than taken away and added back row by row (measured: 9 of 48 s at 1M).
-    rewrites_all = not FlagLicenseDay.objects.exclude(day__in=days).exists()
+    scoped = {"environment_id": environment_id} if one else {}
+    rewrites_all = not FlagLicenseDay.objects.filter(**scoped).exclude(day__in=days).exists()
     with connection.cursor() as cursor:
         if rewrites_all:
-            FlagLicenseTotal.objects.all().delete()
+            FlagLicenseTotal.objects.filter(**scoped).delete()
         else:
-            _license_totals_add(cursor, sign=-1, days=day_params)  # what these days counted until now
+            _license_totals_add(cursor, sign=-1, days=day_params, environment_id=environment_id)
         for model in (FlagKeyDay, FlagLicenseDay):
-            cursor.execute(sql.delete_days_sql(model, days=len(days)), day_params)
-        cursor.execute(sql.key_days_insert_sql(days=len(days), key_day=FlagKeyDay, **models), day_params)
+            cursor.execute(sql.delete_days_sql(model, days=len(days), per_environment=one), day_params + scope)
         cursor.execute(
-            sql.license_days_insert_sql(days=len(days), license_day=FlagLicenseDay, license=License, **models),
-            day_params,
+            sql.key_days_insert_sql(days=len(days), key_day=FlagKeyDay, per_environment=one, **models),
+            day_params + scope,
         )
-        _license_totals_add(cursor, sign=1, days=day_params)
-        _points_rebuild(cursor, points_from=points_from, points_until=points_until)
+        cursor.execute(
+            sql.license_days_insert_sql(
+                days=len(days), license_day=FlagLicenseDay, license=License, per_environment=one, **models
+            ),
+            day_params + scope,
+        )
+        _license_totals_add(cursor, sign=1, days=day_params, environment_id=environment_id)
+        _points_rebuild(cursor, points_from=points_from, points_until=points_until, environment_id=environment_id)
 
 
-def _license_totals_add(cursor, *, sign: int, days: list | None = None, before: date | None = None) -> None:
+def _license_totals_add(
+    cursor, *, sign: int, days: list | None = None, before: date | None = None, environment_id: int | None = None
+) -> None:
+    scope = [] if environment_id is None else [environment_id]
     for per_variant in (True, False):
         statement = sql.license_totals_add_sql(
             total=FlagLicenseTotal,
@@ -80,19 +93,23 @@ def _license_totals_add(cursor, *, sign: int, days: list | None = None, before: 
             per_variant=per_variant,
             sign=sign,
             days=None if days is None else len(days),
+            per_environment=environment_id is not None,
         )
-        cursor.execute(statement, days if days is not None else [_day(before)])
+        cursor.execute(statement, (days if days is not None else [_day(before)]) + scope)
     if sign < 0:
         FlagLicenseTotal.objects.filter(evaluations__lte=0).delete()
 
 
-def _points_rebuild(cursor, *, points_from: date, points_until: date | None) -> None:
+def _points_rebuild(cursor, *, points_from: date, points_until: date | None, environment_id: int | None) -> None:
+    one = environment_id is not None
+    scope = [environment_id] if one else []
     bounded = points_until is not None
     bounds = [_day(points_from)] + ([_day(points_until)] if bounded else [])
-    cursor.execute(sql.delete_day_range_sql(FlagReachPoint, bounded=bounded), bounds)
+    cursor.execute(sql.delete_day_range_sql(FlagReachPoint, bounded=bounded, per_environment=one), bounds + scope)
     # Key and license days before the bounds exist only for days rolled up before, which
     # left usage rows (kept at least as long): without any, no subject has an earlier day.
-    seek_earlier = FlagUsageDay.objects.filter(date__lt=points_from).exists()
+    scoped = {"environment_id": environment_id} if one else {}
+    seek_earlier = FlagUsageDay.objects.filter(date__lt=points_from, **scoped).exists()
     for kind, model, subject in SUBJECTS:
         for per_variant in (True, False):
             statement = sql.reach_points_insert_sql(
@@ -104,8 +121,9 @@ def _points_rebuild(cursor, *, points_from: date, points_until: date | None) -> 
                 bounded=bounded,
                 no_previous=NO_PREVIOUS_DAY.isoformat(),
                 seek_earlier=seek_earlier,
+                per_environment=one,
             )
-            cursor.execute(statement, [_day(points_from), *bounds] if seek_earlier else bounds)
+            cursor.execute(statement, ([_day(points_from), *bounds] if seek_earlier else bounds) + scope)
 
 
 def exposure_delete_before(cutoff: date) -> None:

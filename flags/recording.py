@@ -28,7 +28,7 @@ import threading
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DataError, IntegrityError, close_old_connections, connection, transaction
 
 from core import sql
 from flags import activity
@@ -45,6 +45,10 @@ INSERT_SQL = sql.insert_values_sql(
     FlagEvaluation,
     ("environment", "flag", "value", "reason", "evaluated_at", "day", "variant", "targeting_key", "license_key"),
 )
+# What one bad row raises (the parsers refuse such text first; this is the last line):
+# anything else (a connection refused, a lock timeout, a missing table mid-deploy) is
+# an outage, and the whole batch is kept for the next flush.
+ROW_ERRORS = (DataError, IntegrityError, UnicodeError, OverflowError, ValueError, TypeError)
 # Longer keys are cut: they are matched against license keys of at most this length.
 CONTEXT_KEY_MAX_LENGTH = 200
 
@@ -63,6 +67,8 @@ class Recorder:
         self.batch = _setting("FLAG_RECORDING_BATCH", 2000)
         self.max_buffer = _setting("FLAG_RECORDING_MAX_BUFFER", 200_000)
         self.dropped = 0
+        # rows the database refused one by one (see flush): dropped, logged and counted
+        self.rejected = 0
         self._rows: list[Row] = []
         self._unknown: list[UnknownRow] = []
         self._lock = threading.Lock()
@@ -141,21 +147,66 @@ class Recorder:
                 unknown, self._unknown = self._unknown, []
             if not rows and not unknown:
                 return 0
+            items = [(True, row) for row in rows] + [(False, row) for row in unknown]
             try:
-                self._write(rows, unknown)
+                self._write_items(items)
+            except ROW_ERRORS:
+                # A row the database refuses (text it cannot encode, a number out of range):
+                # written apart, the batch's other rows are still recorded.
+                logger.warning("a batch of %d flag evaluations was refused; writing it in parts", len(items))
+                written, kept = self._write_apart(items)
             except Exception:
-                logger.exception(
-                    "could not write %d flag evaluations; keeping them for the next flush", len(rows) + len(unknown)
-                )
-                with self._lock:
-                    room = max(0, self.max_buffer - len(self._rows) - len(self._unknown))
-                    kept = rows[:room]
-                    kept_unknown = unknown[: max(0, room - len(kept))]
-                    self.dropped += len(rows) + len(unknown) - len(kept) - len(kept_unknown)
-                    self._rows[:0] = kept
-                    self._unknown[:0] = kept_unknown
-                return 0
-            return len(rows) + len(unknown)
+                logger.exception("could not write %d flag evaluations; keeping them for the next flush", len(items))
+                written, kept = 0, items
+            else:
+                return len(items)
+            if kept:
+                self._keep(kept)
+            return written
+
+    def _write_items(self, items: list[tuple[bool, tuple]]) -> None:
+        self._write([row for is_row, row in items if is_row], [row for is_row, row in items if not is_row])
+
+    def _write_apart(self, items: list[tuple[bool, tuple]]) -> tuple[int, list]:
+        """(rows written, rows to keep) of a batch that failed as a whole with a row error.
+
+        Halves are written apart until each bad row is alone, and only that one is
+        dropped: k bad rows in n cost about k·log2(n) writes, not n. An outage
+        meanwhile keeps whatever is not yet written, as for any failed flush.
+        """
+        if len(items) == 1:
+            self.rejected += 1
+            logger.error("dropped a flag evaluation the database refuses: %r", items[0][1])
+            return 0, []
+        written, kept = 0, []
+        middle = len(items) // 2
+        for part in (items[:middle], items[middle:]):
+            if kept:
+                kept.extend(part)
+                continue
+            try:
+                self._write_items(part)
+            except ROW_ERRORS:
+                part_written, part_kept = self._write_apart(part)
+                written += part_written
+                kept.extend(part_kept)
+            except Exception:
+                logger.exception("could not write %d flag evaluations; keeping them for the next flush", len(part))
+                kept.extend(part)
+            else:
+                written += len(part)
+        return written, kept
+
+    def _keep(self, items: list[tuple[bool, tuple]]) -> None:
+        rows = [row for is_row, row in items if is_row]
+        unknown = [row for is_row, row in items if not is_row]
+        with self._lock:
+            room = max(0, self.max_buffer - len(self._rows) - len(self._unknown))
+            kept = rows[:room]
+            kept_unknown = unknown[: max(0, room - len(kept))]
+            self.dropped += len(rows) + len(unknown) - len(kept) - len(kept_unknown)
+            self._rows[:0] = kept
+            self._unknown[:0] = kept_unknown
 
     def discard(self) -> None:
         with self._lock:

@@ -6,10 +6,17 @@ late are folded in by the next run. Which days need it is found by comparing,
 per day, the raw evaluations with the total already rolled up: no bookkeeping
 column to update on millions of rows, and nothing can be missed by a writer
 that committed after a watermark was read.
+
+One tenant's bad row never stops another's rollup: the days are rolled up for
+every environment at once (one set-based pass, the fast path), and should that
+fail, once more environment by environment, each in its own savepoint; an
+environment that still fails is logged and reported as skipped, its days stay
+pending, and the next run tries it again.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,9 +35,13 @@ from flags.models import (
     Flag,
     FlagActivityDay,
     FlagEvaluation,
+    FlagKeyDay,
+    FlagLicenseDay,
     FlagUsageDay,
     UnknownFlagDay,
 )
+
+logger = logging.getLogger(__name__)
 
 # Days aggregated per query: big enough for one pass of the index, small
 # enough that progress shows and a transaction stays short.
@@ -41,12 +52,21 @@ ROLLUP_LOCK_ID = 0x666C6167  # "flag": the advisory lock serialising rollup tran
 
 
 @dataclass
+class DaysRolled:
+    rows: int
+    evaluations: int
+    # ids of the environments whose rows could not be rolled up (logged): their days stay pending
+    skipped: list[int]
+
+
+@dataclass
 class RollupReport:
     days: list[date]
     rows: int
     evaluations: int
     deleted: int
     cutoff: date
+    skipped: list[int]
 
 
 def days_pending(*, before: date) -> list[date]:
@@ -78,8 +98,8 @@ def days_pending(*, before: date) -> list[date]:
     return sorted(day for day, count in raw.items() if rolled.get(day) != count)
 
 
-def rollup_days(days: Iterable[date], *, progress: Callable[[str], None] = lambda _: None) -> tuple[int, int]:
-    """Recompute the given days in one transaction; returns (rows written, evaluations counted).
+def rollup_days(days: Iterable[date], *, progress: Callable[[str], None] = lambda _: None) -> DaysRolled:
+    """Recompute the given days in one transaction: rows written, evaluations counted, environments skipped.
 
     The usage rows are grouped a week at a time (small: a row per flag, day and
     reason); the exposure structures are rewritten once for every day, one
@@ -88,29 +108,73 @@ def rollup_days(days: Iterable[date], *, progress: Callable[[str], None] = lambd
     the per-chunk points and totals were most of the 106 s at 1M evaluations).
     """
     days = sorted(set(days))
-    rows_written = evaluations = 0
     if not days:
-        return 0, 0
+        return DaysRolled(rows=0, evaluations=0, skipped=[])
     with transaction.atomic():
         _lock_against_a_concurrent_run()
-        for start in range(0, len(days), DAYS_PER_CHUNK):
-            chunk = days[start : start + DAYS_PER_CHUNK]
-            rows, counted = _usage_rows_rebuild(chunk)
-            rows_written += rows
-            evaluations += counted
-            progress(f"  {chunk[0]} … {chunk[-1]}: {counted:,} evaluations → {rows:,} rows")
-        # Every day from the first rewritten one on: the reach points of a later day
-        # depend on the previous days of its keys, which a rewritten day may change.
-        reach.exposure_rebuild(days, points_from=days[0], points_until=None)
-        progress(f"  exposure of {len(days)} day(s) rewritten")
+        try:
+            with transaction.atomic():
+                rows, counted = _rollup_scope(days, environment_id=None, progress=progress)
+            return DaysRolled(rows=rows, evaluations=counted, skipped=[])
+        except Exception:
+            logger.exception("flag rollup of %s … %s failed; rolling up each environment apart", days[0], days[-1])
+        rows = counted = 0
+        skipped = []
+        for environment_id in _environments_of(days):
+            try:
+                with transaction.atomic():
+                    scope_rows, scope_counted = _rollup_scope(days, environment_id=environment_id, progress=progress)
+            except Exception:
+                logger.exception(
+                    "flag rollup of environment %s, %s … %s, failed: skipped until its rows can be counted",
+                    environment_id,
+                    days[0],
+                    days[-1],
+                )
+                skipped.append(environment_id)
+                progress(f"  environment {environment_id}: skipped (its rows could not be rolled up; see the log)")
+                continue
+            rows += scope_rows
+            counted += scope_counted
+    return DaysRolled(rows=rows, evaluations=counted, skipped=skipped)
+
+
+def _rollup_scope(days: list[date], *, environment_id: int | None, progress: Callable[[str], None]) -> tuple[int, int]:
+    """The rollup of ``days`` for every environment (None) or one."""
+    rows_written = evaluations = 0
+    for start in range(0, len(days), DAYS_PER_CHUNK):
+        chunk = days[start : start + DAYS_PER_CHUNK]
+        rows, counted = _usage_rows_rebuild(chunk, environment_id=environment_id)
+        rows_written += rows
+        evaluations += counted
+        progress(f"  {chunk[0]} … {chunk[-1]}: {counted:,} evaluations → {rows:,} rows")
+    # Every day from the first rewritten one on: the reach points of a later day
+    # depend on the previous days of its keys, which a rewritten day may change.
+    reach.exposure_rebuild(days, points_from=days[0], points_until=None, environment_id=environment_id)
+    progress(f"  exposure of {len(days)} day(s) rewritten")
     return rows_written, evaluations
 
 
-def _usage_rows_rebuild(days: list[date]) -> tuple[int, int]:
+def _environments_of(days: list[date]) -> list[int]:
+    """Every environment the all-environments pass would write for ``days``: raw rows, or rows to replace."""
+    found: set[int] = set()
+    for model, field in (
+        (FlagEvaluation, "day"),
+        (EvaluationBucketCount, "day"),
+        (FlagUsageDay, "date"),
+        (FlagKeyDay, "day"),
+        (FlagLicenseDay, "day"),
+    ):
+        found.update(model.objects.filter(**{f"{field}__in": days}).values_list("environment_id", flat=True).distinct())
+    return sorted(found)
+
+
+def _usage_rows_rebuild(days: list[date], *, environment_id: int | None = None) -> tuple[int, int]:
+    scope = {} if environment_id is None else {"environment_id": environment_id}
     # The aggregation reads share (flags/tail.py): a day read before its rollup shows what the rollup then writes.
-    totals = tail.usage_totals(days=days)
+    totals = tail.usage_totals(days=days, environment_id=environment_id)
     counted = sum(row["total"] for row in totals.values())
-    FlagUsageDay.objects.filter(date__in=days).delete()
+    FlagUsageDay.objects.filter(date__in=days, **scope).delete()
     now = timezone.now()
     FlagUsageDay.objects.bulk_create(
         [
@@ -177,6 +241,13 @@ def rollup_run(
     if days is None:
         days = days_pending(before=today)
         progress(f"{len(days)} day(s) with evaluations not yet rolled up.")
-    rows, evaluations = rollup_days(days, progress=progress)
+    rolled = rollup_days(days, progress=progress)
     deleted, cutoff = delete_expired(today=today)
-    return RollupReport(days=sorted(days), rows=rows, evaluations=evaluations, deleted=deleted, cutoff=cutoff)
+    return RollupReport(
+        days=sorted(days),
+        rows=rolled.rows,
+        evaluations=rolled.evaluations,
+        deleted=deleted,
+        cutoff=cutoff,
+        skipped=rolled.skipped,
+    )

@@ -108,6 +108,31 @@ def environment_update(*, environment: Environment, name: str, actor: Actor = SY
 
 
 @transaction.atomic
+def project_delete(*, project: Project, actor: Actor = SYSTEM) -> None:
+    """The project with its environments, SDK keys, flags and their evaluations (the admin's, not the API's)."""
+    _audit(project, actor, "project.deleted", "project", project.public_id, project_snapshot(project), None)
+    project.delete()
+    _forget_cached_configuration()
+
+
+@transaction.atomic
+def environment_delete(*, environment: Environment, actor: Actor = SYSTEM) -> None:
+    """The environment with its SDK keys and its flags' settings there (the admin's, not the API's)."""
+    snapshot = environment_snapshot(environment)
+    _audit(environment.project, actor, "environment.deleted", "environment", environment.public_id, snapshot, None)
+    environment.delete()
+    _forget_cached_configuration()
+
+
+@transaction.atomic
+def sdk_key_delete(*, key: SdkKey, actor: Actor = SYSTEM) -> None:
+    project = key.environment.project
+    _audit(project, actor, "sdk_key.deleted", "sdk_key", key.prefix, sdk_key_snapshot(key), None)
+    key.delete()
+    _forget_cached_configuration()
+
+
+@transaction.atomic
 def sdk_key_create(*, environment: Environment, actor: Actor = SYSTEM) -> tuple[SdkKey, str]:
     for _ in range(5):
         raw = keys.new_secret(SDK_KEY_PREFIX)

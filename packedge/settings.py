@@ -178,6 +178,9 @@ RATE_LIMITS = {
     "login": env.str("LOGIN_RATE_LIMIT", default="5/15min"),
     "login_user": env.str("LOGIN_USER_RATE_LIMIT", default="100/h"),
     "login_ip": env.str("LOGIN_IP_RATE_LIMIT", default="20/15min"),
+    # Requests with unknown or malformed public keys (ingestion) and SDK keys (OFREP, buckets), per
+    # client address (core.ratelimit.INVALID_KEY_SCOPE); only such requests count and are refused.
+    "invalid_key": env.str("INVALID_KEY_RATE_LIMIT", default="60/min"),
 }
 # Behind a reverse proxy (BEHIND_PROXY=1): trust its X-Forwarded-For for the client address and
 # its X-Forwarded-Proto for HTTPS. Never set it when clients reach gunicorn directly: they could forge both.

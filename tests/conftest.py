@@ -130,3 +130,21 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
         database.setdefault("TEST", {})["NAME"] = os.path.join(
             tempfile.gettempdir(), f"packedge-test-{os.getpid()}.sqlite3"
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_log_erasable_by_the_test_flush():
+    """PostgreSQL refuses TRUNCATE of the audit log (core migration 0005) unless ``packedge.audit_erase``
+    is on for the transaction: the flush that ends each transactional test sets it, as an
+    organization's deletion does. Nothing else in the suite may empty the log."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, **kwargs):
+        statements = original(self, style, tables, **kwargs)
+        return ["SET LOCAL packedge.audit_erase = 'on'", *statements] if statements else statements
+
+    DatabaseOperations.sql_flush = sql_flush
+    yield
+    DatabaseOperations.sql_flush = original

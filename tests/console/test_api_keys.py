@@ -78,3 +78,23 @@ def test_a_blank_name_gets_a_default(client, owner, org):
     client.force_login(owner)
     client.post(f"/o/{org.slug}/api-keys/new", {"name": "   "})
     assert ApiKey.objects.get(organization=org).name == "API key"
+
+
+def test_a_new_keys_secret_is_never_written_to_the_session_store(client, owner, org):
+    from django.contrib.sessions.models import Session
+
+    client.force_login(owner)
+    response = client.post(f"/o/{org.slug}/api-keys/new", {"name": "Back office"})
+    # shown on the POST's own response, which no cache may keep
+    assert response.status_code == 200
+    secret = response.context["new_secret"]["secret"]
+    assert secret.encode() in response.content
+    assert "no-store" in response["Cache-Control"]
+    sessions = list(Session.objects.all())
+    assert sessions
+    for session in sessions:
+        assert secret not in session.session_data
+        assert secret not in repr(session.get_decoded())
+    assert all(secret not in morsel.value for morsel in client.cookies.values())
+    # the next view of the page shows it no more
+    assert secret.encode() not in client.get(f"/o/{org.slug}/api-keys/").content

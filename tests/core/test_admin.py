@@ -76,3 +76,37 @@ def test_deleting_an_organization_in_the_admin_takes_its_audit_log_with_it(staff
     assert response.status_code == 302
     assert not Organization.objects.filter(pk=org.pk).exists()
     assert not AuditEntry.objects.filter(organization_id=org.pk).exists()
+
+
+def test_staff_deleting_api_keys_is_audited_as_staff_without_the_secret(staff_client, org):
+    from core import services
+    from core.models import AuditEntry
+
+    one, raw_one = services.api_key_create(organization=org, name="One")
+    two, raw_two = services.api_key_create(organization=org, name="Two")
+    assert staff_client.post(f"/admin/packedge/apikey/{one.pk}/delete/", {"post": "yes"}).status_code == 302
+    response = staff_client.post(
+        "/admin/packedge/apikey/", {"action": "delete_selected", "_selected_action": [two.pk], "post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not ApiKey.objects.filter(pk__in=[one.pk, two.pk]).exists()
+    entries = AuditEntry.objects.filter(action="api_key.deleted").order_by("pk")
+    assert [(e.target_id, e.actor_type, e.actor_name, e.before, e.after) for e in entries] == [
+        (key.prefix, "staff", "staff", {"name": key.name, "prefix": key.prefix, "revokedAt": None}, None)
+        for key in (one, two)
+    ]
+    assert not AuditEntry.objects.filter(before__icontains=raw_one[len(one.prefix) :]).exists()
+
+
+def test_a_key_made_in_the_admin_leaves_its_secret_in_no_session_or_cookie(staff_client, org):
+    from django.contrib.sessions.models import Session
+
+    response = staff_client.post("/admin/packedge/apikey/add/", {"organization": org.pk, "name": "From admin"})
+    assert response.status_code == 200
+    raw = next(str(m) for m in response.context["messages"] if "sk_" in str(m)).split(": ")[-1]
+    assert raw.encode() in response.content
+    assert "no-store" in response["Cache-Control"]
+    for session in Session.objects.all():
+        assert raw not in repr(session.get_decoded())
+    assert all(raw not in morsel.value for morsel in staff_client.cookies.values())
+    assert raw.encode() not in staff_client.get("/admin/packedge/apikey/").content

@@ -228,6 +228,23 @@ def test_postgresql_refuses_to_update_or_delete_an_entry_but_not_to_delete_its_o
     assert not AuditEntry.objects.exists()
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the append-only triggers are PostgreSQL's")
+def test_postgresql_refuses_to_truncate_the_audit_log(api, org, project_via_api):
+    with connection.cursor() as cursor:
+        # the test's own transaction holds deferred foreign-key checks, which TRUNCATE would wait for
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    for statement in ("TRUNCATE packedge_auditentry", "TRUNCATE packedge_organization CASCADE"):
+        with pytest.raises(DatabaseError, match="TRUNCATE refused"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+    assert AuditEntry.objects.filter(action="project.created").count() == 1
+    # the one exception, as for DELETE: the transaction-local erase of an organization's deletion
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL packedge.audit_erase = 'on'")
+        cursor.execute("TRUNCATE packedge_auditentry")
+    assert not AuditEntry.objects.exists()
+
+
 def test_the_openapi_schema_describes_the_page_envelope_and_errors(client):
     schema = client.get("/v1/openapi.json").json()
     operation = schema["paths"]["/v1/audit-log"]["get"]

@@ -94,10 +94,11 @@ def test_console_pages_carry_a_content_security_policy_and_json_does_not_need_on
 @pytest.mark.django_db
 def test_the_api_key_page_is_never_stored_by_a_cache(client, owner, org):
     client.force_login(owner)
-    client.post(f"/o/{org.slug}/api-keys/new", {"name": "CI"})
-    response = client.get(f"/o/{org.slug}/api-keys/")
+    # the secret is shown on the POST's own response (never kept in the session for a later GET)
+    response = client.post(f"/o/{org.slug}/api-keys/new", {"name": "CI"})
     assert b"Copy the secret now" in response.content
     assert "no-store" in response["Cache-Control"]
+    assert "no-store" in client.get(f"/o/{org.slug}/api-keys/")["Cache-Control"]
 
 
 @pytest.mark.django_db

@@ -72,6 +72,11 @@ CASES = [
         id="infinite number",
     ),
     pytest.param(SINGLE, _ok(properties={"f": "\ud800"}), 400, "properties", id="properties with a lone surrogate"),
+    pytest.param(SINGLE, _ok(properties={"\ud800": 1}), 400, "properties", id="a property name with a lone surrogate"),
+    pytest.param(SINGLE, _ok(license_key="LIC-\udc00"), 400, "license_key", id="license key with a lone surrogate"),
+    pytest.param(SINGLE, _ok(site="a\ud800.example.com"), 400, "site", id="site with a lone surrogate"),
+    pytest.param(SINGLE, _ok(uuid="u-\ud800"), 400, "uuid", id="uuid with a lone surrogate"),
+    pytest.param(SINGLE, _ok(timestamp="2026-05-01\ud800"), 400, "timestamp", id="timestamp with a lone surrogate"),
     pytest.param(
         SINGLE,
         _ok(event="feature_used", properties={"feature": "f" * 201}),

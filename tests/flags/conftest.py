@@ -58,3 +58,17 @@ def org_admin(org):
     user = UserFactory(username="ada")
     core_services.membership_add(organization=org, user=user, role=Membership.Role.ADMIN)
     return user
+
+
+@pytest.fixture
+def rollup_fallback_expected():
+    """Requested by a test that makes the all-environments rollup fail on purpose."""
+
+
+@pytest.fixture(autouse=True)
+def rollup_fast_path_holds(request, caplog):
+    """The per-environment fallback writes the same rows, so a broken fast path would pass unseen: fail loudly."""
+    yield
+    if "rollup_fallback_expected" not in request.fixturenames:
+        fallbacks = [r for r in caplog.records if r.name == "flags.rollup" and "apart" in r.getMessage()]
+        assert not fallbacks, f"the all-environments rollup failed: {fallbacks[0].exc_text or fallbacks[0].message}"

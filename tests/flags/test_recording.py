@@ -44,7 +44,7 @@ def test_a_failed_write_keeps_the_rows_and_never_raises(ids, monkeypatch):
     recorder = Recorder()
     recorder.mode = "manual"
 
-    def broken(rows):
+    def broken(rows, unknown):
         raise RuntimeError("database gone")
 
     monkeypatch.setattr(recorder, "_write", broken)

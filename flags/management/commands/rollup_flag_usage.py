@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
+from flags.models import Environment
 from flags.rollup import rollup_run
 from flags.selectors import utc_today
 
@@ -36,6 +37,13 @@ class Command(BaseCommand):
             f"deleted {report.deleted:,} raw evaluations before {report.cutoff} "
             f"({time.monotonic() - started:.1f} s)."
         )
+        if report.skipped:
+            # Reported, not raised: every other environment is rolled up; these stay pending for the next run.
+            public_ids = Environment.objects.filter(pk__in=report.skipped).values_list("public_id", flat=True)
+            self.stderr.write(
+                f"Skipped {len(report.skipped)} environment(s) whose rows could not be rolled up "
+                f"(see the log): {', '.join(sorted(public_ids))}."
+            )
 
 
 def _parse_date(raw: str) -> date:
