@@ -1,0 +1,142 @@
+"""Group commit of single events: concurrent requests of one process share one INSERT and one COMMIT.
+
+Each ``POST /public/v1/event`` used to be one transaction, and on PostgreSQL
+every COMMIT waits for its WAL flush: P4 was bound by ``LWLock:WALWrite``, not
+by CPU. Here the first request to arrive becomes the *leader* of a batch: it
+waits at most ``GROUP_COMMIT_WAIT_MS`` (or until ``GROUP_COMMIT_MAX_EVENTS``
+events have joined), closes the batch, writes every event in it with
+:func:`events.ingestion.events_store_received` (the batch endpoint's insert:
+same dedupe by uuid, same license join, same write barrier) in one
+transaction, and wakes every request of the batch. It is PostgreSQL's own
+``commit_delay`` or Kafka's ``linger.ms``, applied in the app.
+
+Guarantees:
+
+* A request is answered 200 only after the transaction holding its event has
+  committed. A process killed at any point loses only unacknowledged events;
+  a client that retries them with the same uuid stores each at most once.
+* When the batch's transaction fails, no event of it is stored. A failure of
+  the database itself (``OperationalError``/``InterfaceError``: unreachable,
+  read-only) is every waiter's answer (503 with Retry-After, as before).
+  Any other failure is retried event by event, each in its own transaction,
+  so one poison event (or a product deleted while its key sat in the cache)
+  cannot fail its neighbours: each request gets the answer it would have got
+  alone.
+
+The leader runs the SQL on its own thread's connection: no extra thread,
+nothing to restart after a fork. Inside an open transaction (a test's
+``atomic``, say) other threads could not see what it holds, so the caller
+falls back to the plain path there (see :func:`enabled`).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
+
+from events import ingestion
+from events.ingestion import IncomingEvent
+
+
+class _Batch:
+    __slots__ = ("items", "outcomes", "full", "done")
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, IncomingEvent, datetime]] = []
+        self.outcomes: list[BaseException | None] = []
+        self.full = threading.Event()
+        self.done = threading.Event()
+
+
+class GroupCommitter:
+    """One per process (:data:`committer`); tests build their own with other limits."""
+
+    def __init__(self, *, wait_seconds: float | None = None, max_events: int | None = None) -> None:
+        # None: the settings, read at each batch (so override_settings applies).
+        self._wait_seconds = wait_seconds
+        self._max_events = max_events
+        self._lock = threading.Lock()
+        self._open: _Batch | None = None
+
+    @property
+    def wait_seconds(self) -> float:
+        return settings.GROUP_COMMIT_WAIT_MS / 1000 if self._wait_seconds is None else self._wait_seconds
+
+    @property
+    def max_events(self) -> int:
+        return max(1, settings.GROUP_COMMIT_MAX_EVENTS if self._max_events is None else self._max_events)
+
+    def store(self, *, product_id: int, event: IncomingEvent, received_at: datetime) -> None:
+        """Return once ``event`` is committed (with its batch), or raise what storing it raised."""
+        with self._lock:
+            batch = self._open
+            leader = batch is None
+            if leader:
+                batch = self._open = _Batch()
+            index = len(batch.items)
+            batch.items.append((product_id, event, received_at))
+            if len(batch.items) >= self.max_events:
+                self._open = None  # nobody else joins: the leader goes now
+                batch.full.set()
+        if leader:
+            batch.full.wait(self.wait_seconds)
+            with self._lock:
+                if self._open is batch:
+                    self._open = None
+            try:
+                batch.outcomes = _commit(batch.items)
+            except BaseException as error:  # noqa: BLE001 - every waiter must wake, whatever happened
+                batch.outcomes = [error] * len(batch.items)
+            finally:
+                batch.done.set()
+        else:
+            batch.done.wait()
+        outcome = batch.outcomes[index]
+        if outcome is not None:
+            raise outcome
+
+
+def _commit(items: list[tuple[int, IncomingEvent, datetime]]) -> list[BaseException | None]:
+    """Store the batch in one transaction; on failure, each event alone. One outcome per item."""
+    try:
+        ingestion.events_store_received(_by_product(items))
+        return [None] * len(items)
+    except (OperationalError, InterfaceError) as error:
+        return [error] * len(items)  # the database is down or read-only: one at a time would not help
+    except Exception as error:
+        if len(items) == 1:
+            return [error]
+    outcomes: list[BaseException | None] = []
+    for product_id, event, received_at in items:
+        try:
+            ingestion.events_store_received([(product_id, [(event, received_at)])])
+            outcomes.append(None)
+        except Exception as error:
+            outcomes.append(error)
+    return outcomes
+
+
+def _by_product(items: list[tuple[int, IncomingEvent, datetime]]) -> list[tuple[int, list]]:
+    groups: dict[int, list] = {}
+    for product_id, event, received_at in items:
+        groups.setdefault(product_id, []).append((event, received_at))
+    return list(groups.items())
+
+
+committer = GroupCommitter()
+
+
+def enabled() -> bool:
+    """Whether single events go through the group commit: PostgreSQL, a wait above 0, no open transaction."""
+    return settings.GROUP_COMMIT_WAIT_MS > 0 and connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def event_store(*, product_id: int, event: IncomingEvent, received_at: datetime) -> None:
+    """Store one event of ``POST /public/v1/event``: through the group commit where it applies, else alone."""
+    if enabled():
+        committer.store(product_id=product_id, event=event, received_at=received_at)
+    else:
+        ingestion.events_store(product_id=product_id, events=[event], received_at=received_at)
