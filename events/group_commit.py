@@ -23,6 +23,10 @@ Guarantees:
   cannot fail its neighbours: each request gets the answer it would have got
   alone.
 
+The leader need not wait the whole time: it goes once every single-event
+request in flight in its process has joined (the view is decorated with
+:func:`counted`), so a lone request at low load commits at once.
+
 The leader runs the SQL on its own thread's connection: no extra thread,
 nothing to restart after a fork. Inside an open transaction (a test's
 ``atomic``, say) other threads could not see what it holds, so the caller
@@ -31,7 +35,11 @@ falls back to the plain path there (see :func:`enabled`).
 
 from __future__ import annotations
 
+import functools
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from django.conf import settings
@@ -42,24 +50,32 @@ from events.ingestion import IncomingEvent
 
 
 class _Batch:
-    __slots__ = ("items", "outcomes", "full", "done")
+    __slots__ = ("items", "outcomes", "done")
 
     def __init__(self) -> None:
         self.items: list[tuple[int, IncomingEvent, datetime]] = []
         self.outcomes: list[BaseException | None] = []
-        self.full = threading.Event()
         self.done = threading.Event()
 
 
 class GroupCommitter:
-    """One per process (:data:`committer`); tests build their own with other limits."""
+    """One per process (:data:`committer`); tests build their own with other limits.
+
+    The leader does not always wait the whole ``wait_seconds``: it goes as soon
+    as every single-event request in flight in this process (counted by
+    :meth:`counted`, minus those already in a batch being committed) has
+    joined. A lone request at low load thus commits at once, and a busy
+    process sends batches as large as its threads allow.
+    """
 
     def __init__(self, *, wait_seconds: float | None = None, max_events: int | None = None) -> None:
         # None: the settings, read at each batch (so override_settings applies).
         self._wait_seconds = wait_seconds
         self._max_events = max_events
-        self._lock = threading.Lock()
+        self._changed = threading.Condition(threading.Lock())
         self._open: _Batch | None = None
+        self._in_flight = 0  # single-event requests between arrival and answer (see counted)
+        self._committing = 0  # events of closed batches not yet answered
 
     @property
     def wait_seconds(self) -> float:
@@ -69,34 +85,59 @@ class GroupCommitter:
     def max_events(self) -> int:
         return max(1, settings.GROUP_COMMIT_MAX_EVENTS if self._max_events is None else self._max_events)
 
+    @contextmanager
+    def counted(self) -> Iterator[None]:
+        """Around a whole single-event request: lets a leader know who may still join."""
+        with self._changed:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._in_flight -= 1
+                self._changed.notify_all()
+
     def store(self, *, product_id: int, event: IncomingEvent, received_at: datetime) -> None:
         """Return once ``event`` is committed (with its batch), or raise what storing it raised."""
-        with self._lock:
+        with self._changed:
             batch = self._open
             leader = batch is None
             if leader:
                 batch = self._open = _Batch()
             index = len(batch.items)
             batch.items.append((product_id, event, received_at))
-            if len(batch.items) >= self.max_events:
-                self._open = None  # nobody else joins: the leader goes now
-                batch.full.set()
+            if leader:
+                deadline = time.monotonic() + self.wait_seconds
+                while not self._full(batch):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._changed.wait(remaining)
+                self._open = None
+                self._committing += len(batch.items)
+            else:
+                self._changed.notify_all()
         if leader:
-            batch.full.wait(self.wait_seconds)
-            with self._lock:
-                if self._open is batch:
-                    self._open = None
             try:
                 batch.outcomes = _commit(batch.items)
             except BaseException as error:  # noqa: BLE001 - every waiter must wake, whatever happened
                 batch.outcomes = [error] * len(batch.items)
             finally:
+                with self._changed:
+                    self._committing -= len(batch.items)
+                    self._changed.notify_all()
                 batch.done.set()
         else:
             batch.done.wait()
         outcome = batch.outcomes[index]
         if outcome is not None:
             raise outcome
+
+    def _full(self, batch: _Batch) -> bool:
+        joined = len(batch.items)
+        # Uncounted callers (tests calling store directly) leave in_flight at 0: only the limits apply.
+        expected = self._in_flight - self._committing
+        return joined >= self.max_events or (self._in_flight > 0 and joined >= expected)
 
 
 def _commit(items: list[tuple[int, IncomingEvent, datetime]]) -> list[BaseException | None]:
@@ -132,6 +173,17 @@ committer = GroupCommitter()
 def enabled() -> bool:
     """Whether single events go through the group commit: PostgreSQL, a wait above 0, no open transaction."""
     return settings.GROUP_COMMIT_WAIT_MS > 0 and connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def counted(view):
+    """Decorates the single-event view: its requests are counted in flight for the leaders (see GroupCommitter)."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        with committer.counted():
+            return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def event_store(*, product_id: int, event: IncomingEvent, received_at: datetime) -> None:

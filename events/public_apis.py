@@ -25,6 +25,7 @@ SUCCESS = b'{"success": true}'
 
 
 @csrf_exempt
+@group_commit.counted
 def event_create(request: HttpRequest) -> HttpResponse:
     return _ingest(request, batch=False)
 

@@ -166,6 +166,49 @@ def test_a_lone_event_goes_when_the_wait_is_over():
     assert list(Event.objects.filter(product=product).values_list("uuid", flat=True)) == ["alone"]
 
 
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_lone_request_in_flight_does_not_wait_for_company():
+    product = ProductFactory(organization=OrganizationFactory())
+    committer = GroupCommitter(wait_seconds=3600, max_events=64)
+
+    with committer.counted():  # the only single-event request of the process: its batch is full at one
+        committer.store(product_id=product.id, event=_event("lone"), received_at=NOW)
+
+    assert list(Event.objects.filter(product=product).values_list("uuid", flat=True)) == ["lone"]
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_the_batch_goes_once_every_request_in_flight_has_joined():
+    product = ProductFactory(organization=OrganizationFactory())
+    committer = GroupCommitter(wait_seconds=3600, max_events=64)
+    outcomes: list[BaseException | None] = [None] * 3
+    start = threading.Barrier(3)
+    counted = threading.Barrier(3)
+
+    def run(slot: int) -> None:
+        try:
+            start.wait()
+            with committer.counted():
+                counted.wait()  # all three in flight before any joins: the batch is full at three
+                committer.store(product_id=product.id, event=_event(f"u-{slot}"), received_at=NOW)
+        except BaseException as error:  # noqa: BLE001
+            outcomes[slot] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(slot,)) for slot in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert outcomes == [None] * 3
+    assert len(set(_transactions_of(product))) == 1
+    assert Event.objects.filter(product=product).count() == 3
+
+
 @pytest.mark.django_db
 def test_without_a_wait_or_inside_a_transaction_single_events_take_the_plain_path():
     with override_settings(GROUP_COMMIT_WAIT_MS=0):
