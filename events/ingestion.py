@@ -12,6 +12,7 @@ round trip, which is what lets consumers keep a watermark on ids.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -319,6 +320,9 @@ def _ascii_host_valid(host: str) -> bool:
     return True
 
 
+# A site's browsers send the same Origin on every call: parsing it (urlsplit, host checks) was
+# about a twentieth of a single event's CPU (profiled). A pure function of two strings; bounded.
+@functools.lru_cache(maxsize=4096)
 def fallback_domain_from_headers(origin: str | None, referer: str | None) -> str:
     """The site of a browser call that did not name one: Origin's host, else Referer's, else none."""
     for header in (origin, referer):
