@@ -47,6 +47,8 @@ from django.db import InterfaceError, OperationalError, connection
 
 from events import ingestion
 from events.ingestion import IncomingEvent
+from events.models import Event
+from events.signals import events_ingested
 
 
 class _Batch:
@@ -107,6 +109,11 @@ class GroupCommitter:
             index = len(batch.items)
             batch.items.append((product_id, event, received_at))
             if leader:
+                # One batch of this process in the database at a time: while it commits, the next
+                # one gathers everyone arriving (as PostgreSQL's WAL writer does with flushes).
+                # Batches committing side by side would each be small, and stay small.
+                while self._committing:
+                    self._changed.wait()
                 deadline = time.monotonic() + self.wait_seconds
                 while not self._full(batch):
                     remaining = deadline - time.monotonic()
@@ -118,8 +125,9 @@ class GroupCommitter:
             else:
                 self._changed.notify_all()
         if leader:
+            stored = 0
             try:
-                batch.outcomes = _commit(batch.items)
+                batch.outcomes, stored = _commit(batch.items)
             except BaseException as error:  # noqa: BLE001 - every waiter must wake, whatever happened
                 batch.outcomes = [error] * len(batch.items)
             finally:
@@ -127,6 +135,9 @@ class GroupCommitter:
                     self._committing -= len(batch.items)
                     self._changed.notify_all()
                 batch.done.set()
+            if stored:
+                # After the waiters and the next batch are released: a consumer may run inline here.
+                events_ingested.send(sender=Event, count=stored)
         else:
             batch.done.wait()
         outcome = batch.outcomes[index]
@@ -140,24 +151,24 @@ class GroupCommitter:
         return joined >= self.max_events or (self._in_flight > 0 and joined >= expected)
 
 
-def _commit(items: list[tuple[int, IncomingEvent, datetime]]) -> list[BaseException | None]:
-    """Store the batch in one transaction; on failure, each event alone. One outcome per item."""
+def _commit(items: list[tuple[int, IncomingEvent, datetime]]) -> tuple[list[BaseException | None], int]:
+    """Store the batch in one transaction; on failure, each event alone. One outcome per item, and rows stored."""
     try:
-        ingestion.events_store_received(_by_product(items))
-        return [None] * len(items)
+        return [None] * len(items), ingestion.events_store_received(_by_product(items), notify=False)
     except (OperationalError, InterfaceError) as error:
-        return [error] * len(items)  # the database is down or read-only: one at a time would not help
+        return [error] * len(items), 0  # the database is down or read-only: one at a time would not help
     except Exception as error:
         if len(items) == 1:
-            return [error]
+            return [error], 0
     outcomes: list[BaseException | None] = []
+    stored = 0
     for product_id, event, received_at in items:
         try:
-            ingestion.events_store_received([(product_id, [(event, received_at)])])
+            stored += ingestion.events_store_received([(product_id, [(event, received_at)])], notify=False)
             outcomes.append(None)
         except Exception as error:
             outcomes.append(error)
-    return outcomes
+    return outcomes, stored
 
 
 def _by_product(items: list[tuple[int, IncomingEvent, datetime]]) -> list[tuple[int, list]]:

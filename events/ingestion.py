@@ -398,24 +398,28 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
     return _rows_store(product_id, _rows_json(events, received_at, seen_uuids=set()))
 
 
-def events_store_received(groups: list[tuple[int, list[tuple[IncomingEvent, datetime]]]]) -> int:
+def events_store_received(
+    groups: list[tuple[int, list[tuple[IncomingEvent, datetime]]]], *, notify: bool = True
+) -> int:
     """Insert events of several requests, each with its own received time, in one transaction.
 
     ``groups`` holds (product id, [(event, received_at), ...]); each product is one
     statement of :func:`events_store`'s shape, so dedupe by uuid and licenses are
     the same. One product (the common case) is one round trip; several run inside
     one ``atomic`` block. The group commit of single events (``events.group_commit``)
-    calls this.
+    calls this with ``notify=False`` and sends ``events_ingested`` itself once the
+    waiting requests are released: a consumer run inline (Celery eager, no broker)
+    must not hold up a whole batch.
     """
     groups = [(product_id, items) for product_id, items in groups if items]
     if len(groups) == 1:
         product_id, items = groups[0]
-        return _rows_store(product_id, _received_rows_json(items))
+        return _rows_store(product_id, _received_rows_json(items), notify=notify)
     stored = 0
     with transaction.atomic():
         # Products in id order: the shared barrier locks of concurrent batches are taken in one order.
         for product_id, items in sorted(groups, key=lambda group: group[0]):
-            stored += _rows_store(product_id, _received_rows_json(items))
+            stored += _rows_store(product_id, _received_rows_json(items), notify=notify)
     return stored
 
 
@@ -461,7 +465,7 @@ def _rows_json(events: list[IncomingEvent], received_at: datetime, *, seen_uuids
     return rows
 
 
-def _rows_store(product_id: int, rows: list[str]) -> int:
+def _rows_store(product_id: int, rows: list[str], *, notify: bool = True) -> int:
     vendor = connection.vendor
     if vendor not in _SQL:
         _SQL[vendor] = _insert_sql(vendor)
@@ -496,7 +500,7 @@ def _rows_store(product_id: int, rows: list[str]) -> int:
         # while its key sat in the cache.
         _product_ids.forget_where(lambda cached_id: cached_id == product_id)
         raise IngestError("public_key: unknown public key.", code="invalid_public_key", status=401) from None
-    if stored:
+    if stored and notify:
         # Consumers (the Feature Usage fold) may catch up; they debounce, this costs a cache add.
         transaction.on_commit(lambda: events_ingested.send(sender=Event, count=stored))
     return stored

@@ -117,7 +117,7 @@ def test_a_database_failure_is_every_waiters_answer_and_nothing_is_stored(monkey
     product = ProductFactory(organization=OrganizationFactory())
     calls = []
 
-    def failing(groups):
+    def failing(groups, **options):
         calls.append(groups)
         raise OperationalError("the database went away")
 
