@@ -43,8 +43,9 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
+from core.middleware import READ_ONLY_SQLSTATE
 from events import ingestion
 from events.ingestion import IncomingEvent
 from events.models import Event
@@ -156,10 +157,10 @@ def _commit(items: list[tuple[int, IncomingEvent, datetime]]) -> tuple[list[Base
     try:
         return [None] * len(items), ingestion.events_store_received(_by_product(items), notify=False)
     except (OperationalError, InterfaceError) as error:
-        return [error] * len(items), 0  # the database is down or read-only: one at a time would not help
+        return [error] * len(items), 0  # the database is down: one at a time would not help
     except Exception as error:
-        if len(items) == 1:
-            return [error], 0
+        if len(items) == 1 or _read_only(error):
+            return [error] * len(items), 0
     outcomes: list[BaseException | None] = []
     stored = 0
     for product_id, event, received_at in items:
@@ -169,6 +170,11 @@ def _commit(items: list[tuple[int, IncomingEvent, datetime]]) -> tuple[list[Base
         except Exception as error:
             outcomes.append(error)
     return outcomes, stored
+
+
+def _read_only(error: Exception) -> bool:
+    """A standby or a failover in progress (SQLSTATE 25006): every event would fail alike."""
+    return isinstance(error, DatabaseError) and getattr(error.__cause__, "sqlstate", None) == READ_ONLY_SQLSTATE
 
 
 def _by_product(items: list[tuple[int, IncomingEvent, datetime]]) -> list[tuple[int, list]]:

@@ -11,7 +11,7 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import DatabaseError, OperationalError, connection
 from django.test import override_settings
 
 from events import group_commit, ingestion
@@ -220,3 +220,26 @@ def test_without_a_wait_or_inside_a_transaction_single_events_take_the_plain_pat
 @pytest.mark.django_db(transaction=True)
 def test_group_commit_applies_on_postgresql_only():
     assert group_commit.enabled() is (connection.vendor == "postgresql")
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_read_only_database_is_every_waiters_answer_tried_once(monkeypatch):
+    product = ProductFactory(organization=OrganizationFactory())
+    calls = []
+
+    class ReadOnly(Exception):
+        sqlstate = "25006"
+
+    def failing(groups, **options):
+        calls.append(groups)
+        raise DatabaseError("cannot execute INSERT in a read-only transaction") from ReadOnly()
+
+    monkeypatch.setattr(ingestion, "events_store_received", failing)
+    committer = GroupCommitter(wait_seconds=60, max_events=3)
+
+    outcomes = _store_concurrently(committer, [(product.id, _event(f"u-{n}")) for n in range(3)])
+
+    assert all(isinstance(outcome, DatabaseError) for outcome in outcomes)
+    assert len(calls) == 1
+    assert Event.objects.filter(product=product).count() == 0
