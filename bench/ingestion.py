@@ -7,7 +7,8 @@ a unique uuid, and afterwards the rows stored must equal the events acknowledged
 
 Knobs: BENCH_INGEST_SECONDS, BENCH_INGEST_CLIENTS (16), BENCH_BATCH_SECONDS (10),
 BENCH_BATCHES (200 pre-built batches), BENCH_BATCH_CLIENTS (4), BENCH_INGEST_WORKERS (2 gunicorn workers × 4 threads),
-BENCH_INGEST_ASYNC_SECONDS (10; 0 skips the informational run with INGEST_SYNCHRONOUS_COMMIT=0).
+BENCH_INGEST_ASYNC_SECONDS (10; 0 skips the informational run with INGEST_SYNCHRONOUS_COMMIT=0),
+BENCH_INGEST_PLAIN_SECONDS (10; 0 skips the same-run P4 without group commit, GROUP_COMMIT_WAIT_MS=0).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def run(ctx: BenchContext) -> list[Result]:
     batch_clients = int(os.environ.get("BENCH_BATCH_CLIENTS", "4"))
     workers = int(os.environ.get("BENCH_INGEST_WORKERS", "2"))
 
-    baseline_product, p4_product, p5_product, warmup_product, async_product, license_keys = _setup_products()
+    baseline_product, p4_product, p5_product, warmup_product, async_product, plain_product, license_keys = (
+        _setup_products()
+    )
     single_1 = _baseline_single_inserts(ctx, baseline_product, connections=1)
     single_4 = _baseline_single_inserts(ctx, baseline_product, connections=4)
     many = _baseline_executemany(ctx, baseline_product)
@@ -54,6 +57,25 @@ def run(ctx: BenchContext) -> list[Result]:
         p5 = asyncio.run(
             _drive_batches(base_url, p5_product, license_keys, seconds=batch_seconds, clients=batch_clients)
         )
+
+    # The same load without group commit (one INSERT and COMMIT per request): P4's same-run baseline.
+    plain_seconds = float(os.environ.get("BENCH_INGEST_PLAIN_SECONDS", "10"))
+    plain_note = ""
+    if plain_seconds > 0:
+        with server(
+            ctx, workers=workers, env={**env, "GROUP_COMMIT_WAIT_MS": "0"}, label="ingestion-plain"
+        ) as base_url:
+            asyncio.run(_drive_single(base_url, warmup_product, license_keys, seconds=3, clients=clients))
+            p4_plain = asyncio.run(
+                _drive_single(base_url, plain_product, license_keys, seconds=plain_seconds, clients=clients)
+            )
+        plain_rate = p4_plain["acknowledged"] / p4_plain["elapsed"]
+        plain_note = (
+            f"; without group commit (GROUP_COMMIT_WAIT_MS=0) for {plain_seconds:.0f}s: {plain_rate:,.0f} ev/s, "
+            f"p99 {percentile(p4_plain['latencies'], 99):.1f} ms, stored {_stored(plain_product):,} == acknowledged "
+            f"{p4_plain['acknowledged']:,}: {_stored(plain_product) == p4_plain['acknowledged']}"
+        )
+        print(f"  P4{plain_note[1:]}")
 
     # The same load with INGEST_SYNCHRONOUS_COMMIT=0: what the WAL flush costs (informational, not the P4 figure).
     async_seconds = float(os.environ.get("BENCH_INGEST_ASYNC_SECONDS", "10"))
@@ -104,7 +126,7 @@ def run(ctx: BenchContext) -> list[Result]:
                 f"p99 {p4_p99:.1f} ms; slowest second {p4['slowest_second']:,} ev/s; "
                 f"4-connection INSERT baseline {single_4:,.0f}/s (ratio {p4_rate / single_4:.2f}); "
                 f"stored {p4_stored:,} == acknowledged {p4['acknowledged']:,}: {p4_stored == p4['acknowledged']}; "
-                f"errors {p4['errors']}; busy database sessions by wait: {waits.summary()}{async_note}"
+                f"errors {p4['errors']}; busy database sessions by wait: {waits.summary()}{plain_note}{async_note}"
             ),
         ),
         Result(
@@ -139,7 +161,7 @@ def _setup_products():
     )
     products = [
         Product.objects.create(organization=organization, name=name)
-        for name in ("baseline", "P4", "P5", "warm-up", "P4 async")
+        for name in ("baseline", "P4", "P5", "warm-up", "P4 async", "P4 plain")
     ]
     keys = [f"BENCH-{n:05d}" for n in range(500)]
     License.objects.bulk_create([License(product=p, key=k) for p in products[1:] for k in keys])

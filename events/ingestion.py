@@ -12,6 +12,7 @@ round trip, which is what lets consumers keep a watermark on ids.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -320,6 +321,9 @@ def _ascii_host_valid(host: str) -> bool:
     return True
 
 
+# A site's browsers send the same Origin on every call: parsing it (urlsplit, host checks) was
+# about a twentieth of a single event's CPU (profiled). A pure function of two strings; bounded.
+@functools.lru_cache(maxsize=4096)
 def fallback_domain_from_headers(origin: str | None, referer: str | None) -> str:
     """The site of a browser call that did not name one: Origin's host, else Referer's, else none."""
     for header in (origin, referer):
@@ -399,14 +403,48 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
     """
     if not events:
         return 0
-    vendor = connection.vendor
-    if vendor not in _SQL:
-        _SQL[vendor] = _insert_sql(vendor)
-    sqlite = vendor == "sqlite"
+    return _rows_store(product_id, _rows_json(events, received_at, seen_uuids=set()))
+
+
+def events_store_received(
+    groups: list[tuple[int, list[tuple[IncomingEvent, datetime]]]], *, notify: bool = True
+) -> int:
+    """Insert events of several requests, each with its own received time, in one transaction.
+
+    ``groups`` holds (product id, [(event, received_at), ...]); each product is one
+    statement of :func:`events_store`'s shape, so dedupe by uuid and licenses are
+    the same. One product (the common case) is one round trip; several run inside
+    one ``atomic`` block. The group commit of single events (``events.group_commit``)
+    calls this with ``notify=False`` and sends ``events_ingested`` itself once the
+    waiting requests are released: a consumer run inline (Celery eager, no broker)
+    must not hold up a whole batch.
+    """
+    groups = [(product_id, items) for product_id, items in groups if items]
+    if len(groups) == 1:
+        product_id, items = groups[0]
+        return _rows_store(product_id, _received_rows_json(items), notify=notify)
+    stored = 0
+    with transaction.atomic():
+        # Products in id order: the shared barrier locks of concurrent batches are taken in one order.
+        for product_id, items in sorted(groups, key=lambda group: group[0]):
+            stored += _rows_store(product_id, _received_rows_json(items), notify=notify)
+    return stored
+
+
+def _received_rows_json(items: list[tuple[IncomingEvent, datetime]]) -> list[str]:
+    rows: list[str] = []
+    seen_uuids: set[str] = set()
+    for item, received_at in items:
+        rows += _rows_json([item], received_at, seen_uuids=seen_uuids)
+    return rows
+
+
+def _rows_json(events: list[IncomingEvent], received_at: datetime, *, seen_uuids: set[str]) -> list[str]:
+    """The JSON objects of the insert's ``rows`` array; a uuid already in ``seen_uuids`` is skipped."""
+    sqlite = connection.vendor == "sqlite"
     adapt = connection.ops.adapt_datetimefield_value
     received = adapt(received_at) if sqlite else received_at.isoformat()
     rows: list[str] = []
-    seen_uuids: set[str] = set()
     dumps = json.dumps
     for item in events:
         if item.uuid is not None:
@@ -432,6 +470,13 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
         )
         # The properties are already JSON text (measured for the size limit): splice, do not re-encode.
         rows.append('{"properties":' + item.properties_json + "," + rest[1:])
+    return rows
+
+
+def _rows_store(product_id: int, rows: list[str], *, notify: bool = True) -> int:
+    vendor = connection.vendor
+    if vendor not in _SQL:
+        _SQL[vendor] = _insert_sql(vendor)
     params = {"owner": product_id, "rows": "[" + ",".join(rows) + "]"}
     # CONN_HEALTH_CHECKS would ping a reused connection with SELECT 1 before this
     # statement, doubling the round trips of the hottest path. Skip the ping and,
@@ -463,7 +508,7 @@ def events_store(*, product_id: int, events: list[IncomingEvent], received_at: d
         # while its key sat in the cache.
         _product_ids.forget_where(lambda cached_id: cached_id == product_id)
         raise IngestError("public_key: unknown public key.", code="invalid_public_key", status=401) from None
-    if stored:
+    if stored and notify:
         # Consumers (the Feature Usage fold) may catch up; they debounce, this costs a cache add.
         transaction.on_commit(lambda: events_ingested.send(sender=Event, count=stored))
     return stored

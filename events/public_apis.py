@@ -18,13 +18,14 @@ from core.errors import error_body
 from core.openapi import PUBLIC_ERROR_SCHEMA
 from core.public_bodies import public_body_read
 from core.ratelimit import client_address, invalid_key_hit, invalid_key_retry_after, rate_limit_hit
-from events import ingestion
+from events import group_commit, ingestion
 from events.ingestion import IngestError
 
 SUCCESS = b'{"success": true}'
 
 
 @csrf_exempt
+@group_commit.counted
 def event_create(request: HttpRequest) -> HttpResponse:
     return _ingest(request, batch=False)
 
@@ -70,9 +71,11 @@ def _ingest(request: HttpRequest, *, batch: bool) -> HttpResponse:
         )
         if batch:
             events = ingestion.batch_parse(data, now=now, fallback_domain=fallback)
+            ingestion.events_store(product_id=product_id, events=events, received_at=now)
         else:
-            events = [ingestion.event_parse(data, now=now, fallback_domain=fallback)]
-        ingestion.events_store(product_id=product_id, events=events, received_at=now)
+            event = ingestion.event_parse(data, now=now, fallback_domain=fallback)
+            # Shares one INSERT and COMMIT with the process's concurrent single events (events.group_commit).
+            group_commit.event_store(product_id=product_id, event=event, received_at=now)
     except IngestError as error:
         return _error_response(error)
     if batch:

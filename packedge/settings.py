@@ -228,6 +228,12 @@ CORS_EXPOSE_HEADERS = ["Retry-After"]
 # database server itself crashes in the next ~0.6 s. On by default: durable.
 INGEST_SYNCHRONOUS_COMMIT = env.bool("INGEST_SYNCHRONOUS_COMMIT", default=True)
 
+# Group commit of single events on PostgreSQL (events.group_commit, docs/ingestion-group-commit.md):
+# concurrent requests of one process wait at most this long for one shared INSERT and COMMIT,
+# or until GROUP_COMMIT_MAX_EVENTS have joined. 0: each request commits alone.
+GROUP_COMMIT_WAIT_MS = env.float("GROUP_COMMIT_WAIT_MS", default=2.0)
+GROUP_COMMIT_MAX_EVENTS = env.int("GROUP_COMMIT_MAX_EVENTS", default=64)
+
 # Seconds a client is told to wait when the database is unreachable.
 DATABASE_RETRY_AFTER_SECONDS = env.int("DATABASE_RETRY_AFTER_SECONDS", default=5)
 
