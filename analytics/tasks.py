@@ -8,6 +8,7 @@ from celery import shared_task
 from django.core.cache import cache
 
 from analytics.counters import counters_fold_all, counters_recount
+from analytics.installs.fold import installs_fold_all
 from events.models import Product
 
 # Ingestion asks for a fold at most once per this many seconds (the beat folds every second anyway).
@@ -22,6 +23,14 @@ def fold_events() -> int:
     """Fold every product's pending events into its counters; returns how many were folded."""
     folded, _ = counters_fold_all()
     return folded
+
+
+# Installs analytics keeps its own watermark and lock (analytics.installs.fold): on the beat
+# schedule beside fold_events, so neither fold waits for the other.
+@shared_task
+def fold_installs() -> int:
+    """Fold every product's pending lifecycle events into its Installs tables; returns how many."""
+    return installs_fold_all()
 
 
 @shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)

@@ -1,0 +1,217 @@
+"""The installs fold: the worker adds the product's lifecycle events above its watermark to the installs tables.
+
+Its own watermark and lock (``InstallState``), beside Feature Usage's: lifecycle events
+are a small part of the stream, so the fold reads only them (by event name) and
+applies them in Python, in id order, with the rules of ``lifecycle``, to the rows of
+the sites they name. Each step is one transaction that moves the watermark with the
+rows it changed, so nothing is lost or counted twice. Ingestion is not touched.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from analytics.installs.lifecycle import (
+    DAY_COLUMNS,
+    LIFECYCLE_EVENTS,
+    Changes,
+    LifecycleEvent,
+    Site,
+    apply_event,
+)
+from analytics.installs.models import InstallActiveCount, InstallDay, InstallSite, InstallState, Uninstall
+from events.models import Event, Product
+from events.selectors import events_committed_through
+
+# Lifecycle events per committed step: a large backlog drains in steps that each shrink the tail.
+FOLD_STEP_EVENTS = 20000
+SITE_FIELDS = (
+    "active",
+    "first_installed_at",
+    "installed_at",
+    "last_event",
+    "last_event_at",
+    "last_event_id",
+    "installs",
+    "uninstalls",
+    "license_id",
+    "license_key",
+    "php",
+    "platform",
+    "plugins",
+)
+
+
+def lifecycle_events(*, product: Product) -> QuerySet[Event]:
+    return Event.objects.filter(product=product, event__in=LIFECYCLE_EVENTS)
+
+
+def as_lifecycle_events(events: QuerySet[Event], limit: int | None = None) -> Iterable[LifecycleEvent]:
+    """The events as LifecycleEvent values, in id order (the first ``limit`` of them)."""
+    rows = events.order_by("id").values_list(
+        "id", "event", "domain", "occurred_at", "properties", "license_id", "license_key"
+    )
+    if limit is not None:
+        rows = rows[:limit]
+    for row in rows.iterator(chunk_size=2000):
+        yield LifecycleEvent(*row)
+
+
+def sites_of(*, product: Product, domains: Iterable[str]) -> dict[str, Site]:
+    """The stored sites among ``domains``, as lifecycle ``Site`` values."""
+    sites = {}
+    wanted = list(set(domains))
+    for start in range(0, len(wanted), 1000):
+        for row in InstallSite.objects.filter(product=product, domain__in=wanted[start : start + 1000]):
+            sites[row.domain] = Site(domain=row.domain, pk=row.pk, **{name: getattr(row, name) for name in SITE_FIELDS})
+    return sites
+
+
+def apply_events(*, product: Product, events: list[LifecycleEvent], zone) -> tuple[dict[str, Site], Changes]:
+    """Apply ``events`` (id order) to the stored state of their sites: the sites after, and the changes."""
+    sites = sites_of(product=product, domains=(event.domain for event in events if event.domain))
+    changes = Changes()
+    for event in events:
+        site = apply_event(sites.get(event.domain), event, changes, zone=zone)
+        if site is not None:
+            sites[event.domain] = site
+    return sites, changes
+
+
+def installs_fold(*, product: Product, step_events: int = FOLD_STEP_EVENTS) -> int:
+    """Fold the product's committed lifecycle events above its watermark; returns how many."""
+    through = events_committed_through(product_id=product.pk)
+    InstallState.objects.get_or_create(product=product, defaults={"timezone": product.timezone})
+    folded = 0
+    while True:
+        with transaction.atomic():
+            state = InstallState.objects.select_for_update().get(product=product)
+            product = Product.objects.get(pk=product.pk)
+            if state.timezone != product.timezone:
+                # The day rows are in the old zone: count everything again in the new one.
+                _drop(product)
+                state.folded_through, state.without_site, state.timezone = 0, 0, product.timezone
+            if state.folded_through >= through:
+                state.save()
+                return folded
+            events = list(
+                as_lifecycle_events(
+                    lifecycle_events(product=product).filter(id__gt=state.folded_through, id__lte=through),
+                    limit=step_events,
+                )
+            )
+            if events:
+                sites, changes = apply_events(product=product, events=events, zone=zoneinfo.ZoneInfo(product.timezone))
+                _write(product, sites, changes)
+                state.without_site += changes.without_site
+            full_step = len(events) == step_events
+            state.folded_through = events[-1].id if full_step else through
+            state.save()
+            folded += len(events)
+
+
+def installs_fold_all() -> int:
+    """Fold every product with lifecycle events above its installs watermark; returns how many events."""
+    through = Coalesce(
+        Subquery(InstallState.objects.filter(product=OuterRef("pk")).values("folded_through")[:1]), Value(0)
+    )
+    zone = Subquery(InstallState.objects.filter(product=OuterRef("pk")).values("timezone")[:1])
+    pending = Product.objects.annotate(through=through, state_zone=zone).filter(
+        # Any event above the watermark, not only lifecycle ones: the fold moves the watermark
+        # past the others too, so this probe (and a read's tail) never rescan them.
+        Exists(Event.objects.filter(product=OuterRef("pk"), id__gt=OuterRef("through")))
+        | (Q(state_zone__isnull=False) & ~Q(state_zone=F("timezone")))
+    )
+    return sum(installs_fold(product=product) for product in pending)
+
+
+def installs_rebuild(*, product: Product) -> int:
+    """Count the product's installs again from all its lifecycle events (operators, the demo)."""
+    with transaction.atomic():
+        state, _ = InstallState.objects.select_for_update().get_or_create(product=product)
+        _drop(product)
+        state.folded_through, state.without_site, state.timezone = 0, 0, product.timezone
+        state.save()
+    return installs_fold(product=product)
+
+
+def _drop(product: Product) -> None:
+    for model in (InstallSite, InstallDay, InstallActiveCount, Uninstall):
+        model.objects.filter(product=product).delete()
+
+
+def _write(product: Product, sites: dict[str, Site], changes: Changes) -> None:
+    """Write the changed sites and add the changes to the day and count rows (under the state's lock)."""
+    changed = [site for site in sites.values() if site.changed]
+    InstallSite.objects.bulk_update(
+        [
+            InstallSite(pk=site.pk, product=product, domain=site.domain, **_site_values(site))
+            for site in changed
+            if site.pk
+        ],
+        SITE_FIELDS,
+        batch_size=500,
+    )
+    InstallSite.objects.bulk_create(
+        [InstallSite(product=product, domain=site.domain, **_site_values(site)) for site in changed if not site.pk],
+        batch_size=500,
+    )
+    days = {day: values for day, values in changes.days.items() if any(values)}
+    existing = InstallDay.objects.filter(product=product, day__in=list(days))
+    for row in existing:
+        for index, name in enumerate(DAY_COLUMNS):
+            days[row.day][index] += getattr(row, name)
+    existing.delete()
+    InstallDay.objects.bulk_create(
+        [
+            InstallDay(product=product, day=day, **dict(zip(DAY_COLUMNS, values, strict=True)))
+            for day, values in days.items()
+        ],
+        batch_size=500,
+    )
+    counts = {key: delta for key, delta in changes.counts.items() if delta}
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in counts:
+        by_kind.setdefault(kind, []).append(value)
+    for kind, values in by_kind.items():
+        for start in range(0, len(values), 500):
+            rows = InstallActiveCount.objects.filter(product=product, kind=kind, value__in=values[start : start + 500])
+            for row in rows:
+                counts[(kind, row.value)] += row.sites
+            rows.delete()
+    InstallActiveCount.objects.bulk_create(
+        [
+            InstallActiveCount(product=product, kind=kind, value=value, sites=sites)
+            for (kind, value), sites in counts.items()
+            if sites
+        ],
+        batch_size=500,
+    )
+    Uninstall.objects.bulk_create(
+        [
+            Uninstall(
+                product=product,
+                event_id=row.event_id,
+                domain=row.domain,
+                day=row.day,
+                occurred_at=row.occurred_at,
+                reason=row.reason,
+                feedback=row.feedback,
+                license_id=row.license_id,
+                license_key=row.license_key,
+                days_installed=row.days_installed,
+                search_text=row.search_text,
+            )
+            for row in changes.uninstalls
+        ],
+        batch_size=500,
+    )
+
+
+def _site_values(site: Site) -> dict:
+    return {name: getattr(site, name) for name in SITE_FIELDS}
