@@ -13,4 +13,11 @@ urlpatterns = [
         apis.FeatureUsageCsvApi.as_view(),
         name="feature-usage-csv",
     ),
+    path("v1/products/<str:product_id>/analytics/installs", apis.InstallsApi.as_view(), name="installs"),
+    path(
+        "v1/products/<str:product_id>/analytics/installs/feedback",
+        apis.InstallsFeedbackApi.as_view(),
+        name="installs-feedback",
+    ),
+    path("v1/products/<str:product_id>/analytics/installs.csv", apis.InstallsCsvApi.as_view(), name="installs-csv"),
 ]

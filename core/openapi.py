@@ -12,8 +12,8 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 # Seed 002 keeps the flag usage body unwrapped; the CSV export is not JSON.
-UNWRAPPED_OPERATIONS = {"flags_usage", "feature_usage_csv"}
-PAID_OPERATIONS = {"feature_usage", "feature_usage_csv"}
+UNWRAPPED_OPERATIONS = {"flags_usage", "feature_usage_csv", "installs_csv"}
+PAID_OPERATIONS = {"feature_usage", "feature_usage_csv", "installs", "installs_feedback", "installs_csv"}
 ERROR_SCHEMA = {
     "type": "object",
     "properties": {
