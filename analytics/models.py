@@ -265,4 +265,5 @@ from analytics.installs.models import (  # noqa: E402, F401
     InstallSite,
     InstallState,
     Uninstall,
+    UninstallDayCount,
 )

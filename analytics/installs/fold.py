@@ -24,7 +24,15 @@ from analytics.installs.lifecycle import (
     Site,
     apply_event,
 )
-from analytics.installs.models import InstallActiveCount, InstallDay, InstallSite, InstallState, Uninstall
+from analytics.installs.models import (
+    UNKNOWN_AGE,
+    InstallActiveCount,
+    InstallDay,
+    InstallSite,
+    InstallState,
+    Uninstall,
+    UninstallDayCount,
+)
 from events.models import Event, Product
 from events.selectors import events_committed_through
 
@@ -141,25 +149,21 @@ def installs_rebuild(*, product: Product) -> int:
 
 
 def _drop(product: Product) -> None:
-    for model in (InstallSite, InstallDay, InstallActiveCount, Uninstall):
+    for model in (InstallSite, InstallDay, InstallActiveCount, Uninstall, UninstallDayCount):
         model.objects.filter(product=product).delete()
 
 
 def _write(product: Product, sites: dict[str, Site], changes: Changes) -> None:
     """Write the changed sites and add the changes to the day and count rows (under the state's lock)."""
     changed = [site for site in sites.values() if site.changed]
-    InstallSite.objects.bulk_update(
-        [
-            InstallSite(pk=site.pk, product=product, domain=site.domain, **_site_values(site))
-            for site in changed
-            if site.pk
-        ],
-        SITE_FIELDS,
-        batch_size=500,
-    )
+    # Replaced rather than updated: a bulk_update of a few thousand rows builds CASE
+    # expressions that cost seconds, a DELETE by primary key and one INSERT cost milliseconds.
+    stored = [site.pk for site in changed if site.pk]
+    for start in range(0, len(stored), 1000):
+        InstallSite.objects.filter(pk__in=stored[start : start + 1000]).delete()
     InstallSite.objects.bulk_create(
-        [InstallSite(product=product, domain=site.domain, **_site_values(site)) for site in changed if not site.pk],
-        batch_size=500,
+        [InstallSite(product=product, domain=site.domain, **_site_values(site)) for site in changed],
+        batch_size=1000,
     )
     days = {day: values for day, values in changes.days.items() if any(values)}
     existing = InstallDay.objects.filter(product=product, day__in=list(days))
@@ -192,6 +196,27 @@ def _write(product: Product, sites: dict[str, Site], changes: Changes) -> None:
         ],
         batch_size=500,
     )
+    # The rows of the touched (day, reason) pairs are read, merged, deleted and written again, all of them.
+    uninstall_counts = uninstall_day_counts(changes.uninstalls)
+    reasons_by_day: dict = {}
+    for day, reason, _ in uninstall_counts:
+        reasons_by_day.setdefault(day, set()).add(reason)
+    for day, reasons in reasons_by_day.items():
+        existing = UninstallDayCount.objects.filter(product=product, day=day, reason__in=list(reasons))
+        for row in existing:
+            merged = uninstall_counts.setdefault((row.day, row.reason, row.days_installed), [0, 0])
+            merged[0] += row.uninstalls
+            merged[1] += row.with_feedback
+        existing.delete()
+    UninstallDayCount.objects.bulk_create(
+        [
+            UninstallDayCount(
+                product=product, day=day, reason=reason, days_installed=age, uninstalls=n, with_feedback=f
+            )
+            for (day, reason, age), (n, f) in uninstall_counts.items()
+        ],
+        batch_size=1000,
+    )
     Uninstall.objects.bulk_create(
         [
             Uninstall(
@@ -211,6 +236,17 @@ def _write(product: Product, sites: dict[str, Site], changes: Changes) -> None:
         ],
         batch_size=500,
     )
+
+
+def uninstall_day_counts(uninstalls) -> dict[tuple, list[int]]:
+    """(day, reason, days installed or UNKNOWN_AGE) → [uninstalls, with feedback]."""
+    counts: dict[tuple, list[int]] = {}
+    for row in uninstalls:
+        age = UNKNOWN_AGE if row.days_installed is None else row.days_installed
+        values = counts.setdefault((row.day, row.reason, age), [0, 0])
+        values[0] += 1
+        values[1] += 1 if row.feedback else 0
+    return counts
 
 
 def _site_values(site: Site) -> dict:

@@ -124,3 +124,25 @@ class Uninstall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.domain} {self.day}: {self.reason}"
+
+
+UNKNOWN_AGE = -1  # UninstallDayCount.days_installed of uninstalls with no install seen
+
+
+class UninstallDayCount(models.Model):
+    """Counted uninstalls per local day, reason and whole days installed: the ranking and the
+    time-to-uninstall distribution of a window read days × reasons × ages rows, not every uninstall."""
+
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    day = models.DateField()
+    reason = models.CharField(max_length=REASON_MAX_LENGTH, blank=True)
+    days_installed = models.IntegerField()  # UNKNOWN_AGE when no install of the site was seen
+    uninstalls = models.IntegerField(default=0)
+    with_feedback = models.IntegerField(default=0)
+
+    pk = models.CompositePrimaryKey("product", "day", "reason", "days_installed")
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.reason} after {self.days_installed} days: {self.uninstalls}"

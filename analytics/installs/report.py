@@ -13,14 +13,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Q, Sum
 from rest_framework import status
 
 from analytics.feature_usage.query import FeatureUsageQuery, days_in_window, parse_feature_usage_query
 from analytics.feature_usage.report import read_snapshot
-from analytics.installs.fold import apply_events, as_lifecycle_events, lifecycle_events
+from analytics.installs.fold import apply_events, as_lifecycle_events, lifecycle_events, uninstall_day_counts
 from analytics.installs.lifecycle import UninstallRow
-from analytics.installs.models import InstallActiveCount, InstallDay, InstallState, Uninstall
+from analytics.installs.models import (
+    UNKNOWN_AGE,
+    InstallActiveCount,
+    InstallDay,
+    InstallState,
+    Uninstall,
+    UninstallDayCount,
+)
 from core.errors import ApiError
 from core.text import has_control_characters
 from events.models import License, Product
@@ -107,6 +114,7 @@ def installs(query: FeatureUsageQuery) -> dict:
         days = _days(read)
         active = days.pop("active_now")
         licensed = _counts(read, "licensed", ["yes", "no"])
+        uninstall_counts = _uninstall_counts(read)
         return {
             "from": query.date_from.isoformat(),
             "to": query.date_to.isoformat(),
@@ -116,8 +124,8 @@ def installs(query: FeatureUsageQuery) -> dict:
             "activeUnlicensed": licensed.get("no", 0),
             "totals": days["totals"],
             "days": days["days"],
-            "uninstallReasons": _reasons(read),
-            "timeToUninstall": _time_to_uninstall(read),
+            "uninstallReasons": _reasons(read, uninstall_counts),
+            "timeToUninstall": _time_to_uninstall(read, uninstall_counts),
             "environment": {
                 "php": [{"version": v or UNKNOWN, "sites": n} for v, n in _top(read, "php", TOP_VALUES)],
                 "wp": [{"version": v or UNKNOWN, "sites": n} for v, n in _top(read, "wp", TOP_VALUES)],
@@ -250,32 +258,39 @@ def _top(read: _Read, kind: str, limit: int) -> list[tuple[str, int]]:
     return ranked[:limit]
 
 
-def _reasons(read: _Read) -> list[dict]:
-    reasons: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+def _uninstall_counts(read: _Read) -> dict[tuple[str, int], list[int]]:
+    """The window's counted uninstalls per (reason, days installed or UNKNOWN_AGE): [uninstalls, with feedback]."""
+    counts: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
     grouped = (
-        read.folded_uninstalls()
+        UninstallDayCount.objects.filter(product=read.product, day__range=(read.query.date_from, read.query.date_to))
         .order_by()
-        .values("reason")
-        .annotate(n=Count("event_id"), with_feedback=Count("event_id", filter=~Q(feedback="")))
+        .values_list("reason", "days_installed")
+        .annotate(n=Sum("uninstalls"), f=Sum("with_feedback"))
     )
-    for row in grouped:
-        reasons[row["reason"]][0] += row["n"]
-        reasons[row["reason"]][1] += row["with_feedback"]
-    for row in read.tail_uninstalls():
-        reasons[row.reason][0] += 1
-        reasons[row.reason][1] += 1 if row.feedback else 0
-    ranked = sorted(reasons.items(), key=lambda item: (-item[1][0], item[0]))
+    for reason, age, n, with_feedback in grouped:
+        counts[(reason, age)][0] += n
+        counts[(reason, age)][1] += with_feedback
+    for (_, reason, age), (n, with_feedback) in uninstall_day_counts(read.tail_uninstalls()).items():
+        counts[(reason, age)][0] += n
+        counts[(reason, age)][1] += with_feedback
+    return counts
+
+
+def _reasons(read: _Read, counts: dict) -> list[dict]:
+    reasons: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for (reason, _), (n, with_feedback) in counts.items():
+        reasons[reason][0] += n
+        reasons[reason][1] += with_feedback
+    ranked = sorted(((r, v) for r, v in reasons.items() if v[0]), key=lambda item: (-item[1][0], item[0]))
     return [{"reason": reason, "uninstalls": n, "withFeedback": f} for reason, (n, f) in ranked]
 
 
-def _time_to_uninstall(read: _Read) -> dict:
-    ages: dict[int | None, int] = defaultdict(int)
-    grouped = read.folded_uninstalls().order_by().values_list("days_installed").annotate(n=Count("event_id"))
-    for days, n in grouped:
-        ages[days] += n
-    for row in read.tail_uninstalls():
-        ages[row.days_installed] += 1
-    unknown = ages.pop(None, 0)
+def _time_to_uninstall(read: _Read, counts: dict) -> dict:
+    ages: dict[int, int] = defaultdict(int)
+    for (_, age), (n, _) in counts.items():
+        ages[age] += n
+    unknown = ages.pop(UNKNOWN_AGE, 0)
+    ages = {age: n for age, n in ages.items() if n}
     known = sum(ages.values())
     return {
         "uninstalls": known + unknown,
