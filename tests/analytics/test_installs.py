@@ -210,3 +210,14 @@ def test_the_beat_task_folds_every_product_and_moves_past_other_events(plugin):
     assert InstallState.objects.get(product=plugin).folded_through == other.id
     assert fold_installs() == 0
     check_expected(answer(plugin))
+
+
+def test_the_rebuild_command_counts_again(plugin):
+    from django.core.management import call_command
+
+    store(plugin, plugin.lic, lifecycle(plugin, plugin.lic))
+    installs_fold(product=plugin)
+    InstallSite.objects.filter(product=plugin).update(active=False)  # damage the stored state
+    call_command("rebuild_installs", plugin.public_id)
+    assert InstallSite.objects.filter(product=plugin, active=True).count() == 2
+    check_expected(answer(plugin))
