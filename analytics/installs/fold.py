@@ -206,16 +206,13 @@ def _write(product: Product, sites: dict[str, Site], changes: Changes) -> None:
     )
     days = {day: values for day, values in changes.days.items() if any(values)}
     existing = InstallDay.objects.filter(product=product, day__in=list(days))
-    for row in existing:
-        for index, name in enumerate(DAY_COLUMNS):
-            days[row.day][index] += getattr(row, name)
+    for day, *stored_values in existing.values_list("day", *DAY_COLUMNS):
+        days[day] = [added + stored for added, stored in zip(days[day], stored_values, strict=True)]
     existing.delete()
-    InstallDay.objects.bulk_create(
-        [
-            InstallDay(product=product, day=day, **dict(zip(DAY_COLUMNS, values, strict=True)))
-            for day, values in days.items()
-        ],
-        batch_size=500,
+    _insert(
+        InstallDay,
+        ("product", "day", *DAY_COLUMNS),
+        [(product.pk, _when(day), *values) for day, values in days.items()],
     )
     counts = {key: delta for key, delta in changes.counts.items() if delta}
     by_kind: dict[str, list[str]] = {}
@@ -224,16 +221,13 @@ def _write(product: Product, sites: dict[str, Site], changes: Changes) -> None:
     for kind, values in by_kind.items():
         for start in range(0, len(values), 500):
             rows = InstallActiveCount.objects.filter(product=product, kind=kind, value__in=values[start : start + 500])
-            for row in rows:
-                counts[(kind, row.value)] += row.sites
+            for value, sites in rows.values_list("value", "sites"):
+                counts[(kind, value)] += sites
             rows.delete()
-    InstallActiveCount.objects.bulk_create(
-        [
-            InstallActiveCount(product=product, kind=kind, value=value, sites=sites)
-            for (kind, value), sites in counts.items()
-            if sites
-        ],
-        batch_size=500,
+    _insert(
+        InstallActiveCount,
+        ("product", "kind", "value", "sites"),
+        [(product.pk, kind, value, sites) for (kind, value), sites in counts.items() if sites],
     )
     # The rows of the touched (day, reason) pairs are read, merged, deleted and written again, all of them.
     uninstall_counts = uninstall_day_counts(changes.uninstalls)
@@ -242,19 +236,17 @@ def _write(product: Product, sites: dict[str, Site], changes: Changes) -> None:
         reasons_by_day.setdefault(day, set()).add(reason)
     for day, reasons in reasons_by_day.items():
         existing = UninstallDayCount.objects.filter(product=product, day=day, reason__in=list(reasons))
-        for row in existing:
-            merged = uninstall_counts.setdefault((row.day, row.reason, row.days_installed), [0, 0])
-            merged[0] += row.uninstalls
-            merged[1] += row.with_feedback
+        for reason, age, n, with_feedback in existing.values_list(
+            "reason", "days_installed", "uninstalls", "with_feedback"
+        ):
+            merged = uninstall_counts.setdefault((day, reason, age), [0, 0])
+            merged[0] += n
+            merged[1] += with_feedback
         existing.delete()
-    UninstallDayCount.objects.bulk_create(
-        [
-            UninstallDayCount(
-                product=product, day=day, reason=reason, days_installed=age, uninstalls=n, with_feedback=f
-            )
-            for (day, reason, age), (n, f) in uninstall_counts.items()
-        ],
-        batch_size=1000,
+    _insert(
+        UninstallDayCount,
+        ("product", "day", "reason", "days_installed", "uninstalls", "with_feedback"),
+        [(product.pk, _when(day), reason, age, n, f) for (day, reason, age), (n, f) in uninstall_counts.items()],
     )
     _insert(
         Uninstall,
