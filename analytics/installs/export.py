@@ -11,7 +11,7 @@ from analytics.installs.report import FeedbackQuery, installs, installs_feedback
 from core.errors import ApiError
 
 CSV_TABLES = ("days", "reasons", "feedback", "php", "wp", "plugins", "licenses")
-FEEDBACK_CSV_MAX_PAGES = 200  # 10,000 uninstalls: a spreadsheet, not a dump
+FEEDBACK_CSV_MAX_ROWS = 10_000  # the uninstalls the API's pages serve: a spreadsheet, not a dump
 
 
 def installs_csv(query: FeatureUsageQuery, table: str, *, q: str | None = None) -> str:
@@ -20,12 +20,7 @@ def installs_csv(query: FeatureUsageQuery, table: str, *, q: str | None = None) 
         raise ApiError(f"table: must be one of {', '.join(CSV_TABLES)}.")
     if table == "feedback":
         columns = ("occurredAt", "site", "licenseId", "licenseKey", "reason", "feedback", "daysInstalled")
-        rows = []
-        for page in range(1, FEEDBACK_CSV_MAX_PAGES + 1):
-            results = installs_feedback(FeedbackQuery(window=query, q=q, page=page))["results"]
-            rows.extend(results)
-            if not results:
-                break
+        rows = installs_feedback(FeedbackQuery(window=query, q=q), page_size=FEEDBACK_CSV_MAX_ROWS)["results"]
     else:
         data = installs(query)
         columns, rows = {

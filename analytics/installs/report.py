@@ -35,7 +35,7 @@ from events.models import License, Product
 TOP_VALUES = 20
 TOP_LICENSES = 50
 FEEDBACK_PAGE_SIZE = 50
-MAX_PAGE = 10000
+MAX_PAGE = 200  # 10,000 uninstalls a window: beyond, narrow the window or search (q=)
 QUERY_MAX_LENGTH = 200
 # Days from install to uninstall, as the distribution's buckets: [low, high) days, None = open.
 AGE_BUCKETS = ((0, 1), (1, 7), (7, 30), (30, 90), (90, 365), (365, None))
@@ -136,8 +136,11 @@ def installs(query: FeatureUsageQuery) -> dict:
         }
 
 
-def installs_feedback(query: FeedbackQuery) -> dict:
-    """One page of the uninstalls of the window, newest first, with their reason and feedback."""
+def installs_feedback(query: FeedbackQuery, *, page_size: int = FEEDBACK_PAGE_SIZE) -> dict:
+    """One page of the uninstalls of the window, newest first, with their reason and feedback.
+
+    ``page_size``: the CSV export reads its rows as one page of 10,000.
+    """
     with read_snapshot():
         read = _Read(query.window)
         folded = read.folded_uninstalls()
@@ -146,8 +149,8 @@ def installs_feedback(query: FeedbackQuery) -> dict:
             needle = query.q.casefold()
             folded = folded.filter(search_text__contains=needle)
             tail = [row for row in tail if needle in row.search_text]
-        start = (query.page - 1) * FEEDBACK_PAGE_SIZE
-        end = start + FEEDBACK_PAGE_SIZE
+        start = (query.page - 1) * page_size
+        end = start + page_size
         rows = [
             UninstallRow(
                 event_id=row.event_id,
@@ -169,7 +172,7 @@ def installs_feedback(query: FeedbackQuery) -> dict:
             "to": query.window.date_to.isoformat(),
             "q": query.q or "",
             "page": query.page,
-            "pageSize": FEEDBACK_PAGE_SIZE,
+            "pageSize": page_size,
             "total": folded.count() + len(tail),
             "results": [
                 {

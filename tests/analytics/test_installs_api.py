@@ -162,3 +162,20 @@ def test_hostile_lifecycle_events_are_stored_and_shown_safely(client, api, org):
     assert len(site.plugins) == 200
     csv = api.get(url(product, ".csv", "table=plugins")).content.decode()
     assert "'=HYPERLINK(1),1" in csv
+
+
+def test_a_time_zone_change_answers_503_until_the_fold_recounts(api, stored):
+    installs_fold(product=stored)
+    stored.timezone = "Asia/Tokyo"
+    stored.save()
+    response = api.get(url(stored))
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "analytics_recounting"
+    assert response["Retry-After"] == "5"
+    installs_fold(product=stored)
+    assert api.get(url(stored)).status_code == 200
+
+
+def test_pages_stop_at_200(api, stored):
+    response = api.get(url(stored, "/feedback", f"{WINDOW}&page=201"))
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_page"
