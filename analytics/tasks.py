@@ -58,3 +58,4 @@ def fold_soon() -> None:
     _asked_at = now
     if cache.add(FOLD_DEBOUNCE_KEY, 1, timeout=FOLD_DEBOUNCE_SECONDS):
         fold_events.delay()
+        fold_installs.delay()  # its own task: a slow installs fold never delays Feature Usage's
