@@ -256,3 +256,14 @@ class LicenseDomainBlockCounter(RunningTotalsBlock):
 
     def __str__(self) -> str:
         return f"{self.license_id} {self.domain} {self.feature} block {self.block}"
+
+
+# Installs analytics (issue 21) lives in its own package; imported here so Django registers its models.
+from analytics.installs.models import (  # noqa: E402, F401
+    InstallActiveCount,
+    InstallDay,
+    InstallSite,
+    InstallState,
+    Uninstall,
+    UninstallDayCount,
+)

@@ -20,6 +20,7 @@ from celery import Task, shared_task
 from django.conf import settings
 
 from analytics.counters import counters_fold_all, counters_recount
+from analytics.installs.fold import installs_fold_all
 from events.models import Product
 
 # Ingestion asks for a fold at most once per this many seconds per process (the beat asks every second anyway).
@@ -79,6 +80,14 @@ def fold_events() -> int:
     return folded
 
 
+# Installs analytics keeps its own watermark and lock (analytics.installs.fold): on the beat
+# schedule beside fold_events, so neither fold waits for the other.
+@shared_task
+def fold_installs() -> int:
+    """Fold every product's pending lifecycle events into its Installs tables; returns how many."""
+    return installs_fold_all()
+
+
 @shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
 def recount_product(product_id: int) -> bool:
     """Recount one product's counters in its current time zone (after a time zone change)."""
@@ -103,3 +112,6 @@ def fold_soon() -> None:
         return
     _asked_at = now
     fold_events.delay()
+    # Its own task, so a slow installs fold never delays Feature Usage's; a message not taken within
+    # 5 s is dropped (the next request or tick sends another), so the queue stays bounded.
+    fold_installs.apply_async(expires=5)

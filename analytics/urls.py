@@ -33,4 +33,11 @@ urlpatterns = [
         apis.LicenseSharingApi.as_view(),
         name="license-sharing",
     ),
+    path("v1/products/<str:product_id>/analytics/installs", apis.InstallsApi.as_view(), name="installs"),
+    path(
+        "v1/products/<str:product_id>/analytics/installs/feedback",
+        apis.InstallsFeedbackApi.as_view(),
+        name="installs-feedback",
+    ),
+    path("v1/products/<str:product_id>/analytics/installs.csv", apis.InstallsCsvApi.as_view(), name="installs-csv"),
 ]

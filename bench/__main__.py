@@ -11,7 +11,7 @@ import sys
 
 from bench.harness import BenchContext, Result, print_table, recreate_database, setup_django, write_results
 
-SUITES = ["feature_usage", "freshness", "ingestion", "flags", "ratelimit"]
+SUITES = ["feature_usage", "freshness", "ingestion", "flags", "ratelimit", "installs"]
 RSS_LIMIT_MB = 250
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 # Seed 002 keeps the flag usage body unwrapped; the CSV export is not JSON.
-UNWRAPPED_OPERATIONS = {"flags_usage", "feature_usage_csv", "feature_licenses_csv"}
+UNWRAPPED_OPERATIONS = {"flags_usage", "feature_usage_csv", "feature_licenses_csv", "installs_csv"}
 PAID_OPERATIONS = {
     "feature_usage",
     "feature_usage_csv",
@@ -20,6 +20,9 @@ PAID_OPERATIONS = {
     "feature_licenses",
     "feature_licenses_csv",
     "license_sharing",
+    "installs",
+    "installs_feedback",
+    "installs_csv",
 }
 ERROR_SCHEMA = {
     "type": "object",

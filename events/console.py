@@ -20,4 +20,5 @@ def product_context(request, org_slug: str, product_id: str, tab: str) -> dict:
         "product": product,
         "tab": tab,
         "feature_usage_url": feature_usage_url,
+        "installs_url": reverse("console:installs", args=[org_slug, product.public_id]),
     }

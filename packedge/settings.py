@@ -299,6 +299,12 @@ EVENT_PARTITION_MONTHS_AHEAD = env.int("EVENT_PARTITION_MONTHS_AHEAD", default=3
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "maintain-event-partitions": {"task": "events.tasks.maintain_event_partitions", "schedule": 6 * 3600.0},
+    # Installs analytics (issue 21): its own fold of the lifecycle events, as often as Feature Usage's.
+    "fold-installs": {
+        "task": "analytics.tasks.fold_installs",
+        "schedule": FEATURE_USAGE_FOLD_EVERY,
+        "options": {"expires": max(FEATURE_USAGE_FOLD_EVERY * 5, 5)},
+    },
 }
 # With Redis, core.ratelimit counts in each process and adds to the shared count in batches:
 # after this share of a limit's allowance or this many seconds, whichever comes first. Across

@@ -13,13 +13,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Pages other branches of this round write; the README links them already. A link to one
-# of these may point nowhere only while the page is missing: once merged, it is checked.
-# The merger removes this allowlist.
-NOT_YET_MERGED = {
-    "docs/installs.md",
-}
-
 LINK = re.compile(r"!?\[(?:[^\]\[]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 FENCE = re.compile(r"^\s*(```|~~~)")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -75,10 +68,8 @@ def broken_links() -> list[str]:
                 where = f"{document.relative_to(ROOT)}:{number}: {target}"
                 file_part, _, anchor = target.partition("#")
                 resolved = (document.parent / file_part).resolve() if file_part else document
-                relative = resolved.relative_to(ROOT).as_posix() if resolved.is_relative_to(ROOT) else str(resolved)
                 if not resolved.exists():
-                    if relative not in NOT_YET_MERGED:
-                        broken.append(f"{where} (no such file)")
+                    broken.append(f"{where} (no such file)")
                     continue
                 if anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
                     broken.append(f"{where} (no heading with that anchor)")
@@ -94,11 +85,9 @@ def test_slugs_are_githubs():
     )
 
 
-def test_the_documents_exist_and_the_allowlist_names_only_pages_not_merged_yet():
+def test_the_documents_exist():
     assert (ROOT / "docs" / "architecture.md").exists()
     assert len(documents()) > 10
-    for page in NOT_YET_MERGED:
-        assert page.startswith("docs/") and page.endswith(".md")
 
 
 def test_every_relative_link_points_at_an_existing_file_and_heading():

@@ -29,6 +29,13 @@ DISTRIBUTED = {
     "events_domaintotalblock": "product_id",
     "analytics_licensedayhours": "product_id",
     "events_licensedomainblockcounter": "product_id",
+    # Installs analytics (analytics/installs): one state row, sites, days, active counts, uninstalls
+    "analytics_installstate": "product_id",
+    "analytics_installsite": "product_id",
+    "analytics_installday": "product_id",
+    "analytics_installactivecount": "product_id",
+    "analytics_uninstall": "product_id",
+    "analytics_uninstalldaycount": "product_id",
     # Flags' per-environment leaf tables, co-located by environment.
     "flags_flagevaluation": "environment_id",
     "flags_evaluationbucketcount": "environment_id",

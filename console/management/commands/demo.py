@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from analytics.counters import counters_rebuild
+from analytics.installs.fold import installs_rebuild
 from core.demo import demo_organization_create
 from events import demo as events_demo
 from events.models import Product
@@ -24,6 +25,7 @@ class Command(BaseCommand):
             # Feature Usage reads counters: count the seeded events once, now.
             for product in Product.objects.filter(organization=context.organization):
                 counters_rebuild(product=product)
+                installs_rebuild(product=product)
         self.stdout.write("Demo data ready.")
         for line in context.summary:
             self.stdout.write(line)
