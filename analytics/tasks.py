@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 
 from analytics.counters import counters_fold_all, counters_recount
 from events.models import Product
+from events.services import products_recount_abandoned
+
+logger = logging.getLogger(__name__)
 
 # Ingestion asks for a fold at most once per this many seconds (the beat folds every second anyway).
 FOLD_DEBOUNCE_SECONDS = 1
@@ -31,6 +36,21 @@ def recount_product(product_id: int) -> bool:
     if product is None or not product.recounting:
         return False
     return counters_recount(product=product)
+
+
+@shared_task
+def sweep_abandoned_recounts() -> int:
+    """Enqueue again each recount left with no worker (its worker died, or Redis lost the message).
+
+    The recount's state lives in the database (``Product.recount_progress``), so a change
+    made while Redis was down, or a recount whose worker was killed, is found here once a
+    worker and its beat are back; returns how many were enqueued.
+    """
+    ids = products_recount_abandoned(stale_seconds=settings.RECOUNT_STALE_SECONDS)
+    for product_id in ids:
+        logger.warning("recount of product %s has no worker: enqueued again", product_id)
+        recount_product.delay(product_id)
+    return len(ids)
 
 
 _asked_at = -FOLD_DEBOUNCE_SECONDS  # when this process last asked (monotonic seconds)

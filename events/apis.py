@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
@@ -31,7 +32,9 @@ class ProductOutputSerializer(serializers.ModelSerializer):
     def get_analytics(self, product: Product) -> dict:
         """Feature Usage's state: recounting in a new time zone (with progress), or ready."""
         if product.recounting:
-            return {"state": "recounting", "progressPct": product.recount_progress}
+            # "pending": no worker on it yet (queued, or its worker died: the beat's sweep re-enqueues it).
+            recount = services.product_recount_status(product, stale_seconds=settings.RECOUNT_STALE_SECONDS)
+            return {"state": "recounting", "progressPct": product.recount_progress, "recount": recount}
         return {"state": "ready"}
 
     @extend_schema_field(OpenApiTypes.DATE)
