@@ -85,6 +85,11 @@ def product_recount_progress_set(*, product_id: int, timezone: str, progress: in
     return Product.objects.filter(pk=product_id, timezone=timezone).update(**fields) == 1
 
 
+def product_recount_heartbeat(*, product_id: int) -> None:
+    """A worker's sign of life on the product's recount (its heartbeat thread, every few seconds)."""
+    Product.objects.filter(pk=product_id, recount_progress__isnull=False).update(recount_heartbeat_at=now())
+
+
 def products_recount_abandoned(*, stale_seconds: float) -> list[int]:
     """Products left recounting with no sign of life for ``stale_seconds``, marked pending again (ids).
 
