@@ -22,7 +22,8 @@ def test_the_product_shows_the_recount_and_feature_usage_answers_503_until_it_is
     with django_capture_on_commit_callbacks(execute=False) as callbacks:  # the recount task is not run yet
         response = api.patch(f"/v1/products/{product.public_id}", {"timezone": "Asia/Tokyo"}, format="json")
     assert response.status_code == 200
-    assert response.json()["data"]["analytics"] == {"state": "recounting", "progressPct": 0}
+    # Not taken by a worker yet: pending (a worker that starts it makes it "running").
+    assert response.json()["data"]["analytics"] == {"state": "recounting", "progressPct": 0, "recount": "pending"}
     assert api.get(f"/v1/products/{product.public_id}").json()["data"]["analytics"]["state"] == "recounting"
 
     waiting = api.get(usage)
