@@ -70,6 +70,7 @@ def private_redis(tmp_path):
 
 @pytest.fixture
 def workers(private_redis, settings, tmp_path):
+    settings.RECOUNT_STALE_SECONDS = STALE_SECONDS  # the product resource here judges staleness like the workers
     settings_dict = connection.settings_dict
     env = {
         **os.environ,
