@@ -88,6 +88,7 @@ def test_a_wrong_password_with_redis_down_is_refused_not_500(client, owner, redi
     assert response.status_code == 200  # the form again, with its error
 
 
+@pytest.mark.django_db(transaction=True)  # the enqueue runs on commit: a real commit
 def test_a_time_zone_change_with_redis_down_answers_200_and_is_recounted_when_redis_returns(api, org, redis_gone):
     product = ProductFactory(organization=org, timezone="UTC")
     url = f"/v1/products/{product.public_id}"
