@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.dispatch import receiver
 
 from analytics.counters import fold_lag
@@ -9,15 +11,29 @@ from analytics.tasks import fold_soon, recount_product
 from events.models import Product
 from events.signals import events_ingested, product_analytics_state, product_timezone_changed
 
+logger = logging.getLogger(__name__)
+
+# Both receivers run after their request's transaction committed: a broker or cache that is
+# down must not turn a stored change into a 500 (a client retrying an event sent without a uuid
+# would store it twice). Nothing is lost: the recount is pending in the database
+# (``Product.recount_progress``) and the beat's sweep enqueues it once Redis is back; the
+# beat folds every second anyway.
+
 
 @receiver(product_timezone_changed)
 def recount_after_timezone_change(sender, *, product: Product, **kwargs) -> None:
-    recount_product.delay(product.pk)
+    try:
+        recount_product.delay(product.pk)
+    except Exception:
+        logger.warning("recount of product %s not enqueued (broker down): the sweep will", product.pk, exc_info=True)
 
 
 @receiver(events_ingested)
 def fold_after_ingestion(sender, **kwargs) -> None:
-    fold_soon()
+    try:
+        fold_soon()
+    except Exception:
+        logger.warning("fold not requested (cache or broker down): the beat folds anyway", exc_info=True)
 
 
 @receiver(product_analytics_state)

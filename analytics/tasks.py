@@ -12,16 +12,23 @@ claim lapses after FOLD_CLAIM_SECONDS and the next tick sends one.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from contextlib import contextmanager
 from functools import cache
 
 import redis
 from celery import Task, shared_task
 from django.conf import settings
+from django.db import connections
 
 from analytics.counters import counters_fold_all, counters_recount
 from analytics.installs.fold import installs_fold_all
 from events.models import Product
+from events.services import product_recount_heartbeat, product_recount_status, products_recount_abandoned
+
+logger = logging.getLogger(__name__)
 
 # Ingestion asks for a fold at most once per this many seconds per process (the beat asks every second anyway).
 FOLD_DEBOUNCE_SECONDS = 1
@@ -88,13 +95,61 @@ def fold_installs() -> int:
     return installs_fold_all()
 
 
-@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
-def recount_product(product_id: int) -> bool:
+@shared_task(bind=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def recount_product(self, product_id: int) -> bool:
     """Recount one product's counters in its current time zone (after a time zone change)."""
     product = Product.objects.filter(pk=product_id).first()
     if product is None or not product.recounting:
         return False
-    return counters_recount(product=product)
+    if product_recount_status(product, stale_seconds=settings.RECOUNT_STALE_SECONDS) == "running":
+        return False  # a duplicate (the sweep's, a redelivery): another worker is on it right now
+    if self.request.is_eager:  # in the caller's process (no broker): no worker to lose
+        return counters_recount(product=product)
+    with _heartbeat(product_id):
+        return counters_recount(product=product)
+
+
+@contextmanager
+def _heartbeat(product_id: int):
+    """Tell the sweep, every third of RECOUNT_STALE_SECONDS, that this worker is still on the recount.
+
+    A thread, because one step of a recount can take longer than the staleness window
+    (a step is up to RECOUNT_CHUNK_EVENTS events): progress alone would look like death.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.RECOUNT_STALE_SECONDS / 3):
+                try:
+                    product_recount_heartbeat(product_id=product_id)
+                except Exception:
+                    logger.warning("recount heartbeat of product %s failed", product_id, exc_info=True)
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"recount-heartbeat-{product_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+@shared_task
+def sweep_abandoned_recounts() -> int:
+    """Enqueue again each recount left with no worker (its worker died, or Redis lost the message).
+
+    The recount's state lives in the database (``Product.recount_progress``), so a change
+    made while Redis was down, or a recount whose worker was killed, is found here once a
+    worker and its beat are back; returns how many were enqueued.
+    """
+    ids = products_recount_abandoned(stale_seconds=settings.RECOUNT_STALE_SECONDS)
+    for product_id in ids:
+        logger.warning("recount of product %s has no worker: enqueued again", product_id)
+        recount_product.delay(product_id)
+    return len(ids)
 
 
 _asked_at = -FOLD_DEBOUNCE_SECONDS  # when this process last asked (monotonic seconds)

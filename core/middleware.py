@@ -46,8 +46,21 @@ def _is_unavailable(exception: Exception) -> bool:
     return isinstance(exception, DatabaseError) and getattr(cause, "sqlstate", None) == READ_ONLY_SQLSTATE
 
 
+def _is_redis_unavailable(exception: Exception) -> bool:
+    """Redis (cache or Celery broker) unreachable: what needs it waits for it, with a 503."""
+    from kombu.exceptions import OperationalError as BrokerError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(exception, (RedisConnectionError, RedisTimeoutError, BrokerError))
+
+
 class DatabaseUnavailableMiddleware:
-    """An unreachable or read-only database answers 503 with Retry-After (never 500)."""
+    """An unreachable or read-only database, or an unreachable Redis, answers 503 with Retry-After (never 500).
+
+    Requests that do not need Redis never reach here for it (the rate limiter and sign-in
+    throttle count per process, post-commit signals log and go on); what does need it waits.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -56,15 +69,19 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not _is_unavailable(exception):
+        if _is_redis_unavailable(exception):
+            logger.error("redis unavailable: %s", exception)
+            code, message = "service_unavailable", "A backing service (Redis) is unavailable; retry later."
+        elif _is_unavailable(exception):
+            logger.error("database unavailable: %s", exception)
+            code, message = "database_unavailable", "The database is unavailable; retry later."
+        else:
             return None
-        logger.error("database unavailable: %s", exception)
-        message = "The database is unavailable; retry later."
         if request.path.startswith("/ofrep/"):
             # OFREP clients read their own error shape (errorCode/errorDetails), not ours.
             body = {"errorCode": "GENERAL", "errorDetails": message}
         else:
-            body = {"error": {"code": "database_unavailable", "message": message}}
+            body = {"error": {"code": code, "message": message}}
         if request.path.startswith("/public/"):
             body["success"] = False
         response = HttpResponse(json.dumps(body), status=503, content_type="application/json")

@@ -126,7 +126,12 @@ def rate_limit_exceeded(*, scope: str, identity: str, rate: str | None = None) -
     window = _current_window(scope, identity, rate)
     if window is None:
         return None
-    count = cache.get(window.key, 0) + _shared_counts.unsent(window.key)
+    try:
+        shared = cache.get(window.key, 0)
+    except Exception:  # Redis unreachable: this process's own count decides, as for rate_limit_hit
+        logger.warning("rate limits: Redis unreachable, counting in this process only", exc_info=True)
+        shared = 0
+    count = shared + _shared_counts.unsent(window.key)
     return None if count < window.allowed else window.retry_after
 
 

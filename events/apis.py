@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
@@ -23,12 +24,18 @@ class ProductAnalyticsSerializer(serializers.Serializer):
     progressPct = serializers.IntegerField(  # noqa: N815 (the API's name)
         required=False, help_text="While recounting in a new time zone: the share done, 0–99."
     )
+    recount = serializers.ChoiceField(
+        choices=["pending", "running"],
+        required=False,
+        help_text="While recounting: running (a worker is on it) or pending (queued, or its worker died: taken again).",
+    )
     lagEvents = serializers.IntegerField(  # noqa: N815
         help_text="Events not folded into the counters yet (each answer adds them at query time)."
     )
     lagSeconds = serializers.FloatField(  # noqa: N815
         help_text="Seconds since the first of those events was received (0 when there are none)."
     )
+
 
 # A PositiveIntegerField holds up to 2**31 - 1 on every database; past a million sites is no limit.
 MAX_SITES_LIMIT = 1_000_000
@@ -50,11 +57,12 @@ class ProductOutputSerializer(serializers.ModelSerializer):
     @extend_schema_field(ProductAnalyticsSerializer)
     def get_analytics(self, product: Product) -> dict:
         """Feature Usage's state: recounting in a new time zone (with progress), or ready; and its lag."""
-        state = (
-            {"state": "recounting", "progressPct": product.recount_progress}
-            if product.recounting
-            else {"state": "ready"}
-        )
+        if product.recounting:
+            # "pending": no worker on it yet (queued, or its worker died: the beat's sweep re-enqueues it).
+            recount = services.product_recount_status(product, stale_seconds=settings.RECOUNT_STALE_SECONDS)
+            state = {"state": "recounting", "progressPct": product.recount_progress, "recount": recount}
+        else:
+            state = {"state": "ready"}
         for _, fields in product_analytics_state.send(sender=Product, product=product):
             state.update(fields or {})
         return state

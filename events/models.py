@@ -30,6 +30,12 @@ class Product(models.Model):
     # in ``timezone``, else the recount's percentage. A time zone change sets it to 0;
     # analytics moves it through ``events.services.product_recount_progress_set``.
     recount_progress = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    # Whether a worker is on the recount (issue 25): set when a worker starts it (NULL while it
+    # waits in the queue), and the last sign of life of whoever owns it (the change itself, the
+    # worker at each chunk, the sweep that re-enqueued it). A recount whose heartbeat is older
+    # than RECOUNT_STALE_SECONDS has no worker: the beat's sweep enqueues it again.
+    recount_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    recount_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     def __str__(self) -> str:
         return self.name

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils.timezone import now
 
 from core import keys
 from core import sql as core_sql
@@ -59,7 +61,9 @@ def product_update(
         product.timezone = timezone
         # Feature Usage answers 503 until its counters are recounted in the new zone.
         product.recount_progress = 0
-        changed += ["timezone", "recount_progress"]
+        product.recount_started_at = None  # pending: no worker on it yet
+        product.recount_heartbeat_at = now()
+        changed += ["timezone", "recount_progress", "recount_started_at", "recount_heartbeat_at"]
     if changed:
         product.save(update_fields=changed)
     _product_audit(product, actor, "product.updated", before)
@@ -84,8 +88,44 @@ def product_delete(*, product: Product, actor: Actor = SYSTEM) -> None:
 
 
 def product_recount_progress_set(*, product_id: int, timezone: str, progress: int | None) -> bool:
-    """Record a recount's progress (None: done), if the product is still in the zone it recounts; returns whether it was."""
-    return Product.objects.filter(pk=product_id, timezone=timezone).update(recount_progress=progress) == 1
+    """Record a recount's progress (None: done), if the product is still in the zone it recounts; returns whether it was.
+
+    Each call is the worker's heartbeat too: progress 0 marks the recount started (running).
+    """
+    fields = {"recount_progress": progress, "recount_heartbeat_at": now()}
+    if progress == 0:
+        fields["recount_started_at"] = now()
+    if progress is None:
+        fields.update(recount_started_at=None, recount_heartbeat_at=None)
+    return Product.objects.filter(pk=product_id, timezone=timezone).update(**fields) == 1
+
+
+def product_recount_heartbeat(*, product_id: int) -> None:
+    """A worker's sign of life on the product's recount (its heartbeat thread, every few seconds)."""
+    Product.objects.filter(pk=product_id, recount_progress__isnull=False).update(recount_heartbeat_at=now())
+
+
+def products_recount_abandoned(*, stale_seconds: float) -> list[int]:
+    """Products left recounting with no sign of life for ``stale_seconds``, marked pending again (ids).
+
+    Marking them (heartbeat now, not started) gives the re-enqueued recount the same grace
+    as a fresh change: the next sweep leaves them alone until it, too, goes quiet.
+    """
+    cutoff = now() - timedelta(seconds=stale_seconds)
+    stale = Product.objects.filter(recount_progress__isnull=False).filter(
+        Q(recount_heartbeat_at__isnull=True) | Q(recount_heartbeat_at__lt=cutoff)
+    )
+    with transaction.atomic():
+        ids = list(stale.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        Product.objects.filter(pk__in=ids).update(recount_started_at=None, recount_heartbeat_at=now())
+    return ids
+
+
+def product_recount_status(product: Product, *, stale_seconds: float) -> str:
+    """``running`` while a worker shows signs of life on the recount, else ``pending`` (waiting for one)."""
+    heartbeat = product.recount_heartbeat_at
+    alive = heartbeat is not None and heartbeat >= now() - timedelta(seconds=stale_seconds)
+    return "running" if product.recount_started_at is not None and alive else "pending"
 
 
 def on_product_timezone_changed(*, product: Product) -> None:

@@ -279,12 +279,22 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Seconds between two folds of the event stream into the Feature Usage counters.
 FEATURE_USAGE_FOLD_EVERY = env.float("FEATURE_USAGE_FOLD_EVERY", default=1.0)
+# A recount whose worker shows no sign of life (a chunk committed) for this many seconds
+# is taken to have lost its worker; the beat looks for such recounts this often.
+RECOUNT_STALE_SECONDS = env.float("RECOUNT_STALE_SECONDS", default=30.0)
+RECOUNT_SWEEP_EVERY = env.float("RECOUNT_SWEEP_EVERY", default=5.0)
 CELERY_BEAT_SCHEDULE = {
     "fold-events": {
         "task": "analytics.tasks.fold_events",
         "schedule": FEATURE_USAGE_FOLD_EVERY,
         # No "expires": a tick sends a message only while none waits (analytics.tasks.fold_claim), and
         # that one must run, not expire behind a long fold (its claim would block the next ones).
+    },
+    # Recovery from a worker that died mid-recount (issue 25): re-enqueue recounts gone quiet.
+    "sweep-abandoned-recounts": {
+        "task": "analytics.tasks.sweep_abandoned_recounts",
+        "schedule": RECOUNT_SWEEP_EVERY,
+        "options": {"expires": RECOUNT_SWEEP_EVERY * 2},
     },
     "rollup-flag-usage": {"task": "flags.tasks.rollup_flag_usage", "schedule": crontab(hour=0, minute=20)},
 }

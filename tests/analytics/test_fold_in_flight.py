@@ -122,7 +122,7 @@ def test_the_product_shows_its_fold_lag(api, org, monkeypatch):
 def test_the_openapi_schema_documents_the_lag(client, db):
     schema = client.get("/v1/openapi.json").json()
     analytics = schema["components"]["schemas"]["ProductAnalytics"]
-    assert set(analytics["properties"]) == {"state", "progressPct", "lagEvents", "lagSeconds"}
+    assert set(analytics["properties"]) == {"state", "progressPct", "recount", "lagEvents", "lagSeconds"}
     assert analytics["properties"]["lagEvents"]["type"] == "integer"
     assert analytics["properties"]["lagSeconds"]["type"] == "number"
     assert set(analytics["required"]) == {"state", "lagEvents", "lagSeconds"}

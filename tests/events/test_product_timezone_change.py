@@ -22,9 +22,11 @@ def test_the_product_shows_the_recount_and_feature_usage_answers_503_until_it_is
     with django_capture_on_commit_callbacks(execute=False) as callbacks:  # the recount task is not run yet
         response = api.patch(f"/v1/products/{product.public_id}", {"timezone": "Asia/Tokyo"}, format="json")
     assert response.status_code == 200
+    # Not taken by a worker yet: pending (a worker that starts it makes it "running").
     assert response.json()["data"]["analytics"] == {
         "state": "recounting",
         "progressPct": 0,
+        "recount": "pending",
         "lagEvents": 0,
         "lagSeconds": 0.0,
     }
