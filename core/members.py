@@ -57,13 +57,15 @@ def invitation_create(
     if organization.memberships.filter(user__email__iexact=email).exists():
         raise MemberChangeRefused(f"{email} is already a member of {organization.name}.")
     raw = keys.new_secret("inv")
+    now = timezone.now()
     invitation = Invitation.objects.create(
         organization=organization,
         email=email,
         role=role,
         token_hash=keys.hash_secret(raw),
         invited_by=invited_by,
-        expires_at=timezone.now() + INVITATION_LIFETIME,
+        created_at=now,
+        expires_at=now + INVITATION_LIFETIME,
     )
     _audit(organization, actor, "member.invited", email, None, {"email": email, "role": role})
     return invitation, raw
@@ -119,9 +121,7 @@ def invitation_accept(*, invitation: Invitation, user) -> Membership:
 
 
 def _owners_locked(organization: Organization) -> list[Membership]:
-    return list(
-        Membership.objects.select_for_update().filter(organization=organization, role=Membership.Role.OWNER)
-    )
+    return list(Membership.objects.select_for_update().filter(organization=organization, role=Membership.Role.OWNER))
 
 
 @transaction.atomic
