@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from console import auth, customers, views
+from console import auth, customers, members, views
 
 app_name = "console"
 
@@ -24,6 +24,11 @@ urlpatterns = [
     path(ORG + "api-keys/", views.api_keys, name="api-keys"),
     path(ORG + "api-keys/new", views.api_key_create, name="api-key-create"),
     path(ORG + "api-keys/<str:prefix>/revoke", views.api_key_revoke, name="api-key-revoke"),
+    path(ORG + "members/", members.members_page, name="members"),
+    path(ORG + "members/invite", members.member_invite, name="member-invite"),
+    path(ORG + "members/<int:member_id>/role", members.member_role, name="member-role"),
+    path(ORG + "members/<int:member_id>/remove", members.member_remove, name="member-remove"),
+    path("invite/<str:token>/", members.invitation_accept, name="invitation-accept"),
     path(ORG + "products/<str:product_id>/", include("events.console_urls")),
     path(ORG + "products/<str:product_id>/", include("analytics.console_urls")),
     path(ORG + "products/<str:product_id>/customers/<str:license_id>/", customers.customer_page, name="customer"),

@@ -89,11 +89,18 @@ def api_key_create(request, org_slug: str):
 
 
 @login_required
-@require_POST
 def api_key_revoke(request, org_slug: str, prefix: str):
+    """GET asks for confirmation (a revoked key cannot be restored); POST revokes."""
     membership = _owner_membership(request, org_slug)
     if not key_prefix_shaped(prefix, kind="sk"):
         raise Http404("No such API key.")
-    for api_key in membership.organization.api_keys.filter(prefix=prefix, revoked_at__isnull=True):
-        services.api_key_revoke(api_key=api_key, actor=Actor.for_user(request.user))
-    return redirect("console:api-keys", org_slug=org_slug)
+    active = membership.organization.api_keys.filter(prefix=prefix, revoked_at__isnull=True)
+    if request.method == "POST":
+        for api_key in active:
+            services.api_key_revoke(api_key=api_key, actor=Actor.for_user(request.user))
+        return redirect("console:api-keys", org_slug=org_slug)
+    api_key = active.first()
+    if api_key is None:
+        raise Http404("No such active API key.")
+    context = {"membership": membership, "organization": membership.organization, "api_key": api_key}
+    return render(request, "console/api_key_revoke.html", context)

@@ -15,6 +15,7 @@ from django.http import Http404
 
 from core.errors import NotFound
 from core.models import Membership, Organization
+from core.permissions import role_may_write
 
 T = TypeVar("T")
 
@@ -43,10 +44,6 @@ def or_404(lookup: Callable[..., T], **kwargs) -> T:
         raise Http404(str(exc.detail)) from exc
 
 
-# Who may change projects and flags in the console; a viewer reads everything
-# and changes nothing. API keys stay an owner's (console.views).
-EDITING_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.ADMIN, Membership.Role.MEMBER})
-
-
 def can_edit(membership: Membership) -> bool:
-    return membership.role in EDITING_ROLES
+    """Whether a page shows its edit forms; the refusal itself is core.permissions' one rule."""
+    return role_may_write(membership.role)

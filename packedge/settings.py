@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.permissions.ViewerReadOnlyMiddleware",  # a viewer's POST to any organization page is a 403
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "flags.middleware.SdkKeyUsageMiddleware",  # the console's "last used" of SDK keys
@@ -159,7 +160,7 @@ OFREP_MIN_POLLING_INTERVAL_MS = env.int("OFREP_MIN_POLLING_INTERVAL_MS", default
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["core.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.IsAuthenticatedWriter"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],  # parse failures are 400s, never 500s
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
@@ -241,6 +242,13 @@ DATABASE_RETRY_AFTER_SECONDS = env.int("DATABASE_RETRY_AFTER_SECONDS", default=5
 # the address the console itself was opened at (core.base_url), so that a pasted snippet
 # reaches the server that showed it.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
+
+# Invitations are mailed only when EMAIL_URL is set (django-environ's email URL:
+# smtp+tls://user:pass@host:587, consolemail://, ...); without it the owner copies the link shown once.
+INVITATION_EMAIL_ENABLED = bool(env.str("EMAIL_URL", default=""))
+if INVITATION_EMAIL_ENABLED:
+    vars().update(env.email_url("EMAIL_URL"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="PackEdge <noreply@localhost>")
 
 LOGGING = {
     "version": 1,

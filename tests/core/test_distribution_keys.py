@@ -55,6 +55,7 @@ REFERENCE = {
     "packedge_organization",
     "packedge_membership",
     "packedge_apikey",
+    "packedge_invitation",
     "auth_user",
     "events_product",
     "events_license",
