@@ -124,11 +124,6 @@ def unfolded_events(*, product: Product) -> QuerySet[Event]:
     return Event.objects.filter(product=product, id__gt=through)
 
 
-def counters_pending(*, product: Product) -> bool:
-    """Cheap: one probe of the (product, id) index."""
-    return unfolded_events(product=product).exists()
-
-
 @dataclass(frozen=True)
 class FoldLag:
     """How far a product's counters are behind its events: the tail a read adds at query time."""
