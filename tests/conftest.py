@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -130,3 +131,11 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
         database.setdefault("TEST", {})["NAME"] = os.path.join(
             tempfile.gettempdir(), f"packedge-test-{os.getpid()}.sqlite3"
         )
+
+
+@pytest.fixture
+def staff_client(client):
+    """The test client signed in as a superuser (the Django admin's tests)."""
+    staff = get_user_model().objects.create_superuser("staff", "staff@example.com", "staff-password-1")
+    client.force_login(staff)
+    return client
