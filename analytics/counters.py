@@ -78,7 +78,7 @@ READ_CHUNK_SIZE = 20000
 FOLD_CHUNK_EVENTS = 5_000_000
 # Events per committed step of a time-zone recount: the same trade (progress moves once per step).
 RECOUNT_CHUNK_EVENTS = FOLD_CHUNK_EVENTS
-COPY_ON_POSTGRESQL = (
+USE_POSTGRESQL_WRITE_PATHS = (
     True  # the database-specific write paths (COPY, additive upserts); tests compare them with the portable ones
 )
 
@@ -122,11 +122,6 @@ def unfolded_events(*, product: Product) -> QuerySet[Event]:
     """The product's events above its watermark: not in the counters yet (the tail a read adds)."""
     through = CounterState.objects.filter(product=product).values_list("folded_through", flat=True).first() or 0
     return Event.objects.filter(product=product, id__gt=through)
-
-
-def counters_pending(*, product: Product) -> bool:
-    """Cheap: one probe of the (product, id) index."""
-    return unfolded_events(product=product).exists()
 
 
 @dataclass(frozen=True)
@@ -684,7 +679,7 @@ def _merge_columns(
 
 
 def _adds_in_database() -> bool:
-    return connection.vendor == "postgresql" and COPY_ON_POSTGRESQL
+    return connection.vendor == "postgresql" and USE_POSTGRESQL_WRITE_PATHS
 
 
 def _upsert_adding(model, key_fields: tuple[str, ...], added_fields: tuple[str, ...], rows: Iterable[tuple]) -> None:
@@ -720,7 +715,7 @@ def _insert_rows(model, fields: tuple[str, ...], rows: Iterable[tuple]) -> None:
     rebuild preparing values one by one, and huge multi-row statements are slow to parse."""
     field_names = [name.removesuffix("_id") for name in fields]
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and COPY_ON_POSTGRESQL:
+        if connection.vendor == "postgresql" and USE_POSTGRESQL_WRITE_PATHS:
             # COPY: several times faster again, which a rebuild over millions of events needs.
             with cursor.cursor.copy(core_sql.copy_from_stdin_sql(model, field_names)) as copy:
                 for row in rows:

@@ -22,7 +22,7 @@ from analytics.installs.report import (
     installs_feedback,
     parse_feedback_query,
 )
-from analytics.views import product_today, window_params
+from analytics.views import product_today, feature_usage_params
 from core.errors import ApiError
 from core.replica import READ_SOURCE_HEADER, on_replica
 from events.console import product_context
@@ -110,7 +110,7 @@ def installs_tab(request, org_slug: str, product_id: str):
     base = reverse("console:installs", args=[org_slug, product_id])
     csv_base = reverse("console:installs-csv", args=[org_slug, product_id])
     today = product_today(product)
-    params, preset = window_params(request.GET, today=today)
+    params, preset = feature_usage_params(request.GET, today=today)
     params = {name: params[name] for name in ("from", "to") if name in params}
     q = request.GET.get("q", "").strip()
     page = request.GET.get("page", "").strip()
@@ -188,7 +188,7 @@ def installs_csv_download(request, org_slug: str, product_id: str):
         return HttpResponse("Installs needs a paid plan.", status=402, content_type="text/plain; charset=utf-8")
     product = context["product"]
     today = product_today(product)
-    params, _ = window_params(request.GET, today=today)
+    params, _ = feature_usage_params(request.GET, today=today)
     params = {name: params[name] for name in ("from", "to") if name in params}
     table = request.GET.get("table", "")
     try:

@@ -7,7 +7,7 @@ the same parse and compute functions and only lays the result out.
 from __future__ import annotations
 
 import zoneinfo
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -23,6 +23,7 @@ from analytics.feature_usage import (
     feature_usage_csv,
     parse_feature_usage_query,
 )
+from core.console import console_window
 from core.errors import ApiError
 from core.identifiers import public_id_shaped
 from core.replica import READ_SOURCE_HEADER, on_replica
@@ -40,22 +41,11 @@ def product_today(product) -> date:
     return datetime.now(zoneinfo.ZoneInfo(product.timezone)).date()
 
 
-def window_params(get, *, today: date) -> tuple[dict[str, str], int | None]:
-    """The API parameters for the console's URL, and the preset it shows (None: custom).
-
-    ``days=N`` means the N days before today, counted as the API counts its
-    default window (``from`` = ``to`` − N); explicit ``from``/``to`` win.
-    """
+def feature_usage_params(get, *, today: date) -> tuple[dict[str, str], int | None]:
+    """The API parameters for the console's URL (window and filters), and the preset it shows (None: custom)."""
     params = {name: get.get(name, "").strip() for name in FILTER_PARAMS if get.get(name, "").strip()}
-    date_from, date_to = get.get("from", "").strip(), get.get("to", "").strip()
-    if date_from or date_to:
-        params.update({key: value for key, value in (("from", date_from), ("to", date_to)) if value})
-        return params, None
-    days = get.get("days", "")
-    preset = int(days) if days.isdigit() and int(days) in WINDOW_PRESETS else DEFAULT_PRESET
-    if preset != DEFAULT_PRESET:
-        params.update({"from": (today - timedelta(days=preset)).isoformat(), "to": today.isoformat()})
-    return params, preset
+    window, preset = console_window(get, today=today, presets=WINDOW_PRESETS, default_preset=DEFAULT_PRESET)
+    return {**params, **window}, preset
 
 
 def _url(base: str, params: dict[str, str]) -> str:
@@ -74,7 +64,7 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
     base = reverse("console:feature-usage", args=[org_slug, product_id])
     csv_base = reverse("console:feature-usage-csv", args=[org_slug, product_id])
     today = product_today(product)
-    params, preset = window_params(request.GET, today=today)
+    params, preset = feature_usage_params(request.GET, today=today)
     ambiguous = _license_filter_resolved(product, params)
     filters = {name: params[name] for name in FILTER_PARAMS if name in params}
     context.update(
@@ -172,7 +162,7 @@ def feature_usage_csv_download(request, org_slug: str, product_id: str):
         return HttpResponse("Feature Usage needs a paid plan.", status=402, content_type="text/plain; charset=utf-8")
     product = context["product"]
     today = product_today(product)
-    params, _ = window_params(request.GET, today=today)
+    params, _ = feature_usage_params(request.GET, today=today)
     table = request.GET.get("table", "")
     try:
         query = parse_feature_usage_query(product=product, params=params, today=today)

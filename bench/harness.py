@@ -18,6 +18,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+# One harness for the benchmark, the live tests and the cluster tests (ports and processes).
+from tests.live.servers import wait_for_port
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_PATH = ROOT / "bench" / "results.json"
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -145,7 +148,7 @@ def server(ctx: BenchContext, *, workers: int | None = None, env: dict | None = 
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(port)
+        wait_for_port(port, see="bench/server.log")
         ctx.extra["server_pids"] = _worker_pids(process.pid)
         yield base_url
     finally:
@@ -182,17 +185,6 @@ def bench_cache_url() -> str:
 def _cache_env() -> dict:
     url = bench_cache_url()
     return {"CACHE_URL": url} if url else {}
-
-
-def _wait_until_up(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server did not start on port {port}; see bench/server.log")
 
 
 def _worker_pids(master_pid: int) -> list[int]:

@@ -21,7 +21,7 @@ from analytics.feature_usage import AnalyticsRecounting, feature_usage_allowed, 
 from analytics.feature_usage.export import csv_cell
 from analytics.feature_usage.report import read_snapshot
 from analytics.license_usage import license_usage
-from analytics.views import DEFAULT_PRESET, WINDOW_PRESETS, product_today, window_params
+from analytics.views import DEFAULT_PRESET, WINDOW_PRESETS, feature_usage_params, product_today
 from core.console import or_404
 from core.errors import ApiError
 from core.replica import on_replica
@@ -44,7 +44,7 @@ def customer_page(request, org_slug: str, product_id: str, license_id: str):
         return render(request, "analytics/customer.html", context)
     base = reverse("console:customer", args=[org_slug, product.public_id, license.public_id])
     today = product_today(product)
-    params, preset = window_params(request.GET, today=today)
+    params, preset = feature_usage_params(request.GET, today=today)
     window = {name: params[name] for name in ("from", "to") if name in params}
     context["presets"] = [
         {"days": days, "url": base if days == DEFAULT_PRESET else f"{base}?days={days}", "active": days == preset}
@@ -76,7 +76,7 @@ def feature_licenses_csv(request, org_slug: str, product_id: str, name: str):
     if not feature_usage_allowed(context["organization"]):
         return HttpResponse("Feature Usage needs a paid plan.", status=402, content_type="text/plain; charset=utf-8")
     today = product_today(product)
-    params, _ = window_params(request.GET, today=today)
+    params, _ = feature_usage_params(request.GET, today=today)
     try:
         used = parse_used(request.GET.get("used"))
         query = parse_feature_usage_query(

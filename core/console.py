@@ -8,6 +8,7 @@ the API does for another organization's objects.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import TypeVar
 
 from django.db.models import QuerySet
@@ -47,3 +48,27 @@ def or_404(lookup: Callable[..., T], **kwargs) -> T:
 def can_edit(membership: Membership) -> bool:
     """Whether a page shows its edit forms; the refusal itself is core.permissions' one rule."""
     return role_may_write(membership.role)
+
+
+def days_ending_today(*, today: date, days: int) -> dict[str, str]:
+    """The API window of ``days`` days ending today, both ends included: 7 → today − 6 … today."""
+    return {"from": (today - timedelta(days=days - 1)).isoformat(), "to": today.isoformat()}
+
+
+def console_window(
+    get, *, today: date, presets: tuple[int, ...], default_preset: int
+) -> tuple[dict[str, str], int | None]:
+    """The API's ``from``/``to`` for a console URL, and the preset it shows (None: custom).
+
+    Explicit ``from``/``to`` win. ``days=N`` (one of ``presets``) is
+    ``days_ending_today(N)``, one meaning across the console; the default preset
+    sends no window, so the API's own default window applies.
+    """
+    date_from, date_to = get.get("from", "").strip(), get.get("to", "").strip()
+    if date_from or date_to:
+        return {key: value for key, value in (("from", date_from), ("to", date_to)) if value}, None
+    days = get.get("days", "")
+    preset = int(days) if days.isdigit() and int(days) in presets else default_preset
+    if preset == default_preset:
+        return {}, preset
+    return days_ending_today(today=today, days=preset), preset

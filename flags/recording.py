@@ -54,10 +54,9 @@ CONTEXT_KEY_MAX_LENGTH = 200
 
 
 def _setting(name: str, default):
-    value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(name, default)
-    return type(default)(value)
+    # Read at construction (override_settings in a test applies to a new Recorder); the
+    # values and their defaults are in packedge/settings.py.
+    return type(default)(getattr(settings, name, default))
 
 
 class Recorder:

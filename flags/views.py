@@ -6,7 +6,7 @@ The usage page calls the same parse and report functions as
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.audit import Actor, audit_entries
-from core.console import can_edit, membership_get, or_404
+from core.console import can_edit, console_window, membership_get, or_404
 from core.errors import ApiError
 from flags import exposure, forms, health, selectors, services
 from flags.evaluation import value_key
@@ -87,22 +87,6 @@ def project_detail(request, org_slug: str, project_id: str):
     return render(request, "flags/project.html", context)
 
 
-def window_params(get, *, today: date) -> tuple[dict[str, str], int | None]:
-    """API parameters from the console URL and the preset shown (None: custom).
-
-    ``days=N`` is the N days ending today, both ends included, as the API's
-    own 30-day default counts them; explicit ``from``/``to`` win.
-    """
-    date_from, date_to = get.get("from", "").strip(), get.get("to", "").strip()
-    if date_from or date_to:
-        return {key: value for key, value in (("from", date_from), ("to", date_to)) if value}, None
-    days = get.get("days", "")
-    preset = int(days) if days.isdigit() and int(days) in WINDOW_PRESETS else DEFAULT_PRESET
-    if preset == DEFAULT_PRESET:
-        return {}, preset
-    return {"from": (today - timedelta(days=preset - 1)).isoformat(), "to": today.isoformat()}, preset
-
-
 def value_labels(flag: Flag) -> dict[str, str]:
     """An object flag's served values are long JSON: show them by variant name instead."""
     if flag.type != Flag.Type.OBJECT:
@@ -123,7 +107,7 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
     environments = list(selectors.environment_list(project=project).order_by("pk"))
     base = reverse("console:flag-usage", args=[org_slug, project_id, flag_key])
     today = selectors.utc_today()
-    window, preset = window_params(request.GET, today=today)
+    window, preset = console_window(request.GET, today=today, presets=WINDOW_PRESETS, default_preset=DEFAULT_PRESET)
     environment_id = request.GET.get("environmentId", "").strip() or (environments[0].public_id if environments else "")
     keep_window = window if preset is None else ({"days": str(preset)} if preset != DEFAULT_PRESET else {})
     context.update(

@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -195,6 +196,14 @@ FLAG_CONFIG_CACHE_SECONDS = env.float("FLAG_CONFIG_CACHE_SECONDS", default=1.0)
 # While the database is unreachable, OFREP answers from the configuration a worker last loaded,
 # for at most this many seconds after it expired (then 503 in OFREP's shape).
 FLAG_STALE_SERVE_SECONDS = env.float("FLAG_STALE_SERVE_SECONDS", default=300.0)
+# How each process records flag evaluations (flags/recording.py): "buffered" (batched INSERTs
+# every FLUSH_MS or once BATCH rows wait, at most MAX_BUFFER rows kept while the database is
+# down), "direct" (one INSERT per evaluation, only to compare in the benchmark) or "manual"
+# (buffered, flushed only when called: tests).
+FLAG_RECORDING_MODE = env.str("FLAG_RECORDING_MODE", default="buffered")
+FLAG_RECORDING_FLUSH_MS = env.int("FLAG_RECORDING_FLUSH_MS", default=250)
+FLAG_RECORDING_BATCH = env.int("FLAG_RECORDING_BATCH", default=2000)
+FLAG_RECORDING_MAX_BUFFER = env.int("FLAG_RECORDING_MAX_BUFFER", default=200_000)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "PackEdge API",
@@ -270,8 +279,6 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
 if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-from celery.schedules import crontab  # noqa: E402
-
 # Celery (issue 9): background jobs such as the Feature Usage fold and the time-zone recount.
 # With no broker, every task runs in-process at the call (eager), so `make run` and the
 # SQLite tests need nothing else; production sets CELERY_BROKER_URL=redis://… and runs
@@ -304,7 +311,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": RECOUNT_SWEEP_EVERY,
         "options": {"expires": RECOUNT_SWEEP_EVERY * 2},
     },
+    # Installs analytics: its own fold of the lifecycle events, as often as Feature Usage's.
+    "fold-installs": {
+        "task": "analytics.tasks.fold_installs",
+        "schedule": FEATURE_USAGE_FOLD_EVERY,
+        "options": {"expires": max(FEATURE_USAGE_FOLD_EVERY * 5, 5)},
+    },
     "rollup-flag-usage": {"task": "flags.tasks.rollup_flag_usage", "schedule": crontab(hour=0, minute=20)},
+    # Keeps the event partitions ready and applies the retention (EVENT_* below).
+    "maintain-event-partitions": {"task": "events.tasks.maintain_event_partitions", "schedule": 6 * 3600.0},
 }
 
 # Scale-out (issue 10). Events are kept this many days (whole months are dropped
@@ -312,18 +327,7 @@ CELERY_BEAT_SCHEDULE = {
 # and the worker keeps this many months of event partitions ready ahead of time.
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=400)
 EVENT_PARTITION_MONTHS_AHEAD = env.int("EVENT_PARTITION_MONTHS_AHEAD", default=3)
-# The worker (issue 9's Celery beat) keeps the partitions ready and applies the retention daily;
-# merged into whatever schedule the settings above define.
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "maintain-event-partitions": {"task": "events.tasks.maintain_event_partitions", "schedule": 6 * 3600.0},
-    # Installs analytics (issue 21): its own fold of the lifecycle events, as often as Feature Usage's.
-    "fold-installs": {
-        "task": "analytics.tasks.fold_installs",
-        "schedule": FEATURE_USAGE_FOLD_EVERY,
-        "options": {"expires": max(FEATURE_USAGE_FOLD_EVERY * 5, 5)},
-    },
-}
+# The worker keeps them ("maintain-event-partitions" in CELERY_BEAT_SCHEDULE above).
 # With Redis, core.ratelimit counts in each process and adds to the shared count in batches:
 # after this share of a limit's allowance or this many seconds, whichever comes first. Across
 # N web processes a limit can be exceeded by at most N × the share (README, "Scale-out").

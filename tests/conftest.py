@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -148,3 +149,11 @@ def audit_log_erasable_by_the_test_flush():
     DatabaseOperations.sql_flush = sql_flush
     yield
     DatabaseOperations.sql_flush = original
+
+
+@pytest.fixture
+def staff_client(client):
+    """The test client signed in as a superuser (the Django admin's tests)."""
+    staff = get_user_model().objects.create_superuser("staff", "staff@example.com", "staff-password-1")
+    client.force_login(staff)
+    return client

@@ -153,7 +153,7 @@ def test_the_copy_and_the_portable_write_paths_give_the_same_counters(org, monke
         )
     counters_rebuild(product=product)
     fast = snapshot(product)
-    monkeypatch.setattr(counters, "COPY_ON_POSTGRESQL", False)
+    monkeypatch.setattr(counters, "USE_POSTGRESQL_WRITE_PATHS", False)
     counters_rebuild(product=product)
     assert snapshot(product) == fast
     assert fast["LicenseDomainBlockCounter"] and fast["LicenseDayHours"]

@@ -85,7 +85,7 @@ def test_the_figures_are_the_apis_and_the_numbers_computed_by_hand(client, owner
     assert response.status_code == 200
     data = response.context["data"]
     assert data == api_data(
-        api, product, {"from": (today() - timedelta(days=7)).isoformat(), "to": today().isoformat()}
+        api, product, {"from": (today() - timedelta(days=6)).isoformat(), "to": today().isoformat()}
     )
     assert data["totals"] == {
         "events": 5,
@@ -112,7 +112,9 @@ def test_the_figures_are_the_apis_and_the_numbers_computed_by_hand(client, owner
     import_card = html[html.index('data-feature="import_csv"') :]
     assert "delta-new" in import_card[: import_card.index("</article>")]
     assert "bulk_import" in html  # quiet: used only in the prior window
-    assert "Used in the 8 days before this window" in html  # "7 days" counts as the API's default: to - 7
+    assert (
+        "Used in the 7 days before this window" in html
+    )  # "7 days" is today − 6 … today: the prior window is 7 days too
 
 
 @pytest.mark.parametrize(
@@ -131,8 +133,8 @@ def test_every_window_and_filter_shows_what_the_api_answers(client, owner, org, 
     assert response.status_code == 200
     data = response.context["data"]
     api_params = {k: v for k, v in params.items() if k != "days"}
-    if params.get("days") == "90":
-        api_params.update({"from": (today() - timedelta(days=90)).isoformat(), "to": today().isoformat()})
+    if params.get("days") == "90":  # the 90 days ending today, both included: today − 89 … today
+        api_params.update({"from": (today() - timedelta(days=89)).isoformat(), "to": today().isoformat()})
     assert data == api_data(api, product, api_params)
 
 
@@ -167,7 +169,7 @@ def test_a_custom_window_and_filter_are_kept_in_the_csv_links(client, owner, org
 
 def test_the_csv_download_is_the_apis_csv(client, owner, org, api, product, events):
     client.force_login(owner)
-    params = {"from": (today() - timedelta(days=7)).isoformat(), "to": today().isoformat()}
+    params = {"from": (today() - timedelta(days=6)).isoformat(), "to": today().isoformat()}
     for table in ("features", "licenses", "domains"):
         console = client.get(tab_url(org, product, "analytics/feature-usage.csv"), {**params, "table": table})
         from_api = api.get(f"/v1/products/{product.public_id}/analytics/feature-usage.csv", {**params, "table": table})

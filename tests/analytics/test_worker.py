@@ -24,6 +24,7 @@ from analytics.models import FeatureDayCounter
 from events.models import Event
 from tests.analytics.oracle import naive_feature_usage
 from tests.events.factories import LicenseFactory, ProductFactory
+from tests.live import servers
 
 REDIS_URL = os.environ.get("WORKER_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,21 +34,11 @@ FOLD_DEADLINE_SECONDS = 60
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def redis_available() -> bool:
-    try:
-        import redis
-
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-        return True
-    except Exception:
-        return False
-
-
 @pytest.fixture
 def workers():
     if connection.vendor != "postgresql":
         pytest.skip("the worker subprocess needs a database it can share: PostgreSQL")
-    if not redis_available():
+    if not servers.redis_available(REDIS_URL):
         pytest.skip(f"no Redis at {REDIS_URL}")
     import redis
 

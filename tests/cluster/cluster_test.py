@@ -58,6 +58,9 @@ WEB_PROCESSES = 2 * len(PORTS)  # gunicorn workers per server × servers
 BURST_REQUESTS = 1400
 FLAGS = ["new-checkout", "dark-mode", "beta-banner"]
 LOG = ROOT / "tests" / "artifacts" / "cluster.log"
+sys.path.insert(0, str(ROOT))
+
+from tests.live import servers  # noqa: E402
 
 
 def say(message: str) -> None:
@@ -165,17 +168,8 @@ def worker_argv(index: int) -> list[str]:
     return [PYTHON, "manage.py", "fold_events", "--every", "1"]
 
 
-def wait_for_port(port: int, timeout: float = 60) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout:.0f}s (see {LOG})")
+def wait_for_port(port: int) -> None:
+    servers.wait_for_port(port, 60, see=str(LOG))
 
 
 def ensure_redis(processes: Processes) -> None:

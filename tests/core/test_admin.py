@@ -1,18 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from core.models import ApiKey
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client):
-    staff = get_user_model().objects.create_superuser("staff", "staff@example.com", "staff-password-1")
-    client.force_login(staff)
-    return client
 
 
 def test_it_keeps_the_admin_for_staff_only(client, owner):

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from core.ratelimit import _shared_counts, rate_limit_flush, rate_limit_hit
+from tests.live.servers import redis_available
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/10")
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,14 +36,7 @@ print(json.dumps({"admitted": admitted}))
 """
 
 
-def redis_available() -> bool:
-    try:
-        return redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()
-    except redis.RedisError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not redis_available(), reason=f"no Redis at {REDIS_URL}")
+pytestmark = pytest.mark.skipif(not redis_available(REDIS_URL), reason=f"no Redis at {REDIS_URL}")
 
 
 @pytest.fixture

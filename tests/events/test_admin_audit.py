@@ -1,19 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from core.models import AuditEntry
 from events.models import Product
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client):
-    staff = get_user_model().objects.create_superuser("staff", "staff@example.com", "staff-password-1")
-    client.force_login(staff)
-    return client
 
 
 def test_staff_create_and_rename_a_product_and_both_are_audited_as_staff(staff_client, org):

@@ -1,19 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from flags.models import SdkKey
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client):
-    staff = get_user_model().objects.create_superuser("staff", "staff@example.com", "staff-password-1")
-    client.force_login(staff)
-    return client
 
 
 def test_staff_see_every_flags_page(staff_client, org):

@@ -34,13 +34,24 @@ def port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
+def wait_for_port(port: int, timeout: float = 30.0, *, see: str = "") -> None:
+    """Until something listens on 127.0.0.1:``port``; ``see`` names the log to read when nothing does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not port_free(port):
             return
         time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s" + (f" (see {see})" if see else ""))
+
+
+def redis_available(url: str) -> bool:
+    """Whether a Redis answers at ``url`` within a second (tests that need one skip without it)."""
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except Exception:
+        return False
 
 
 class PrivatePostgres:
