@@ -22,7 +22,7 @@ from analytics.installs.report import (
     installs_feedback,
     parse_feedback_query,
 )
-from analytics.views import product_today, feature_usage_params
+from analytics.views import feature_usage_params, product_today
 from core.errors import ApiError
 from core.replica import READ_SOURCE_HEADER, on_replica
 from events.console import product_context
