@@ -26,9 +26,11 @@ run: $(STAMP)
 worker: $(STAMP)
 	$(BIN)/python manage.py worker --loglevel $${LOG_LEVEL:-INFO}
 
-# The whole suite except the browser tests (`make e2e`).
+# The whole suite except the browser tests (`make e2e`), a file per process on TEST_PROCESSES
+# processes (pytest-xdist; each has its own test database; TEST_PROCESSES=0 runs in this one).
+TEST_PROCESSES ?= 2
 test: $(STAMP)
-	SECRET_KEY=$${SECRET_KEY:-test-only-secret} $(BIN)/python -m pytest -m "not e2e" -q $(PYTEST_ARGS)
+	SECRET_KEY=$${SECRET_KEY:-test-only-secret} $(BIN)/python -m pytest -m "not e2e" -q -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 # Browser tests in Debian's Chromium (installed with apt when missing).
 e2e: $(STAMP)

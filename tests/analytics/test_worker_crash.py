@@ -1,6 +1,6 @@
 """A worker killed (SIGKILL) mid-recount: the next worker takes the recount within seconds (issue 25, item 3).
 
-A private redis-server (REDIS_FAULT_PORT, 8291) is the broker, this test's PostgreSQL
+A private redis-server (REDIS_CRASH_PORT, 8289) is the broker, this test's PostgreSQL
 database the data. The recount's heartbeat goes quiet when its worker dies; the
 beat's sweep (every RECOUNT_SWEEP_EVERY seconds) enqueues it again once it has been
 quiet RECOUNT_STALE_SECONDS, here shortened so that the test stays short. Skipped
@@ -29,7 +29,7 @@ from packedge.celery import app as celery_app
 from tests.analytics.oracle import naive_feature_usage
 from tests.events.factories import LicenseFactory, ProductFactory
 
-PORT = int(os.environ.get("REDIS_FAULT_PORT", "8291"))
+PORT = int(os.environ.get("REDIS_CRASH_PORT", "8289"))
 REDIS_URL = f"redis://127.0.0.1:{PORT}/0"
 ROOT = Path(__file__).resolve().parents[2]
 BASE = datetime(2026, 3, 2, tzinfo=UTC)
