@@ -35,20 +35,24 @@ def fresh_process_caches():
 
 
 @pytest.fixture(autouse=True)
-def plans_outlive_transactional_tests(request, django_db_blocker):
-    """A transactional test ends with a flush, which also removes the plans the data migration made.
+def plans_as_migrated(request):
+    """Every test that uses the database finds the plans the data migration made.
 
-    Restored right after it (this fixture tears down after the flush), so the tests that follow
-    find the database as migrated whatever order they run in (pytest-xdist deals files out).
+    A transactional test ends with a flush, which removes them too; the test files run in
+    any order (pytest-xdist deals them out), so each database test makes sure of them first
+    (three get-or-creates, inside its own transaction when it has one).
     """
-    yield
+    names = set(request.fixturenames)
     marker = request.node.get_closest_marker("django_db")
-    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
-        {"transactional_db", "live_server", "django_db_reset_sequences"} & set(request.fixturenames)
-    )
-    if transactional:
-        with django_db_blocker.unblock():
-            ensure_plans()
+    uses = {"db", "transactional_db", "django_db_reset_sequences", "live_server"} & names
+    if marker is None and not uses:
+        yield
+        return
+    if marker is None:
+        transactional = bool({"transactional_db", "live_server", "django_db_reset_sequences"} & names)
+        request.getfixturevalue("transactional_db" if transactional else "db")
+    ensure_plans()
+    yield
 
 
 @pytest.fixture

@@ -116,7 +116,7 @@ def test_a_server_error_and_a_database_outage_carry_the_cors_headers(client, key
     assert_cors(broken)
     monkeypatch.undo()
 
-    def down(digest):
+    def down(digest, **kwargs):
         raise OperationalError("connection refused (test outage)")
 
     monkeypatch.setattr(ofrep_auth, "_sdk_key_row", down)
