@@ -365,3 +365,21 @@ def test_each_console_insight_page_comes_from_a_fresh_replica_with_the_same_page
     assert alone == "primary"
     assert figure in expected
     assert rest == [("replica", expected), ("primary", expected), ("primary", expected)]
+
+
+def test_the_project_page_after_a_delete_lists_the_primarys_flags_beside_the_replicas_figures(
+    api, client, owner, served_flags, frozen
+):
+    from django.urls import reverse
+
+    from tests.flags.factories import boolean_flag
+
+    project = served_flags["project"]
+    boolean_flag(project, "dark-mode")
+    frozen()  # the replica still has both flags
+    assert api.delete(f"/v1/projects/{project.public_id}/flags/new-checkout").status_code == 204
+    client.force_login(owner)
+    response = client.get(reverse("console:project", args=[served_flags["org"].slug, project.public_id]))
+    assert response[READ_SOURCE_HEADER] == "replica"
+    html = response.content.decode()
+    assert "dark-mode" in html and "new-checkout" not in html
