@@ -24,7 +24,7 @@ from analytics.license_usage import license_usage
 from analytics.views import DEFAULT_PRESET, WINDOW_PRESETS, feature_usage_params, product_today
 from core.console import or_404
 from core.errors import ApiError
-from core.replica import on_replica
+from core.replica import READ_SOURCE_HEADER, on_replica
 from events import selectors as event_selectors
 from events.console import product_context
 from events.models import Product
@@ -53,7 +53,13 @@ def customer_page(request, org_slug: str, product_id: str, license_id: str):
     context["form"] = {"from": window.get("from", ""), "to": window.get("to", "")}
     try:
         query = replace(parse_feature_usage_query(product=product, params=window, today=today), license=license)
-        data, _ = on_replica(lambda: license_usage(query))
+        # The license's usage and the flags it was served, from one replica snapshot.
+        (data, flags), source = on_replica(
+            lambda: (
+                license_usage(query),
+                license_flags(license=license, date_from=query.date_from, date_to=query.date_to),
+            )
+        )
     except AnalyticsRecounting:
         context["product"] = Product.objects.get(pk=product.pk)
         return render(request, "analytics/customer.html", context)
@@ -62,10 +68,12 @@ def customer_page(request, org_slug: str, product_id: str, license_id: str):
         return render(request, "analytics/customer.html", context, status=exc.status_code)
     context["form"].update({"from": data["from"], "to": data["to"]})
     # Flags are rolled up by UTC day: the same dates, read as UTC days (docs/customers.md).
-    context["flags"] = license_flags(license=license, date_from=query.date_from, date_to=query.date_to)
+    context["flags"] = flags
     context["data"] = data
     context["usage_url"] = reverse("console:feature-usage", args=[org_slug, product.public_id])
-    return render(request, "analytics/customer.html", context)
+    response = render(request, "analytics/customer.html", context)
+    response[READ_SOURCE_HEADER] = source.name
+    return response
 
 
 @login_required

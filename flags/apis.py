@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from core.apis import OrganizationAPIView
 from core.fields import StrictCharField
 from core.pagination import PageParamsSerializer, paginated_response
+from core.replica import READ_SOURCE_HEADER, on_replica
 from events.selectors import license_get, product_get
 from flags import exposure, health, selectors, services
 from flags.models import Environment, Flag, Project, SdkKey
@@ -369,7 +370,8 @@ class FlagUsageApi(OrganizationAPIView):
     def get(self, request, project_id: str, flag_key: str):
         flag = selectors.flag_get_with_project(organization=self.organization, project_id=project_id, flag_key=flag_key)
         query = selectors.parse_flag_usage_query(project=flag.project, flag=flag, params=request.query_params)
-        return Response(selectors.flag_usage(query))
+        data, source = on_replica(lambda: selectors.flag_usage(query))
+        return Response(data, headers={READ_SOURCE_HEADER: source.name})
 
 
 WINDOW_PARAMETERS = [
@@ -447,7 +449,8 @@ class FlagExposureApi(OrganizationAPIView):
         page = self.FilterSerializer(data=request.query_params)
         page.is_valid(raise_exception=True)
         licenses = exposure.LicensePage(cursor=page.validated_data.get("cursor"), limit=page.validated_data["limit"])
-        return Response(exposure.flag_exposure(query, page=licenses))
+        data, source = on_replica(lambda: exposure.flag_exposure(query, page=licenses))
+        return Response(data, headers={READ_SOURCE_HEADER: source.name})
 
 
 class LicenseFlagSerializer(serializers.Serializer):
@@ -475,8 +478,8 @@ class LicenseFlagsApi(OrganizationAPIView):
         product = product_get(organization=self.organization, product_id=product_id)
         license = license_get(product=product, license_id=license_id)
         date_from, date_to, _ = selectors.parse_flag_window(organization=self.organization, params=request.query_params)
-        rows = exposure.license_flags(license=license, date_from=date_from, date_to=date_to)
-        return Response({"data": rows, "nextCursor": None})
+        rows, source = on_replica(lambda: exposure.license_flags(license=license, date_from=date_from, date_to=date_to))
+        return Response({"data": rows, "nextCursor": None}, headers={READ_SOURCE_HEADER: source.name})
 
 
 class UnknownFlagSerializer(serializers.Serializer):
@@ -495,4 +498,5 @@ class UnknownFlagListApi(OrganizationAPIView):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
         environment = selectors.environment_param_get(project=project, params=request.query_params)
         # At most 100 keys, one page: nextCursor is there for the list convention, always null.
-        return Response({"data": health.unknown_flags(environment=environment), "nextCursor": None})
+        rows, source = on_replica(lambda: health.unknown_flags(environment=environment))
+        return Response({"data": rows, "nextCursor": None}, headers={READ_SOURCE_HEADER: source.name})

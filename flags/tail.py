@@ -22,10 +22,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db import connection
+from django.db import connections
 from django.db.models import Count, Max, Sum
 
 from core import sql
+from core.replica import current_read_alias
 from events.models import License
 from flags.models import (
     EvaluationBucketCount,
@@ -179,6 +180,8 @@ def _chunks(values) -> list[list]:
 
 
 def _licenses_by_key(product_id: int, names: set[str]) -> dict[str, int]:
+    # Raw SQL on the database the answer reads (a replica inside on_replica), like its ORM reads.
+    connection = connections[current_read_alias()]
     found: dict[str, int] = {}
     for chunk in _chunks(names):
         if connection.vendor == "postgresql":
@@ -194,6 +197,7 @@ def _licenses_by_key(product_id: int, names: set[str]) -> dict[str, int]:
 def _new_subjects(model, subject: str, pairs: set[tuple[str, object]], window: dict) -> dict[str, int]:
     """Per variant and over every variant (""), the subjects of ``pairs`` (variant, subject) that no
     rolled subject day of the window has."""
+    connection = connections[current_read_alias()]
     seen_on_variant: set[tuple[str, object]] = set()
     seen_at_all: set[object] = set()
     for chunk in _chunks(pairs):

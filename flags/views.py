@@ -18,6 +18,7 @@ from django.utils import timezone
 from core.audit import Actor, audit_entries
 from core.console import can_edit, console_window, membership_get, or_404
 from core.errors import ApiError
+from core.replica import READ_SOURCE_HEADER, on_replica
 from flags import exposure, forms, health, selectors, services
 from flags.evaluation import value_key
 from flags.forms import SettingsForm, VariantsForm
@@ -42,15 +43,26 @@ def project_detail(request, org_slug: str, project_id: str):
     project = context["project"]
     environments = list(selectors.environment_list(project=project).order_by("pk"))
     flag_rows = list(selectors.flag_list(project=project).order_by("key"))
-    # Health, the 7-day sparkline and the unknown flags: the same reads as the /v1 API.
+    # Health, the 7-day sparkline and the unknown flags: the same reads as the /v1 API, from one
+    # replica snapshot. The flags and environments above stay on the primary: this page is where a
+    # delete redirects, and it must not show the flag just deleted.
     now = timezone.now()
     today = selectors.utc_today()
     spark_days = [(today - timedelta(days=n)).isoformat() for n in range(health.RECENT_DAYS - 1, -1, -1)]
-    statuses = health.flags_health(flags=flag_rows, environments=environments, now=now) if flag_rows else {}
-    daily = {
-        environment.pk: health.flags_daily_evaluations(flags=flag_rows, environment=environment, today=today)
-        for environment in environments
-    }
+
+    def activity():
+        statuses = health.flags_health(flags=flag_rows, environments=environments, now=now) if flag_rows else {}
+        daily = {
+            environment.pk: health.flags_daily_evaluations(flags=flag_rows, environment=environment, today=today)
+            for environment in environments
+        }
+        unknown = [
+            {"environment": environment, "flags": health.unknown_flags(environment=environment, now=now)}
+            for environment in environments
+        ]
+        return statuses, daily, unknown
+
+    (statuses, daily, unknown), source = on_replica(activity)
     flags = []
     for flag in flag_rows:
         enabled = {setting.environment_id: setting.enabled for setting in flag.settings.all()}
@@ -70,10 +82,6 @@ def project_detail(request, org_slug: str, project_id: str):
                 ],
             }
         )
-    unknown = [
-        {"environment": environment, "flags": health.unknown_flags(environment=environment, now=now)}
-        for environment in environments
-    ]
     context.update(
         {
             "environments": environments,
@@ -84,7 +92,9 @@ def project_detail(request, org_slug: str, project_id: str):
             "deleted": request.GET.get("deleted", "")[:100],
         }
     )
-    return render(request, "flags/project.html", context)
+    response = render(request, "flags/project.html", context)
+    response[READ_SOURCE_HEADER] = source.name
+    return response
 
 
 def value_labels(flag: Flag) -> dict[str, str]:
@@ -147,15 +157,17 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
     except ApiError as exc:
         context["error"] = str(exc.detail)
         return render(request, "flags/flag_usage.html", context, status=exc.status_code)
-    usage = selectors.flag_usage(query)
-    context["exposure"] = exposure_context(
-        query,
-        cursor=request.GET.get("licenses", ""),
-        base=base,
-        params={
-            **keep_window,
-            "environmentId": environment_id,
-        },
+    # The daily usage and the exposure panel from one replica snapshot: the two agree on every total.
+    (usage, context["exposure"]), source = on_replica(
+        lambda: (
+            selectors.flag_usage(query),
+            exposure_context(
+                query,
+                cursor=request.GET.get("licenses", ""),
+                base=base,
+                params={**keep_window, "environmentId": environment_id},
+            ),
+        )
     )
     rows = usage["rows"]
     context["form"].update({"from": usage["from"], "to": usage["to"]})
@@ -186,7 +198,9 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
             },
         }
     )
-    return render(request, "flags/flag_usage.html", context)
+    response = render(request, "flags/flag_usage.html", context)
+    response[READ_SOURCE_HEADER] = source.name
+    return response
 
 
 def exposure_context(query, *, cursor: str, base: str, params: dict[str, str]) -> dict:

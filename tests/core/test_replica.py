@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import tempfile
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.db import connections
@@ -181,3 +183,203 @@ def test_bad_input_is_refused_the_same_way_with_a_replica(api, org, mirror):
     five_events(product, 2)
     assert api.get(usage_url(product, query="from=2026-13-01")).status_code == 400
     assert api.get(usage_url(product)).json()["data"]["totals"]["events"] == 2
+
+
+# ---------------------------------------------------------------- the flag and customer reads (issue 24 item 1)
+
+
+@pytest.fixture
+def served_flags(org, monkeypatch):
+    """A product with one license, a linked project with a flag served yesterday (rolled up) and today
+    (the unrolled tail), and an unknown key: every flag read below has something to count."""
+    from flags import recording
+    from flags.models import Reason
+    from flags.rollup import rollup_run
+    from flags.selectors import utc_today
+    from tests.events.factories import LicenseFactory
+    from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
+
+    monkeypatch.setattr(recording.recorder, "mode", "direct")
+    product = ProductFactory(organization=org, name="Shop")
+    license = LicenseFactory(product=product, key="LIC-A")
+    project = ProjectFactory(organization=org, product=product)
+    production = environment_with_key(project, "production")[0]
+    flag = boolean_flag(project, "new-checkout")
+    today = utc_today()
+    yesterday = today - timedelta(days=1)
+
+    def serve(day, variant, targeting_key, hour=9):
+        recording.record(
+            environment_id=production.pk,
+            flag_id=flag.pk,
+            value="true" if variant == "on" else "false",
+            reason=Reason.SPLIT,
+            at=datetime.combine(day, time(hour), tzinfo=UTC),
+            variant=variant,
+            targeting_key=targeting_key,
+            license_key="LIC-A" if targeting_key == "u1" else "",
+        )
+
+    serve(yesterday, "on", "u1")
+    serve(yesterday, "off", "u2")
+    rollup_run(today=today)
+    serve(today, "on", "u1", hour=0)
+    serve(today, "on", "u3", hour=0)
+    recording.record_unknown(
+        environment_id=production.pk, key="old-banner", at=datetime.combine(today, time(0), tzinfo=UTC)
+    )
+    recording.flush()
+    window = f"environmentId={production.public_id}&from={yesterday}&to={today}"
+    flag_base = f"/v1/projects/{project.public_id}/flags/new-checkout"
+    return {
+        "org": org,
+        "product": product,
+        "license": license,
+        "project": project,
+        "production": production,
+        "urls": {
+            "flag usage": f"{flag_base}/usage?{window}",
+            "flag exposure": f"{flag_base}/exposure?{window}",
+            "license flags": f"/v1/products/{product.public_id}/licenses/{license.public_id}/flags?from={yesterday}&to={today}",
+            "unknown flags": f"/v1/projects/{project.public_id}/unknown-flags?environmentId={production.public_id}",
+        },
+    }
+
+
+ABSENT_REPLICA = {
+    "ENGINE": "django.db.backends.postgresql",
+    "NAME": "packedge_h14_absent",
+    "USER": "postgres",
+    "PASSWORD": "",
+    "HOST": "127.0.0.1",
+    "PORT": "9",  # nothing listens on discard: connecting fails at once
+    "OPTIONS": {"connect_timeout": 2},
+}
+
+
+def _fresh_lagging_down(get, replica_alias, settings):
+    """(header, body) without a replica, then with a fresh one, a lagging one and one that is down."""
+    seen = [get()]
+    replica_alias({})
+    seen.append(get())
+    settings.REPLICA_MAX_LAG_SECONDS = -1.0
+    seen.append(get())
+    settings.REPLICA_MAX_LAG_SECONDS = 10.0
+    replica_alias(ABSENT_REPLICA)
+    seen.append(get())
+    return seen
+
+
+@pytest.mark.parametrize("endpoint", ["flag usage", "flag exposure", "license flags", "unknown flags"])
+def test_each_flag_read_comes_from_a_fresh_replica_and_else_from_the_primary_with_the_same_answer(
+    api, served_flags, replica_alias, settings, endpoint
+):
+    url = served_flags["urls"][endpoint]
+
+    def get():
+        response = api.get(url)
+        assert response.status_code == 200, response.content
+        return response[READ_SOURCE_HEADER], response.json()
+
+    (alone, expected), *rest = _fresh_lagging_down(get, replica_alias, settings)
+    assert alone == "primary"
+    assert rest == [("replica", expected), ("primary", expected), ("primary", expected)]
+
+
+def test_the_figures_read_from_the_replica_are_the_hand_counted_ones(api, served_flags, mirror):
+    urls = served_flags["urls"]
+    exposure = api.get(urls["flag exposure"])
+    assert exposure[READ_SOURCE_HEADER] == "replica"
+    # u1 twice (licensed, yesterday rolled up and today's tail), u2 once, u3 once.
+    assert exposure.json()["totals"] == {"evaluations": 4, "uniqueTargetingKeys": 3, "licenses": 1, "activeLicenses": 1}
+    usage = api.get(urls["flag usage"]).json()
+    assert [row["totalEvaluations"] for row in usage["rows"]] == [2, 2]
+    assert api.get(urls["unknown flags"]).json()["data"][0]["key"] == "old-banner"
+    # License flags count rolled-up days only: yesterday's one evaluation of u1.
+    assert api.get(urls["license flags"]).json()["data"][0]["evaluations"] == 1
+
+
+def test_the_unrolled_tail_is_read_from_the_replica_too(api, served_flags, mirror):
+    """Counters and tail from one snapshot: no statement of the answer reads the evaluations on the primary."""
+    with CaptureQueriesContext(connections["default"]) as on_primary:
+        response = api.get(served_flags["urls"]["flag exposure"])
+    assert response[READ_SOURCE_HEADER] == "replica"
+    primary_sql = [q["sql"] for q in on_primary.captured_queries]
+    assert not [sql for sql in primary_sql if "flags_flagevaluation" in sql or "flags_flagusageday" in sql]
+    assert not [sql for sql in primary_sql if "events_license" in sql and "key" in sql]
+
+
+def test_exposure_is_exact_as_of_the_replicas_replay_point(api, served_flags, frozen):
+    from flags import recording
+    from flags.models import Flag, Reason
+
+    frozen()  # the replica has replayed the 4 evaluations
+    flag = Flag.objects.get(key="new-checkout")
+    recording.record(
+        environment_id=served_flags["production"].pk,
+        flag_id=flag.pk,
+        value="false",
+        reason=Reason.SPLIT,
+        at=datetime.now(UTC),
+        variant="off",
+        targeting_key="u9",
+    )
+    recording.flush()
+    response = api.get(served_flags["urls"]["flag exposure"])
+    assert response[READ_SOURCE_HEADER] == "replica"
+    assert response.json()["totals"]["evaluations"] == 4
+
+
+@pytest.mark.parametrize(
+    ("page", "figure"),
+    [
+        ("flag usage page", "3 evaluations · 2 keys · 1 licenses (100.0% of active)"),  # variant "on": u1 twice, u3
+        ("project page", "old-banner"),  # the unknown key, from the health reads
+        ("customer page", "new-checkout"),  # the flag served to the license
+    ],
+)
+def test_each_console_insight_page_comes_from_a_fresh_replica_with_the_same_page(
+    client, owner, served_flags, replica_alias, settings, page, figure
+):
+    from django.urls import reverse
+
+    org, project = served_flags["org"], served_flags["project"]
+    url = {
+        "flag usage page": reverse("console:flag-usage", args=[org.slug, project.public_id, "new-checkout"]),
+        "project page": reverse("console:project", args=[org.slug, project.public_id]),
+        "customer page": reverse(
+            "console:customer", args=[org.slug, served_flags["product"].public_id, served_flags["license"].public_id]
+        ),
+    }[page]
+    client.force_login(owner)
+
+    def get():
+        response = client.get(url)
+        assert response.status_code == 200
+        # Each page carries a fresh CSRF token: everything else must be the same.
+        return response[READ_SOURCE_HEADER], re.sub(
+            r'name="csrfmiddlewaretoken" value="[^"]*"', "", response.content.decode()
+        )
+
+    (alone, expected), *rest = _fresh_lagging_down(get, replica_alias, settings)
+    assert alone == "primary"
+    assert figure in expected
+    assert rest == [("replica", expected), ("primary", expected), ("primary", expected)]
+
+
+def test_the_project_page_after_a_delete_lists_the_primarys_flags_beside_the_replicas_figures(
+    api, client, owner, served_flags, frozen
+):
+    from django.urls import reverse
+
+    from tests.flags.factories import boolean_flag
+
+    project = served_flags["project"]
+    boolean_flag(project, "dark-mode")
+    frozen()  # the replica still has both flags
+    assert api.delete(f"/v1/projects/{project.public_id}/flags/new-checkout").status_code == 204
+    client.force_login(owner)
+    response = client.get(reverse("console:project", args=[served_flags["org"].slug, project.public_id]))
+    assert response[READ_SOURCE_HEADER] == "replica"
+    html = response.content.decode()
+    assert "dark-mode" in html and "new-checkout" not in html
