@@ -17,10 +17,9 @@ from analytics.feature_usage import (
     CSV_TABLES,
     feature_usage,
     feature_usage_allowed,
-    feature_usage_csv,
     parse_feature_usage_query,
 )
-from analytics.feature_usage.export import csv_cell
+from analytics.feature_usage.export import LineBuffer, csv_cell, csv_file_name, feature_usage_csv_lines
 from analytics.feature_usage.query import FeatureUsageQuery
 from analytics.feature_usage.report import counted_product, read_snapshot
 from analytics.installs.export import CSV_TABLES as INSTALLS_CSV_TABLES
@@ -31,7 +30,7 @@ from analytics.license_usage import license_usage
 from core.apis import OrganizationAPIView
 from core.errors import ApiError, PaymentRequired
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, page_rows
-from core.replica import READ_SOURCE_HEADER, on_replica
+from core.replica import READ_SOURCE_HEADER, on_replica, on_replica_stream
 from core.text import has_control_characters
 from events import selectors
 from events.models import EVENT_NAME_MAX_LENGTH
@@ -73,11 +72,12 @@ class FeatureUsageCsvApi(_FeatureUsageApi):
     def get(self, request, product_id: str):
         query = self.query_for(request, product_id)
         table = request.query_params.get("table", "")
-        body, source = on_replica(lambda: feature_usage_csv(query, table))
-        response = HttpResponse(body, content_type="text/csv; charset=utf-8", headers={READ_SOURCE_HEADER: source.name})
-        response["Content-Disposition"] = (
-            f'attachment; filename="feature-usage-{table}-{query.date_from}-{query.date_to}.csv"'
+        # The first line (after the 400/503 checks) is read before the response starts: a 503 is an answer.
+        lines, source = on_replica_stream(lambda: feature_usage_csv_lines(query, table))
+        response = StreamingHttpResponse(
+            lines, content_type="text/csv; charset=utf-8", headers={READ_SOURCE_HEADER: source.name}
         )
+        response["Content-Disposition"] = f'attachment; filename="{csv_file_name(query, table)}"'
         return response
 
 
@@ -164,7 +164,7 @@ class FeatureLicensesCsvApi(_CustomerApi):
             counted_product(query)
 
         def lines():
-            buffer = _LineBuffer()
+            buffer = LineBuffer()
             writer = csv.writer(buffer, lineterminator="\r\n")
             writer.writerow(("licenseId", "key", "customerEmail", "events"))
             yield buffer.take()
@@ -180,21 +180,6 @@ class FeatureLicensesCsvApi(_CustomerApi):
             f'attachment; filename="{query.product.public_id}-{safe}-{kind}-{query.date_from}-{query.date_to}.csv"'
         )
         return response
-
-
-class _LineBuffer:
-    """What csv.writer writes into, emptied after each row (a streamed CSV never holds the file)."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def write(self, text: str) -> None:
-        self.parts.append(text)
-
-    def take(self) -> str:
-        text = "".join(self.parts)
-        self.parts.clear()
-        return text
 
 
 class SharedSiteSerializer(serializers.Serializer):

@@ -20,7 +20,7 @@ answer came from (the ``PackEdge-Read-Source`` header of the answers).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
@@ -137,6 +137,72 @@ def on_replica(compute: Callable[[], T]) -> tuple[T, ReadSource]:
         finally:
             _read_alias.reset(token)
     return compute(), source
+
+
+def on_replica_stream(start: Callable[[], Iterator[T]]) -> tuple[Iterator[T], ReadSource]:
+    """``on_replica`` for a streamed answer (a full CSV): ``start()`` returns the items' iterator.
+
+    The first item is computed here, so whatever it checks (a 503 while recounting,
+    a 400) is raised before the response starts, and a replica that fails then
+    leaves the answer to the primary. The remaining items are read while the
+    response streams, each step on the same alias and in the same snapshot.
+    """
+    source = choose_read_source()
+    if source.name == "replica":
+        stack = ExitStack()
+        token = _read_alias.set(REPLICA_ALIAS)
+        try:
+            stack.enter_context(replica_snapshot())
+            items = start()
+            first = next(items)
+        except ObjectDoesNotExist:
+            stack.close()
+            source = ReadSource("primary", DEFAULT_DB_ALIAS, source.lag_seconds, "replica_behind_request")
+        except DatabaseError:
+            stack.close()
+            replica = connections[REPLICA_ALIAS]
+            if replica.connection is None or not replica.is_usable():
+                _discard(REPLICA_ALIAS)
+            source = ReadSource("primary", DEFAULT_DB_ALIAS, None, "replica_down")
+        except BaseException:
+            stack.close()
+            raise
+        else:
+            return _continue_on(REPLICA_ALIAS, first, items, stack), source
+        finally:
+            _read_alias.reset(token)
+    items = start()
+    first = next(items)
+    return _continue_on(None, first, items, ExitStack()), source
+
+
+_END = object()
+
+
+def _continue_on(alias: str | None, first: T, items: Iterator[T], stack: ExitStack) -> Iterator[T]:
+    """The rest of a streamed answer, each step with reads on ``alias`` (None: the primary)."""
+    try:
+        yield first
+        while True:
+            token = _read_alias.set(alias) if alias is not None else None
+            try:
+                item = next(items, _END)
+            finally:
+                if token is not None:
+                    _read_alias.reset(token)
+            if item is _END:
+                return
+            yield item
+    finally:
+        token = _read_alias.set(alias) if alias is not None else None
+        try:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if token is not None:
+                _read_alias.reset(token)
+            stack.close()
 
 
 @contextmanager

@@ -14,7 +14,7 @@ The package: ``query`` (parameters), ``sources`` (counters or one license's rows
 
 from __future__ import annotations
 
-from analytics.feature_usage.export import CSV_TABLES, feature_usage_csv
+from analytics.feature_usage.export import CSV_TABLES, feature_usage_csv, feature_usage_csv_lines
 from analytics.feature_usage.query import FeatureUsageQuery, feature_usage_allowed, parse_feature_usage_query
 from analytics.feature_usage.report import AnalyticsRecounting, feature_usage
 
@@ -25,5 +25,6 @@ __all__ = [
     "feature_usage",
     "feature_usage_allowed",
     "feature_usage_csv",
+    "feature_usage_csv_lines",
     "parse_feature_usage_query",
 ]

@@ -1,12 +1,25 @@
-"""The Feature Usage tables as CSV, for spreadsheets."""
+"""The Feature Usage tables as CSV, for spreadsheets: every row of the table, streamed.
+
+The JSON answer keeps its top N; an export holds every feature, license or site
+of the window, in the JSON's order (the same ``*_rows`` functions of ``report``,
+so the export's first N rows are the JSON's rows), written a row at a time.
+"""
 
 from __future__ import annotations
 
 import csv
-import io
+import re
+from collections.abc import Iterator
 
 from analytics.feature_usage.query import FeatureUsageQuery
-from analytics.feature_usage.report import feature_usage
+from analytics.feature_usage.report import (
+    domain_rows,
+    feature_rows,
+    feature_totals,
+    feature_usage_figures,
+    license_rows,
+    read_snapshot,
+)
 from core.errors import ApiError
 
 CSV_TABLES = ("features", "licenses", "domains")
@@ -15,22 +28,71 @@ CSV_COLUMNS = {
     "licenses": ("licenseId", "customerEmail", "events", "features"),
     "domains": ("domain", "events"),
 }
-CSV_SOURCES = {"features": "topFeatures", "licenses": "topLicenses", "domains": "topDomains"}
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+FILE_NAME_PART = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def feature_usage_csv_lines(query: FeatureUsageQuery, table: str) -> Iterator[str]:
+    """The table as CSV text, a header line then one line per row.
+
+    Validated now (400); the first line is produced only after the snapshot is
+    open and the product checked (503 while recounting), so a caller that takes
+    the first line before answering never starts a file it would have to cut.
+    """
+    if table not in CSV_COLUMNS:
+        raise ApiError(f"table: must be one of {', '.join(CSV_TABLES)}.")
+    return _lines(query, table)
+
+
+def _lines(query: FeatureUsageQuery, table: str) -> Iterator[str]:
+    columns = CSV_COLUMNS[table]
+    buffer = LineBuffer()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    # One snapshot for the whole file: the counters and the tail stay consistent while it streams.
+    with read_snapshot():
+        figures, active_count = feature_usage_figures(query)
+        writer.writerow(columns)
+        yield buffer.take()
+        if table == "features":
+            rows = feature_rows(query, figures, feature_totals(query, figures), active_count=active_count)
+        elif table == "licenses":
+            rows = license_rows(figures)
+        else:
+            rows = domain_rows(figures)
+        for row in rows:
+            writer.writerow([csv_cell(row[column]) for column in columns])
+            yield buffer.take()
 
 
 def feature_usage_csv(query: FeatureUsageQuery, table: str) -> str:
-    """One table of the answer (the same rows as the JSON) as CSV, with a header row."""
-    if table not in CSV_COLUMNS:
-        raise ApiError(f"table: must be one of {', '.join(CSV_TABLES)}.")
-    data = feature_usage(query)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS[table])
-    for row in data[CSV_SOURCES[table]]:
-        writer.writerow([csv_cell(row[column]) for column in CSV_COLUMNS[table]])
-    return out.getvalue()
+    """The whole table as one string (tests, small tables); answers stream ``feature_usage_csv_lines``."""
+    return "".join(feature_usage_csv_lines(query, table))
+
+
+def csv_file_name(query: FeatureUsageQuery, table: str) -> str:
+    """``<product>-feature-usage-<table>-<from>-<to>[-event-<x>][-license-<id>].csv``: what the file holds."""
+    name = f"{query.product.public_id}-feature-usage-{table}-{query.date_from}-{query.date_to}"
+    if query.event is not None:
+        name += "-event-" + FILE_NAME_PART.sub("_", query.event)[:80]
+    if query.license is not None:
+        name += "-license-" + query.license.public_id
+    return name + ".csv"
+
+
+class LineBuffer:
+    """What csv.writer writes into, emptied after each row (a streamed CSV never holds the file)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+
+    def take(self) -> str:
+        text = "".join(self.parts)
+        self.parts.clear()
+        return text
 
 
 def csv_cell(value):

@@ -115,7 +115,7 @@ def test_it_exports_csv(api, shop):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert "feature-usage-domains-2026-03-01-2026-03-09.csv" in response["Content-Disposition"]
-    assert response.content.decode().splitlines() == ["domain,events", "a.com,4", "c.com,2"]
+    assert response.getvalue().decode().splitlines() == ["domain,events", "a.com,4", "c.com,2"]
 
 
 @pytest.mark.parametrize("query", [WINDOW, f"{WINDOW}&table=", f"{WINDOW}&table=users"])

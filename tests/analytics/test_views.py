@@ -175,9 +175,9 @@ def test_the_csv_download_is_the_apis_csv(client, owner, org, api, product, even
         from_api = api.get(f"/v1/products/{product.public_id}/analytics/feature-usage.csv", {**params, "table": table})
         assert console.status_code == 200
         assert console["Content-Type"].startswith("text/csv")
-        assert console.content == from_api.content
+        assert console.getvalue() == from_api.getvalue()
     features = client.get(tab_url(org, product, "analytics/feature-usage.csv"), {**params, "table": "features"})
-    assert features.content.decode().splitlines()[1] == "export_pdf,4,2,2,2,66.7"
+    assert features.getvalue().decode().splitlines()[1] == "export_pdf,4,2,2,2,66.7"
 
 
 def test_a_bad_table_or_date_is_a_400_with_a_message(client, owner, org, product):

@@ -121,7 +121,7 @@ def test_feature_usage_comes_from_the_replica_with_the_same_figures(api, org, mi
     assert response.json()["data"]["totals"]["events"] == 5
     csv = api.get(usage_url(product, ".csv", f"{WINDOW}&table=features"))
     assert csv[READ_SOURCE_HEADER] == "replica"
-    assert csv.content.decode().splitlines()[1].startswith("export_pdf,5")
+    assert csv.getvalue().decode().splitlines()[1].startswith("export_pdf,5")
 
 
 def test_an_answer_is_exact_as_of_the_replicas_replay_point(api, org, frozen):
