@@ -85,7 +85,8 @@ def sign_in_and_create_key(page, live_server, project, staging) -> str:
 
 def copied(page, snippet: str) -> str:
     page.click(f"#copy-{snippet}")
-    assert page.locator(f"#copy-{snippet}").get_attribute("data-copied") == "true"
+    # The Clipboard API answers asynchronously: wait for the button to say it copied.
+    page.wait_for_selector(f'#copy-{snippet}[data-copied="true"]', timeout=10_000)
     return page.evaluate("navigator.clipboard.readText()")
 
 
@@ -122,7 +123,7 @@ def test_a_key_made_on_the_connect_page_works_in_the_copied_python_snippet_until
     shoot(page, artifacts_dir, "02-key-created")
 
     page.click("#copy-python")
-    assert page.locator("#copy-python").get_attribute("data-copied") == "true"
+    page.wait_for_selector('#copy-python[data-copied="true"]', timeout=10_000)
     assert page.locator("#copy-python").inner_text() == "Copied"
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == page.locator("#snippet-python").inner_text()

@@ -171,7 +171,8 @@ def test_a_vendor_reads_feature_usage_and_flag_usage_in_the_browser(live_server,
         usage_path,
         {"from": page.locator("input[name=from]").input_value(), "to": page.locator("input[name=to]").input_value()},
     )["data"]
-    assert (date_span := (datetime.fromisoformat(week["to"]) - datetime.fromisoformat(week["from"])).days) == 7, (
+    # "7 days" is the 7 days ending today, today included (core.console.console_window): to − from = 6.
+    assert (date_span := (datetime.fromisoformat(week["to"]) - datetime.fromisoformat(week["from"])).days) == 6, (
         date_span
     )
     assert read_totals(page) == week["totals"]
