@@ -48,7 +48,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.live.servers import PG_BIN, _as_postgres, port_free, wait_for_port  # noqa: E402
+from tests.live.servers import PG_BIN, PrivatePostgres, _as_postgres, wait_for_port  # noqa: E402
 
 PYTHON = sys.executable
 PRIMARY_PORT, STANDBY_PORT, *WEB_PORTS = (
@@ -73,10 +73,8 @@ def say(message: str) -> None:
 # ---------------------------------------------------------------- PostgreSQL: a primary and its standby
 
 
-class Cluster:
-    def __init__(self, directory: Path, port: int) -> None:
-        self.directory, self.port = directory, port
-        self.data = directory / "data"
+class Cluster(PrivatePostgres):
+    """A private cluster (``PrivatePostgres``'s directory, port and stop) started with extra settings."""
 
     def start(self, *settings: str) -> None:
         options = " ".join(
@@ -94,16 +92,6 @@ class Cluster:
             check=True,
             capture_output=True,
         )
-
-    def stop(self) -> None:
-        subprocess.run(
-            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
-            check=False,
-            capture_output=True,
-        )
-
-    def running(self) -> bool:
-        return not port_free(self.port)
 
 
 STANDBY_SETTINGS = ("-c hot_standby=on", "-c hot_standby_feedback=on", "-c max_standby_streaming_delay=30s")
