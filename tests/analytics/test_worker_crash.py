@@ -10,9 +10,7 @@ on SQLite and without redis-server.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,9 +23,10 @@ from django.db import connection
 from analytics.counters import unfolded_events
 from analytics.feature_usage import FeatureUsageQuery, feature_usage
 from events.models import Event, Product
-from packedge.celery import app as celery_app
 from tests.analytics.oracle import naive_feature_usage
 from tests.events.factories import LicenseFactory, ProductFactory
+from tests.live.servers import celery_publishing_to
+from tests.live.servers import private_redis as private_redis_server
 
 PORT = int(os.environ.get("REDIS_CRASH_PORT", "8289"))
 REDIS_URL = f"redis://127.0.0.1:{PORT}/0"
@@ -41,31 +40,12 @@ RECOVERY_DEADLINE_SECONDS = 90
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def _port_open() -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", PORT)) == 0
-
-
 @pytest.fixture
 def private_redis(tmp_path):
     if connection.vendor != "postgresql":
         pytest.skip("the worker subprocess needs a database it can share: PostgreSQL")
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    if _port_open():
-        pytest.skip(f"port {PORT} is taken")
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(PORT), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
-    for _ in range(50):
-        if _port_open():
-            break
-        time.sleep(0.1)
-    yield
-    server.terminate()
-    server.wait(10)
+    with private_redis_server(PORT, tmp_path):
+        yield
 
 
 @pytest.fixture
@@ -139,14 +119,8 @@ def test_a_recount_whose_worker_was_killed_is_finished_by_the_next_worker(org, a
 
     url = f"/v1/products/{product.public_id}"
     # This process publishes to the private broker (the tests run tasks in-process otherwise).
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.broker_url
-    conf.task_always_eager, conf.broker_url = False, REDIS_URL
-    try:
+    with celery_publishing_to(REDIS_URL):
         assert api.patch(url, {"timezone": "Asia/Tokyo"}, format="json").status_code == 200
-    finally:
-        conf.task_always_eager, conf.broker_url = saved
-        celery_app.pool.force_close_all()
     _wait(
         lambda: Product.objects.get(pk=product.pk).recount_started_at is not None,
         seconds=60,

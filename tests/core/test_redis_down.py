@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
-import time
 
 import pytest
 from django.test import RequestFactory, override_settings
-from kombu import pools as kombu_pools
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from analytics.tasks import sweep_abandoned_recounts
@@ -25,60 +20,30 @@ from core.middleware import DatabaseUnavailableMiddleware
 from events.models import Event, Product
 from packedge.celery import app as celery_app
 from tests.events.factories import ProductFactory
+from tests.live.servers import celery_publishing_to, port_free, private_redis
 
 PORT = int(os.environ.get("REDIS_FAULT_PORT", "8291"))
 REDIS_URL = f"redis://127.0.0.1:{PORT}/0"
 PASSWORD = "correct horse battery staple"
 
 
-def _port_open() -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", PORT)) == 0
-
-
 @pytest.fixture
 def redis_gone(tmp_path):
     """A Redis that answered once and is now stopped: the cache and the broker point at it."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    if _port_open():
-        pytest.skip(f"port {PORT} is taken")
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(PORT), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(50):
-            if _port_open():
-                break
-            time.sleep(0.1)
-        import redis
+    import redis
 
+    with private_redis(PORT, tmp_path):
         redis.Redis.from_url(REDIS_URL).ping()
-    finally:
-        server.terminate()
-        server.wait(10)
-    assert not _port_open()
+    assert port_free(PORT)
     caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.broker_url, conf.broker_transport_options, conf.task_publish_retry_policy
-    conf.task_always_eager, conf.broker_url = False, REDIS_URL
     # Bounded publishing: a refused broker fails the publish within a second or so.
-    conf.broker_transport_options = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
-    conf.task_publish_retry_policy = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
-    try:
+    bounded = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+    with celery_publishing_to(REDIS_URL, broker_transport_options=bounded, task_publish_retry_policy=bounded):
         with override_settings(CACHES=caches):
             from django.core.cache import caches as django_caches
 
             django_caches._settings = None  # noqa: SLF001 (re-read CACHES in this thread)
             yield
-    finally:
-        conf.task_always_eager, conf.broker_url, conf.broker_transport_options, conf.task_publish_retry_policy = saved
-        # Closed and forgotten: the next test that publishes opens a fresh pool on the restored broker.
-        kombu_pools.reset()
-        celery_app._pool = None  # noqa: SLF001
-        celery_app.amqp._producer_pool = None  # noqa: SLF001
 
 
 def test_console_sign_in_works_with_redis_down(client, owner, redis_gone):

@@ -128,6 +128,54 @@ def private_postgres(port: int) -> Iterator[PrivatePostgres]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+@contextmanager
+def private_redis(port: int, directory: Path) -> Iterator[str]:
+    """A redis-server of its own on ``port`` (nothing kept on disk), stopped on exit; yields its URL.
+
+    Skips the test when redis-server is missing or the port is taken (never someone else's Redis).
+    """
+    import pytest
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    if not port_free(port):
+        pytest.skip(f"port {port} is taken")
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(directory)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, timeout=5)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@contextmanager
+def celery_publishing_to(broker_url: str, **conf) -> Iterator[None]:
+    """This process sends tasks to ``broker_url`` (not in-process) for a while, with ``conf`` overrides.
+
+    Afterwards the app's configuration is restored and its connection pools are dropped, not
+    only closed, so the next test that publishes opens fresh ones on the restored broker
+    (a closed kombu pool refuses every later acquire).
+    """
+    from kombu import pools
+
+    from packedge.celery import app
+
+    overrides = {"task_always_eager": False, "broker_url": broker_url, **conf}
+    saved = {name: app.conf[name] for name in overrides}
+    app.conf.update(overrides)
+    try:
+        yield
+    finally:
+        app.conf.update(saved)
+        pools.reset()
+        app._pool = None  # noqa: SLF001
+        app.amqp._producer_pool = None  # noqa: SLF001
+
+
 def manage(env: dict, *args: str) -> str:
     result = subprocess.run(
         [PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=300
