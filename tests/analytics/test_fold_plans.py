@@ -81,14 +81,16 @@ def _scans(plan: dict) -> list[tuple[str, str]]:
     return found
 
 
-def _explained_selects(queries: list[dict]) -> list[tuple[str, list[tuple[str, str]]]]:
+def _explained_reads_of_events(queries: list[dict]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(statement, scans) of every captured statement that reads the events table (SELECTs, cursors, the
+    fold's CREATE TEMPORARY TABLE … AS SELECT), explained again now."""
     plans = []
     with connection.cursor() as cursor:
         for query in queries:
             sql = query["sql"]
             if " CURSOR FOR " in sql:
                 sql = sql.split(" CURSOR FOR ", 1)[1]
-            if not sql.lstrip().upper().startswith("SELECT"):
+            if f'"{Event._meta.db_table}"' not in sql or not sql.lstrip().upper().startswith(("SELECT", "CREATE")):
                 continue
             cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
             document = cursor.fetchone()[0]
@@ -97,27 +99,57 @@ def _explained_selects(queries: list[dict]) -> list[tuple[str, list[tuple[str, s
     return plans
 
 
-@pytest.mark.parametrize("events_analyzed", [True, False], ids=["events-analyzed", "nothing-analyzed"])
-def test_an_idle_fold_reads_events_only_through_an_index(org, events_analyzed):
+def _fresh_install(org, *, unfolded: int, events_analyzed: bool) -> None:
+    """PRODUCTS products, EVENTS events, each product folded but for its last ``unfolded`` events; statistics
+    as on a fresh install (the small tables never analyzed; the events table as ``events_analyzed`` says)."""
     products = [product_create(organization=org, name=f"Plugin {n}") for n in range(PRODUCTS)]
     high = _insert_events(products)
-    for product in products:  # every event folded: the fold is idle
-        CounterState.objects.create(product=product, folded_through=high)
-        InstallState.objects.create(product=product, folded_through=high, timezone=product.timezone)
+    for product in products:
+        CounterState.objects.create(product=product, folded_through=high - unfolded)
+        InstallState.objects.create(product=product, folded_through=high - unfolded, timezone=product.timezone)
     small = [table for model in SMALL_TABLES for table in _tables_of(model)]
     _forget_statistics(small if events_analyzed else small + _tables_of(Event))
     if events_analyzed:
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {Event._meta.db_table}")
 
+
+def _assert_events_read_by_index(plans: list[tuple[str, list[tuple[str, str]]]]) -> None:
+    """Every read of a partition that holds events is an index scan (an empty one may be scanned: it has no page)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT tableoid::regclass::text FROM {Event._meta.db_table}")
+        holding = {name for (name,) in cursor.fetchall()}
+    for sql, scans in plans:
+        on_events = [(node, table) for node, table in scans if table in holding]
+        assert on_events, sql
+        assert all(node in ("Index Scan", "Index Only Scan") for node, _ in on_events), (on_events, sql)
+
+
+ANALYZED = pytest.mark.parametrize("events_analyzed", [True, False], ids=["events-analyzed", "nothing-analyzed"])
+
+
+@ANALYZED
+def test_an_idle_fold_reads_events_only_through_an_index(org, events_analyzed):
+    _fresh_install(org, unfolded=0, events_analyzed=events_analyzed)
+
     with CaptureQueriesContext(connection) as captured:
         assert counters_fold_all() == (0, 0)
         assert installs_fold_all() == 0
 
-    plans = _explained_selects(captured.captured_queries)
+    plans = _explained_reads_of_events(captured.captured_queries)
     assert len(plans) == 2  # one probe per fold: which products have events above their watermark
-    events_tables = set(_tables_of(Event))
-    for sql, scans in plans:
-        on_events = [(node, table) for node, table in scans if table in events_tables]
-        assert on_events, sql
-        assert all(node in ("Index Scan", "Index Only Scan") for node, _ in on_events), (on_events, sql)
+    _assert_events_read_by_index(plans)
+
+
+@ANALYZED
+def test_a_fold_of_a_short_tail_reads_events_only_through_an_index(org, events_analyzed):
+    # Each product 10 events behind: the probes, the write barrier, the chunk bounds, the batch, the count.
+    _fresh_install(org, unfolded=10 * PRODUCTS, events_analyzed=events_analyzed)
+
+    with CaptureQueriesContext(connection) as captured:
+        assert counters_fold_all() == (10 * PRODUCTS, PRODUCTS)
+        assert installs_fold_all() == 0  # no lifecycle events among them: the watermark moves past them
+
+    plans = _explained_reads_of_events(captured.captured_queries)
+    assert any(sql.startswith("CREATE TEMPORARY TABLE") for sql, _ in plans)  # the batch's grouping read
+    _assert_events_read_by_index(plans)
