@@ -26,7 +26,7 @@ from datetime import date, datetime
 from itertools import accumulate, islice
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, Exists, Min, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, Min, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, ExtractHour, TruncDate
 from django.utils.timezone import now
 
@@ -51,7 +51,7 @@ from analytics.models import (
 from core import sql as core_sql
 from core.locks import try_lock
 from events.models import Event, Product
-from events.selectors import events_committed_through
+from events.selectors import events_committed_through, first_event_above
 from events.services import product_recount_progress_set
 
 logger = logging.getLogger("analytics.fold")
@@ -214,8 +214,11 @@ def counters_fold_all(*, on_step: Callable[[], None] | None = None) -> tuple[int
     through = Coalesce(
         Subquery(CounterState.objects.filter(product=OuterRef("pk")).values("folded_through")[:1]), Value(0)
     )
-    pending = Product.objects.annotate(through=through).filter(
-        Exists(Event.objects.filter(product=OuterRef("pk"), id__gt=OuterRef("through")))
+    # An index probe per product (first_event_above), never a scan of the events.
+    pending = (
+        Product.objects.annotate(through=through)
+        .alias(next_event=first_event_above(through=OuterRef("through")))
+        .filter(next_event__isnull=False)
     )
     folded = products = 0
     for product in pending:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from analytics.installs.lifecycle import (
@@ -37,7 +37,7 @@ from analytics.installs.models import (
 )
 from core import sql as core_sql
 from events.models import Event, Product
-from events.selectors import events_committed_through
+from events.selectors import events_committed_through, first_event_above
 
 # Lifecycle events per committed step: a large backlog drains in steps that each shrink the tail.
 FOLD_STEP_EVENTS = 20000
@@ -148,11 +148,15 @@ def installs_fold_all() -> int:
         Subquery(InstallState.objects.filter(product=OuterRef("pk")).values("folded_through")[:1]), Value(0)
     )
     zone = Subquery(InstallState.objects.filter(product=OuterRef("pk")).values("timezone")[:1])
-    pending = Product.objects.annotate(through=through, state_zone=zone).filter(
-        # Any event above the watermark, not only lifecycle ones: the fold moves the watermark
-        # past the others too, so this probe (and a read's tail) never rescan them.
-        Exists(Event.objects.filter(product=OuterRef("pk"), id__gt=OuterRef("through")))
-        | (Q(state_zone__isnull=False) & ~Q(state_zone=F("timezone")))
+    pending = (
+        Product.objects.annotate(through=through, state_zone=zone)
+        # An index probe per product (first_event_above), never a scan of the events.
+        .alias(next_event=first_event_above(through=OuterRef("through")))
+        .filter(
+            # Any event above the watermark, not only lifecycle ones: the fold moves the watermark
+            # past the others too, so this probe (and a read's tail) never rescan them.
+            Q(next_event__isnull=False) | (Q(state_zone__isnull=False) & ~Q(state_zone=F("timezone")))
+        )
     )
     return sum(installs_fold(product=product) for product in pending)
 

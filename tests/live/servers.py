@@ -232,6 +232,52 @@ def gunicorn(env: dict, port: int, *, workers: int = 2, threads: int = 4) -> Ite
         log.close()
 
 
+NGINX = os.environ.get("NGINX_BIN", "/usr/sbin/nginx")
+NGINX_SITE = ROOT / "deploy" / "nginx.conf"
+
+
+def nginx_site(*, port: int, upstream_port: int) -> str:
+    """deploy/nginx.conf as shipped, listening on loopback ``port`` in front of gunicorn on ``upstream_port``."""
+    site = NGINX_SITE.read_text()
+    for shipped, here in (
+        ("listen 80;", f"listen 127.0.0.1:{port};"),
+        ("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};"),
+    ):
+        if site.count(shipped) != 1:
+            raise ValueError(f"{NGINX_SITE} no longer has exactly one '{shipped}'")
+        site = site.replace(shipped, here)
+    return site
+
+
+@contextmanager
+def nginx(directory: Path, port: int, *, upstream_port: int) -> Iterator[subprocess.Popen]:
+    """nginx (not as a daemon, files under ``directory``) serving deploy/nginx.conf; its log is ``directory``/error.log."""
+    (directory / "packedge.conf").write_text(nginx_site(port=port, upstream_port=upstream_port))
+    temp = "\n".join(
+        f"  {kind}_temp_path {directory / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    # As root, nginx's workers would run as nobody, who cannot enter a private temporary directory.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    (directory / "nginx.conf").write_text(
+        f"{user}daemon off;\nworker_processes 1;\npid {directory / 'nginx.pid'};\n"
+        f"error_log {directory / 'error.log'} warn;\nevents {{ worker_connections 4096; }}\n"
+        f"http {{\n  access_log off;\n{temp}\n  include {directory / 'packedge.conf'};\n}}\n"
+    )
+    command = [NGINX, "-p", str(directory), "-c", str(directory / "nginx.conf"), "-e", str(directory / "error.log")]
+    subprocess.run([*command, "-t", "-q"], check=True, capture_output=True, timeout=30)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, see=str(directory / "error.log"))
+        yield process
+    finally:
+        process.terminate()  # SIGTERM: nginx's fast shutdown
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def server_env(**overrides: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))}
     env.update({"SECRET_KEY": "live-test-secret", "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost"})
