@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from flags.evaluation import rollout_variant
-from tests.live.servers import ROOT, django_script, gunicorn, manage, port_free, server_env
+from tests.live.servers import django_script, gunicorn, manage, port_free, server_env
 
 HERE = Path(__file__).resolve().parent
 # CI's loopback ports for these servers; a developer on a shared machine sets their own.
@@ -107,9 +108,16 @@ class LiveServer:
         return f"{self.url}/v1/projects/{self.project_id}/flags/{flag_key}/environments/{self.environment_id}"
 
 
+# Worked out once from sha256("checkout-theme/user-N") (first 8 bytes, mod 10,000, under 30.00 %):
+# 11 of the 40 keys fall in the 30 % "classic" share, 29 in the 70 % "fresh" one.
+CLASSIC_KEYS = {f"user-{n}" for n in (3, 5, 17, 20, 21, 22, 28, 30, 33, 34, 36)}
+
+
 def expected_rollout() -> dict[str, str]:
-    """targeting key -> served value, by the server's bucketing function."""
-    return {key: ROLLOUT_VALUES[rollout_variant(ROLLOUT_FLAG, key, ROLLOUT)] for key in ROLLOUT_KEYS}
+    """targeting key -> served value, by the server's bucketing function (and equal to CLASSIC_KEYS)."""
+    split = {key: ROLLOUT_VALUES[rollout_variant(ROLLOUT_FLAG, key, ROLLOUT)] for key in ROLLOUT_KEYS}
+    assert {key for key, value in split.items() if value == ROLLOUT_VALUES["classic"]} == CLASSIC_KEYS
+    return split
 
 
 @contextmanager
@@ -148,12 +156,7 @@ def npm_ci(package_dir: Path) -> Path:
     lock = package_dir / "package-lock.json"
     stamp = modules / ".package-lock.json"
     if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
-        import subprocess
-
         subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=package_dir, check=True, timeout=300
         )
     return modules
-
-
-__all__ = ["HERE", "PORT_BASE", "ROOT", "LiveServer", "expected_rollout", "npm_ci", "seeded_server"]
