@@ -36,8 +36,9 @@ logger = logging.getLogger(__name__)
 
 # The context attribute naming the customer's license (license-aware flags).
 LICENSE_KEY = "licenseKey"
-# OFREP's type names: "number" flags answer integers and floats alike.
-SUPPORTED_TYPES = ("boolean", "string", "integer", "float", "object")
+# OFREP's type names, as the spec's flagEvaluation.supportedTypes enum spells them ("int", not
+# "integer"): "number" flags answer integers and floats alike.
+SUPPORTED_TYPES = ("boolean", "string", "int", "float", "object")
 
 
 class OfrepFailure(Exception):
@@ -89,9 +90,10 @@ class OfrepApiView(View):
             raise OfrepFailure(400, "PARSE_ERROR", "The body is not valid JSON (or nested too deeply).") from None
         if not isinstance(body, dict):
             raise OfrepFailure(400, "PARSE_ERROR", 'The body must be a JSON object: {"context": {...}}.')
-        context = body.get("context")
-        if context is None:
+        if "context" not in body:
             return {}
+        context = body["context"]
+        # null too: the spec's context is an object, and no stock provider sends null (they omit it).
         if not isinstance(context, dict):
             raise OfrepFailure(400, "INVALID_CONTEXT", "context must be a JSON object.")
         targeting_key = context.get(TARGETING_KEY)

@@ -34,9 +34,13 @@ def forget_cached_keys() -> None:
 def _presented_key(meta) -> str:
     # Read from META directly: building request.headers costs more than the rest of the check.
     scheme, _, token = meta.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return meta.get("HTTP_X_API_KEY", "").strip()
+    bearer = token.strip() if scheme.lower() == "bearer" else ""
+    api_key = meta.get("HTTP_X_API_KEY", "").strip()
+    if bearer and api_key and bearer != api_key:
+        # Two different keys: which one the caller meant is a guess, and a guess would let a
+        # wrong (or revoked) key pass unnoticed beside a good one.
+        raise SdkKeyRejected(401, "Authorization and X-API-Key name different keys; send one SDK key.")
+    return bearer or api_key
 
 
 def authenticate_sdk_key(request) -> tuple[int, int, int]:

@@ -102,6 +102,7 @@ def test_a_rollout_without_a_targeting_key_is_an_error_and_is_recorded(sdk, chec
         ("{not json", "PARSE_ERROR"),
         ("[1, 2]", "PARSE_ERROR"),
         ('{"context": "user-1"}', "INVALID_CONTEXT"),
+        ('{"context": null}', "INVALID_CONTEXT"),  # the spec's context is an object; omit it for none
         ('{"context": {"targetingKey": 42}}', "INVALID_CONTEXT"),
         ('{"context": {"email": 42}}', "INVALID_CONTEXT"),
     ],
@@ -139,6 +140,29 @@ def test_it_accepts_the_key_in_x_api_key(keyed, checkout):
     client = APIClient()
     response = evaluate(client, "new-checkout", {"targetingKey": "u"}, HTTP_X_API_KEY=keyed[1])
     assert response.status_code == 200
+
+
+def test_two_different_keys_are_refused_and_the_same_key_twice_is_accepted(keyed, checkout):
+    client = APIClient()
+    good = keyed[1]
+    for bearer, api_key in [(good, "sdk_other"), ("sdk_other", good)]:
+        response = evaluate(client, "new-checkout", HTTP_AUTHORIZATION=f"Bearer {bearer}", HTTP_X_API_KEY=api_key)
+        assert response.status_code == 401
+        assert response.json() == {
+            "key": "new-checkout",
+            "errorCode": "GENERAL",
+            "errorDetails": "Authorization and X-API-Key name different keys; send one SDK key.",
+        }
+    same = evaluate(
+        client, "new-checkout", {"targetingKey": "u"}, HTTP_AUTHORIZATION=f"Bearer {good}", HTTP_X_API_KEY=good
+    )
+    assert same.status_code == 200
+    # Another scheme in Authorization (a proxy's Basic) leaves X-API-Key the key.
+    proxied = evaluate(
+        client, "new-checkout", {"targetingKey": "u"}, HTTP_AUTHORIZATION="Basic abc", HTTP_X_API_KEY=good
+    )
+    assert proxied.status_code == 200
+    assert recording.flush() == 2
 
 
 @pytest.mark.parametrize("header", [None, "Bearer sdk_unknown", "Bearer sk_something", "Basic abc"])

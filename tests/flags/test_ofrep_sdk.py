@@ -213,7 +213,7 @@ def test_the_configuration_answers_plain_http_with_an_etag(live_server, setup):
         "name": "PackEdge",
         "capabilities": {
             "cacheInvalidation": {"polling": {"enabled": True, "minPollingIntervalMs": 30000}},
-            "flagEvaluation": {"supportedTypes": ["boolean", "string", "integer", "float", "object"]},
+            "flagEvaluation": {"supportedTypes": ["boolean", "string", "int", "float", "object"]},
         },
     }
     with pytest.raises(HTTPError) as not_modified:
