@@ -15,6 +15,18 @@ A replica that is down, lagging, fails mid-answer, or lacks a row the request
 already saw on the primary (not replayed yet) leaves the answer to the primary,
 so a reader never sees an error for it. ``ReadSource.name`` says where the
 answer came from (the ``PackEdge-Read-Source`` header of the answers).
+
+``ReadSource.counted_through`` is the answer's freshness (``countedThrough``,
+docs/freshness.md): a time such that every write acknowledged before it is in
+the snapshot the answer reads. On the primary, the clock just before the
+answer's snapshot opens (a commit acknowledged earlier is visible to any
+snapshot taken later). On a replica, read before its snapshot opens (replay
+only moves forward): if it had replayed the primary's WAL up to the insert
+position the primary reported, the time just before that position was asked;
+otherwise ``pg_last_xact_replay_timestamp()``, the commit time of the last
+transaction it replayed: a commit acknowledged before that time inserted its
+commit record before that transaction's (whose timestamp is taken before its
+record is inserted), so it was replayed too.
 """
 
 from __future__ import annotations
@@ -22,12 +34,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.utils import timezone
 
 REPLICA_ALIAS = "replica"
 READ_SOURCE_HEADER = "PackEdge-Read-Source"
@@ -41,6 +55,8 @@ class ReadSource:
     alias: str
     lag_seconds: float | None  # None: no replica configured, or it could not be asked
     reason: str  # "replica", "no_replica", "replica_lagging", "replica_down", "replica_behind_request"
+    # Every write acknowledged before this is in the answer (None until the answer is computed).
+    counted_through: datetime | None = None
 
 
 class ReplicaRouter:
@@ -70,31 +86,41 @@ def replica_configured() -> bool:
 
 
 def replica_lag_seconds() -> float:
-    """How far the replica is behind the primary now, in seconds (0 when it has replayed all the primary wrote).
+    """How far the replica is behind the primary now, in seconds (0 when it has replayed all the primary wrote)."""
+    return replica_position()[0]
+
+
+def replica_position() -> tuple[float, datetime]:
+    """(lag in seconds, counted through) of the replica now; see the module's docstring for the second.
 
     Raises ``DatabaseError`` when either cannot be asked. A replica database that is
     not in recovery (a test mirror of the primary, SQLite) is the primary's data: 0.
     """
+    asked = timezone.now()
     replica = connections[REPLICA_ALIAS]
     if replica.vendor != "postgresql":
-        return 0.0
+        return 0.0, asked
     with replica.cursor() as cursor:
         cursor.execute("SELECT pg_is_in_recovery()")
         if not cursor.fetchone()[0]:
-            return 0.0
+            return 0.0, asked
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute("SELECT pg_current_wal_lsn()::text")
+        # The insert position, not the write position: with synchronous_commit=off a commit is
+        # acknowledged before its WAL is written, and it must count as not replayed yet.
+        cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
         primary_lsn = cursor.fetchone()[0]
     with replica.cursor() as cursor:
         cursor.execute(
             "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn,"
-            " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())",
+            " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), pg_last_xact_replay_timestamp()",
             [primary_lsn],
         )
-        caught_up, behind = cursor.fetchone()
+        caught_up, behind, replayed = cursor.fetchone()
     if caught_up:
-        return 0.0
-    return float("inf") if behind is None else max(0.0, float(behind))
+        return 0.0, asked
+    if behind is None:
+        return float("inf"), asked
+    return max(0.0, float(behind)), replayed
 
 
 def choose_read_source() -> ReadSource:
@@ -102,13 +128,13 @@ def choose_read_source() -> ReadSource:
     if not replica_configured():
         return ReadSource("primary", DEFAULT_DB_ALIAS, None, "no_replica")
     try:
-        lag = replica_lag_seconds()
+        lag, through = replica_position()
     except DatabaseError:
         _discard(REPLICA_ALIAS)
         return ReadSource("primary", DEFAULT_DB_ALIAS, None, "replica_down")
     if lag > settings.REPLICA_MAX_LAG_SECONDS:
         return ReadSource("primary", DEFAULT_DB_ALIAS, lag, "replica_lagging")
-    return ReadSource("replica", REPLICA_ALIAS, lag, "replica")
+    return ReadSource("replica", REPLICA_ALIAS, lag, "replica", counted_through=through)
 
 
 def on_replica(compute: Callable[[], T]) -> tuple[T, ReadSource]:
@@ -136,7 +162,13 @@ def on_replica(compute: Callable[[], T]) -> tuple[T, ReadSource]:
             source = ReadSource("primary", DEFAULT_DB_ALIAS, None, "replica_down")
         finally:
             _read_alias.reset(token)
-    return compute(), source
+    return _on_primary(compute, source)
+
+
+def _on_primary(compute: Callable[[], T], source: ReadSource) -> tuple[T, ReadSource]:
+    # Taken before compute() opens its snapshot: what was acknowledged earlier is in it.
+    through = timezone.now()
+    return compute(), replace(source, counted_through=through)
 
 
 def on_replica_stream(start: Callable[[], Iterator[T]]) -> tuple[Iterator[T], ReadSource]:
@@ -171,9 +203,10 @@ def on_replica_stream(start: Callable[[], Iterator[T]]) -> tuple[Iterator[T], Re
             return _continue_on(REPLICA_ALIAS, first, items, stack), source
         finally:
             _read_alias.reset(token)
+    through = timezone.now()
     items = start()
     first = next(items)
-    return _continue_on(None, first, items, ExitStack()), source
+    return _continue_on(None, first, items, ExitStack()), replace(source, counted_through=through)
 
 
 _END = object()
