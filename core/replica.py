@@ -31,9 +31,9 @@ record is inserted), so it was replayed too.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-import itertools
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime
