@@ -5,7 +5,7 @@
 plus a second standby made the same way, fills six products with events over the
 last week (posted through the batch endpoint, then folded, plus an unfolded tail),
 and then, for each setting in turn — primary, 1 replica, 2 replicas, and primary
-again as the same-run check of drift — starts one gunicorn (2 workers × 4 threads)
+every setting once more (ROUNDS=2), the same-run check of drift — starts one gunicorn (2 workers × 4 threads)
 with ``DATABASE_REPLICA_URL(S)`` set accordingly and lets CLIENTS closed-loop
 clients read Feature Usage for DURATION seconds. Reports requests/s, p50/p95
 latency, errors, and how many read transactions each database served
@@ -55,6 +55,7 @@ from tests.live.servers import PG_BIN, _as_postgres, wait_for_port  # noqa: E402
 DURATION = float(os.environ.get("DURATION", "10"))
 CLIENTS = int(os.environ.get("CLIENTS", "8"))
 EVENTS = int(os.environ.get("EVENTS", "30000"))
+ROUNDS = int(os.environ.get("ROUNDS", "2"))  # the three settings, this many times over (drift shows)
 STANDBY_2_URL = f"postgres://postgres@127.0.0.1:{STANDBY_2}/{harness.DB}"
 
 
@@ -126,6 +127,25 @@ def start_web(processes: harness.Processes, env: dict) -> None:
     argv += ["--worker-class", "gthread", "--threads", "4", "--log-level", "warning"]
     processes.start("web", argv, env)
     wait_for_port(WEB, timeout=60)
+
+
+def cpu_seconds(cluster) -> float:
+    """CPU used so far by a cluster: its postmaster, its reaped children and the live ones (/proc, clock ticks)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
+
+    def fields(p: int) -> list[str]:
+        return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+
+    own = fields(pid)
+    total = sum(int(own[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            mine = fields(int(child))
+        except FileNotFoundError:
+            continue
+        total += int(mine[11]) + int(mine[12])
+    return total / tick
 
 
 def commits() -> dict[str, int]:
@@ -206,33 +226,38 @@ def main() -> int:
                 "primary + 2 replicas",
                 {"DATABASE_REPLICA_URL": "", "DATABASE_REPLICA_URLS": f"{harness.STANDBY_URL},{STANDBY_2_URL}"},
             ),
-            ("primary only (again)", {"DATABASE_REPLICA_URL": "", "DATABASE_REPLICA_URLS": ""}),
         ]
         rows = []
-        for name, extra in settings:
+        for name, extra in settings * ROUNDS:
             processes = harness.Processes()
             start_web(processes, {**harness.base_env(), **extra, "REPLICA_MAX_LAG_SECONDS": "10"})
-            before = commits()
+            before, cpu_before = commits(), [cpu_seconds(c) for c in clusters]
             result = asyncio.run(read_for(world, DURATION))
-            after = commits()
+            after, cpu_after = commits(), [cpu_seconds(c) for c in clusters]
             processes.stop_all()
             served = {db: after[db] - before[db] for db in after}
+            # Includes the 2 s warm-up.
+            result["cpu"] = [b - a for a, b in zip(cpu_before, cpu_after, strict=True)]
             rows.append((name, result, served))
             say(
                 f"{name}: {result['rps']:.1f} req/s, p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms, "
-                f"{result['errors']} errors, sources {result['sources']}, transactions {served}"
+                f"{result['errors']} errors, sources {result['sources']}, transactions {served}, "
+                f"database CPU s {[round(c, 1) for c in result['cpu']]}"
             )
             if result["errors"]:
                 failures.append(f"{name}: {result['errors']} errors")
         print()
         print(
-            f"| setting ({CLIENTS} clients, {DURATION:.0f} s, one gunicorn 2×4) | req/s | p50 ms | p95 ms | answers by source | transactions: primary / standby / standby 2 |"
+            f"| setting ({CLIENTS} clients, {DURATION:.0f} s, one gunicorn 2×4) | req/s | p50 ms | p95 ms | answers by source"
+            " | transactions: primary / standby / standby 2 | database CPU s (with warm-up): primary / standby / standby 2 |"
         )
-        print("| --- | --- | --- | --- | --- | --- |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
         for name, result, served in rows:
             print(
                 f"| {name} | {result['rps']:.1f} | {result['p50_ms']:.0f} | {result['p95_ms']:.0f} | "
-                f"{result['sources']} | {served['primary']:,} / {served['standby']:,} / {served['standby 2']:,} |"
+                f"{result['sources']} | {served['primary']:,} / {served['standby']:,} / {served['standby 2']:,} | "
+                + " / ".join(f"{c:.1f}" for c in result["cpu"])
+                + " |"
             )
     except Exception as error:
         failures.append(f"{type(error).__name__}: {error}")
