@@ -26,7 +26,8 @@ PAID_OPERATIONS = {
     "installs_feedback",
     "installs_csv",
 }
-# The analytics and flag answers carry countedThrough beside data (a CSV: in a header), docs/freshness.md.
+# The analytics and flag answers carry countedThrough beside data (a CSV: in a header), docs/freshness.md;
+# the unwrapped flag usage and exposure bodies document it in their components (flags/apis.py).
 FRESH_OPERATIONS = {
     "feature_usage",
     "license_usage",
@@ -34,8 +35,6 @@ FRESH_OPERATIONS = {
     "license_sharing",
     "installs",
     "installs_feedback",
-    "flags_usage",
-    "flags_exposure",
     "license_flags",
     "unknown_flags_list",
 }
@@ -136,17 +135,5 @@ def _add_freshness(operation_id: str | None, responses: dict) -> None:
         if operation_id not in FRESH_OPERATIONS or not media or "schema" not in media:
             continue
         schema = media["schema"]
-        if schema.get("type") == "object" and "properties" in schema:
-            schema["properties"][freshness.COUNTED_THROUGH] = freshness.SCHEMA
-            schema.setdefault("required", []).append(freshness.COUNTED_THROUGH)
-        else:  # a component ($ref): beside it
-            media["schema"] = {
-                "allOf": [
-                    schema,
-                    {
-                        "type": "object",
-                        "properties": {freshness.COUNTED_THROUGH: freshness.SCHEMA},
-                        "required": [freshness.COUNTED_THROUGH],
-                    },
-                ]
-            }
+        schema["properties"][freshness.COUNTED_THROUGH] = freshness.SCHEMA
+        schema.setdefault("required", []).append(freshness.COUNTED_THROUGH)

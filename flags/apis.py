@@ -13,6 +13,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core import freshness
 from core.apis import OrganizationAPIView
 from core.fields import StrictCharField
 from core.freshness import COUNTED_THROUGH, iso_utc
@@ -342,6 +343,11 @@ def _fresh(source, *, rolled_through: datetime | None = None) -> dict:
     return {COUNTED_THROUGH: iso_utc(through)}
 
 
+def COUNTED_THROUGH_FIELD():  # noqa: N802 - reads as the field it makes
+    """The unwrapped flag bodies carry countedThrough themselves (core/openapi.py adds it to the envelopes)."""
+    return serializers.DateTimeField(allow_null=True, help_text=freshness.SCHEMA["description"])
+
+
 class UsageDaySerializer(serializers.Serializer):
     date = serializers.DateField()
     totalEvaluations = serializers.IntegerField()
@@ -363,6 +369,7 @@ FlagUsageSerializer = extend_schema_serializer(component_name="FlagUsage")(
             "to": serializers.DateField(),
             "clampedFrom": serializers.BooleanField(required=False, help_text="Present and true only when clamped."),
             "rows": UsageDaySerializer(many=True),
+            "countedThrough": COUNTED_THROUGH_FIELD(),
         },
     )
 )
@@ -436,6 +443,7 @@ FlagExposureSerializer = extend_schema_serializer(component_name="FlagExposure")
             "totals": ExposureTotalsSerializer(),
             "variants": ExposureVariantSerializer(many=True),
             "licenses": ExposureLicensePageSerializer(),
+            "countedThrough": COUNTED_THROUGH_FIELD(),
         },
     )
 )
