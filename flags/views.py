@@ -91,6 +91,11 @@ def project_detail(request, org_slug: str, project_id: str):
             "unknown": unknown,
             "can_edit": can_edit(context["membership"]),
             "deleted": request.GET.get("deleted", "")[:100],
+            # The health and sparkline figures' freshness (the flag list itself is the primary's, current).
+            "counted_through": counted_through_label(
+                recording.counted_through(source.counted_through),
+                project.product.timezone if project.product_id else "UTC",
+            ),
         }
     )
     response = render(request, "flags/project.html", context)

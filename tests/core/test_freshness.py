@@ -312,3 +312,11 @@ def test_the_flag_usage_page_shows_it(client, owner, org, served):
     html = client.get(reverse("console:flag-usage", args=[org.slug, project.public_id, "new-checkout"])).content
     # The project is linked to the Berlin product: its zone.
     assert re.search(r"counted through \d\d:\d\d:\d\d Europe/Berlin", html.decode())
+
+
+def test_the_project_page_shows_it_beside_the_flags(client, owner, org, served):
+    client.force_login(owner)
+    held_at = datetime(2026, 3, 9, 13, 2, 31, tzinfo=UTC)  # an evaluation held since then: a past day, with its date
+    served["serve"](held_at)
+    html = client.get(reverse("console:project", args=[org.slug, served["project"].public_id])).content.decode()
+    assert "counted through 2026-03-09 14:02:31 Europe/Berlin" in html
