@@ -29,6 +29,7 @@ from analytics.license_sharing import license_sharing
 from analytics.license_usage import license_usage
 from core.apis import OrganizationAPIView
 from core.errors import ApiError, PaymentRequired
+from core.freshness import COUNTED_THROUGH, COUNTED_THROUGH_HEADER, iso_utc
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, page_rows
 from core.replica import READ_SOURCE_HEADER, on_replica, on_replica_stream
 from core.text import has_control_characters
@@ -47,6 +48,16 @@ QUERY_PARAMETERS = [
 ]
 
 
+def _fresh(source) -> dict:
+    """``countedThrough`` beside ``data`` (docs/freshness.md)."""
+    return {COUNTED_THROUGH: iso_utc(source.counted_through)}
+
+
+def _fresh_headers(source) -> dict:
+    """A CSV's freshness, in a header: a line above the column names would break every CSV reader."""
+    return {READ_SOURCE_HEADER: source.name, COUNTED_THROUGH_HEADER: iso_utc(source.counted_through)}
+
+
 class _FeatureUsageApi(OrganizationAPIView):
     def query_for(self, request, product_id: str):
         product = selectors.product_get(organization=self.organization, product_id=product_id)
@@ -60,7 +71,7 @@ class FeatureUsageApi(_FeatureUsageApi):
     def get(self, request, product_id: str):
         query = self.query_for(request, product_id)
         data, source = on_replica(lambda: feature_usage(query))
-        return Response({"data": data}, headers={READ_SOURCE_HEADER: source.name})
+        return Response({"data": data, **_fresh(source)}, headers={READ_SOURCE_HEADER: source.name})
 
 
 class FeatureUsageCsvApi(_FeatureUsageApi):
@@ -74,9 +85,7 @@ class FeatureUsageCsvApi(_FeatureUsageApi):
         table = request.query_params.get("table", "")
         # The first line (after the 400/503 checks) is read before the response starts: a 503 is an answer.
         lines, source = on_replica_stream(lambda: feature_usage_csv_lines(query, table))
-        response = StreamingHttpResponse(
-            lines, content_type="text/csv; charset=utf-8", headers={READ_SOURCE_HEADER: source.name}
-        )
+        response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8", headers=_fresh_headers(source))
         response["Content-Disposition"] = f'attachment; filename="{csv_file_name(query, table)}"'
         return response
 
@@ -105,7 +114,7 @@ class LicenseUsageApi(_CustomerApi):
         query = self.window_for(request, product_id)
         license = selectors.license_get(product=query.product, license_id=license_id)
         data, source = on_replica(lambda: license_usage(replace(query, license=license)))
-        return Response({"data": data}, headers={READ_SOURCE_HEADER: source.name})
+        return Response({"data": data, **_fresh(source)}, headers={READ_SOURCE_HEADER: source.name})
 
 
 class FeatureLicenseSerializer(serializers.Serializer):
@@ -147,7 +156,7 @@ class FeatureLicensesApi(_CustomerApi):
             return {"data": data, "nextCursor": cursor}
 
         body, source = on_replica(page)
-        return Response(body, headers={READ_SOURCE_HEADER: source.name})
+        return Response({**body, **_fresh(source)}, headers={READ_SOURCE_HEADER: source.name})
 
 
 class FeatureLicensesCsvApi(_CustomerApi):
@@ -159,23 +168,23 @@ class FeatureLicensesCsvApi(_CustomerApi):
     def get(self, request, product_id: str, name: str):
         query = self.window_for(request, product_id)
         feature, used = _feature_name(name), parse_used(request.query_params.get("used"))
-        # Checked before streaming starts: a 503 must be an answer, not a cut file.
-        with read_snapshot():
-            counted_product(query)
 
         def lines():
+            # The first line is made after the 503 check, so that on_replica_stream raises it before the response starts.
             buffer = LineBuffer()
             writer = csv.writer(buffer, lineterminator="\r\n")
-            writer.writerow(("licenseId", "key", "customerEmail", "events"))
-            yield buffer.take()
             with read_snapshot():
+                counted_product(query)
+                writer.writerow(("licenseId", "key", "customerEmail", "events"))
+                yield buffer.take()
                 for row in feature_license_rows(query, feature=feature, used=used):
                     writer.writerow([csv_cell(value) for value in row])
                     yield buffer.take()
 
+        rows, source = on_replica_stream(lines)
         kind = "used" if used else "not-used"
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", feature)[:80]
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8", headers=_fresh_headers(source))
         response["Content-Disposition"] = (
             f'attachment; filename="{query.product.public_id}-{safe}-{kind}-{query.date_from}-{query.date_to}.csv"'
         )
@@ -205,7 +214,7 @@ class LicenseSharingApi(_CustomerApi):
     def get(self, request, product_id: str):
         query = self.window_for(request, product_id)
         rows, source = on_replica(lambda: license_sharing(query))
-        return Response({"data": rows, "nextCursor": None}, headers={READ_SOURCE_HEADER: source.name})
+        return Response({"data": rows, "nextCursor": None, **_fresh(source)}, headers={READ_SOURCE_HEADER: source.name})
 
 
 # ---------------------------------------------------------------- Installs (issue 21, docs/installs.md)
@@ -261,7 +270,7 @@ class InstallsApi(_InstallsApi):
     def get(self, request, product_id: str):
         query = parse_installs_query(product=self.product_for(product_id), params=request.query_params)
         data, source = on_replica(lambda: installs(query))
-        return Response({"data": data}, headers={READ_SOURCE_HEADER: source.name})
+        return Response({"data": data, **_fresh(source)}, headers={READ_SOURCE_HEADER: source.name})
 
 
 class InstallsFeedbackApi(_InstallsApi):
@@ -271,7 +280,7 @@ class InstallsFeedbackApi(_InstallsApi):
     def get(self, request, product_id: str):
         query = parse_feedback_query(product=self.product_for(product_id), params=request.query_params)
         data, source = on_replica(lambda: installs_feedback(query))
-        return Response({"data": data}, headers={READ_SOURCE_HEADER: source.name})
+        return Response({"data": data, **_fresh(source)}, headers={READ_SOURCE_HEADER: source.name})
 
 
 class InstallsCsvApi(_InstallsApi):
@@ -287,7 +296,7 @@ class InstallsCsvApi(_InstallsApi):
         feedback = parse_feedback_query(product=self.product_for(product_id), params=request.query_params)
         table = request.query_params.get("table", "")
         body, source = on_replica(lambda: installs_csv(feedback.window, table, q=feedback.q))
-        response = HttpResponse(body, content_type="text/csv; charset=utf-8", headers={READ_SOURCE_HEADER: source.name})
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8", headers=_fresh_headers(source))
         window = feedback.window
         response["Content-Disposition"] = (
             f'attachment; filename="installs-{table}-{window.date_from}-{window.date_to}.csv"'

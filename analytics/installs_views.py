@@ -24,6 +24,7 @@ from analytics.installs.report import (
 )
 from analytics.views import feature_usage_params, product_today
 from core.errors import ApiError
+from core.freshness import COUNTED_THROUGH_HEADER, counted_through_label, iso_utc
 from core.replica import READ_SOURCE_HEADER, on_replica
 from events.console import product_context
 
@@ -145,6 +146,7 @@ def installs_tab(request, org_slug: str, product_id: str):
             "data": data,
             "feedback": feedback,
             "read_source": source.name,
+            "counted_through": counted_through_label(source.counted_through, product.timezone),
             "chart": daily_chart(data["days"]),
             "php": shares(data["environment"]["php"], "version"),
             "wp": shares(data["environment"]["wp"], "version"),
@@ -199,7 +201,11 @@ def installs_csv_download(request, org_slug: str, product_id: str):
         if getattr(exc, "wait", None):
             response["Retry-After"] = str(exc.wait)
         return response
-    response = HttpResponse(body, content_type="text/csv; charset=utf-8", headers={READ_SOURCE_HEADER: source.name})
+    response = HttpResponse(
+        body,
+        content_type="text/csv; charset=utf-8",
+        headers={READ_SOURCE_HEADER: source.name, COUNTED_THROUGH_HEADER: iso_utc(source.counted_through)},
+    )
     window = query.window
     response["Content-Disposition"] = f'attachment; filename="installs-{table}-{window.date_from}-{window.date_to}.csv"'
     return response

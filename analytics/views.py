@@ -25,6 +25,7 @@ from analytics.feature_usage import (
 from analytics.feature_usage.export import csv_file_name, feature_usage_csv_lines
 from core.console import console_window
 from core.errors import ApiError
+from core.freshness import COUNTED_THROUGH_HEADER, counted_through_label, iso_utc
 from core.identifiers import public_id_shaped
 from core.replica import READ_SOURCE_HEADER, on_replica, on_replica_stream
 from events import selectors as event_selectors
@@ -107,6 +108,7 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
         {
             "data": data,
             "read_source": source.name,
+            "counted_through": counted_through_label(source.counted_through, product.timezone),
             "window_days": query.days,
             "license": query.license,
             "csv_links": [
@@ -174,7 +176,9 @@ def feature_usage_csv_download(request, org_slug: str, product_id: str):
             response["Retry-After"] = str(exc.wait)
         return response
     response = StreamingHttpResponse(
-        lines, content_type="text/csv; charset=utf-8", headers={READ_SOURCE_HEADER: source.name}
+        lines,
+        content_type="text/csv; charset=utf-8",
+        headers={READ_SOURCE_HEADER: source.name, COUNTED_THROUGH_HEADER: iso_utc(source.counted_through)},
     )
     response["Content-Disposition"] = f'attachment; filename="{csv_file_name(query, table)}"'
     return response

@@ -19,12 +19,13 @@ from django.urls import reverse
 from analytics.entitlement_gap import feature_license_rows, parse_used
 from analytics.feature_usage import AnalyticsRecounting, feature_usage_allowed, parse_feature_usage_query
 from analytics.feature_usage.export import csv_cell
-from analytics.feature_usage.report import read_snapshot
+from analytics.feature_usage.report import counted_product, read_snapshot
 from analytics.license_usage import license_usage
 from analytics.views import DEFAULT_PRESET, WINDOW_PRESETS, feature_usage_params, product_today
 from core.console import or_404
 from core.errors import ApiError
-from core.replica import READ_SOURCE_HEADER, on_replica
+from core.freshness import COUNTED_THROUGH_HEADER, counted_through_label, iso_utc
+from core.replica import READ_SOURCE_HEADER, on_replica, on_replica_stream
 from events import selectors as event_selectors
 from events.console import product_context
 from events.models import Product
@@ -70,6 +71,7 @@ def customer_page(request, org_slug: str, product_id: str, license_id: str):
     # Flags are rolled up by UTC day: the same dates, read as UTC days (docs/customers.md).
     context["flags"] = flags
     context["data"] = data
+    context["counted_through"] = counted_through_label(source.counted_through, product.timezone)
     context["usage_url"] = reverse("console:feature-usage", args=[org_slug, product.public_id])
     response = render(request, "analytics/customer.html", context)
     response[READ_SOURCE_HEADER] = source.name
@@ -94,12 +96,25 @@ def feature_licenses_csv(request, org_slug: str, product_id: str, name: str):
         return HttpResponse(str(exc.detail), status=exc.status_code, content_type="text/plain; charset=utf-8")
 
     def lines():
-        yield ",".join(CSV_HEADER) + "\r\n"
+        # The 503 of a recount is checked with the first line, before the response starts (on_replica_stream).
         with read_snapshot():
+            counted_product(query)
+            yield ",".join(CSV_HEADER) + "\r\n"
             for row in feature_license_rows(query, feature=name, used=used):
                 yield _csv_line(row)
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    try:
+        rows, source = on_replica_stream(lines)
+    except ApiError as exc:
+        response = HttpResponse(str(exc.detail), status=exc.status_code, content_type="text/plain; charset=utf-8")
+        if getattr(exc, "wait", None):
+            response["Retry-After"] = str(exc.wait)
+        return response
+    response = StreamingHttpResponse(
+        rows,
+        content_type="text/csv; charset=utf-8",
+        headers={READ_SOURCE_HEADER: source.name, COUNTED_THROUGH_HEADER: iso_utc(source.counted_through)},
+    )
     kind = "used" if used else "not-used"
     safe = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in name)[:80]
     response["Content-Disposition"] = (

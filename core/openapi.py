@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
+from core import freshness
+
 # Seed 002 keeps the flag usage body unwrapped; the CSV export is not JSON.
 UNWRAPPED_OPERATIONS = {"flags_usage", "feature_usage_csv", "feature_licenses_csv", "installs_csv"}
 PAID_OPERATIONS = {
@@ -24,6 +26,19 @@ PAID_OPERATIONS = {
     "installs_feedback",
     "installs_csv",
 }
+# The analytics and flag answers carry countedThrough beside data (a CSV: in a header), docs/freshness.md;
+# the unwrapped flag usage and exposure bodies document it in their components (flags/apis.py).
+FRESH_OPERATIONS = {
+    "feature_usage",
+    "license_usage",
+    "feature_licenses",
+    "license_sharing",
+    "installs",
+    "installs_feedback",
+    "license_flags",
+    "unknown_flags_list",
+}
+FRESH_CSV_OPERATIONS = {"feature_usage_csv", "feature_licenses_csv", "installs_csv"}
 ERROR_SCHEMA = {
     "type": "object",
     "properties": {
@@ -93,6 +108,7 @@ def envelope_and_errors(result: dict, generator, request, public) -> dict:
                     media = response.get("content", {}).get("application/json")
                     if status.startswith("2") and media and "schema" in media:
                         media["schema"] = _wrapped(media["schema"])
+            _add_freshness(operation.get("operationId"), responses)
             codes = ["400", "401", "405", "429", "503"]
             if "{" in path:
                 codes.append("404")
@@ -104,3 +120,20 @@ def envelope_and_errors(result: dict, generator, request, public) -> dict:
             for code in codes:
                 responses.setdefault(code, _error_response(code))
     return result
+
+
+def _add_freshness(operation_id: str | None, responses: dict) -> None:
+    for status, response in responses.items():
+        if not status.startswith("2"):
+            continue
+        if operation_id in FRESH_CSV_OPERATIONS:
+            response.setdefault("headers", {})[freshness.COUNTED_THROUGH_HEADER] = {
+                "schema": freshness.SCHEMA,
+                "description": freshness.SCHEMA["description"],
+            }
+        media = response.get("content", {}).get("application/json")
+        if operation_id not in FRESH_OPERATIONS or not media or "schema" not in media:
+            continue
+        schema = media["schema"]
+        schema["properties"][freshness.COUNTED_THROUGH] = freshness.SCHEMA
+        schema.setdefault("required", []).append(freshness.COUNTED_THROUGH)

@@ -15,23 +15,39 @@ A replica that is down, lagging, fails mid-answer, or lacks a row the request
 already saw on the primary (not replayed yet) leaves the answer to the primary,
 so a reader never sees an error for it. ``ReadSource.name`` says where the
 answer came from (the ``PackEdge-Read-Source`` header of the answers).
+
+``ReadSource.counted_through`` is the answer's freshness (``countedThrough``,
+docs/freshness.md): a time such that every write acknowledged before it is in
+the snapshot the answer reads. On the primary, the clock just before the
+answer's snapshot opens (a commit acknowledged earlier is visible to any
+snapshot taken later). On a replica, read before its snapshot opens (replay
+only moves forward): if it had replayed the primary's WAL up to the insert
+position the primary reported, the time just before that position was asked;
+otherwise ``pg_last_xact_replay_timestamp()``, the commit time of the last
+transaction it replayed: a commit acknowledged before that time inserted its
+commit record before that transaction's (whose timestamp is taken before its
+record is inserted), so it was replayed too.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.utils import timezone
 
 REPLICA_ALIAS = "replica"
 READ_SOURCE_HEADER = "PackEdge-Read-Source"
 _read_alias: ContextVar[str | None] = ContextVar("packedge_read_alias", default=None)
+_turn = itertools.count()  # which replica starts the next answer's choice (per process)
 T = TypeVar("T")
 
 
@@ -41,6 +57,8 @@ class ReadSource:
     alias: str
     lag_seconds: float | None  # None: no replica configured, or it could not be asked
     reason: str  # "replica", "no_replica", "replica_lagging", "replica_down", "replica_behind_request"
+    # Every write acknowledged before this is in the answer (None until the answer is computed).
+    counted_through: datetime | None = None
 
 
 class ReplicaRouter:
@@ -64,51 +82,82 @@ def current_read_alias() -> str:
     return _read_alias.get() or DEFAULT_DB_ALIAS
 
 
+def replica_aliases() -> list[str]:
+    """The replicas' aliases (``replica``, ``replica_2``, …), when ``settings.READ_REPLICA`` is on.
+
+    DATABASE_REPLICA_URL (one) or DATABASE_REPLICA_URLS (a list) set it: an alias alone enables nothing.
+    """
+    if not getattr(settings, "READ_REPLICA", False):
+        return []
+    return [alias for alias in settings.DATABASES if alias == REPLICA_ALIAS or alias.startswith(f"{REPLICA_ALIAS}_")]
+
+
 def replica_configured() -> bool:
-    """``settings.READ_REPLICA`` (set by DATABASE_REPLICA_URL): a ``replica`` alias alone does not enable it."""
-    return bool(getattr(settings, "READ_REPLICA", False)) and REPLICA_ALIAS in settings.DATABASES
+    return bool(replica_aliases())
 
 
-def replica_lag_seconds() -> float:
-    """How far the replica is behind the primary now, in seconds (0 when it has replayed all the primary wrote).
+def replica_lag_seconds(alias: str = REPLICA_ALIAS) -> float:
+    """How far the replica is behind the primary now, in seconds (0 when it has replayed all the primary wrote)."""
+    return replica_position(alias)[0]
+
+
+def replica_position(alias: str = REPLICA_ALIAS) -> tuple[float, datetime]:
+    """(lag in seconds, counted through) of the replica now; see the module's docstring for the second.
 
     Raises ``DatabaseError`` when either cannot be asked. A replica database that is
     not in recovery (a test mirror of the primary, SQLite) is the primary's data: 0.
     """
-    replica = connections[REPLICA_ALIAS]
+    asked = timezone.now()
+    replica = connections[alias]
     if replica.vendor != "postgresql":
-        return 0.0
+        return 0.0, asked
     with replica.cursor() as cursor:
         cursor.execute("SELECT pg_is_in_recovery()")
         if not cursor.fetchone()[0]:
-            return 0.0
+            return 0.0, asked
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute("SELECT pg_current_wal_lsn()::text")
+        # The insert position, not the write position: with synchronous_commit=off a commit is
+        # acknowledged before its WAL is written, and it must count as not replayed yet.
+        cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
         primary_lsn = cursor.fetchone()[0]
     with replica.cursor() as cursor:
         cursor.execute(
             "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn,"
-            " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())",
+            " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), pg_last_xact_replay_timestamp()",
             [primary_lsn],
         )
-        caught_up, behind = cursor.fetchone()
+        caught_up, behind, replayed = cursor.fetchone()
     if caught_up:
-        return 0.0
-    return float("inf") if behind is None else max(0.0, float(behind))
+        return 0.0, asked
+    if behind is None:
+        return float("inf"), asked
+    return max(0.0, float(behind)), replayed
 
 
 def choose_read_source() -> ReadSource:
-    """Replica if configured, reachable and at most ``REPLICA_MAX_LAG_SECONDS`` behind; else primary."""
-    if not replica_configured():
+    """A replica that is reachable and at most ``REPLICA_MAX_LAG_SECONDS`` behind; else primary.
+
+    With several, each answer starts with the next one in turn (per process) and
+    takes the first that qualifies: the reads spread evenly, and one replica down
+    or behind sends its share to the others, not to the primary.
+    """
+    aliases = replica_aliases()
+    if not aliases:
         return ReadSource("primary", DEFAULT_DB_ALIAS, None, "no_replica")
-    try:
-        lag = replica_lag_seconds()
-    except DatabaseError:
-        _discard(REPLICA_ALIAS)
-        return ReadSource("primary", DEFAULT_DB_ALIAS, None, "replica_down")
-    if lag > settings.REPLICA_MAX_LAG_SECONDS:
-        return ReadSource("primary", DEFAULT_DB_ALIAS, lag, "replica_lagging")
-    return ReadSource("replica", REPLICA_ALIAS, lag, "replica")
+    start = next(_turn) % len(aliases)
+    refused = ReadSource("primary", DEFAULT_DB_ALIAS, None, "replica_down")
+    for alias in aliases[start:] + aliases[:start]:
+        try:
+            lag, through = replica_position(alias)
+        except DatabaseError:
+            _discard(alias)
+            refused = ReadSource("primary", DEFAULT_DB_ALIAS, None, "replica_down")
+            continue
+        if lag > settings.REPLICA_MAX_LAG_SECONDS:
+            refused = ReadSource("primary", DEFAULT_DB_ALIAS, lag, "replica_lagging")
+            continue
+        return ReadSource("replica", alias, lag, "replica", counted_through=through)
+    return refused
 
 
 def on_replica(compute: Callable[[], T]) -> tuple[T, ReadSource]:
@@ -120,9 +169,9 @@ def on_replica(compute: Callable[[], T]) -> tuple[T, ReadSource]:
     """
     source = choose_read_source()
     if source.name == "replica":
-        token = _read_alias.set(REPLICA_ALIAS)
+        token = _read_alias.set(source.alias)
         try:
-            with replica_snapshot():
+            with replica_snapshot(source.alias):
                 return compute(), source
         except ObjectDoesNotExist:
             # A row this request saw on the primary is not replayed yet: its answer belongs to the primary.
@@ -130,13 +179,19 @@ def on_replica(compute: Callable[[], T]) -> tuple[T, ReadSource]:
         except DatabaseError:
             # Down mid-answer, or a hot-standby conflict cancelled the statement: the primary
             # answers instead (a real bug fails there too, and is raised from there).
-            replica = connections[REPLICA_ALIAS]
+            replica = connections[source.alias]
             if replica.connection is None or not replica.is_usable():
-                _discard(REPLICA_ALIAS)
+                _discard(source.alias)
             source = ReadSource("primary", DEFAULT_DB_ALIAS, None, "replica_down")
         finally:
             _read_alias.reset(token)
-    return compute(), source
+    return _on_primary(compute, source)
+
+
+def _on_primary(compute: Callable[[], T], source: ReadSource) -> tuple[T, ReadSource]:
+    # Taken before compute() opens its snapshot: what was acknowledged earlier is in it.
+    through = timezone.now()
+    return compute(), replace(source, counted_through=through)
 
 
 def on_replica_stream(start: Callable[[], Iterator[T]]) -> tuple[Iterator[T], ReadSource]:
@@ -150,9 +205,10 @@ def on_replica_stream(start: Callable[[], Iterator[T]]) -> tuple[Iterator[T], Re
     source = choose_read_source()
     if source.name == "replica":
         stack = ExitStack()
-        token = _read_alias.set(REPLICA_ALIAS)
+        alias = source.alias
+        token = _read_alias.set(alias)
         try:
-            stack.enter_context(replica_snapshot())
+            stack.enter_context(replica_snapshot(alias))
             items = start()
             first = next(items)
         except ObjectDoesNotExist:
@@ -160,20 +216,21 @@ def on_replica_stream(start: Callable[[], Iterator[T]]) -> tuple[Iterator[T], Re
             source = ReadSource("primary", DEFAULT_DB_ALIAS, source.lag_seconds, "replica_behind_request")
         except DatabaseError:
             stack.close()
-            replica = connections[REPLICA_ALIAS]
+            replica = connections[alias]
             if replica.connection is None or not replica.is_usable():
-                _discard(REPLICA_ALIAS)
+                _discard(alias)
             source = ReadSource("primary", DEFAULT_DB_ALIAS, None, "replica_down")
         except BaseException:
             stack.close()
             raise
         else:
-            return _continue_on(REPLICA_ALIAS, first, items, stack), source
+            return _continue_on(alias, first, items, stack), source
         finally:
             _read_alias.reset(token)
+    through = timezone.now()
     items = start()
     first = next(items)
-    return _continue_on(None, first, items, ExitStack()), source
+    return _continue_on(None, first, items, ExitStack()), replace(source, counted_through=through)
 
 
 _END = object()
@@ -206,13 +263,13 @@ def _continue_on(alias: str | None, first: T, items: Iterator[T], stack: ExitSta
 
 
 @contextmanager
-def replica_snapshot() -> Iterator[None]:
+def replica_snapshot(alias: str = REPLICA_ALIAS) -> Iterator[None]:
     """One REPEATABLE READ, read-only transaction on the replica: every statement of the answer sees one replay point."""
-    replica = connections[REPLICA_ALIAS]
+    replica = connections[alias]
     if replica.vendor != "postgresql":
         yield  # a SQLite mirror: the answer's own read_snapshot takes its deferred snapshot
         return
-    with transaction.atomic(using=REPLICA_ALIAS):
+    with transaction.atomic(using=alias):
         with replica.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
+
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -11,12 +13,14 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core import freshness
 from core.apis import OrganizationAPIView
 from core.fields import StrictCharField
+from core.freshness import COUNTED_THROUGH, iso_utc
 from core.pagination import PageParamsSerializer, paginated_response
 from core.replica import READ_SOURCE_HEADER, on_replica
 from events.selectors import license_get, product_get
-from flags import exposure, health, selectors, services
+from flags import exposure, health, recording, selectors, services, tail
 from flags.models import Environment, Flag, Project, SdkKey
 
 # A body that carries a secret shown once: no cache (browser, proxy) may keep a copy.
@@ -331,6 +335,19 @@ class FlagEnvironmentApi(OrganizationAPIView):
         return Response({"data": _flag_data(project, flag_key)})
 
 
+def _fresh(source, *, rolled_through: datetime | None = None) -> dict:
+    """``countedThrough`` of a flag answer: its snapshot, held back by evaluations not written yet (recording.py)."""
+    through = recording.counted_through(source.counted_through)
+    if through is not None and rolled_through is not None:
+        through = min(through, rolled_through)
+    return {COUNTED_THROUGH: iso_utc(through)}
+
+
+def COUNTED_THROUGH_FIELD():  # noqa: N802 - reads as the field it makes
+    """The unwrapped flag bodies carry countedThrough themselves (core/openapi.py adds it to the envelopes)."""
+    return serializers.DateTimeField(allow_null=True, help_text=freshness.SCHEMA["description"])
+
+
 class UsageDaySerializer(serializers.Serializer):
     date = serializers.DateField()
     totalEvaluations = serializers.IntegerField()
@@ -352,6 +369,7 @@ FlagUsageSerializer = extend_schema_serializer(component_name="FlagUsage")(
             "to": serializers.DateField(),
             "clampedFrom": serializers.BooleanField(required=False, help_text="Present and true only when clamped."),
             "rows": UsageDaySerializer(many=True),
+            "countedThrough": COUNTED_THROUGH_FIELD(),
         },
     )
 )
@@ -371,7 +389,7 @@ class FlagUsageApi(OrganizationAPIView):
         flag = selectors.flag_get_with_project(organization=self.organization, project_id=project_id, flag_key=flag_key)
         query = selectors.parse_flag_usage_query(project=flag.project, flag=flag, params=request.query_params)
         data, source = on_replica(lambda: selectors.flag_usage(query))
-        return Response(data, headers={READ_SOURCE_HEADER: source.name})
+        return Response({**data, **_fresh(source)}, headers={READ_SOURCE_HEADER: source.name})
 
 
 WINDOW_PARAMETERS = [
@@ -425,6 +443,7 @@ FlagExposureSerializer = extend_schema_serializer(component_name="FlagExposure")
             "totals": ExposureTotalsSerializer(),
             "variants": ExposureVariantSerializer(many=True),
             "licenses": ExposureLicensePageSerializer(),
+            "countedThrough": COUNTED_THROUGH_FIELD(),
         },
     )
 )
@@ -450,7 +469,7 @@ class FlagExposureApi(OrganizationAPIView):
         page.is_valid(raise_exception=True)
         licenses = exposure.LicensePage(cursor=page.validated_data.get("cursor"), limit=page.validated_data["limit"])
         data, source = on_replica(lambda: exposure.flag_exposure(query, page=licenses))
-        return Response(data, headers={READ_SOURCE_HEADER: source.name})
+        return Response({**data, **_fresh(source)}, headers={READ_SOURCE_HEADER: source.name})
 
 
 class LicenseFlagSerializer(serializers.Serializer):
@@ -478,8 +497,18 @@ class LicenseFlagsApi(OrganizationAPIView):
         product = product_get(organization=self.organization, product_id=product_id)
         license = license_get(product=product, license_id=license_id)
         date_from, date_to, _ = selectors.parse_flag_window(organization=self.organization, params=request.query_params)
-        rows, source = on_replica(lambda: exposure.license_flags(license=license, date_from=date_from, date_to=date_to))
-        return Response({"data": rows, "nextCursor": None}, headers={READ_SOURCE_HEADER: source.name})
+        (rows, unrolled), source = on_replica(
+            lambda: (
+                exposure.license_flags(license=license, date_from=date_from, date_to=date_to),
+                tail.first_unrolled_day(product_id=product.pk, date_from=date_from, date_to=date_to),
+            )
+        )
+        # Read from the rollup only: complete up to the start of the first day it has not rolled up.
+        rolled = None if unrolled is None else datetime.combine(unrolled, time.min, tzinfo=UTC)
+        return Response(
+            {"data": rows, "nextCursor": None, **_fresh(source, rolled_through=rolled)},
+            headers={READ_SOURCE_HEADER: source.name},
+        )
 
 
 class UnknownFlagSerializer(serializers.Serializer):
@@ -499,4 +528,4 @@ class UnknownFlagListApi(OrganizationAPIView):
         environment = selectors.environment_param_get(project=project, params=request.query_params)
         # At most 100 keys, one page: nextCursor is there for the list convention, always null.
         rows, source = on_replica(lambda: health.unknown_flags(environment=environment))
-        return Response({"data": rows, "nextCursor": None}, headers={READ_SOURCE_HEADER: source.name})
+        return Response({"data": rows, "nextCursor": None, **_fresh(source)}, headers={READ_SOURCE_HEADER: source.name})

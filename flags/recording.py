@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, close_old_connections, connection, transaction
 
 from core import sql
-from flags import activity
+from flags import activity, pending
 from flags.models import FLAG_KEY_MAX_LENGTH, FlagEvaluation
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,12 @@ class Recorder:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._stopping = False
+        # The evaluation time of the oldest row held and not committed yet, and its history (pending.py).
+        self._pending_since: datetime | None = None
+        self._published: datetime | None = None
+        self._published_pid = os.getpid()
+        self._publish_lock = threading.Lock()
+        self.history = pending.PendingHistory()
 
     def record(
         self,
@@ -110,6 +116,9 @@ class Recorder:
                     return
                 self._rows.append(row)
                 waiting = len(self._rows)
+                publish = self._hold(at)
+            if publish:
+                self._publish()  # before the evaluation is answered: see pending.py
             if self.mode == "buffered":
                 self._ensure_thread()
                 if waiting >= self.batch:
@@ -129,10 +138,45 @@ class Recorder:
                     self.dropped += 1
                     return
                 self._unknown.append(row)
+                publish = self._hold(at)
+            if publish:
+                self._publish()
             if self.mode == "buffered":
                 self._ensure_thread()
         except Exception:
             logger.exception("could not record an unknown flag")
+
+    def _hold(self, at: datetime) -> bool:
+        """Under ``_lock``: a row of time ``at`` is held; whether the pending since must be published."""
+        if self._pending_since is None or at < self._pending_since:
+            self._pending_since = at
+        return self._pending_since != self._published or self._published_pid != os.getpid()
+
+    def _settle(self) -> None:
+        """After a write (or a discard): the pending since is the oldest row still held."""
+        with self._lock:
+            times = [row[4] for row in self._rows] + [row[2] for row in self._unknown]
+            self._pending_since = min(times, default=None)
+        self._publish()
+
+    def _publish(self) -> None:
+        """Note the current pending since in the history; serialized, so the last note is the latest state."""
+        with self._publish_lock:
+            with self._lock:
+                since = self._pending_since
+            if since == self._published and self._published_pid == os.getpid():
+                return
+            try:
+                self.history.note(since)
+            except Exception:
+                # Left unpublished: the next change or the flush loop retries it.
+                logger.exception("could not publish the flag recorder's pending evaluations")
+                return
+            self._published, self._published_pid = since, os.getpid()
+
+    def pending_since(self) -> datetime | None:
+        with self._lock:
+            return self._pending_since
 
     def pending(self) -> int:
         with self._lock:
@@ -148,20 +192,26 @@ class Recorder:
                 return 0
             items = [(True, row) for row in rows] + [(False, row) for row in unknown]
             try:
-                self._write_items(items)
-            except ROW_ERRORS:
-                # A row the database refuses (text it cannot encode, a number out of range):
-                # written apart, the batch's other rows are still recorded.
-                logger.warning("a batch of %d flag evaluations was refused; writing it in parts", len(items))
-                written, kept = self._write_apart(items)
-            except Exception:
-                logger.exception("could not write %d flag evaluations; keeping them for the next flush", len(items))
-                written, kept = 0, items
-            else:
-                return len(items)
-            if kept:
-                self._keep(kept)
-            return written
+                return self._flush_items(items)
+            finally:
+                self._settle()
+
+    def _flush_items(self, items: list[tuple[bool, tuple]]) -> int:
+        try:
+            self._write_items(items)
+        except ROW_ERRORS:
+            # A row the database refuses (text it cannot encode, a number out of range):
+            # written apart, the batch's other rows are still recorded.
+            logger.warning("a batch of %d flag evaluations was refused; writing it in parts", len(items))
+            written, kept = self._write_apart(items)
+        except Exception:
+            logger.exception("could not write %d flag evaluations; keeping them for the next flush", len(items))
+            written, kept = 0, items
+        else:
+            return len(items)
+        if kept:
+            self._keep(kept)
+        return written
 
     def _write_items(self, items: list[tuple[bool, tuple]]) -> None:
         self._write([row for is_row, row in items if is_row], [row for is_row, row in items if not is_row])
@@ -211,6 +261,7 @@ class Recorder:
         with self._lock:
             self._rows = []
             self._unknown = []
+        self._settle()
 
     def _write(self, rows: list[Row], unknown: list[UnknownRow]) -> None:
         # One executemany of plain tuples, not bulk_create: building a model
@@ -275,6 +326,9 @@ class Recorder:
             try:
                 close_old_connections()
                 self.flush()
+                if self.pending_since() is not None:
+                    self.history.heartbeat()
+                self._publish()  # retries a note that failed
             except Exception:
                 logger.exception("flag recorder loop")
         close_old_connections()
@@ -312,3 +366,21 @@ def record_unknown(*, environment_id: int, key: str, at: datetime) -> None:
 
 def flush() -> int:
     return recorder.flush()
+
+
+def counted_through(snapshot_through: datetime) -> datetime | None:
+    """``countedThrough`` of a flag answer read from a snapshot holding every write acknowledged before ``snapshot_through``.
+
+    Evaluations are answered before they are written: the answer is complete up to
+    the oldest evaluation some process still held unwritten at that moment
+    (pending.py), or up to the moment itself. None when the histories cannot be
+    read (Redis down): the answer then claims nothing.
+    """
+    try:
+        since = pending.pending_since_at(recorder.history, snapshot_through)
+    except Exception:
+        logger.exception("could not read the flag recorders' pending evaluations")
+        return None
+    if since == pending.UNKNOWN:
+        return None
+    return snapshot_through if since is None or since >= snapshot_through else since

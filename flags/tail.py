@@ -229,3 +229,27 @@ def _new_subjects(model, subject: str, pairs: set[tuple[str, object]], window: d
         counts[variant] = counts.get(variant, 0) + 1
     counts[ANY_VARIANT] = len({value for _, value in pairs} - seen_at_all)
     return counts
+
+
+def first_unrolled_day(*, product_id: int, date_from: date, date_to: date) -> date | None:
+    """The first day of the window on which a flag of the product's linked projects has evaluations not rolled up.
+
+    What reads only the rollup (a license's flags) is complete up to that day's start.
+    """
+    live = (
+        FlagActivityDay.objects.filter(flag__project__product_id=product_id, day__gte=date_from, day__lte=date_to)
+        .values("flag_id", "environment_id", "day")
+        .annotate(n=Sum("evaluations"))
+        .order_by()
+        .values_list("flag_id", "environment_id", "day", "n")
+    )
+    live = {(flag_id, environment_id, day): n for flag_id, environment_id, day, n in live}
+    if not live:
+        return None
+    rolled = {
+        (flag_id, environment_id, day): n
+        for flag_id, environment_id, day, n in FlagUsageDay.objects.filter(
+            flag__project__product_id=product_id, date__gte=date_from, date__lte=date_to
+        ).values_list("flag_id", "environment_id", "date", "total_evaluations")
+    }
+    return min((key[2] for key, n in live.items() if n > rolled.get(key, 0)), default=None)

@@ -18,8 +18,9 @@ from django.utils import timezone
 from core.audit import Actor, audit_entries
 from core.console import can_edit, console_window, membership_get, or_404
 from core.errors import ApiError
+from core.freshness import counted_through_label
 from core.replica import READ_SOURCE_HEADER, on_replica
-from flags import exposure, forms, health, selectors, services
+from flags import exposure, forms, health, recording, selectors, services
 from flags.evaluation import value_key
 from flags.forms import SettingsForm, VariantsForm
 from flags.models import Flag
@@ -90,6 +91,11 @@ def project_detail(request, org_slug: str, project_id: str):
             "unknown": unknown,
             "can_edit": can_edit(context["membership"]),
             "deleted": request.GET.get("deleted", "")[:100],
+            # The health and sparkline figures' freshness (the flag list itself is the primary's, current).
+            "counted_through": counted_through_label(
+                recording.counted_through(source.counted_through),
+                project.product.timezone if project.product_id else "UTC",
+            ),
         }
     )
     response = render(request, "flags/project.html", context)
@@ -170,6 +176,9 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
         )
     )
     rows = usage["rows"]
+    context["counted_through"] = counted_through_label(
+        recording.counted_through(source.counted_through), project.product.timezone if project.product_id else "UTC"
+    )
     context["form"].update({"from": usage["from"], "to": usage["to"]})
     labels = value_labels(flag)
     # Served values in the chart's order on every row, so the table reads down a column.

@@ -113,13 +113,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Optional streaming replica (docs/SCALING.md): read-only answers opt in through core.replica.on_replica
 # and fall back to the primary when it is down or more than REPLICA_MAX_LAG_SECONDS behind.
 REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=10.0)
-READ_REPLICA = bool(env.str("DATABASE_REPLICA_URL", default=""))
-if READ_REPLICA:
-    DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL")
-    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
-    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+# DATABASE_REPLICA_URLS: several replicas, comma-separated (aliases replica, replica_2, …); reads take turns.
+_REPLICA_URLS = [url for url in env.list("DATABASE_REPLICA_URLS", default=[]) if url.strip()]
+if env.str("DATABASE_REPLICA_URL", default=""):
+    _REPLICA_URLS.insert(0, env.str("DATABASE_REPLICA_URL"))
+READ_REPLICA = bool(_REPLICA_URLS)
+for _index, _url in enumerate(_REPLICA_URLS):
+    _alias = "replica" if _index == 0 else f"replica_{_index + 1}"
+    DATABASES[_alias] = env.db_url_config(_url.strip())
+    DATABASES[_alias]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES[_alias]["CONN_HEALTH_CHECKS"] = True
     # Tests read the primary's test database through the alias, never a database of their own.
-    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASES[_alias]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The reach tables' unique constraints carry a covering column (INCLUDE) for index-only

@@ -335,6 +335,7 @@ class Checker:
         self.sources: dict[str, int] = {}
         self.lags: list[float] = []
         self.outage_reads = 0
+        self.counted_at_replay = 0
 
     def read(self, product: dict) -> tuple[int, str, dict]:
         status, source, body = feature_usage_through(random.choice(WEB_PORTS), self.world, product)
@@ -348,6 +349,7 @@ class Checker:
         self.lags.append(replay_lag_seconds())
         pause_replay()
         try:
+            replayed = standby_sql("SELECT pg_last_xact_replay_timestamp()")[0][0]
             status, source, body = self.read(product)
             expected = oracle(product, on="replica")
         finally:
@@ -356,7 +358,20 @@ class Checker:
             self.failures.append(f"with a fresh standby, {product['id']} was answered by the {source}")
         elif body.get("data") != expected:
             self.failures.append(f"{product['id']}: the replica's answer differs from the oracle at its replay point")
+        else:
+            self.check_counted_through(body, replayed)
         self.compared += 1
+
+    def check_counted_through(self, body: dict, replayed: datetime) -> None:
+        """Paused under load, the standby is behind: the answer is counted through its last replayed commit."""
+        from core.freshness import iso_utc
+
+        through = body.get("countedThrough")
+        if through == iso_utc(replayed):
+            self.counted_at_replay += 1
+        elif through is None or datetime.fromisoformat(through) < replayed:
+            # Only a standby that had caught up before the pause may say more (the primary's clock then).
+            self.failures.append(f"countedThrough {through} is before the replay point {iso_utc(replayed)}")
 
     def through_outage(self) -> None:
         say("stopping the standby")
@@ -472,7 +487,9 @@ def main() -> int:
         thread.join()
         say(
             f"load done: {len(load.acknowledged):,} events acknowledged, {load.errors} ingestion errors; "
-            f"{checker.compared} replica answers compared at paused replay points; reads by source {checker.sources}; "
+            f"{checker.compared} replica answers compared at paused replay points "
+            f"({checker.counted_at_replay} counted through exactly the replayed commit time); "
+            f"reads by source {checker.sources}; "
             f"replica lag before each pause: max {max(checker.lags, default=0):.3f} s, "
             f"median {sorted(checker.lags)[len(checker.lags) // 2] if checker.lags else 0:.3f} s"
         )

@@ -279,7 +279,9 @@ def test_each_flag_read_comes_from_a_fresh_replica_and_else_from_the_primary_wit
     def get():
         response = api.get(url)
         assert response.status_code == 200, response.content
-        return response[READ_SOURCE_HEADER], response.json()
+        body = response.json()
+        assert body.pop("countedThrough")  # the moment of each read (tests/core/test_freshness.py)
+        return response[READ_SOURCE_HEADER], body
 
     (alone, expected), *rest = _fresh_lagging_down(get, replica_alias, settings)
     assert alone == "primary"
@@ -356,10 +358,9 @@ def test_each_console_insight_page_comes_from_a_fresh_replica_with_the_same_page
     def get():
         response = client.get(url)
         assert response.status_code == 200
-        # Each page carries a fresh CSRF token: everything else must be the same.
-        return response[READ_SOURCE_HEADER], re.sub(
-            r'name="csrfmiddlewaretoken" value="[^"]*"', "", response.content.decode()
-        )
+        # Each page carries a fresh CSRF token and its own read time: everything else must be the same.
+        html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", response.content.decode())
+        return response[READ_SOURCE_HEADER], re.sub(r"counted through [0-9: -]+", "counted through", html)
 
     (alone, expected), *rest = _fresh_lagging_down(get, replica_alias, settings)
     assert alone == "primary"
@@ -383,3 +384,80 @@ def test_the_project_page_after_a_delete_lists_the_primarys_flags_beside_the_rep
     assert response[READ_SOURCE_HEADER] == "replica"
     html = response.content.decode()
     assert "dark-mode" in html and "new-checkout" not in html
+
+
+# ---------------------------------------------------------------- the entitlement-gap CSVs (issue 24, h2)
+
+
+def _gap_world(org):
+    """A product with two licenses: LIC-A used export_pdf twice on 2026-03-02, LIC-B never did."""
+    from tests.events.factories import LicenseFactory
+
+    product = ProductFactory(organization=org, name="Shop")
+    used = LicenseFactory(product=product, key="LIC-A", customer_email="a@example.com")
+    LicenseFactory(product=product, key="LIC-B", customer_email="b@example.com")
+    for _ in range(2):
+        EventFactory(product=product, license=used, event="export_pdf", occurred_at="2026-03-02T12:00:00Z")
+    return product, used
+
+
+def _gap_urls(org, product):
+    name = "export_pdf"
+    return {
+        "api": f"/v1/products/{product.public_id}/analytics/features/{name}/licenses.csv?{WINDOW}&used=true",
+        "console": f"/o/{org.slug}/products/{product.public_id}/analytics/features/{name}/licenses.csv?{WINDOW}&used=true",
+    }
+
+
+def _csv_rows(response) -> list[str]:
+    return b"".join(response.streaming_content).decode().splitlines()
+
+
+@pytest.mark.parametrize("where", ["api", "console"])
+def test_the_entitlement_gap_csv_comes_from_a_fresh_replica_and_else_from_the_primary(
+    api, client, owner, org, replica_alias, settings, where
+):
+    product, used = _gap_world(org)
+    url = _gap_urls(org, product)[where]
+    http = api if where == "api" else client
+    client.force_login(owner)
+
+    def get():
+        response = http.get(url)
+        assert response.status_code == 200
+        return response[READ_SOURCE_HEADER], _csv_rows(response)
+
+    (alone, expected), *rest = _fresh_lagging_down(get, replica_alias, settings)
+    assert alone == "primary"
+    assert expected == ["licenseId,key,customerEmail,events", f"{used.public_id},LIC-A,a@example.com,2"]
+    assert rest == [("replica", expected), ("primary", expected), ("primary", expected)]
+
+
+@pytest.mark.parametrize("where", ["api", "console"])
+def test_the_entitlement_gap_csv_is_exact_as_of_the_replicas_replay_point(api, client, owner, org, frozen, where):
+    from tests.events.factories import LicenseFactory
+
+    product, used = _gap_world(org)
+    frozen()  # the replica has LIC-A's two events and no LIC-C
+    late = LicenseFactory(product=product, key="LIC-C", customer_email="c@example.com")
+    EventFactory(product=product, license=late, event="export_pdf", occurred_at="2026-03-03T12:00:00Z")
+    EventFactory(product=product, license=used, event="export_pdf", occurred_at="2026-03-03T12:00:00Z")
+    client.force_login(owner)
+    response = (api if where == "api" else client).get(_gap_urls(org, product)[where])
+    assert response[READ_SOURCE_HEADER] == "replica"
+    assert _csv_rows(response)[1:] == [f"{used.public_id},LIC-A,a@example.com,2"]
+
+
+def test_the_entitlement_gap_csv_statements_run_on_the_replica_only(api, org, mirror):
+    product, _ = _gap_world(org)
+    replica, primary = connections["replica"], connections["default"]
+    with CaptureQueriesContext(replica) as on_replica_side, CaptureQueriesContext(primary) as on_primary_side:
+        response = api.get(_gap_urls(org, product)["api"])
+        rows = _csv_rows(response)
+    assert len(rows) == 2
+    replica_sql = " ".join(q["sql"] for q in on_replica_side.captured_queries)
+    primary_sql = " ".join(q["sql"] for q in on_primary_side.captured_queries)
+    # The events and licenses of the file are read on the replica; the primary serves only the
+    # request's own lookups (the API key, the organization, the product before the answer).
+    assert "events_event" in replica_sql and "events_license" in replica_sql
+    assert "events_event" not in primary_sql and "events_license" not in primary_sql

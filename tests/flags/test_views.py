@@ -50,7 +50,9 @@ def usage_url(org, project, key="new-checkout"):
 def api_usage(api, project, params):
     response = api.get(f"/v1/projects/{project.public_id}/flags/new-checkout/usage", params)
     assert response.status_code == 200, response.content
-    return response.json()
+    body = response.json()
+    body.pop("countedThrough")  # the moment of each read: the page shows its own
+    return body
 
 
 def test_the_pages_need_a_login(client, org, project, flag):
