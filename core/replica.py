@@ -85,11 +85,13 @@ def current_read_alias() -> str:
 def replica_aliases() -> list[str]:
     """The replicas' aliases (``replica``, ``replica_2``, …), when ``settings.READ_REPLICA`` is on.
 
-    DATABASE_REPLICA_URL (one) or DATABASE_REPLICA_URLS (a list) set it: an alias alone enables nothing.
+    DATABASE_REPLICA_URL (one) or DATABASE_REPLICA_URLS (a list) set both settings. The list is
+    ``settings.READ_REPLICA_ALIASES`` (``replica`` alone when it is empty), never every alias of
+    ``DATABASES`` that looks like one: an alias alone enables nothing.
     """
     if not getattr(settings, "READ_REPLICA", False):
         return []
-    return [alias for alias in settings.DATABASES if alias == REPLICA_ALIAS or alias.startswith(f"{REPLICA_ALIAS}_")]
+    return list(getattr(settings, "READ_REPLICA_ALIASES", None) or [REPLICA_ALIAS])
 
 
 def replica_configured() -> bool:

@@ -118,8 +118,8 @@ _REPLICA_URLS = [url for url in env.list("DATABASE_REPLICA_URLS", default=[]) if
 if env.str("DATABASE_REPLICA_URL", default=""):
     _REPLICA_URLS.insert(0, env.str("DATABASE_REPLICA_URL"))
 READ_REPLICA = bool(_REPLICA_URLS)
-for _index, _url in enumerate(_REPLICA_URLS):
-    _alias = "replica" if _index == 0 else f"replica_{_index + 1}"
+READ_REPLICA_ALIASES = ["replica" if index == 0 else f"replica_{index + 1}" for index in range(len(_REPLICA_URLS))]
+for _alias, _url in zip(READ_REPLICA_ALIASES, _REPLICA_URLS, strict=True):
     DATABASES[_alias] = env.db_url_config(_url.strip())
     DATABASES[_alias]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
     DATABASES[_alias]["CONN_HEALTH_CHECKS"] = True

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "repl
 def two_replicas(settings):
     saved = {alias: copy.deepcopy(connections.settings[alias]) for alias in ("replica", "replica_2")}
     settings.READ_REPLICA = True
+    settings.READ_REPLICA_ALIASES = ["replica", "replica_2"]
 
     def point(alias: str, database: dict) -> None:
         connections[alias].close()
