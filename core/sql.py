@@ -495,3 +495,96 @@ def licenses_by_key_sql(license) -> str:
         f"SELECT {column(license, 'key')}, {column(license, 'id')} FROM {table(license)} "
         f"WHERE {column(license, 'product')} = %s AND {column(license, 'key')} = ANY(%s)"
     )
+
+
+def unrolled_subjects_sql(
+    *, evaluation, key_day, license_day, license_total, license, totals_cover_window: bool
+) -> str:
+    """PostgreSQL: what the unrolled days add to a window's distinct subjects, in one statement.
+
+    The unrolled days' served raw rows are grouped by (variant, targeting key,
+    license key) and never leave the database (shipping them out and the keys
+    back as arrays was most of the read at 10M evaluations). It answers rows of
+    three kinds: ``key`` and ``license`` (a variant, or '' for every variant, and
+    how many of the days' subjects no rolled subject day of the window has), and
+    ``row`` (license id, variant, evaluations, last evaluation: the license table's).
+
+    A key is probed once per variant it was served, and over every variant
+    only when none of those found it (CASE evaluates lazily): in a long window
+    nearly every key of today was seen before, so one index seek per (variant,
+    key) instead of two. Licenses resolve as the rollup resolves them (the
+    licenseKey's license, else the targetingKey's). Whether a rolled day of the
+    window has a license is an index seek on the license days, or, when the
+    window holds every kept license day (``totals_cover_window``), a join to the
+    flag's per-license totals, whose rows are exactly those licenses and variants.
+
+    Named parameters: flag, environment, product, date_from, date_to, days (an array).
+    """
+    e, kd, ld, lt, lic = evaluation, key_day, license_day, license_total, license
+
+    def col(model, name: str, alias: str) -> str:
+        return f"{alias}.{column(model, name)}"
+
+    def in_window(model, subject: str, value: str, variant: str | None) -> str:
+        same_variant = f" AND {col(model, 'variant', 'd')} = {variant}" if variant else ""
+        return (
+            f"EXISTS (SELECT 1 FROM {table(model)} d WHERE {col(model, 'flag', 'd')} = %(flag)s "
+            f"AND {col(model, 'environment', 'd')} = %(environment)s AND {col(model, subject, 'd')} = {value}"
+            f"{same_variant} AND {col(model, 'day', 'd')} >= %(date_from)s AND {col(model, 'day', 'd')} <= %(date_to)s)"
+        )
+
+    served = (
+        f"SELECT {col(e, 'variant', 'e')} AS variant, {col(e, 'targeting_key', 'e')} AS targeting_key, "
+        f"{col(e, 'license_key', 'e')} AS license_key, COUNT(*) AS n, MAX({col(e, 'evaluated_at', 'e')}) AS last "
+        f"FROM {table(e)} e WHERE {col(e, 'flag', 'e')} = %(flag)s AND {col(e, 'environment', 'e')} = %(environment)s "
+        f"AND {col(e, 'day', 'e')} = ANY(%(days)s) AND {col(e, 'variant', 'e')} IS NOT NULL GROUP BY 1, 2, 3"
+    )
+    key_pairs = (
+        f"SELECT s.variant, s.subject, {in_window(kd, 'targeting_key', 's.subject', 's.variant')} AS on_variant "
+        "FROM (SELECT DISTINCT variant, targeting_key AS subject FROM served WHERE targeting_key <> '') s"
+    )
+    keys = (
+        "SELECT k.subject, CASE WHEN bool_or(k.on_variant) THEN TRUE ELSE "
+        f"{in_window(kd, 'targeting_key', 'k.subject', None)} END AS at_all FROM key_pairs k GROUP BY k.subject"
+    )
+    license_id = f"COALESCE({col(lic, 'id', 'by_license')}, {col(lic, 'id', 'by_target')})"
+    licensed = (
+        f"SELECT {license_id} AS license_id, s.variant, SUM(s.n)::bigint AS n, MAX(s.last) AS last FROM served s "
+        f"LEFT JOIN {table(lic)} by_license ON {col(lic, 'product', 'by_license')} = %(product)s "
+        f"AND {col(lic, 'key', 'by_license')} = s.license_key AND s.license_key <> '' "
+        f"LEFT JOIN {table(lic)} by_target ON {col(lic, 'product', 'by_target')} = %(product)s "
+        f"AND {col(lic, 'key', 'by_target')} = s.targeting_key AND s.targeting_key <> '' "
+        f"WHERE {license_id} IS NOT NULL GROUP BY 1, 2"
+    )
+    if totals_cover_window:
+        # The totals' (license, variant) rows, '' among them: the licenses of the kept license days.
+        totals = (
+            f"SELECT {col(lt, 'license', 't')} AS license_id, {col(lt, 'variant', 't')} AS variant FROM {table(lt)} t "
+            f"WHERE {col(lt, 'flag', 't')} = %(flag)s AND {col(lt, 'environment', 't')} = %(environment)s"
+        )
+        licenses_seen = (
+            f"totals AS MATERIALIZED ({totals}), "
+            "license_pairs AS (SELECT l.variant, l.license_id, t.license_id IS NOT NULL AS on_variant "
+            "FROM licensed l LEFT JOIN totals t ON t.license_id = l.license_id AND t.variant = l.variant), "
+            "licenses AS (SELECT l.license_id, t.license_id IS NOT NULL AS at_all "
+            "FROM (SELECT DISTINCT license_id FROM licensed) l "
+            "LEFT JOIN totals t ON t.license_id = l.license_id AND t.variant = '') "
+        )
+    else:
+        licenses_seen = (
+            f"license_pairs AS (SELECT l.variant, l.license_id, {in_window(ld, 'license', 'l.license_id', 'l.variant')} "
+            "AS on_variant FROM licensed l), "
+            f"licenses AS (SELECT l.license_id, {in_window(ld, 'license', 'l.license_id', None)} AS at_all "
+            "FROM (SELECT DISTINCT license_id FROM licensed) l) "
+        )
+    return (
+        f"WITH served AS MATERIALIZED ({served}), key_pairs AS MATERIALIZED ({key_pairs}), keys AS ({keys}), "
+        f"licensed AS MATERIALIZED ({licensed}), {licenses_seen}"
+        "SELECT 'key', variant, NULL::bigint, COUNT(*) FILTER (WHERE NOT on_variant), NULL::timestamptz "
+        "FROM key_pairs GROUP BY variant "
+        "UNION ALL SELECT 'key', '', NULL, COUNT(*) FILTER (WHERE NOT at_all), NULL FROM keys "
+        "UNION ALL SELECT 'license', variant, NULL, COUNT(*) FILTER (WHERE NOT on_variant), NULL "
+        "FROM license_pairs GROUP BY variant "
+        "UNION ALL SELECT 'license', '', NULL, COUNT(*) FILTER (WHERE NOT at_all), NULL FROM licenses "
+        "UNION ALL SELECT 'row', variant, license_id, n, last FROM licensed"
+    )
