@@ -287,3 +287,30 @@ def test_exposure_with_unrolled_days_equals_the_naive_count_before_and_after_the
     before = check()
     rollup_run(today=today + timedelta(days=1))
     assert check() == before
+
+
+def test_todays_new_subjects_are_the_same_from_the_totals_and_from_the_license_days(shop):
+    """The window D1 … today holds every kept license day, so the per-license totals may answer
+    "has the window a rolled day of this license"; the license days' probes must say the same.
+
+    Today, by hand: keys u1 (on, seen on on), u4 (on, new), user-2 (on, new on on; seen on off),
+    u5 (off, new): new keys on 2 (u4, user-2), off 1 (u5), any 2 (u4, u5). Licenses: A on (seen),
+    B on (user-2: new on on, seen on off), C off (new): on 1, off 1, any 1 (C).
+    """
+    from flags import tail
+
+    project, production, flag, licenses = shop
+    window = {"flag_id": flag.pk, "environment_id": production.pk, "product_id": project.product_id}
+    answers = [
+        tail.subjects(**window, days=[TODAY], date_from=D1, date_to=TODAY, totals_cover_window=cover)
+        for cover in (True, False)
+    ]
+    for answer in answers:
+        assert {v: n for v, n in answer.new_keys.items() if n} == {"on": 2, "off": 1, "": 2}
+        assert {v: n for v, n in answer.new_licenses.items() if n} == {"on": 1, "off": 1, "": 1}
+        assert {(pk, variant): n for (pk, variant), (n, _) in answer.license_evaluations.items()} == {
+            (licenses["a"].pk, "on"): 3,
+            (licenses["b"].pk, "on"): 2,
+            (licenses["c"].pk, "off"): 1,
+        }
+    assert answers[0] == answers[1]
