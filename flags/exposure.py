@@ -259,17 +259,23 @@ def _rolled_ranking(query: FlagUsageQuery, start: int, count: int, span: tuple) 
     )
 
 
-def _rolled_sums(query: FlagUsageQuery, license_ids: set[int], span: tuple) -> dict[int, int]:
-    """Each license's evaluations in the window's rolled-up days: its total when the window keeps every day."""
+def _rolled_sums(
+    query: FlagUsageQuery, license_ids: set[int], span: tuple, public_ids: dict[int, str]
+) -> dict[int, int]:
+    """Each license's evaluations in the window's rolled-up days: its total when the window keeps every day.
+
+    The totals carry each license's public id: those found are put in ``public_ids``."""
     first, last = span
     if first is None or not license_ids:
         return {}
     if first >= query.date_from and last <= query.date_to:
-        return dict(
-            FlagLicenseTotal.objects.filter(
-                flag=query.flag, environment=query.environment, variant=ALL_VARIANTS, license_id__in=license_ids
-            ).values_list("license_id", "evaluations")
-        )
+        sums = {}
+        for license_id, n, public_id in FlagLicenseTotal.objects.filter(
+            flag=query.flag, environment=query.environment, variant=ALL_VARIANTS, license_id__in=license_ids
+        ).values_list("license_id", "evaluations", "license_public_id"):
+            sums[license_id] = n
+            public_ids[license_id] = public_id
+        return sums
     return dict(
         FlagLicenseDay.objects.filter(
             flag=query.flag,
@@ -310,11 +316,14 @@ def _with_unrolled(
     for (license_id, _), (n, _) in live.items():
         raw[license_id] = raw.get(license_id, 0) + n
     changed = set(stale) | set(raw)
-    rolled = _rolled_sums(query, changed, span)
+    public_ids: dict[int, str] = {}
+    rolled = _rolled_sums(query, changed, span, public_ids)
     counts = dict(ranked)
     for license_id in changed:
         counts[license_id] = rolled.get(license_id, 0) - stale.get(license_id, 0) + raw.get(license_id, 0)
-    public_ids = dict(License.objects.filter(pk__in=list(counts)).values_list("pk", "public_id"))
+    # The others' from their licenses; a license deleted since has neither and is left out.
+    missing = [pk for pk in counts if pk not in public_ids]
+    public_ids.update(License.objects.filter(pk__in=missing).values_list("pk", "public_id"))
     merged = [(pk, n) for pk, n in counts.items() if n > 0 and pk in public_ids]
     merged.sort(key=lambda row: (-row[1], public_ids[row[0]]))
     return merged
