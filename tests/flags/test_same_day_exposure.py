@@ -314,3 +314,44 @@ def test_todays_new_subjects_are_the_same_from_the_totals_and_from_the_license_d
             (licenses["c"].pk, "off"): 1,
         }
     assert answers[0] == answers[1]
+
+
+def license_totals_from_days(flag, environment) -> dict:
+    """The per-license totals recomputed from every kept license day: what the rollup keeps up to date."""
+    from flags.models import FlagLicenseDay
+
+    totals: dict[tuple[int, str], int] = {}
+    for license_id, variant, n in FlagLicenseDay.objects.filter(flag=flag, environment=environment).values_list(
+        "license_id", "variant", "evaluations"
+    ):
+        for name in (variant, ""):
+            totals[(license_id, name)] = totals.get((license_id, name), 0) + n
+    return totals
+
+
+def test_a_re_rolled_day_changes_the_license_totals_by_its_difference(shop):
+    """D2 re-rolled after its license's key moved to another license: the old license loses D2's
+    evaluation (its D1 ones stay), the new one gains it and the late one; others are unchanged."""
+    from flags.models import FlagLicenseTotal
+
+    project, production, flag, licenses = shop
+    roll_up_today()
+    # D2 had u1 with LIC-A (license a, "off" ×1). The key LIC-A now belongs to license c.
+    a, c = licenses["a"], licenses["c"]
+    a.key, c.key = "LIC-A-OLD", "LIC-A"
+    a.save(update_fields=["key"])
+    c.save(update_fields=["key"])
+    served(production, flag, "off", D2, 11, "u1", "LIC-A")  # late: D2 is rolled up again
+    recording.flush()
+    rollup_run(today=TODAY + timedelta(days=1))
+    kept = {
+        (license_id, variant): n
+        for license_id, variant, n in FlagLicenseTotal.objects.filter(flag=flag, environment=production).values_list(
+            "license_id", "variant", "evaluations"
+        )
+    }
+    assert kept == license_totals_from_days(flag, production)
+    # By hand: a: D1 on ×2, today on ×3 (rolled before the move) → on 5, all 5, no "off" any more;
+    # c: today off ×1, D2 off ×2 (re-resolved) → off 3, all 3.
+    assert (kept[(a.pk, "on")], kept[(a.pk, "")], (a.pk, "off") in kept) == (5, 5, False)
+    assert (kept[(c.pk, "off")], kept[(c.pk, "")]) == (3, 3)
