@@ -56,9 +56,16 @@ def flag_exposure(query: FlagUsageQuery, *, page: LicensePage) -> dict:
     keys = _reach(query, FlagReachPoint.Kind.TARGETING_KEY)
     licenses = _reach(query, FlagReachPoint.Kind.LICENSE)
     unrolled_subjects = None
+    span = _kept_span(query)
     if unrolled:
+        first, last = span
         unrolled_subjects = tail.subjects(
-            flag_id=flag.pk, environment_id=environment.pk, product_id=product_id, days=unrolled, **window
+            flag_id=flag.pk,
+            environment_id=environment.pk,
+            product_id=product_id,
+            days=unrolled,
+            totals_cover_window=first is not None and first >= query.date_from and last <= query.date_to,
+            **window,
         )
         _add(keys, unrolled_subjects.new_keys)
         _add(licenses, unrolled_subjects.new_licenses)
@@ -92,7 +99,7 @@ def flag_exposure(query: FlagUsageQuery, *, page: LicensePage) -> dict:
         for name in names
     ]
     live = unrolled_subjects.license_evaluations if unrolled_subjects else {}
-    body["licenses"] = _license_page(query, page, unrolled, live)
+    body["licenses"] = _license_page(query, page, unrolled, live, span)
     return body
 
 
@@ -141,7 +148,7 @@ def _kept_span(query: FlagUsageQuery) -> tuple[date | None, date | None]:
     return span["first"], span["last"]
 
 
-def _license_page(query: FlagUsageQuery, page: LicensePage, unrolled: list[date], live: dict) -> dict:
+def _license_page(query: FlagUsageQuery, page: LicensePage, unrolled: list[date], live: dict, span: tuple) -> dict:
     """One page of licenses by evaluations, then id.
 
     Ranked from the rolled-up days (``_rolled_ranking``), then, with unrolled
@@ -152,10 +159,10 @@ def _license_page(query: FlagUsageQuery, page: LicensePage, unrolled: list[date]
     offset = _decode(page.cursor) if page.cursor else 0
     if live or unrolled:
         # The top of the whole ranking: the unrolled days may lift any license into the page.
-        ranked = _with_unrolled(query, _rolled_ranking(query, 0, offset + page.limit + 1), unrolled, live)
+        ranked = _with_unrolled(query, _rolled_ranking(query, 0, offset + page.limit + 1, span), unrolled, live, span)
         ranked = ranked[offset : offset + page.limit + 1]
     else:
-        ranked = _rolled_ranking(query, offset, page.limit + 1)
+        ranked = _rolled_ranking(query, offset, page.limit + 1, span)
     chosen = [license_id for license_id, _ in ranked[: page.limit]]
     if not chosen:
         return {"data": [], "nextCursor": None}
@@ -205,16 +212,16 @@ def _license_page(query: FlagUsageQuery, page: LicensePage, unrolled: list[date]
     }
 
 
-def _rolled_ranking(query: FlagUsageQuery, start: int, count: int) -> list[tuple[int, int]]:
+def _rolled_ranking(query: FlagUsageQuery, start: int, count: int, span: tuple) -> list[tuple[int, int]]:
     """(license id, evaluations in the window's rolled-up days), ranked by evaluations then id: ``count`` from ``start``.
 
     Three ways, by what the window leaves out of the kept license days:
     nothing (the 90-day default) — an index range of the per-license totals;
     fewer days than it holds (the same window just after midnight, before the
     night's rollup expired the oldest day) — the totals minus the days left
-    out; else the window's license days summed.
+    out; else the window's license days summed. ``span``: ``_kept_span``, read once per answer.
     """
-    first, last = _kept_span(query)
+    first, last = span
     if first is None:
         return []
     totals = FlagLicenseTotal.objects.filter(flag=query.flag, environment=query.environment, variant=ALL_VARIANTS)
@@ -252,17 +259,23 @@ def _rolled_ranking(query: FlagUsageQuery, start: int, count: int) -> list[tuple
     )
 
 
-def _rolled_sums(query: FlagUsageQuery, license_ids: set[int]) -> dict[int, int]:
-    """Each license's evaluations in the window's rolled-up days: its total when the window keeps every day."""
-    first, last = _kept_span(query)
+def _rolled_sums(
+    query: FlagUsageQuery, license_ids: set[int], span: tuple, public_ids: dict[int, str]
+) -> dict[int, int]:
+    """Each license's evaluations in the window's rolled-up days: its total when the window keeps every day.
+
+    The totals carry each license's public id: those found are put in ``public_ids``."""
+    first, last = span
     if first is None or not license_ids:
         return {}
     if first >= query.date_from and last <= query.date_to:
-        return dict(
-            FlagLicenseTotal.objects.filter(
-                flag=query.flag, environment=query.environment, variant=ALL_VARIANTS, license_id__in=license_ids
-            ).values_list("license_id", "evaluations")
-        )
+        sums = {}
+        for license_id, n, public_id in FlagLicenseTotal.objects.filter(
+            flag=query.flag, environment=query.environment, variant=ALL_VARIANTS, license_id__in=license_ids
+        ).values_list("license_id", "evaluations", "license_public_id"):
+            sums[license_id] = n
+            public_ids[license_id] = public_id
+        return sums
     return dict(
         FlagLicenseDay.objects.filter(
             flag=query.flag,
@@ -279,7 +292,7 @@ def _rolled_sums(query: FlagUsageQuery, license_ids: set[int]) -> dict[int, int]
 
 
 def _with_unrolled(
-    query: FlagUsageQuery, ranked: list[tuple[int, int]], unrolled: list[date], live: dict
+    query: FlagUsageQuery, ranked: list[tuple[int, int]], unrolled: list[date], live: dict, span: tuple
 ) -> list[tuple[int, int]]:
     """The top of the ranking with the unrolled days counted from their raw evaluations.
 
@@ -303,11 +316,14 @@ def _with_unrolled(
     for (license_id, _), (n, _) in live.items():
         raw[license_id] = raw.get(license_id, 0) + n
     changed = set(stale) | set(raw)
-    rolled = _rolled_sums(query, changed)
+    public_ids: dict[int, str] = {}
+    rolled = _rolled_sums(query, changed, span, public_ids)
     counts = dict(ranked)
     for license_id in changed:
         counts[license_id] = rolled.get(license_id, 0) - stale.get(license_id, 0) + raw.get(license_id, 0)
-    public_ids = dict(License.objects.filter(pk__in=list(counts)).values_list("pk", "public_id"))
+    # The others' from their licenses; a license deleted since has neither and is left out.
+    missing = [pk for pk in counts if pk not in public_ids]
+    public_ids.update(License.objects.filter(pk__in=missing).values_list("pk", "public_id"))
     merged = [(pk, n) for pk, n in counts.items() if n > 0 and pk in public_ids]
     merged.sort(key=lambda row: (-row[1], public_ids[row[0]]))
     return merged

@@ -36,6 +36,8 @@ from flags.models import (
 )
 
 NO_PREVIOUS_DAY = date.min
+# The rewritten days' license days as they were, for the totals' change (a temporary table).
+LICENSE_DAYS_BEFORE = "flag_license_days_before"
 SUBJECTS = [
     (FlagReachPoint.Kind.TARGETING_KEY, FlagKeyDay, "targeting_key"),
     (FlagReachPoint.Kind.LICENSE, FlagLicenseDay, "license"),
@@ -61,12 +63,25 @@ def exposure_rebuild(
     scoped = {"environment_id": environment_id} if one else {}
     rewrites_all = not FlagLicenseDay.objects.filter(**scoped).exclude(day__in=days).exists()
     with connection.cursor() as cursor:
+        pairs = {"flag": Flag, "environment": Environment, "per_environment": one}
         if rewrites_all:
             FlagLicenseTotal.objects.filter(**scoped).delete()
         else:
-            _license_totals_add(cursor, sign=-1, days=day_params, environment_id=environment_id)
-        for model in (FlagKeyDay, FlagLicenseDay):
-            cursor.execute(sql.delete_days_sql(model, days=len(days), per_environment=one), day_params + scope)
+            cursor.execute(sql.drop_table_sql(LICENSE_DAYS_BEFORE), [])
+            cursor.execute(
+                sql.license_days_snapshot_sql(
+                    license_day=FlagLicenseDay, snapshot=LICENSE_DAYS_BEFORE, days=len(days), **pairs
+                ),
+                day_params + scope,
+            )
+        # Key days have no index led by the day (each would cost a write per key day): a scan.
+        cursor.execute(sql.delete_days_sql(FlagKeyDay, days=len(days), per_environment=one), day_params + scope)
+        cursor.execute(
+            sql.delete_days_sql(
+                FlagLicenseDay, days=len(days), per_environment=one, flag=Flag, environment=Environment
+            ),
+            day_params + scope,
+        )
         cursor.execute(
             sql.key_days_insert_sql(days=len(days), key_day=FlagKeyDay, per_environment=one, **models),
             day_params + scope,
@@ -77,7 +92,23 @@ def exposure_rebuild(
             ),
             day_params + scope,
         )
-        _license_totals_add(cursor, sign=1, days=day_params, environment_id=environment_id)
+        if rewrites_all:
+            _license_totals_add(cursor, sign=1, days=day_params, environment_id=environment_id)
+        else:
+            for per_variant in (True, False):
+                statement = sql.license_totals_delta_sql(
+                    total=FlagLicenseTotal,
+                    license_day=FlagLicenseDay,
+                    license=License,
+                    snapshot=LICENSE_DAYS_BEFORE,
+                    per_variant=per_variant,
+                    days=len(days),
+                    **pairs,
+                )
+                cursor.execute(statement, day_params + scope)
+            cursor.execute(sql.drop_table_sql(LICENSE_DAYS_BEFORE), [])
+            # A (license, variant) whose rows went (its flag's license days deleted meanwhile).
+            FlagLicenseTotal.objects.filter(evaluations__lte=0).delete()
         _points_rebuild(cursor, points_from=points_from, points_until=points_until, environment_id=environment_id)
 
 
@@ -94,6 +125,8 @@ def _license_totals_add(
             sign=sign,
             days=None if days is None else len(days),
             per_environment=environment_id is not None,
+            flag=Flag,
+            environment=Environment,
         )
         cursor.execute(statement, (days if days is not None else [_day(before)]) + scope)
     if sign < 0:

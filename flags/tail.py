@@ -35,6 +35,7 @@ from flags.models import (
     FlagEvaluation,
     FlagKeyDay,
     FlagLicenseDay,
+    FlagLicenseTotal,
     FlagUsageDay,
     Reason,
 )
@@ -136,14 +137,35 @@ class Subjects:
 
 
 def subjects(
-    *, flag_id: int, environment_id: int, product_id: int | None, days: list[date], date_from: date, date_to: date
+    *,
+    flag_id: int,
+    environment_id: int,
+    product_id: int | None,
+    days: list[date],
+    date_from: date,
+    date_to: date,
+    totals_cover_window: bool = False,
 ) -> Subjects:
     """One grouped read of the unrolled days' raw rows, then index probes of the rolled key and license days.
 
-    The probes go by IN lists of distinct subjects (an index seek each on the
-    key and license days' primary keys) rather than a correlated EXISTS per
-    raw row: a busy day has many evaluations per key.
+    On PostgreSQL one statement does it all in the database (``sql.unrolled_subjects_sql``);
+    ``totals_cover_window`` (the window holds every kept license day of the flag) lets it read
+    the per-license totals instead of probing the license days. Elsewhere the probes go by IN
+    lists of distinct subjects (an index seek each on the key and license days' primary keys)
+    rather than a correlated EXISTS per raw row: a busy day has many evaluations per key.
     """
+    connection = connections[current_read_alias()]
+    if connection.vendor == "postgresql":
+        return _subjects_in_database(
+            connection,
+            flag_id=flag_id,
+            environment_id=environment_id,
+            product_id=product_id,
+            days=days,
+            date_from=date_from,
+            date_to=date_to,
+            totals_cover_window=totals_cover_window,
+        )
     served = list(
         FlagEvaluation.objects.filter(
             flag_id=flag_id, environment_id=environment_id, day__in=days, variant__isnull=False
@@ -171,6 +193,36 @@ def subjects(
         evaluations[(license_id, variant)] = (n, last) if before is None else (before[0] + n, max(before[1], last))
     result.new_licenses = _new_subjects(FlagLicenseDay, "license", {(v, pk) for pk, v in evaluations}, window)
     result.license_evaluations = evaluations
+    return result
+
+
+def _subjects_in_database(connection, *, totals_cover_window: bool, **params) -> Subjects:
+    statement = sql.unrolled_subjects_sql(
+        evaluation=FlagEvaluation,
+        key_day=FlagKeyDay,
+        license_day=FlagLicenseDay,
+        license_total=FlagLicenseTotal,
+        license=License,
+        totals_cover_window=totals_cover_window,
+    )
+    params = {
+        "flag": params["flag_id"],
+        "environment": params["environment_id"],
+        "product": params["product_id"],
+        "date_from": params["date_from"],
+        "date_to": params["date_to"],
+        "days": list(params["days"]),
+    }
+    result = Subjects(new_keys={}, new_licenses={}, license_evaluations={})
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        for kind, variant, license_id, n, last in cursor.fetchall():
+            if kind == "key":
+                result.new_keys[variant] = n
+            elif kind == "license":
+                result.new_licenses[variant] = n
+            else:
+                result.license_evaluations[(license_id, variant)] = (n, last)
     return result
 
 

@@ -294,3 +294,71 @@ def test_exposure_with_unrolled_days_equals_the_naive_count_before_and_after_the
     before = check()
     rollup_run(today=today + timedelta(days=1))
     assert check() == before
+
+
+def test_todays_new_subjects_are_the_same_from_the_totals_and_from_the_license_days(shop):
+    """The window D1 … today holds every kept license day, so the per-license totals may answer
+    "has the window a rolled day of this license"; the license days' probes must say the same.
+
+    Today, by hand: keys u1 (on, seen on on), u4 (on, new), user-2 (on, new on on; seen on off),
+    u5 (off, new): new keys on 2 (u4, user-2), off 1 (u5), any 2 (u4, u5). Licenses: A on (seen),
+    B on (user-2: new on on, seen on off), C off (new): on 1, off 1, any 1 (C).
+    """
+    from flags import tail
+
+    project, production, flag, licenses = shop
+    window = {"flag_id": flag.pk, "environment_id": production.pk, "product_id": project.product_id}
+    answers = [
+        tail.subjects(**window, days=[TODAY], date_from=D1, date_to=TODAY, totals_cover_window=cover)
+        for cover in (True, False)
+    ]
+    for answer in answers:
+        assert {v: n for v, n in answer.new_keys.items() if n} == {"on": 2, "off": 1, "": 2}
+        assert {v: n for v, n in answer.new_licenses.items() if n} == {"on": 1, "off": 1, "": 1}
+        assert {(pk, variant): n for (pk, variant), (n, _) in answer.license_evaluations.items()} == {
+            (licenses["a"].pk, "on"): 3,
+            (licenses["b"].pk, "on"): 2,
+            (licenses["c"].pk, "off"): 1,
+        }
+    assert answers[0] == answers[1]
+
+
+def license_totals_from_days(flag, environment) -> dict:
+    """The per-license totals recomputed from every kept license day: what the rollup keeps up to date."""
+    from flags.models import FlagLicenseDay
+
+    totals: dict[tuple[int, str], int] = {}
+    for license_id, variant, n in FlagLicenseDay.objects.filter(flag=flag, environment=environment).values_list(
+        "license_id", "variant", "evaluations"
+    ):
+        for name in (variant, ""):
+            totals[(license_id, name)] = totals.get((license_id, name), 0) + n
+    return totals
+
+
+def test_a_re_rolled_day_changes_the_license_totals_by_its_difference(shop):
+    """D2 re-rolled after its license's key moved to another license: the old license loses D2's
+    evaluation (its D1 ones stay), the new one gains it and the late one; others are unchanged."""
+    from flags.models import FlagLicenseTotal
+
+    project, production, flag, licenses = shop
+    roll_up_today()
+    # D2 had u1 with LIC-A (license a, "off" ×1). The key LIC-A now belongs to license c.
+    a, c = licenses["a"], licenses["c"]
+    a.key, c.key = "LIC-A-OLD", "LIC-A"
+    a.save(update_fields=["key"])
+    c.save(update_fields=["key"])
+    served(production, flag, "off", D2, 11, "u1", "LIC-A")  # late: D2 is rolled up again
+    recording.flush()
+    rollup_run(today=TODAY + timedelta(days=1))
+    kept = {
+        (license_id, variant): n
+        for license_id, variant, n in FlagLicenseTotal.objects.filter(flag=flag, environment=production).values_list(
+            "license_id", "variant", "evaluations"
+        )
+    }
+    assert kept == license_totals_from_days(flag, production)
+    # By hand: a: D1 on ×2, today on ×3 (rolled before the move) → on 5, all 5, no "off" any more;
+    # c: today off ×1, D2 off ×2 (re-resolved) → off 3, all 3.
+    assert (kept[(a.pk, "on")], kept[(a.pk, "")], (a.pk, "off") in kept) == (5, 5, False)
+    assert (kept[(c.pk, "off")], kept[(c.pk, "")]) == (3, 3)
