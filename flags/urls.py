@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from flags import apis, ofrep_apis, public_apis
+from flags import apis, ofrep_apis, ofrep_tracking, public_apis
 
 app_name = "flags"
 
@@ -38,5 +38,6 @@ urlpatterns = [
     path("ofrep/v1/evaluate/flags", ofrep_apis.EvaluateFlagsApi.as_view(), name="ofrep-evaluate-flags"),
     # <path:>: a key with "/" reaches the view and answers OFREP's FLAG_NOT_FOUND, not the site's HTML 404.
     path("ofrep/v1/evaluate/flags/<path:key>", ofrep_apis.EvaluateFlagApi.as_view(), name="ofrep-evaluate-flag"),
+    path("ofrep/v1/track", ofrep_tracking.TrackApi.as_view(), name="ofrep-track"),
     re_path(r"^ofrep/", ofrep_apis.endpoint_not_found, name="ofrep-not-found"),
 ]
