@@ -27,6 +27,7 @@ urlpatterns = [
     path(f"{FLAG}/usage", apis.FlagUsageApi.as_view(), name="flag-usage"),
     path(f"{FLAG}/environments/<str:environment_id>", apis.FlagEnvironmentApi.as_view(), name="flag-environment"),
     path(f"{FLAG}/exposure", apis.FlagExposureApi.as_view(), name="flag-exposure"),
+    path(f"{FLAG}/effect", apis.FlagEffectApi.as_view(), name="flag-effect"),
     path(
         "v1/products/<str:product_id>/licenses/<str:license_id>/flags",
         apis.LicenseFlagsApi.as_view(),

@@ -1,0 +1,219 @@
+"""A flag's effect on feature usage: how the licenses served each variant used one feature afterwards (reads only).
+
+Per variant: the licenses first served it in the window (exposure's licenses,
+from the rollup's license days plus the raw evaluations of the days it has not
+counted, as ``flags/exposure.py`` reads them), how many of them then used the
+feature, the share, and events per license, each with the counts it is made of.
+No p-values: the figures are counts, and a reader can compare them.
+
+Definitions (docs/flags.md#a-flags-effect-on-feature-usage):
+
+- **exposure day**: the first UTC day in [from, to] a license was served the
+  variant. Exposure is kept per UTC day, so "afterwards" is from the start of
+  that day: an event earlier on the same day counts. UTC, not the product's
+  time zone, so that both sides use one calendar.
+- **a license served several variants** in the window is counted under none
+  and reported (``excluded``): its usage cannot be credited to one variant.
+- **usage**: the product's non-system events of the feature (as Feature Usage
+  names features) of that license, from its exposure day to the end of ``to``.
+
+Cost: the license days of the window (worker-kept), the unrolled days' raw
+evaluations (today, and yesterday until the night's rollup), and one grouped
+read of the counted licenses' events of the feature in the window, through the
+events' (product, license, occurred_at) index: bounded by those licenses'
+events in the window. The Feature Usage counters are kept per local day of the
+product and would answer in its time zone, not exposure's UTC days.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db.models import Count, Min
+from django.db.models.functions import TruncDate
+
+from core.errors import ApiError
+from events.models import EVENT_NAME_MAX_LENGTH, Event
+from flags import tail
+from flags.models import FlagEvaluation, FlagLicenseDay
+from flags.selectors import FlagUsageQuery
+
+# License ids per IN list (as flags/tail.py).
+CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class EffectQuery:
+    window: FlagUsageQuery
+    feature: str
+
+
+def feature_param(params) -> str:
+    """The ``feature`` query parameter: required, and a name ingestion could have stored."""
+    raw = params.get("feature")
+    if raw is None or not raw.strip():
+        raise ApiError("feature: required; the feature whose usage to compare.", code="invalid_request")
+    if len(raw) > EVENT_NAME_MAX_LENGTH:
+        raise ApiError(f"feature: at most {EVENT_NAME_MAX_LENGTH} characters.", code="invalid_request")
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 or 0xD800 <= ord(ch) < 0xE000 for ch in raw):
+        # no stored feature has them (ingestion refuses them), and NUL cannot go into a PostgreSQL query
+        raise ApiError("feature: must not contain control characters.", code="invalid_request")
+    return raw
+
+
+def product_param_check(*, window: FlagUsageQuery, params) -> None:
+    """The project must be linked to a product (whose licenses exposure counts); ``productId``, if given, is it."""
+    product = window.project.product
+    if product is None:
+        raise ApiError(
+            "This flag's project is linked to no product: exposure has no licenses to follow. "
+            'Link one with PATCH /v1/projects/{projectId} {"productId": …}.',
+            code="project_without_product",
+            status_code=409,
+        )
+    given = (params.get("productId") or "").strip()
+    if given and given != product.public_id:
+        raise ApiError(
+            f"productId: the project's licenses are those of {product.public_id}, not {given}.",
+            code="invalid_request",
+        )
+
+
+def first_exposures(window: FlagUsageQuery) -> dict[int, dict[str, date]]:
+    """license id -> {variant: first UTC day in the window it was served}."""
+    flag, environment = window.flag, window.environment
+    bounds = {"date_from": window.date_from, "date_to": window.date_to}
+    unrolled = tail.unrolled_days(flag_id=flag.pk, environment_id=environment.pk, **bounds)
+    first: dict[int, dict[str, date]] = {}
+
+    def seen(license_id: int, variant: str, day: date) -> None:
+        variants = first.setdefault(license_id, {})
+        if variant not in variants or day < variants[variant]:
+            variants[variant] = day
+
+    rolled = (
+        FlagLicenseDay.objects.filter(
+            flag=flag, environment=environment, day__gte=window.date_from, day__lte=window.date_to
+        )
+        .exclude(day__in=unrolled)
+        .values("license_id", "variant")
+        .annotate(first=Min("day"))
+        .order_by()
+        .values_list("license_id", "variant", "first")
+    )
+    for license_id, variant, day in rolled:
+        seen(license_id, variant, day)
+    if unrolled:
+        served = list(
+            FlagEvaluation.objects.filter(
+                flag_id=flag.pk, environment_id=environment.pk, day__in=unrolled, variant__isnull=False
+            )
+            .values("variant", "targeting_key", "license_key")
+            .annotate(first=Min("day"))
+            .order_by()
+            .values_list("variant", "targeting_key", "license_key", "first")
+        )
+        names = {key for _, tk, lk, _ in served for key in (tk, lk) if key}
+        license_of = tail.licenses_by_key(window.project.product_id, names)
+        for variant, tk, lk, day in served:
+            # As the rollup resolves them: the licenseKey's license, else the targetingKey's.
+            license_id = (license_of.get(lk) if lk else None) or (license_of.get(tk) if tk else None)
+            if license_id is not None:
+                seen(license_id, variant, day)
+    return first
+
+
+def feature_events_by_day(
+    *, product_id: int, feature: str, license_ids: list[int], date_from: date, date_to: date
+) -> dict[tuple[int, date], int]:
+    """(license id, UTC day) -> the licenses' events of the feature in [date_from, date_to]."""
+    start = datetime.combine(date_from, time.min, tzinfo=UTC)
+    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
+    counts: dict[tuple[int, date], int] = {}
+    ordered = sorted(license_ids)
+    for i in range(0, len(ordered), CHUNK):
+        rows = (
+            Event.objects.filter(
+                product_id=product_id,
+                license_id__in=ordered[i : i + CHUNK],
+                occurred_at__gte=start,
+                occurred_at__lt=end,
+                feature=feature,
+                is_system=False,
+            )
+            .annotate(utc_day=TruncDate("occurred_at", tzinfo=UTC))
+            .values("license_id", "utc_day")
+            .annotate(n=Count("id"))
+            .order_by()
+            .values_list("license_id", "utc_day", "n")
+        )
+        for license_id, day, n in rows:
+            counts[(license_id, day)] = n
+    return counts
+
+
+def flag_effect(query: EffectQuery) -> dict:
+    window = query.window
+    flag = window.flag
+    exposures = first_exposures(window)
+    counted = {pk: next(iter(v.items())) for pk, v in exposures.items() if len(v) == 1}
+    several = {pk: v for pk, v in exposures.items() if len(v) > 1}
+    events = feature_events_by_day(
+        product_id=window.project.product_id,
+        feature=query.feature,
+        license_ids=list(counted),
+        date_from=window.date_from,
+        date_to=window.date_to,
+    )
+    per_license: dict[int, int] = {}
+    for (license_id, day), n in events.items():
+        if day >= counted[license_id][1]:
+            per_license[license_id] = per_license.get(license_id, 0) + n
+    tallies: dict[str, dict[str, int]] = {}
+    for license_id, (variant, _) in counted.items():
+        tally = tallies.setdefault(variant, {"licenses": 0, "using": 0, "events": 0})
+        tally["licenses"] += 1
+        used = per_license.get(license_id, 0)
+        tally["events"] += used
+        tally["using"] += 1 if used else 0
+    excluded_by_variant: dict[str, int] = {}
+    for variants in several.values():
+        for variant in variants:
+            excluded_by_variant[variant] = excluded_by_variant.get(variant, 0) + 1
+    defined = flag.ordered_variants
+    served = set(tallies) | set(excluded_by_variant)
+    names = list(defined) + sorted(served - set(defined))
+    body: dict = {
+        "flagKey": flag.key,
+        "environmentId": window.environment.public_id,
+        "productId": window.project.product.public_id,
+        "feature": query.feature,
+        "from": window.date_from.isoformat(),
+        "to": window.date_to.isoformat(),
+    }
+    if window.clamped_from:
+        body["clampedFrom"] = True
+    body["totals"] = {
+        "licensesExposed": len(exposures),
+        "licensesCounted": len(counted),
+        "licensesExcluded": len(several),
+    }
+    body["variants"] = [_variant_row(name, defined.get(name), tallies.get(name), excluded_by_variant) for name in names]
+    return body
+
+
+def _variant_row(name: str, value, tally: dict | None, excluded: dict[str, int]) -> dict:
+    tally = tally or {"licenses": 0, "using": 0, "events": 0}
+    licenses, using, events = tally["licenses"], tally["using"], tally["events"]
+    return {
+        "variant": name,
+        "value": value,
+        "licenses": licenses,
+        "licensesUsing": using,
+        "usingPct": round(using * 100 / licenses, 1) if licenses else None,
+        "events": events,
+        "eventsPerLicense": round(events / licenses, 2) if licenses else None,
+        "eventsPerUsingLicense": round(events / using, 2) if using else None,
+        "excludedLicenses": excluded.get(name, 0),
+    }
