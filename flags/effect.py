@@ -41,6 +41,8 @@ from flags.selectors import FlagUsageQuery
 
 # License ids per IN list (as flags/tail.py).
 CHUNK = 10_000
+# Features offered by the console's picker: the exposed licenses' most used.
+FEATURE_CHOICES = 50
 
 
 @dataclass(frozen=True)
@@ -153,10 +155,41 @@ def feature_events_by_day(
     return counts
 
 
-def flag_effect(query: EffectQuery) -> dict:
+def feature_choices(window: FlagUsageQuery, license_ids: list[int], *, limit: int = FEATURE_CHOICES) -> list[dict]:
+    """The features the exposed licenses used in the window, most events first: the console's picker.
+
+    The same index ranges as the effect's read (the licenses' events in the window), over every feature.
+    """
+    start = datetime.combine(window.date_from, time.min, tzinfo=UTC)
+    end = datetime.combine(window.date_to + timedelta(days=1), time.min, tzinfo=UTC)
+    totals: dict[str, int] = {}
+    ordered = sorted(license_ids)
+    for i in range(0, len(ordered), CHUNK):
+        rows = (
+            Event.objects.filter(
+                product_id=window.project.product_id,
+                license_id__in=ordered[i : i + CHUNK],
+                occurred_at__gte=start,
+                occurred_at__lt=end,
+                is_system=False,
+            )
+            .values("feature")
+            .annotate(n=Count("id"))
+            .order_by()
+            .values_list("feature", "n")
+        )
+        for feature, n in rows:
+            totals[feature] = totals.get(feature, 0) + n
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return [{"feature": feature, "events": n} for feature, n in ranked]
+
+
+def flag_effect(query: EffectQuery, *, exposures: dict[int, dict[str, date]] | None = None) -> dict:
+    """The effect's answer; ``exposures`` (from :func:`first_exposures`) when the caller already has them."""
     window = query.window
     flag = window.flag
-    exposures = first_exposures(window)
+    if exposures is None:
+        exposures = first_exposures(window)
     counted = {pk: next(iter(v.items())) for pk, v in exposures.items() if len(v) == 1}
     several = {pk: v for pk, v in exposures.items() if len(v) > 1}
     events = feature_events_by_day(
