@@ -70,6 +70,15 @@ def test_it_compares_the_feature_usage_of_each_variants_licenses(api, shop):
     ]
 
 
+def test_the_answer_has_the_fields_the_schema_documents(api, client, shop):
+    _, project, production, _, _ = shop
+    body = get(api, project, production).json()
+    components = client.get("/v1/openapi.json").json()["components"]["schemas"]
+    assert set(body) == set(components["FlagEffect"]["properties"]) - {"clampedFrom"}
+    assert set(body["variants"][0]) == set(components["EffectVariant"]["properties"])
+    assert set(body["totals"]) == set(components["EffectTotals"]["properties"])
+
+
 def test_a_later_window_counts_from_the_first_exposure_inside_it(api, shop):
     _, project, production, _, _ = shop
     body = get(api, project, production, **{"from": D2.isoformat()}).json()
