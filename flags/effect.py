@@ -30,8 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count, Min
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Min, Q
 
 from core.errors import ApiError
 from events.models import EVENT_NAME_MAX_LENGTH, Event
@@ -126,32 +125,35 @@ def first_exposures(window: FlagUsageQuery) -> dict[int, dict[str, date]]:
     return first
 
 
-def feature_events_by_day(
-    *, product_id: int, feature: str, license_ids: list[int], date_from: date, date_to: date
-) -> dict[tuple[int, date], int]:
-    """(license id, UTC day) -> the licenses' events of the feature in [date_from, date_to]."""
-    start = datetime.combine(date_from, time.min, tzinfo=UTC)
+def feature_events_after(*, product_id: int, feature: str, starts: dict[int, date], date_to: date) -> dict[int, int]:
+    """license id -> its events of the feature from the start of its day in ``starts`` to the end of ``date_to``.
+
+    One query per CHUNK licenses: the licenses grouped by their start day, each group an
+    ``IN`` list with its own lower bound, OR-ed, so each is an index range of the events'
+    (product, license, occurred_at) index that begins at the license's exposure (a window
+    has at most 366 start days).
+    """
     end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
-    counts: dict[tuple[int, date], int] = {}
-    ordered = sorted(license_ids)
+    counts: dict[int, int] = {}
+    ordered = sorted(starts)
     for i in range(0, len(ordered), CHUNK):
-        rows = (
-            Event.objects.filter(
-                product_id=product_id,
-                license_id__in=ordered[i : i + CHUNK],
-                occurred_at__gte=start,
-                occurred_at__lt=end,
-                feature=feature,
-                is_system=False,
+        by_day: dict[date, list[int]] = {}
+        for license_id in ordered[i : i + CHUNK]:
+            by_day.setdefault(starts[license_id], []).append(license_id)
+        after_exposure = Q()
+        for day, license_ids in sorted(by_day.items()):
+            after_exposure |= Q(
+                license_id__in=license_ids, occurred_at__gte=datetime.combine(day, time.min, tzinfo=UTC)
             )
-            .annotate(utc_day=TruncDate("occurred_at", tzinfo=UTC))
-            .values("license_id", "utc_day")
+        rows = (
+            Event.objects.filter(after_exposure, product_id=product_id, occurred_at__lt=end, feature=feature)
+            .filter(is_system=False)
+            .values("license_id")
             .annotate(n=Count("id"))
             .order_by()
-            .values_list("license_id", "utc_day", "n")
+            .values_list("license_id", "n")
         )
-        for license_id, day, n in rows:
-            counts[(license_id, day)] = n
+        counts.update(rows)
     return counts
 
 
@@ -192,17 +194,12 @@ def flag_effect(query: EffectQuery, *, exposures: dict[int, dict[str, date]] | N
         exposures = first_exposures(window)
     counted = {pk: next(iter(v.items())) for pk, v in exposures.items() if len(v) == 1}
     several = {pk: v for pk, v in exposures.items() if len(v) > 1}
-    events = feature_events_by_day(
+    per_license = feature_events_after(
         product_id=window.project.product_id,
         feature=query.feature,
-        license_ids=list(counted),
-        date_from=window.date_from,
+        starts={license_id: day for license_id, (_, day) in counted.items()},
         date_to=window.date_to,
     )
-    per_license: dict[int, int] = {}
-    for (license_id, day), n in events.items():
-        if day >= counted[license_id][1]:
-            per_license[license_id] = per_license.get(license_id, 0) + n
     tallies: dict[str, dict[str, int]] = {}
     for license_id, (variant, _) in counted.items():
         tally = tallies.setdefault(variant, {"licenses": 0, "using": 0, "events": 0})
