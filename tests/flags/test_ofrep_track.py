@@ -165,3 +165,31 @@ def test_it_answers_cors_for_browsers(shop):
 def test_get_is_refused(shop):
     _, _, _, key = shop
     assert client_for(key).get(URL).status_code == 405
+
+
+def test_it_answers_429_with_retry_after_past_the_keys_rate(shop, settings):
+    product, _, _, key = shop
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "ofrep": "2/min"}
+    client = client_for(key)
+    responses = [post(client, {"events": [{"trackingEventName": f"e{n}"}]}) for n in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert int(responses[2]["Retry-After"]) > 0
+    assert Event.objects.filter(product=product).count() == 2
+
+
+def test_a_text_plain_body_is_json_too(shop):
+    """sendBeacon sends text/plain (no preflight): the body is read as JSON, as ingestion does."""
+    product, licenses, _, key = shop
+    body = json.dumps({"events": [{"trackingEventName": "export_csv", "context": {"targetingKey": "LIC-A"}}]})
+    response = client_for(key).post(URL, body, content_type="text/plain;charset=UTF-8")
+    assert response.status_code == 200
+    assert Event.objects.get(product=product).license == licenses["a"]
+
+
+def test_a_body_over_1_mib_is_a_413_and_stores_nothing(shop):
+    product, _, _, key = shop
+    big = {"events": [{"trackingEventName": "x", "trackingEventDetails": {"pad": "a" * 30_000}}] * 40}
+    response = post(client_for(key), big)
+    assert response.status_code == 413
+    assert response.json()["errorCode"] == "PARSE_ERROR"
+    assert not Event.objects.filter(product=product).exists()
