@@ -13,8 +13,16 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 from core import freshness
 
-# Seed 002 keeps the flag usage body unwrapped; the CSV export is not JSON.
-UNWRAPPED_OPERATIONS = {"flags_usage", "feature_usage_csv", "feature_licenses_csv", "installs_csv"}
+# Seed 002 keeps the flag usage body unwrapped, and the flag reports beside it (exposure, effect)
+# answer the same way (API.md); the CSV export is not JSON.
+UNWRAPPED_OPERATIONS = {
+    "flags_usage",
+    "flags_exposure",
+    "flags_effect",
+    "feature_usage_csv",
+    "feature_licenses_csv",
+    "installs_csv",
+}
 PAID_OPERATIONS = {
     "feature_usage",
     "feature_usage_csv",

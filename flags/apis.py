@@ -20,7 +20,7 @@ from core.freshness import COUNTED_THROUGH, iso_utc
 from core.pagination import PageParamsSerializer, paginated_response
 from core.replica import READ_SOURCE_HEADER, on_replica
 from events.selectors import license_get, product_get
-from flags import exposure, health, recording, selectors, services, tail
+from flags import effect, exposure, health, recording, selectors, services, tail
 from flags.models import Environment, Flag, Project, SdkKey
 
 # A body that carries a secret shown once: no cache (browser, proxy) may keep a copy.
@@ -470,6 +470,68 @@ class FlagExposureApi(OrganizationAPIView):
         licenses = exposure.LicensePage(cursor=page.validated_data.get("cursor"), limit=page.validated_data["limit"])
         data, source = on_replica(lambda: exposure.flag_exposure(query, page=licenses))
         return Response({**data, **_fresh(source)}, headers={READ_SOURCE_HEADER: source.name})
+
+
+class EffectVariantSerializer(serializers.Serializer):
+    variant = serializers.CharField()
+    value = serializers.JSONField()
+    licenses = serializers.IntegerField(help_text="Licenses first served this variant (only it) in the window")
+    licensesUsing = serializers.IntegerField(help_text="Of them, licenses with an event of the feature afterwards")
+    usingPct = serializers.FloatField(allow_null=True, help_text="licensesUsing / licenses, in %, 1 decimal")
+    events = serializers.IntegerField(help_text="Their events of the feature from their exposure day to `to`")
+    eventsPerLicense = serializers.FloatField(allow_null=True, help_text="events / licenses, 2 decimals")
+    eventsPerUsingLicense = serializers.FloatField(allow_null=True, help_text="events / licensesUsing, 2 decimals")
+    excludedLicenses = serializers.IntegerField(help_text="Licenses served this and another variant: not counted")
+
+
+class EffectTotalsSerializer(serializers.Serializer):
+    licensesExposed = serializers.IntegerField()
+    licensesCounted = serializers.IntegerField()
+    licensesExcluded = serializers.IntegerField()
+
+
+FlagEffectSerializer = extend_schema_serializer(component_name="FlagEffect")(
+    type(
+        "FlagEffectSerializer",
+        (serializers.Serializer,),
+        {
+            "flagKey": serializers.CharField(),
+            "environmentId": serializers.CharField(),
+            "productId": serializers.CharField(),
+            "feature": serializers.CharField(),
+            "from": serializers.DateField(),
+            "to": serializers.DateField(),
+            "clampedFrom": serializers.BooleanField(required=False, help_text="Present and true only when clamped."),
+            "totals": EffectTotalsSerializer(),
+            "variants": EffectVariantSerializer(many=True),
+        },
+    )
+)
+
+
+class FlagEffectApi(OrganizationAPIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("feature", str, required=True, description="The feature (as Feature Usage names it)"),
+            OpenApiParameter("productId", str, description="Optional; must be the project's linked product"),
+            *WINDOW_PARAMETERS,
+        ],
+        responses=FlagEffectSerializer,
+        operation_id="flags_effect",
+        description=(
+            "Per variant, how the licenses first served it in the window (UTC days) used one feature afterwards: "
+            "licenses, licenses using it, share, events per license. A license served several variants is "
+            "counted under none (excludedLicenses). 409 when the project is linked to no product."
+        ),
+    )
+    def get(self, request, project_id: str, flag_key: str):
+        flag = selectors.flag_get_with_project(organization=self.organization, project_id=project_id, flag_key=flag_key)
+        feature = effect.feature_param(request.query_params)
+        window = selectors.parse_flag_usage_query(project=flag.project, flag=flag, params=request.query_params)
+        effect.product_param_check(window=window, params=request.query_params)
+        query = effect.EffectQuery(window=window, feature=feature)
+        data, source = on_replica(lambda: effect.flag_effect(query))
+        return Response(data, headers={READ_SOURCE_HEADER: source.name})
 
 
 class LicenseFlagSerializer(serializers.Serializer):

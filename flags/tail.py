@@ -183,7 +183,7 @@ def subjects(
     if not product_id:
         return result
     # As the rollup resolves them: the license whose key is the licenseKey, else the targetingKey.
-    license_of = _licenses_by_key(product_id, {key for _, tk, lk, _, _ in served for key in (tk, lk) if key})
+    license_of = licenses_by_key(product_id, {key for _, tk, lk, _, _ in served for key in (tk, lk) if key})
     evaluations: dict[tuple[int, str], tuple[int, datetime]] = {}
     for variant, tk, lk, n, last in served:
         license_id = (license_of.get(lk) if lk else None) or (license_of.get(tk) if tk else None)
@@ -231,7 +231,7 @@ def _chunks(values) -> list[list]:
     return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
 
 
-def _licenses_by_key(product_id: int, names: set[str]) -> dict[str, int]:
+def licenses_by_key(product_id: int, names: set[str]) -> dict[str, int]:
     # Raw SQL on the database the answer reads (a replica inside on_replica), like its ORM reads.
     connection = connections[current_read_alias()]
     found: dict[str, int] = {}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from flags import apis, ofrep_apis, public_apis
+from flags import apis, ofrep_apis, ofrep_tracking, public_apis
 
 app_name = "flags"
 
@@ -27,6 +27,7 @@ urlpatterns = [
     path(f"{FLAG}/usage", apis.FlagUsageApi.as_view(), name="flag-usage"),
     path(f"{FLAG}/environments/<str:environment_id>", apis.FlagEnvironmentApi.as_view(), name="flag-environment"),
     path(f"{FLAG}/exposure", apis.FlagExposureApi.as_view(), name="flag-exposure"),
+    path(f"{FLAG}/effect", apis.FlagEffectApi.as_view(), name="flag-effect"),
     path(
         "v1/products/<str:product_id>/licenses/<str:license_id>/flags",
         apis.LicenseFlagsApi.as_view(),
@@ -38,5 +39,6 @@ urlpatterns = [
     path("ofrep/v1/evaluate/flags", ofrep_apis.EvaluateFlagsApi.as_view(), name="ofrep-evaluate-flags"),
     # <path:>: a key with "/" reaches the view and answers OFREP's FLAG_NOT_FOUND, not the site's HTML 404.
     path("ofrep/v1/evaluate/flags/<path:key>", ofrep_apis.EvaluateFlagApi.as_view(), name="ofrep-evaluate-flag"),
+    path("ofrep/v1/track", ofrep_tracking.TrackApi.as_view(), name="ofrep-track"),
     re_path(r"^ofrep/", ofrep_apis.endpoint_not_found, name="ofrep-not-found"),
 ]

@@ -20,7 +20,7 @@ from core.console import can_edit, console_window, membership_get, or_404
 from core.errors import ApiError
 from core.freshness import counted_through_label
 from core.replica import READ_SOURCE_HEADER, on_replica
-from flags import exposure, forms, health, recording, selectors, services
+from flags import effect, exposure, forms, health, recording, selectors, services
 from flags.evaluation import value_key
 from flags.forms import SettingsForm, VariantsForm
 from flags.models import Flag
@@ -163,8 +163,8 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
     except ApiError as exc:
         context["error"] = str(exc.detail)
         return render(request, "flags/flag_usage.html", context, status=exc.status_code)
-    # The daily usage and the exposure panel from one replica snapshot: the two agree on every total.
-    (usage, context["exposure"]), source = on_replica(
+    # The daily usage, the exposure and effect panels from one replica snapshot: they agree on every total.
+    (usage, context["exposure"], context["effect"]), source = on_replica(
         lambda: (
             selectors.flag_usage(query),
             exposure_context(
@@ -173,8 +173,10 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
                 base=base,
                 params={**keep_window, "environmentId": environment_id},
             ),
+            effect_context(query, feature=request.GET.get("feature", "")),
         )
     )
+    context["effect"]["keep"] = {**keep_window, "environmentId": environment_id}
     rows = usage["rows"]
     context["counted_through"] = counted_through_label(
         recording.counted_through(source.counted_through), project.product.timezone if project.product_id else "UTC"
@@ -231,6 +233,33 @@ def exposure_context(query, *, cursor: str, base: str, params: dict[str, str]) -
         "next_url": _url(base, {**params, "licenses": next_cursor}) if next_cursor else None,
         "first_url": _url(base, params) if cursor else None,
     }
+
+
+def effect_context(query, *, feature: str) -> dict:
+    """The effect panel: the feature picker's choices and, once a feature is chosen, the effect per variant."""
+    if query.project.product_id is None:
+        return {"available": False}
+    exposures = effect.first_exposures(query)
+    panel: dict = {
+        "available": True,
+        "feature": feature,
+        "choices": effect.feature_choices(query, list(exposures)),
+        "body": None,
+        "error": None,
+    }
+    if feature:
+        try:
+            chosen = effect.feature_param({"feature": feature})
+        except ApiError as exc:
+            panel["error"] = str(exc.detail)
+            return panel
+        body = effect.flag_effect(effect.EffectQuery(window=query, feature=chosen), exposures=exposures)
+        body["rows"] = [
+            {**row, "color": BAR_COLORS[i % len(BAR_COLORS)], "width": row["usingPct"] or 0}
+            for i, row in enumerate(body["variants"])
+        ]
+        panel["body"] = body
+    return panel
 
 
 # ---- editing (owners, admins and members; viewers see the same pages read-only) ---------------

@@ -227,6 +227,7 @@ SPECTACULAR_SETTINGS = {
         "core.openapi.envelope_and_errors",  # the {"data": …} envelope and the error responses of every /v1 operation
         "flags.ofrep_openapi.openapi_paths",  # OFREP: plain Django views too, described by hand
         "flags.openapi.openapi_paths",  # the OFREP configuration and the SDK's count buckets
+        "flags.ofrep_tracking.openapi_paths",  # OpenFeature tracking events (POST /ofrep/v1/track)
     ],
 }
 

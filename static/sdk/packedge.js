@@ -753,6 +753,187 @@
     return instance;
   }
 
+  // ---------------------------------------------------------------- OpenFeature tracking
+  //
+  // OpenFeature's `client.track(name, context?, details?)` reaches the provider's `track`
+  // method; the stock OFREP providers have none that sends anywhere (OFREP has no tracking
+  // endpoint yet). `createTracking` batches such events to PackEdge's `POST /ofrep/v1/track`
+  // with the environment's SDK key, and `.provider(p)` gives an existing provider that
+  // `track` method. In memory only (a server or a page that evaluates flags keeps running);
+  // every event carries an `id`, so a batch retried after a lost answer is stored once.
+
+  const TRACK_PATH = "/ofrep/v1/track";
+  const OFREP_PATH_SUFFIX = /\/ofrep(\/v1(\/track)?)?\/*$/;
+  const TRACKING_DEFAULTS = Object.freeze({
+    batchSize: 20,
+    flushInterval: 2000,
+    maxBatchEvents: 100,
+    maxQueueEvents: 1000,
+    retryBaseDelay: 1000,
+    retryMaxDelay: 60000,
+  });
+  // The context attributes PackEdge reads: licenseKey, else targetingKey, names the license.
+  const TRACKED_CONTEXT = ["licenseKey", "targetingKey"];
+
+  function trackingEndpoint(endpoint) {
+    const text = String(endpoint || "").trim().replace(OFREP_PATH_SUFFIX, "").replace(/\/+$/, "");
+    return text ? text + TRACK_PATH : "";
+  }
+
+  function createTracking(root, options) {
+    const opts = isObject(options) ? options : {};
+    const settings = { ...TRACKING_DEFAULTS };
+    for (const name of Object.keys(TRACKING_DEFAULTS)) {
+      if (Number.isFinite(opts[name]) && opts[name] > 0) {
+        settings[name] = opts[name];
+      }
+    }
+    const url = trackingEndpoint(opts.endpoint);
+    const sdkKey = typeof opts.sdkKey === "string" ? opts.sdkKey.trim() : "";
+    const fetchFn = typeof opts.fetch === "function" ? opts.fetch : root && root.fetch;
+    const random = typeof opts.random === "function" ? opts.random : Math.random;
+    const counters = { queued: 0, sent: 0, dropped: 0, rejected: 0 };
+    let queue = [];
+    let timer = null;
+    let sending = null;
+    let attempt = 0;
+    const setTimer = root && typeof root.setTimeout === "function" ? (fn, ms) => root.setTimeout(fn, ms) : setTimeout;
+    const clearTimer = root && typeof root.clearTimeout === "function" ? (id) => root.clearTimeout(id) : clearTimeout;
+
+    function schedule(ms) {
+      if (timer === null && queue.length) {
+        timer = setTimer(() => {
+          timer = null;
+          send();
+        }, ms);
+      }
+    }
+
+    function track(trackingEventName, context, details) {
+      try {
+        if (!url || !sdkKey || typeof fetchFn !== "function") {
+          return false;
+        }
+        if (typeof trackingEventName !== "string" || !trackingEventName.trim()) {
+          return false;
+        }
+        const event = { trackingEventName, id: newUuid(root), timestamp: new Date().toISOString() };
+        if (isObject(context)) {
+          const kept = {};
+          for (const name of TRACKED_CONTEXT) {
+            if (typeof context[name] === "string" && context[name]) {
+              kept[name] = context[name];
+            }
+          }
+          event.context = kept;
+        }
+        if (isObject(details)) {
+          event.trackingEventDetails = JSON.parse(JSON.stringify(details));
+        }
+        queue.push(event);
+        if (queue.length > settings.maxQueueEvents) {
+          counters.dropped += queue.length - settings.maxQueueEvents;
+          queue = queue.slice(queue.length - settings.maxQueueEvents);
+        }
+        if (queue.length >= settings.batchSize && attempt === 0) {
+          send();
+        } else {
+          schedule(settings.flushInterval);
+        }
+        return true;
+      } catch (e) {
+        return false; // details that are not JSON, or anything else: never an exception in the caller
+      }
+    }
+
+    function send() {
+      if (sending) {
+        return sending;
+      }
+      if (timer !== null) {
+        clearTimer(timer);
+        timer = null;
+      }
+      if (!queue.length) {
+        return Promise.resolve();
+      }
+      const batch = queue.slice(0, settings.maxBatchEvents);
+      sending = (async () => {
+        let retry = false;
+        let wait = null;
+        try {
+          const response = await fetchFn(url, {
+            method: "POST",
+            headers: { "Content-Type": "application/json", Authorization: `Bearer ${sdkKey}` },
+            body: JSON.stringify({ events: batch }),
+            keepalive: true,
+          });
+          const status = response.status;
+          if (status === 408 || status === 429 || status >= 500) {
+            retry = true;
+            wait = retryAfterMs(response.headers && response.headers.get("Retry-After"), Date.now());
+          } else {
+            queue = queue.filter((event) => !batch.includes(event));
+            if (status >= 200 && status < 300) {
+              counters.sent += batch.length;
+            } else {
+              counters.rejected += batch.length; // 4xx: the same body would be refused again
+            }
+          }
+        } catch (e) {
+          retry = true; // a network error: the same ids go again, the server keeps one copy
+        }
+        sending = null;
+        if (retry) {
+          attempt += 1;
+          schedule(wait !== null ? Math.max(MIN_RETRY_AFTER_MS, wait) : backoffMs(attempt, settings, random));
+        } else {
+          attempt = 0;
+          if (queue.length >= settings.batchSize) {
+            return send();
+          }
+          schedule(settings.flushInterval);
+        }
+      })();
+      return sending;
+    }
+
+    async function flush() {
+      try {
+        while (queue.length) {
+          const before = queue.length;
+          await send();
+          if (queue.length >= before || attempt > 0) {
+            return; // nothing went (a retry is scheduled): do not spin
+          }
+        }
+      } catch (e) {}
+    }
+
+    function provider(wrapped) {
+      if (!wrapped || typeof wrapped !== "object") {
+        return wrapped;
+      }
+      const own = typeof wrapped.track === "function" ? wrapped.track.bind(wrapped) : null;
+      wrapped.track = (trackingEventName, context, details) => {
+        track(trackingEventName, context, details);
+        if (own) {
+          try {
+            own(trackingEventName, context, details);
+          } catch (e) {}
+        }
+      };
+      return wrapped;
+    }
+
+    return {
+      track,
+      flush,
+      provider,
+      stats: () => ({ queued: queue.length, sent: counters.sent, dropped: counters.dropped, rejected: counters.rejected }),
+    };
+  }
+
   // The <script> build: defines the global `packedge`.
 
   const root = typeof globalThis !== "undefined" ? globalThis : typeof window !== "undefined" ? window : {};
@@ -764,5 +945,9 @@
   // Loaded twice (two script tags, or the script and the module): keep the first copy and its configuration.
   if (!(root.packedge && root.packedge.version)) {
     root.packedge = sharedPackedge(root, serverFromAssetUrl(assetUrl));
+  }
+  if (root.packedge && !root.packedge.tracking) {
+    // OpenFeature tracking to PackEdge, as the ES module's `tracking`.
+    root.packedge.tracking = (options) => createTracking(root, options);
   }
 })();

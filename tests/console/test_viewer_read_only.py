@@ -35,6 +35,7 @@ NOT_MEMBER_WRITES = {
     "ofrep/v1/configuration",
     "ofrep/v1/evaluate/flags",
     "ofrep/v1/evaluate/flags/<path:key>",
+    "ofrep/v1/track",  # OpenFeature tracking events, by SDK key
     "^ofrep/",  # any other /ofrep/ path: OFREP's JSON 404
 }
 # Reads only, open to anyone: the API's schema and its documentation page.

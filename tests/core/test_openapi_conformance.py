@@ -31,6 +31,10 @@ def test_single_objects_are_documented_inside_data_and_flag_usage_stays_unwrappe
     assert created["properties"]["data"]["$ref"].endswith("/LicenseOutput")
     usage = _json_schema(schema["paths"]["/v1/projects/{project_id}/flags/{flag_key}/usage"]["get"], "200")
     assert usage["$ref"].endswith("/FlagUsage")
+    # the flag reports beside it answer unwrapped too (tests/flags/test_exposure_api.py, test_flag_effect_api.py)
+    for report, component in [("exposure", "/FlagExposure"), ("effect", "/FlagEffect")]:
+        body = _json_schema(schema["paths"][f"/v1/projects/{{project_id}}/flags/{{flag_key}}/{report}"]["get"], "200")
+        assert body["$ref"].endswith(component)
 
 
 def test_error_responses_are_documented_in_the_error_shape(schema):

@@ -37,6 +37,8 @@ def test_the_schema_documents_ofrep_exposure_and_the_sdk_count_buckets(client):
         ("/public/v1/flag-evaluations", "post"),
         ("/v1/projects/{project_id}/flags/{flag_key}/exposure", "get"),
         ("/v1/projects/{project_id}/unknown-flags", "get"),
+        ("/ofrep/v1/track", "post"),
+        ("/v1/projects/{project_id}/flags/{flag_key}/effect", "get"),
     ]:
         assert method in schema["paths"][path], path
     failure = schema["components"]["schemas"]["OfrepError"]

@@ -1,5 +1,5 @@
 // The <script> build: defines the global `packedge`.
-import { serverFromAssetUrl, sharedPackedge } from "./core.js";
+import { createTracking, serverFromAssetUrl, sharedPackedge } from "./core.js";
 
 const root = typeof globalThis !== "undefined" ? globalThis : typeof window !== "undefined" ? window : {};
 let assetUrl = "";
@@ -10,4 +10,8 @@ try {
 // Loaded twice (two script tags, or the script and the module): keep the first copy and its configuration.
 if (!(root.packedge && root.packedge.version)) {
   root.packedge = sharedPackedge(root, serverFromAssetUrl(assetUrl));
+}
+if (root.packedge && !root.packedge.tracking) {
+  // OpenFeature tracking to PackEdge, as the ES module's `tracking`.
+  root.packedge.tracking = (options) => createTracking(root, options);
 }
