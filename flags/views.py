@@ -19,6 +19,7 @@ from core.audit import Actor, audit_entries
 from core.console import can_edit, console_window, membership_get, or_404
 from core.errors import ApiError
 from core.replica import READ_SOURCE_HEADER, on_replica
+from core.windows import days_ending
 from flags import exposure, forms, health, selectors, services
 from flags.evaluation import value_key
 from flags.forms import SettingsForm, VariantsForm
@@ -48,7 +49,8 @@ def project_detail(request, org_slug: str, project_id: str):
     # delete redirects, and it must not show the flag just deleted.
     now = timezone.now()
     today = selectors.utc_today()
-    spark_days = [(today - timedelta(days=n)).isoformat() for n in range(health.RECENT_DAYS - 1, -1, -1)]
+    first_day, _ = days_ending(today, days=health.RECENT_DAYS)
+    spark_days = [(first_day + timedelta(days=n)).isoformat() for n in range(health.RECENT_DAYS)]
 
     def activity():
         statuses = health.flags_health(flags=flag_rows, environments=environments, now=now) if flag_rows else {}
@@ -191,7 +193,7 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
             ],
             "environment": query.environment,
             "requested_from": window.get("from")
-            or (query.date_to - timedelta(days=selectors.DEFAULT_WINDOW_DAYS)).isoformat(),
+            or days_ending(query.date_to, days=selectors.DEFAULT_WINDOW_DAYS)[0].isoformat(),
             "totals": {
                 key: sum(row[key] for row in rows)
                 for key in ("totalEvaluations", "ruleMatchCount", "defaultCount", "errorCount")
