@@ -28,7 +28,7 @@ from flags.models import Flag
 WINDOW_PRESETS = (7, 30, 90)
 LICENSES_PER_PAGE = 25
 BAR_COLORS = ("#4f46e5", "#0ea5e9", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6")
-# No window in the URL: the API's default (the 30 days ending today, UTC).
+# No window in the URL: the 30 days ending today (UTC), sent explicitly (core.console.console_window).
 DEFAULT_PRESET = 30
 
 
@@ -89,6 +89,7 @@ def project_detail(request, org_slug: str, project_id: str):
             "environments": environments,
             "flags": flags,
             "spark_days": spark_days,
+            "today_iso": today.isoformat(),  # the sparklines' last day is today (UTC), not over yet
             "unknown": unknown,
             "can_edit": can_edit(context["membership"]),
             "deleted": request.GET.get("deleted", "")[:100],

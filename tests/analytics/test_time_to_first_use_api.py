@@ -169,3 +169,33 @@ def test_the_openapi_schema_describes_it(client):
     assert operation["operationId"] == "feature_time_to_first_use"
     body = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert "medianDays" in str(body)
+
+
+def test_the_feature_usage_cards_show_the_same_time_to_first_use(client, owner, org, api, cohort_as):
+    client.force_login(owner)
+    response = client.get(f"/o/{org.slug}/products/{cohort_as.public_id}/analytics/feature-usage/?{WINDOW}")
+    assert response.status_code == 200
+    assert response.context["first_use"]["export_pdf"] == {
+        key: value for key, value in api.get(url(cohort_as, "export_pdf")).json()["data"].items()
+        if key not in ("feature", "from", "to")
+    }  # fmt: skip
+    html = response.content.decode()
+    card = html[html.index('data-feature="export_pdf"') :]
+    card = card[: card.index("</article>")]
+    assert 'median <strong data-field="medianDays">4</strong> days' in card
+    assert 'never <span data-field="never">1</span> of 7 new licenses' in card
+    assert '<li data-bucket="&gt;30"><span class="muted">&gt;30 d</span> 1</li>' in card
+    # The page says what its denominators are and what the deltas compare with.
+    assert "Adoption</strong> = active licenses that used the feature ÷ active licenses" in html
+    assert "expired and revoked ones included" in html
+    assert "the 9 days just before, 2026-02-20 → 2026-02-28" in html
+
+
+def test_a_license_filter_shows_no_cohort(client, owner, org, cohort):
+    client.force_login(owner)
+    response = client.get(
+        f"/o/{org.slug}/products/{cohort.public_id}/analytics/feature-usage/?{WINDOW}&license_id=lic_a"
+    )
+    assert response.status_code == 200
+    assert response.context["first_use"] == {}
+    assert 'data-field="timeToFirstUse"' not in response.content.decode()
