@@ -3,7 +3,7 @@
 Exact from the counters the worker keeps, never a scan of raw events: a license's
 first day with a feature is the first non-zero day of its earliest
 ``LicenseBlockCounter`` row for that feature (running totals, 32 days to a row),
-read for the window's new licenses only, plus the events not folded yet (the
+found by the database for the window's new licenses only, plus the events not folded yet (the
 tail, a ``MIN`` per license). Read-only, in one snapshot (docs/customers.md).
 """
 
@@ -15,13 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Min
+from django.db.models import Case, F, IntegerField, Min, QuerySet, Value, When
 
 from analytics.counters import unfolded_events
 from analytics.feature_usage.query import FeatureUsageQuery
 from analytics.feature_usage.report import counted_product, read_snapshot
-from analytics.feature_usage.sources import _days_of_block
-from analytics.models import RUNNING_COLUMNS, LicenseBlockCounter
+from analytics.models import BLOCK_DAYS, RUNNING_COLUMNS, LicenseBlockCounter
 from events.models import License
 
 
@@ -43,39 +42,54 @@ BUCKETS = (
 NEVER = "never"
 
 
-def window_cohort(query: FeatureUsageQuery, zone) -> dict[int, date]:
-    """The product's licenses created on the window's local days, whatever their status: {pk: local creation day}."""
+def window_cohort_licenses(query: FeatureUsageQuery, zone) -> QuerySet[License]:
+    """The product's licenses created on the window's local days, whatever their status."""
     start = datetime.combine(query.date_from, time.min, tzinfo=zone)
     end = datetime.combine(query.date_to + timedelta(days=1), time.min, tzinfo=zone)
-    created = License.objects.filter(product=query.product, created_at__gte=start, created_at__lt=end)
-    return {pk: at.astimezone(zone).date() for pk, at in created.values_list("pk", "created_at")}
+    return License.objects.filter(product=query.product, created_at__gte=start, created_at__lt=end)
 
 
-def first_use_days(query: FeatureUsageQuery, *, features: Iterable[str], license_ids: list[int], zone) -> dict:
-    """{(license pk, feature): first local day it was used, ever (counters and tail)}; absent: never."""
+def window_cohort(query: FeatureUsageQuery, zone) -> dict[int, date]:
+    """{pk: local creation day} of the window's new licenses."""
+    created = window_cohort_licenses(query, zone).values_list("pk", "created_at")
+    return {pk: at.astimezone(zone).date() for pk, at in created}
+
+
+def first_use_days(query: FeatureUsageQuery, *, features: Iterable[str], licenses: QuerySet[License], zone) -> dict:
+    """{(license pk, feature): first local day it was used, ever (counters and tail)}; absent: never.
+
+    ``licenses`` is a subquery, not a list: a cohort of thousands stays one join for the planner.
+    """
     features = list(features)
     first: dict[tuple[int, str], date] = {}
-    if not features or not license_ids:
+    if not features:
         return first
+    license_ids = licenses.values("pk")
 
     def seen(key: tuple[int, str], day: date) -> None:
         if key not in first or day < first[key]:
             first[key] = day
 
-    # A license's rows of a feature, earliest block first: the first non-zero day of the
-    # first row is the answer, so later blocks are read only to skip past (rows: licenses × blocks used).
-    rows = (
-        LicenseBlockCounter.objects.filter(product=query.product, feature__in=features, license_id__in=license_ids)
-        .order_by("license_id", "feature", "block")
-        .values_list("license_id", "feature", "block", *RUNNING_COLUMNS)
+    # The database finds each license's first day: of the blocks where the running total ends
+    # above zero, the smallest block × 32 + the first column above zero. One row per
+    # (license, feature) comes back, however many blocks and event names the pair has.
+    first_column = Case(
+        *(When(**{f"{name}__gt": 0}, then=Value(index)) for index, name in enumerate(RUNNING_COLUMNS)),
+        output_field=IntegerField(),
     )
-    for license_id, feature, block, *totals in rows.iterator(chunk_size=2000):
-        key = (license_id, feature)
-        if key in first and first[key].toordinal() // len(RUNNING_COLUMNS) < block:
-            continue
-        day = next((day for day, n in _days_of_block(block, totals) if n > 0), None)
-        if day is not None:
-            seen(key, day)
+    rows = (
+        LicenseBlockCounter.objects.filter(
+            product=query.product,
+            feature__in=features,
+            license_id__in=license_ids,
+            **{f"{RUNNING_COLUMNS[-1]}__gt": 0},
+        )
+        .order_by()
+        .values_list("license_id", "feature")
+        .annotate(first=Min(F("block") * BLOCK_DAYS + first_column))
+    )
+    for license_id, feature, ordinal in rows:
+        seen((license_id, feature), date.fromordinal(ordinal))
     tail = (
         unfolded_events(product=query.product)
         .filter(feature__in=features, is_system=False, license_id__in=license_ids)
@@ -120,7 +134,7 @@ def time_to_first_use_of(query: FeatureUsageQuery, *, features: list[str]) -> di
     product = counted_product(query)
     zone = zoneinfo.ZoneInfo(product.timezone)
     cohort = window_cohort(query, zone)
-    first = first_use_days(query, features=features, license_ids=list(cohort), zone=zone)
+    first = first_use_days(query, features=features, licenses=window_cohort_licenses(query, zone), zone=zone)
     answer = {}
     for feature in features:
         days = []
