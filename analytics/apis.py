@@ -27,6 +27,7 @@ from analytics.installs.export import installs_csv
 from analytics.installs.report import installs, installs_feedback, parse_feedback_query, parse_installs_query
 from analytics.license_sharing import license_sharing
 from analytics.license_usage import license_usage
+from analytics.time_to_first_use import time_to_first_use
 from core.apis import OrganizationAPIView
 from core.errors import ApiError, PaymentRequired
 from core.freshness import COUNTED_THROUGH, COUNTED_THROUGH_HEADER, iso_utc
@@ -189,6 +190,52 @@ class FeatureLicensesCsvApi(_CustomerApi):
             f'attachment; filename="{query.product.public_id}-{safe}-{kind}-{query.date_from}-{query.date_to}.csv"'
         )
         return response
+
+
+_BUCKET = {
+    "type": "object",
+    "properties": {
+        "label": {"type": "string", "enum": ["0", "1", "2-7", "8-30", ">30", "never"]},
+        "minDays": {"type": "integer", "nullable": True},
+        "maxDays": {"type": "integer", "nullable": True, "description": "null: no upper bound (and for never)."},
+        "licenses": {"type": "integer"},
+    },
+}
+# The inside of ``data`` (core.openapi wraps every /v1 success body in the envelope).
+TIME_TO_FIRST_USE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "feature": {"type": "string"},
+        "from": {"type": "string"},
+        "to": {"type": "string"},
+        "licenses": {"type": "integer", "description": "Licenses created in the window, any status."},
+        "used": {"type": "integer", "description": "Of those, the ones that have used the feature (ever, to date)."},
+        "never": {"type": "integer"},
+        "medianDays": {
+            "type": "number",
+            "nullable": True,
+            "description": "Over the licenses that used it; null if none.",
+        },
+        "buckets": {"type": "array", "items": _BUCKET},
+    },
+}
+
+
+class TimeToFirstUseApi(_CustomerApi):
+    @extend_schema(
+        parameters=WINDOW_PARAMETERS,
+        responses={200: TIME_TO_FIRST_USE_SCHEMA},
+        operation_id="feature_time_to_first_use",
+        description=(
+            "For the licenses created in the window (product time zone), whole local days from creation to the "
+            "first use of the feature: median and buckets 0, 1, 2-7, 8-30, >30 days and never."
+        ),
+    )
+    def get(self, request, product_id: str, name: str):
+        query = self.window_for(request, product_id)
+        feature = _feature_name(name)
+        data, source = on_replica(lambda: time_to_first_use(query, feature=feature))
+        return Response({"data": data}, headers={READ_SOURCE_HEADER: source.name})
 
 
 class SharedSiteSerializer(serializers.Serializer):

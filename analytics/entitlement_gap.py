@@ -4,8 +4,9 @@
 (license, feature) are a difference of running totals) plus the events not
 folded yet. Both lists are the product's active licenses (Feature Usage's
 definition, docs/customers.md) in creation order, paged by primary key: the
-test per license is a correlated probe of the counters' primary key, so a page
-costs its own rows, not the product's.
+feature's users in the window are one subquery over the (product, feature, block)
+index that the database hashes, so a page costs the feature's rows in the window
+and its own, not the product's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from analytics.counters import unfolded_events
@@ -48,15 +49,18 @@ def feature_licenses(query: FeatureUsageQuery, *, feature: str, used: bool) -> Q
     zone = zoneinfo.ZoneInfo(product.timezone)
     from_start = datetime.combine(query.date_from, time.min, tzinfo=zone)
     blocks, window = _window_sum(query.date_from, query.date_to)
+    # The feature's users in the window, as one uncorrelated subquery over the (product,
+    # feature, block) index: the planner hashes it once. A probe per license (EXISTS) made
+    # PostgreSQL merge-join along the license index through every feature's rows instead
+    # (1M events: 97 ms for a page, bench/customers.py).
     counted = (
-        LicenseBlockCounter.objects.filter(
-            product=product, block__in=blocks, feature=feature, license_id=OuterRef("pk")
-        )
+        LicenseBlockCounter.objects.filter(product=product, block__in=blocks, feature=feature)
         .annotate(n=window)
         .filter(n__gt=0)
+        .values("license_id")
     )
     pending = set(_tail_events(query, feature=feature, zone=zone))
-    used_q = Exists(counted) | Q(pk__in=pending)
+    used_q = Q(pk__in=counted) | Q(pk__in=pending)
     active = License.objects.filter(product=product).filter(active_licenses_q(from_start))
     return active.filter(used_q) if used else active.exclude(used_q)
 

@@ -11,7 +11,7 @@ import zoneinfo
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, Sum
 from django.db.models.functions import TruncDate
 from django.utils.timezone import now
 
@@ -129,9 +129,16 @@ def site_days(*, product: Product, license_ids: list[int], zone, through: date) 
     The counters' key leads with (product, license), so each license is one index range.
     """
     found: SiteDays = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
-    rows = LicenseDomainBlockCounter.objects.filter(
-        product=product, license_id__in=license_ids, block__lte=day_block(through)[0]
-    ).values_list("license_id", "domain", "block", *RUNNING_COLUMNS)
+    # Summed over event names and features by the database: running totals add up, and a
+    # license's site then comes back as one row per block instead of one per (event, feature).
+    rows = (
+        LicenseDomainBlockCounter.objects.filter(
+            product=product, license_id__in=license_ids, block__lte=day_block(through)[0]
+        )
+        .order_by()
+        .values_list("license_id", "domain", "block")
+        .annotate(*(Sum(name) for name in RUNNING_COLUMNS))
+    )
     for license_id, domain, block, *totals in rows:
         for day, n in _days_of_block(block, totals):
             if day <= through:

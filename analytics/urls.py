@@ -29,6 +29,11 @@ urlpatterns = [
         name="feature-licenses-csv",
     ),
     path(
+        "v1/products/<str:product_id>/analytics/features/<str:name>/time-to-first-use",
+        apis.TimeToFirstUseApi.as_view(),
+        name="feature-time-to-first-use",
+    ),
+    path(
         "v1/products/<str:product_id>/analytics/license-sharing",
         apis.LicenseSharingApi.as_view(),
         name="license-sharing",

@@ -7,7 +7,7 @@ the same parse and compute functions and only lays the result out.
 from __future__ import annotations
 
 import zoneinfo
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -23,6 +23,8 @@ from analytics.feature_usage import (
     parse_feature_usage_query,
 )
 from analytics.feature_usage.export import csv_file_name, feature_usage_csv_lines
+from analytics.feature_usage.report import read_snapshot
+from analytics.time_to_first_use import time_to_first_use_of
 from core.console import console_window
 from core.errors import ApiError
 from core.freshness import COUNTED_THROUGH_HEADER, counted_through_label, iso_utc
@@ -33,7 +35,7 @@ from events.console import product_context
 from events.models import Product
 
 WINDOW_PRESETS = (7, 30, 90)
-# With no window in the URL the API's default applies, which is the 30-day preset.
+# With no window in the URL the console shows the 30 days ending today (core.console.console_window).
 DEFAULT_PRESET = 30
 FILTER_PARAMS = ("event", "license_id")
 
@@ -93,8 +95,16 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
         context["error"] = str(exc.detail)
         return render(request, "analytics/feature_usage.html", context, status=exc.status_code)
 
+    def answer():
+        # The cards and their time to first use from one snapshot. Time to first use is about the
+        # window's new licenses, product-wide: under a license filter there is no cohort to show.
+        with read_snapshot():
+            data = feature_usage(query)
+            names = [f["name"] for f in data["topFeatures"]]
+            return data, ({} if query.license else time_to_first_use_of(query, features=names))
+
     try:
-        data, source = on_replica(lambda: feature_usage(query))
+        (data, first_use), source = on_replica(answer)
     except AnalyticsRecounting:
         # product_base.html shows the recount's progress; the figures come back when it is done.
         context["product"] = Product.objects.get(pk=product.pk)
@@ -110,6 +120,10 @@ def feature_usage_tab(request, org_slug: str, product_id: str):
             "read_source": source.name,
             "counted_through": counted_through_label(source.counted_through, product.timezone),
             "window_days": query.days,
+            "today_iso": today.isoformat(),  # sparklines mark a last day that is today as partial
+            "prior_from": query.prior_from.isoformat(),
+            "prior_to": (query.date_from - timedelta(days=1)).isoformat(),
+            "first_use": first_use,
             "license": query.license,
             "csv_links": [
                 {"table": table, "url": _url(csv_base, {**window, **filters, "table": table})} for table in CSV_TABLES

@@ -52,6 +52,7 @@ def customer_page(request, org_slug: str, product_id: str, license_id: str):
         for days in WINDOW_PRESETS
     ]
     context["form"] = {"from": window.get("from", ""), "to": window.get("to", "")}
+    context["today_iso"] = today.isoformat()  # sparklines mark a last day that is today as partial
     try:
         query = replace(parse_feature_usage_query(product=product, params=window, today=today), license=license)
         # The license's usage and the flags it was served, from one replica snapshot.

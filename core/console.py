@@ -8,7 +8,7 @@ the API does for another organization's objects.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import TypeVar
 
 from django.db.models import QuerySet
@@ -17,6 +17,7 @@ from django.http import Http404
 from core.errors import NotFound
 from core.models import Membership, Organization
 from core.permissions import role_may_write
+from core.windows import days_ending
 
 T = TypeVar("T")
 
@@ -52,7 +53,8 @@ def can_edit(membership: Membership) -> bool:
 
 def days_ending_today(*, today: date, days: int) -> dict[str, str]:
     """The API window of ``days`` days ending today, both ends included: 7 → today − 6 … today."""
-    return {"from": (today - timedelta(days=days - 1)).isoformat(), "to": today.isoformat()}
+    first, last = days_ending(today, days=days)
+    return {"from": first.isoformat(), "to": last.isoformat()}
 
 
 def console_window(
@@ -60,15 +62,15 @@ def console_window(
 ) -> tuple[dict[str, str], int | None]:
     """The API's ``from``/``to`` for a console URL, and the preset it shows (None: custom).
 
-    Explicit ``from``/``to`` win. ``days=N`` (one of ``presets``) is
-    ``days_ending_today(N)``, one meaning across the console; the default preset
-    sends no window, so the API's own default window applies.
+    Explicit ``from``/``to`` win. ``days=N`` (one of ``presets``, else the default
+    preset) is ``days_ending_today(N)``, one meaning across the console. The default
+    preset sends its window too: the APIs' own defaults differ by contract (Feature
+    Usage's is 31 days, flag usage's 30; core.windows), and a page labelled
+    "30 days" shows 30 days.
     """
     date_from, date_to = get.get("from", "").strip(), get.get("to", "").strip()
     if date_from or date_to:
         return {key: value for key, value in (("from", date_from), ("to", date_to)) if value}, None
     days = get.get("days", "")
     preset = int(days) if days.isdigit() and int(days) in presets else default_preset
-    if preset == default_preset:
-        return {}, preset
     return days_ending_today(today=today, days=preset), preset

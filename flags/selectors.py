@@ -18,12 +18,14 @@ from core.errors import ApiError, NotFound
 from core.identifiers import flag_key_require, public_id_require, public_id_shaped
 from core.models import Organization
 from core.process_cache import ProcessCache
+from core.windows import days_ending
 from flags import tail
 from flags.evaluation import CompiledFlag
 from flags.models import Environment, Flag, FlagEnvironment, FlagUsageDay, Project, SdkKey
 
 # Seed 002: "Defaults to 29 days ago" and "Maximum range is 90 days" (both ends included).
-DEFAULT_WINDOW_DAYS = 29
+# The contract: `from` defaults to 29 days before `to`, i.e. the 30 days ending at `to`.
+DEFAULT_WINDOW_DAYS = 30
 MAX_RANGE_DAYS = 90
 
 
@@ -131,7 +133,7 @@ def parse_flag_usage_query(
     environment_id = environment_id_param(params)
     date_to = _parse_date(params, "to", default=today)
     # Without `from`, the window is the 30 days ending at `to` (today by default, as the flag usage contract says).
-    date_from = _parse_date(params, "from", default=date_to - timedelta(days=DEFAULT_WINDOW_DAYS))
+    date_from = _parse_date(params, "from", default=days_ending(date_to, days=DEFAULT_WINDOW_DAYS)[0])
     if date_from > date_to:
         raise ApiError(f"from: {date_from} is after to ({date_to}).", code="invalid_request")
     if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:
@@ -157,7 +159,7 @@ def parse_flag_window(
     """``from`` and ``to`` (UTC days) as for flag usage, ``from`` clamped to the plan's retention: (from, to, clamped)."""
     today = today or utc_today()
     date_to = _parse_date(params, "to", default=today)
-    date_from = _parse_date(params, "from", default=date_to - timedelta(days=DEFAULT_WINDOW_DAYS))
+    date_from = _parse_date(params, "from", default=days_ending(date_to, days=DEFAULT_WINDOW_DAYS)[0])
     if date_from > date_to:
         raise ApiError(f"from: {date_from} is after to ({date_to}).", code="invalid_request")
     if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:

@@ -20,6 +20,7 @@ from core.console import can_edit, console_window, membership_get, or_404
 from core.errors import ApiError
 from core.freshness import counted_through_label
 from core.replica import READ_SOURCE_HEADER, on_replica
+from core.windows import days_ending
 from flags import effect, exposure, forms, health, recording, selectors, services
 from flags.evaluation import value_key
 from flags.forms import SettingsForm, VariantsForm
@@ -28,7 +29,7 @@ from flags.models import Flag
 WINDOW_PRESETS = (7, 30, 90)
 LICENSES_PER_PAGE = 25
 BAR_COLORS = ("#4f46e5", "#0ea5e9", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6")
-# No window in the URL: the API's default (the 30 days ending today, UTC).
+# No window in the URL: the 30 days ending today (UTC), sent explicitly (core.console.console_window).
 DEFAULT_PRESET = 30
 
 
@@ -49,7 +50,8 @@ def project_detail(request, org_slug: str, project_id: str):
     # delete redirects, and it must not show the flag just deleted.
     now = timezone.now()
     today = selectors.utc_today()
-    spark_days = [(today - timedelta(days=n)).isoformat() for n in range(health.RECENT_DAYS - 1, -1, -1)]
+    first_day, _ = days_ending(today, days=health.RECENT_DAYS)
+    spark_days = [(first_day + timedelta(days=n)).isoformat() for n in range(health.RECENT_DAYS)]
 
     def activity():
         statuses = health.flags_health(flags=flag_rows, environments=environments, now=now) if flag_rows else {}
@@ -88,6 +90,7 @@ def project_detail(request, org_slug: str, project_id: str):
             "environments": environments,
             "flags": flags,
             "spark_days": spark_days,
+            "today_iso": today.isoformat(),  # the sparklines' last day is today (UTC), not over yet
             "unknown": unknown,
             "can_edit": can_edit(context["membership"]),
             "deleted": request.GET.get("deleted", "")[:100],
@@ -202,7 +205,7 @@ def flag_usage(request, org_slug: str, project_id: str, flag_key: str):
             ],
             "environment": query.environment,
             "requested_from": window.get("from")
-            or (query.date_to - timedelta(days=selectors.DEFAULT_WINDOW_DAYS)).isoformat(),
+            or days_ending(query.date_to, days=selectors.DEFAULT_WINDOW_DAYS)[0].isoformat(),
             "totals": {
                 key: sum(row[key] for row in rows)
                 for key in ("totalEvaluations", "ruleMatchCount", "defaultCount", "errorCount")

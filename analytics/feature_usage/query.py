@@ -12,13 +12,15 @@ from core.errors import ApiError, NotFound
 from core.identifiers import public_id_shaped
 from core.models import Organization
 from core.text import has_control_characters
+from core.windows import days_ending
 from events.models import (
     EVENT_NAME_MAX_LENGTH,
     License,
     Product,
 )
 
-DEFAULT_WINDOW_DAYS = 30  # `from` defaults to `to` - 30 days (README, API)
+# The contract (docs/api/contract.md): `from` defaults to `to` − 30 days, i.e. the 31 days ending at `to`.
+DEFAULT_WINDOW_DAYS = 31
 MAX_WINDOW_DAYS = 366
 DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -56,7 +58,7 @@ def parse_feature_usage_query(
         today = datetime.now(zoneinfo.ZoneInfo(product.timezone)).date()
     given_from = _parse_date(params, "from")
     date_to = _parse_date(params, "to") or today
-    date_from = given_from or date_to - timedelta(days=DEFAULT_WINDOW_DAYS)
+    date_from = given_from or days_ending(date_to, days=DEFAULT_WINDOW_DAYS)[0]
     if date_from > date_to:
         raise ApiError(f"from: {date_from.isoformat()} is after to ({date_to.isoformat()}).", code="invalid_date_range")
     if (date_to - date_from).days + 1 > MAX_WINDOW_DAYS:

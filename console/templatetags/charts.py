@@ -65,11 +65,15 @@ def sparkline_points(values: list[int]) -> list[tuple[float, float]]:
 
 
 @register.inclusion_tag("charts/sparkline.html")
-def sparkline(values: list[int], days: list[str], name: str = "") -> dict:
+def sparkline(values: list[int], days: list[str], name: str = "", today: str = "") -> dict:
+    """A day-by-day line; when the last day is ``today`` (ISO), its segment is dashed: the day is not over."""
     points = sparkline_points(values)
     if len(points) == 1:
         points = [(0, points[0][1]), (SPARK_WIDTH, points[0][1])]
-    line = " ".join(f"{x},{y}" for x, y in points)
+    partial = bool(days) and bool(today) and days[-1] == today
+    # The finished days as the solid line; the partial day's segment (from the day before) apart.
+    solid = points[:-1] if partial and len(values) > 1 else ([] if partial else points)
+    line = " ".join(f"{x},{y}" for x, y in solid)
     area = f"M0,{SPARK_HEIGHT} L" + " L".join(f"{x},{y}" for x, y in points) + f" L{SPARK_WIDTH},{SPARK_HEIGHT} Z"
     peak = max(values, default=0)
     peak_day = days[values.index(peak)] if values and peak else None
@@ -78,9 +82,13 @@ def sparkline(values: list[int], days: list[str], name: str = "") -> dict:
         summary += f", peak {peak:,} on {peak_day}, last day {values[-1]:,}"
     else:
         summary += ", no events"
+    if partial:
+        summary += " (today, so far)"
     return {
         "line": line,
         "area": area if points else "",
+        "partial_line": " ".join(f"{x},{y}" for x, y in points[-2:]) if partial else "",
+        "partial_title": f"{days[-1]}: today, so far: {values[-1]:,}" if partial and values else "",
         "summary": summary,
         "width": SPARK_WIDTH,
         "height": SPARK_HEIGHT,

@@ -34,6 +34,19 @@ def test_the_sparkline_says_what_it_shows():
     assert 'points="0.0,9.0 50.0,1.0 100.0,11.0"' in svg
 
 
+def test_a_last_day_that_is_today_is_drawn_apart_as_so_far():
+    days = ["2026-06-10", "2026-06-11", "2026-06-12"]
+    svg = render("{% sparkline values days 'export_pdf' today %}", values=[10, 14, 9], days=days, today="2026-06-12")
+    # The finished days solid, the segment into today dashed (class line-partial) with its own title.
+    assert 'class="line" points="0.0,9.0 50.0,1.0"' in svg
+    assert 'class="line line-partial" data-partial="today" points="50.0,1.0 100.0,11.0"' in svg
+    assert "<title>2026-06-12: today, so far: 9</title>" in svg
+    assert "last day 9 (today, so far)</title>" in svg
+    # A window that ended before today has no partial day.
+    past = render("{% sparkline values days 'x' today %}", values=[10, 14, 9], days=days, today="2026-06-13")
+    assert "line-partial" not in past and 'points="0.0,9.0 50.0,1.0 100.0,11.0"' in past
+
+
 def test_the_heatmap_labels_days_and_hours_and_shades_by_count():
     pattern = [[0] * 24 for _ in range(7)]
     pattern[1][14] = 10  # Monday 14:00

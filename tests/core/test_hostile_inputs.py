@@ -101,6 +101,7 @@ V1_READS = [
     "/v1/products/{prd}/analytics/installs/feedback",
     "/v1/products/{prd}/analytics/license-sharing",
     "/v1/products/{prd}/analytics/features/export_pdf/licenses",
+    "/v1/products/{prd}/analytics/features/export_pdf/time-to-first-use",
     "/v1/products/{prd}/licenses/{lic}/usage",
     "/v1/products/{prd}/licenses/{lic}/flags",
     "/v1/projects/{proj}",

@@ -149,16 +149,18 @@ def test_a_vendor_reads_feature_usage_and_flag_usage_in_the_browser(live_server,
     page.wait_for_url(f"**/products/{product.public_id}/")
     shoot(page, artifacts_dir, "03-product-overview")
 
-    # Feature Usage with the default window: the API's default window.
+    # Feature Usage with the default preset: the 30 days ending today (docs/windows.md), sent explicitly.
     page.click("nav.tabs >> text=Analytics")
     page.wait_for_url("**/analytics/feature-usage/")
-    data = api_get(live_server, secret, usage_path, {})["data"]
+    default_window = {name: page.locator(f"input[name={name}]").input_value() for name in ("from", "to")}
+    assert (datetime.fromisoformat(default_window["to"]) - datetime.fromisoformat(default_window["from"])).days == 29
+    data = api_get(live_server, secret, usage_path, default_window)["data"]
     assert page.locator("#window-range").inner_text().startswith(f"{data['from']} → {data['to']}")
     assert read_totals(page) == data["totals"]
     top = data["topFeatures"][0]
     assert top["name"] == "export_pdf"
     assert read_card(page, top["name"]) == {key: top[key] for key in ("events", "licenses", "domains", "adoptionPct")}
-    assert page.locator('.card[data-feature="export_pdf"] svg.sparkline title').count() == 1
+    assert page.locator('.card[data-feature="export_pdf"] svg.sparkline > title').count() == 1
     assert "dark_mode" in page.locator("#quiet-features").inner_text()
     shoot(page, artifacts_dir, "04-feature-usage")
 

@@ -23,13 +23,19 @@ def sign_in(page, live_server) -> None:
     page.wait_for_url(f"{live_server.url}/o/acme/")
 
 
+def shown_window(page) -> dict[str, str]:
+    """The window the page shows: its from/to inputs (every preset sends an explicit window)."""
+    return {name: page.locator(f"input[name={name}]").input_value() for name in ("from", "to")}
+
+
 def test_a_vendor_opens_a_customer_from_top_licenses(live_server, page, artifacts_dir, world):  # noqa: F811
     product, secret = world["product"], world["secret"]
-    usage = api_get(live_server, secret, f"/v1/products/{product.public_id}/analytics/feature-usage", {})["data"]
-    top = usage["topLicenses"][0]
-    License.objects.filter(public_id=top["licenseId"]).update(max_sites=1)
     sign_in(page, live_server)
     page.goto(f"{live_server.url}/o/acme/products/{product.public_id}/analytics/feature-usage/")
+    window = shown_window(page)  # the default preset's 30 days ending today (docs/windows.md)
+    usage = api_get(live_server, secret, f"/v1/products/{product.public_id}/analytics/feature-usage", window)["data"]
+    top = usage["topLicenses"][0]
+    License.objects.filter(public_id=top["licenseId"]).update(max_sites=1)
 
     # Every card states the gap, as the API counts it.
     for feature in usage["topFeatures"]:
@@ -39,7 +45,8 @@ def test_a_vendor_opens_a_customer_from_top_licenses(live_server, page, artifact
 
     page.click(f'#top-licenses a[data-customer="{top["licenseId"]}"]')
     page.wait_for_url(f"**/customers/{top['licenseId']}/")
-    data = api_get(live_server, secret, f"/v1/products/{product.public_id}/licenses/{top['licenseId']}/usage", {})[
+    assert page.locator("#window-range").inner_text().startswith(f"{window['from']} → {window['to']}")
+    data = api_get(live_server, secret, f"/v1/products/{product.public_id}/licenses/{top['licenseId']}/usage", window)[
         "data"
     ]
     assert data["totals"]["events"] == top["events"]
@@ -57,10 +64,11 @@ def test_a_vendor_opens_a_customer_from_top_licenses(live_server, page, artifact
 
 def test_the_gap_csv_behind_a_card_lists_exactly_the_licenses_it_counts(live_server, page, world):  # noqa: F811
     product, secret = world["product"], world["secret"]
-    usage = api_get(live_server, secret, f"/v1/products/{product.public_id}/analytics/feature-usage", {})["data"]
-    feature = usage["topFeatures"][0]
     sign_in(page, live_server)
     page.goto(f"{live_server.url}/o/acme/products/{product.public_id}/analytics/feature-usage/")
+    window = shown_window(page)
+    usage = api_get(live_server, secret, f"/v1/products/{product.public_id}/analytics/feature-usage", window)["data"]
+    feature = usage["topFeatures"][0]
     href = page.locator(f'.card[data-feature="{feature["name"]}"] [data-field="notUsedBy"] a').get_attribute("href")
     cookies = "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())
     request = urllib.request.Request(f"{live_server.url}{href}", headers={"Cookie": cookies})

@@ -1,0 +1,138 @@
+"""The full licenses and sites exports of an unfiltered window, ranked by the database and streamed.
+
+The per-entity totals blocks (``LicenseTotalBlock``, ``DomainTotalBlock``) give each
+license's or site's events in the window as one sum per row; the database groups,
+orders them (events desc, then id or name, byte order like Python's) and hands them
+over through a cursor a chunk at a time (a server-side cursor on PostgreSQL), so the
+export holds a chunk, never every row. The events not folded yet (the tail) touch
+few entities: those are taken out of the stream, totalled in Python (counters plus
+tail) and merged back in order. Same rows, same order as ``report.license_rows`` /
+``report.domain_rows`` (tests/analytics/test_feature_usage_full_export.py).
+"""
+
+from __future__ import annotations
+
+import heapq
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterator
+from itertools import islice
+
+from django.db import connections
+from django.db.models import F, Sum
+from django.db.models.functions import Collate
+
+from analytics.feature_usage.query import FeatureUsageQuery
+from analytics.feature_usage.report import counted_product
+from analytics.feature_usage.sources import _window_sum, tail_rows
+from analytics.models import DomainTotalBlock, LicenseBlockCounter, LicenseTotalBlock
+from events.models import License
+
+CHUNK = 2000
+# The collation that orders as Python's str comparison does (code points).
+BYTE_ORDER = {"postgresql": "C", "sqlite": "BINARY"}
+
+
+def ranked_unfiltered(query: FeatureUsageQuery) -> bool:
+    """Whether the export can be ranked in SQL: no ``event`` or ``license_id`` filter."""
+    return query.event is None and query.license is None
+
+
+def _byte_order(expression: str, db: str):
+    return Collate(F(expression), BYTE_ORDER[connections[db].vendor])
+
+
+def _window_tail(query: FeatureUsageQuery) -> tuple[dict, dict, set]:
+    """The tail's window events per license and per site, and its (license, feature) pairs."""
+    zone = zoneinfo.ZoneInfo(query.product.timezone)
+    license_events: dict[int, int] = defaultdict(int)
+    domain_events: dict[str, int] = defaultdict(int)
+    pairs: set[tuple[int, str]] = set()
+    for license_id, domain, _, feature, day, _, n in tail_rows(query, zone=zone):
+        if not query.date_from <= day <= query.date_to:
+            continue
+        if license_id is not None:
+            license_events[license_id] += n
+            pairs.add((license_id, feature))
+        if domain:
+            domain_events[domain] += n
+    return license_events, domain_events, pairs
+
+
+def ranked_license_rows(query: FeatureUsageQuery) -> Iterator[dict]:
+    """Every license with events in the window, most events first, ties by licenseId. Inside ``read_snapshot``."""
+    product = counted_product(query)
+    blocks, window = _window_sum(query.date_from, query.date_to)
+    tail_events, _, tail_pairs = _window_tail(query)
+    totals = LicenseTotalBlock.objects.filter(product=product, block__in=blocks)
+    counted = (
+        totals.exclude(license_id__in=list(tail_events))
+        .values("license_id", "license__public_id", "license__customer_email")
+        .annotate(events=Sum(window), order_id=_byte_order("license__public_id", totals.db))
+        .filter(events__gt=0)
+        .order_by("-events", "order_id")
+        .values_list("license_id", "license__public_id", "license__customer_email", "events")
+    )
+    # The tail's licenses: their counted window plus the tail, in the same order, merged in below.
+    tail_counted = dict(
+        totals.filter(license_id__in=list(tail_events))
+        .order_by()
+        .values_list("license_id")
+        .annotate(events=Sum(window))
+    )
+    touched = [
+        (pk, public_id, email, int(tail_counted.get(pk) or 0) + tail_events[pk])
+        for pk, public_id, email in License.objects.filter(pk__in=list(tail_events)).values_list(
+            "pk", "public_id", "customer_email"
+        )
+    ]
+    touched.sort(key=lambda row: (-row[3], row[1]))
+    rows = heapq.merge(
+        ((pk, public_id, email, int(events)) for pk, public_id, email, events in counted.iterator(chunk_size=CHUNK)),
+        touched,
+        key=lambda row: (-row[3], row[1]),
+    )
+    pairs = LicenseBlockCounter.objects.filter(product=product, block__in=blocks)
+    while chunk := list(islice(rows, CHUNK)):
+        pks = [row[0] for row in chunk]
+        features: dict[int, set[str]] = defaultdict(set)
+        for pk, feature in (
+            pairs.filter(license_id__in=pks).annotate(n=window).filter(n__gt=0).values_list("license_id", "feature")
+        ):
+            features[pk].add(feature)
+        in_chunk = set(pks)
+        for pk, feature in tail_pairs:
+            if pk in in_chunk:
+                features[pk].add(feature)
+        for pk, public_id, email, events in chunk:
+            yield {"licenseId": public_id, "customerEmail": email, "events": events, "features": len(features[pk])}
+
+
+def ranked_domain_rows(query: FeatureUsageQuery) -> Iterator[dict]:
+    """Every site with events in the window, most events first, ties by name. Inside ``read_snapshot``."""
+    product = counted_product(query)
+    blocks, window = _window_sum(query.date_from, query.date_to)
+    _, tail_events, _ = _window_tail(query)
+    totals = DomainTotalBlock.objects.filter(product=product, block__in=blocks)
+    counted = (
+        totals.exclude(domain__in=list(tail_events))
+        .values("domain")
+        .annotate(events=Sum(window), order_name=_byte_order("domain", totals.db))
+        .filter(events__gt=0)
+        .order_by("-events", "order_name")
+        .values_list("domain", "events")
+    )
+    tail_counted = dict(
+        totals.filter(domain__in=list(tail_events)).order_by().values_list("domain").annotate(events=Sum(window))
+    )
+    touched = sorted(
+        ((domain, int(tail_counted.get(domain) or 0) + n) for domain, n in tail_events.items()),
+        key=lambda row: (-row[1], row[0]),
+    )
+    rows = heapq.merge(
+        ((domain, int(events)) for domain, events in counted.iterator(chunk_size=CHUNK)),
+        touched,
+        key=lambda row: (-row[1], row[0]),
+    )
+    for domain, events in rows:
+        yield {"domain": domain, "events": events}
