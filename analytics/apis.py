@@ -235,7 +235,7 @@ class TimeToFirstUseApi(_CustomerApi):
         query = self.window_for(request, product_id)
         feature = _feature_name(name)
         data, source = on_replica(lambda: time_to_first_use(query, feature=feature))
-        return Response({"data": data}, headers={READ_SOURCE_HEADER: source.name})
+        return Response({"data": data, **_fresh(source)}, headers={READ_SOURCE_HEADER: source.name})
 
 
 class SharedSiteSerializer(serializers.Serializer):

@@ -35,11 +35,12 @@ PAID_OPERATIONS = {
     "installs_csv",
 }
 # The analytics and flag answers carry countedThrough beside data (a CSV: in a header), docs/freshness.md;
-# the unwrapped flag usage and exposure bodies document it in their components (flags/apis.py).
+# the unwrapped flag usage, exposure and effect bodies document it in their components (flags/apis.py).
 FRESH_OPERATIONS = {
     "feature_usage",
     "license_usage",
     "feature_licenses",
+    "feature_time_to_first_use",
     "license_sharing",
     "installs",
     "installs_feedback",

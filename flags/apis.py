@@ -504,6 +504,7 @@ FlagEffectSerializer = extend_schema_serializer(component_name="FlagEffect")(
             "clampedFrom": serializers.BooleanField(required=False, help_text="Present and true only when clamped."),
             "totals": EffectTotalsSerializer(),
             "variants": EffectVariantSerializer(many=True),
+            "countedThrough": COUNTED_THROUGH_FIELD(),
         },
     )
 )
@@ -531,7 +532,7 @@ class FlagEffectApi(OrganizationAPIView):
         effect.product_param_check(window=window, params=request.query_params)
         query = effect.EffectQuery(window=window, feature=feature)
         data, source = on_replica(lambda: effect.flag_effect(query))
-        return Response(data, headers={READ_SOURCE_HEADER: source.name})
+        return Response({**data, **_fresh(source)}, headers={READ_SOURCE_HEADER: source.name})
 
 
 class LicenseFlagSerializer(serializers.Serializer):

@@ -84,6 +84,7 @@ def analytics_urls(product, license) -> dict[str, str]:
         "license sharing": f"{base}/analytics/license-sharing?{window}",
         "installs": f"{base}/analytics/installs?{window}",
         "installs feedback": f"{base}/analytics/installs/feedback?{window}",
+        "time to first use": f"{base}/analytics/features/export_pdf/time-to-first-use?{window}",
     }
 
 
@@ -102,7 +103,16 @@ def test_feature_usage_counts_an_event_acknowledged_before_the_request_and_says_
 
 
 @pytest.mark.parametrize(
-    "name", ["feature usage", "license usage", "feature licenses", "license sharing", "installs", "installs feedback"]
+    "name",
+    [
+        "feature usage",
+        "license usage",
+        "feature licenses",
+        "license sharing",
+        "installs",
+        "installs feedback",
+        "time to first use",
+    ],
 )
 def test_every_analytics_answer_carries_counted_through_beside_data(api, shop, name):
     product, license = shop
@@ -185,6 +195,7 @@ def served(org, shop, manual_recorder):
         "flag usage": f"{base}/usage?{window}",
         "flag exposure": f"{base}/exposure?{window}",
         "unknown flags": f"/v1/projects/{project.public_id}/unknown-flags?environmentId={production.public_id}",
+        "flag effect": f"{base}/effect?{window}&feature=export_pdf",
     }
 
     def serve(at: datetime) -> None:
@@ -207,7 +218,7 @@ def usage_total(api, url) -> tuple[int, str]:
     return sum(row["totalEvaluations"] for row in answer["rows"]), answer["countedThrough"]
 
 
-@pytest.mark.parametrize("name", ["flag usage", "flag exposure", "unknown flags"])
+@pytest.mark.parametrize("name", ["flag usage", "flag exposure", "unknown flags", "flag effect"])
 def test_a_flag_answer_is_counted_through_its_snapshot_when_nothing_is_held(api, served, name):
     before = datetime.now(UTC)
     response = api.get(served["urls"][name])
