@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.openapi import RULES_HEADING
+from flags import recording
 
 pytestmark = pytest.mark.django_db
 
@@ -39,14 +40,18 @@ def test_no_status_is_accepted_for_every_operation_at_once():
     config = tomllib.loads(CONFIG.read_text())
     assert "positive_data_acceptance" not in config.get("checks", {})
     assert "negative_data_rejection" not in config.get("checks", {})
-    assert all(len(block) == 2 and isinstance(block["include-operation-id"], str) for block in config["operations"])
+    # A block that accepts a status names one operation (the other blocks set the SDK key header).
+    checked = [block for block in config["operations"] if "checks" in block]
+    assert all(set(block) == {"include-operation-id", "checks"} for block in checked)
+    assert all(isinstance(block["include-operation-id"], str) for block in checked)
 
 
 def test_the_operations_allowed_a_400_are_those_whose_description_lists_their_rules(schema):
     config = tomllib.loads(CONFIG.read_text())
+    checked = [block for block in config["operations"] if "checks" in block]
     allowed = {
         block["include-operation-id"]
-        for block in config["operations"]
+        for block in checked
         if "400" in block["checks"]["positive_data_acceptance"]["expected-statuses"]
     }
     listed = {
@@ -55,7 +60,7 @@ def test_the_operations_allowed_a_400_are_those_whose_description_lists_their_ru
     assert allowed == listed
     # Each block says which rule, in a comment above its expected statuses.
     assert re.findall(r'include-operation-id = "(\w+)"\n# 400: \S', CONFIG.read_text()) == [
-        block["include-operation-id"] for block in config["operations"]
+        block["include-operation-id"] for block in checked
     ]
 
 
@@ -126,3 +131,20 @@ def test_an_empty_cursor_is_the_first_page_as_the_schema_allows(api):
     api.post("/v1/products", {"name": "Desktop"}, format="json")
     response = api.get("/v1/products?cursor=")
     assert response.status_code == 200 and [p["name"] for p in response.json()["data"]] == ["Desktop"]
+
+
+def test_a_null_ofrep_context_is_an_empty_one_as_the_schema_says(api, client, schema):
+    assert schema["components"]["schemas"]["OfrepEvaluationRequest"]["properties"]["context"]["nullable"] is True
+    project = api.post("/v1/projects", {"name": "Web"}, format="json").json()["data"]
+    environment = api.post(f"/v1/projects/{project['id']}/environments", {"name": "production"}, format="json")
+    environment = environment.json()["data"]
+    flag = {"key": "checkout", "type": "boolean", "variants": {"on": True, "off": False}}
+    api.post(f"/v1/projects/{project['id']}/flags", flag, format="json")
+    response = client.post(
+        "/ofrep/v1/evaluate/flags/checkout",
+        data={"context": None},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {environment['sdkKey']}",
+    )
+    assert response.status_code == 200 and response.json()["key"] == "checkout"
+    assert recording.flush() == 1  # recorded while the test database exists

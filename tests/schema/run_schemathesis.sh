@@ -24,7 +24,7 @@ unset DJANGO_SETTINGS_MODULE
 .venv/bin/python manage.py migrate --no-input -v0
 KEY=$(.venv/bin/python manage.py create_api_key schemathesis --create-org --plan pro | tail -n1)
 # Something to find: a product with a license, a project with an environment and a flag.
-.venv/bin/python - <<'PY'
+SDK_KEY_FILE=$WORKDIR/sdk-key .venv/bin/python - <<'PY'
 import django, os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "packedge.settings")
 django.setup()
@@ -35,7 +35,8 @@ org = Organization.objects.get(slug="schemathesis")
 product = events.product_create(organization=org, name="Desktop")
 events.license_create(product=product, key="LIC-1", customer_email="a@example.com")
 project = flags.project_create(organization=org, name="Web")
-environment, _ = flags.environment_create(project=project, name="production")
+environment, sdk_key = flags.environment_create(project=project, name="production")
+open(os.environ["SDK_KEY_FILE"], "w").write(sdk_key)
 flags.flag_create(project=project, key="checkout", type="boolean", variants={"on": True, "off": False},
                   environments={environment.public_id: {"enabled": True, "defaultVariant": "on"}})
 PY
@@ -47,6 +48,10 @@ for _ in $(seq 100); do
   curl -fsS "http://127.0.0.1:$PORT/v1/openapi.json" -o /dev/null 2>/dev/null && break
   sleep 0.2
 done
+
+# The OFREP operations authenticate with that environment's SDK key (tests/schema/schemathesis.toml).
+SCHEMATHESIS_SDK_KEY=$(cat "$WORKDIR/sdk-key")
+export SCHEMATHESIS_SDK_KEY
 
 status=0
 timeout "$TIME_LIMIT" .venv/bin/schemathesis --config-file tests/schema/schemathesis.toml run "http://127.0.0.1:$PORT/v1/openapi.json" \
