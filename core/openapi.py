@@ -16,8 +16,12 @@ from core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from core.text import END, NO_CONTROL_PATTERN
 
 # The query parameters' rules, stated once for every operation that reads them (docs/api/schema-rules.md).
-LIMIT_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}
-# An empty cursor counts as absent (DRF reads an empty optional query value so): the first page.
+# An empty `limit` counts as absent, as an empty `cursor` does (DRF reads an empty optional value so).
+LIMIT_SCHEMA = {
+    "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, {"type": "string", "maxLength": 0}],
+    "default": DEFAULT_LIMIT,
+}
+# An empty cursor counts as absent: the first page.
 CURSOR_SCHEMA = {"type": "string"}
 # A real day (format) of the years the API counts (1970–8999: analytics.feature_usage.query); an empty
 # value counts as absent (a cleared form field), so "" is allowed too.

@@ -69,7 +69,10 @@ def test_query_parameters_state_their_ranges_patterns_and_enums(schema):
         (found,) = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == name]
         return found["schema"]
 
-    assert parameter("/v1/audit-log", "limit") == {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}
+    assert parameter("/v1/audit-log", "limit") == {
+        "anyOf": [{"type": "integer", "minimum": 1, "maximum": 100}, {"type": "string", "maxLength": 0}],
+        "default": 50,
+    }
     assert parameter("/v1/products", "cursor") == {"type": "string"}
     usage = "/v1/products/{product_id}/analytics/feature-usage"
     assert parameter(usage, "event")["maxLength"] == 200
@@ -127,9 +130,9 @@ def test_a_flag_key_outside_its_pattern_is_refused_by_the_serializer(api):
     assert api.get(f"/v1/projects/{project['id']}/flags").json()["data"] == []
 
 
-def test_an_empty_cursor_is_the_first_page_as_the_schema_allows(api):
+def test_an_empty_cursor_or_limit_is_the_first_page_of_the_default_size_as_the_schema_allows(api):
     api.post("/v1/products", {"name": "Desktop"}, format="json")
-    response = api.get("/v1/products?cursor=")
+    response = api.get("/v1/products?cursor=&limit=")
     assert response.status_code == 200 and [p["name"] for p in response.json()["data"]] == ["Desktop"]
 
 
