@@ -20,7 +20,7 @@ from analytics.feature_usage import (
     parse_feature_usage_query,
 )
 from analytics.feature_usage.export import LineBuffer, csv_cell, csv_file_name, feature_usage_csv_lines
-from analytics.feature_usage.query import FeatureUsageQuery
+from analytics.feature_usage.query import MAX_WINDOW_DAYS, FeatureUsageQuery
 from analytics.feature_usage.report import counted_product, read_snapshot
 from analytics.installs.export import CSV_TABLES as INSTALLS_CSV_TABLES
 from analytics.installs.export import installs_csv
@@ -31,22 +31,32 @@ from analytics.time_to_first_use import time_to_first_use
 from core.apis import OrganizationAPIView
 from core.errors import ApiError, PaymentRequired
 from core.freshness import COUNTED_THROUGH, COUNTED_THROUGH_HEADER, iso_utc
-from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, page_rows
+from core.openapi import (
+    CURSOR_RULE,
+    OPTIONAL_DATE_SCHEMA,
+    PAGE_PARAMETERS,
+    SEARCH_TEXT_SCHEMA,
+    cross_field_rules,
+    window_rules,
+)
+from core.pagination import page_rows
 from core.replica import READ_SOURCE_HEADER, on_replica, on_replica_stream
-from core.text import has_control_characters
+from core.text import END, has_control_characters
 from events import selectors
 from events.models import EVENT_NAME_MAX_LENGTH
 
-# An empty `from`/`to` counts as absent (a cleared form field), so the pattern admits "".
-OPTIONAL_DATE = {"type": "string", "pattern": "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$"}
 QUERY_PARAMETERS = [
     OpenApiParameter(
-        "from", OPTIONAL_DATE, description="First day YYYY-MM-DD (product time zone); default: to - 30 days."
+        "from", OPTIONAL_DATE_SCHEMA, description="First day YYYY-MM-DD (product time zone); default: to - 30 days."
     ),
-    OpenApiParameter("to", OPTIONAL_DATE, description="Last day YYYY-MM-DD, inclusive; default: today."),
-    OpenApiParameter("event", str, description="Only event names or features containing this (case-insensitive)."),
+    OpenApiParameter("to", OPTIONAL_DATE_SCHEMA, description="Last day YYYY-MM-DD, inclusive; default: today."),
+    OpenApiParameter(
+        "event", SEARCH_TEXT_SCHEMA, description="Only event names or features containing this (case-insensitive)."
+    ),
     OpenApiParameter("license_id", str, description="Only events of this license (lic_…)."),
 ]
+# What OpenAPI cannot say about the Feature Usage window (listed in each operation's description).
+WINDOW_RULES = window_rules(max_days=MAX_WINDOW_DAYS)
 
 
 def _fresh(source) -> dict:
@@ -68,7 +78,12 @@ class _FeatureUsageApi(OrganizationAPIView):
 
 
 class FeatureUsageApi(_FeatureUsageApi):
-    @extend_schema(parameters=QUERY_PARAMETERS, responses={200: OpenApiTypes.OBJECT}, operation_id="feature_usage")
+    @extend_schema(
+        parameters=QUERY_PARAMETERS,
+        responses={200: OpenApiTypes.OBJECT},
+        operation_id="feature_usage",
+        description=cross_field_rules(*WINDOW_RULES),
+    )
     def get(self, request, product_id: str):
         query = self.query_for(request, product_id)
         data, source = on_replica(lambda: feature_usage(query))
@@ -80,6 +95,7 @@ class FeatureUsageCsvApi(_FeatureUsageApi):
         parameters=[*QUERY_PARAMETERS, OpenApiParameter("table", str, enum=list(CSV_TABLES), required=True)],
         responses={(200, "text/csv"): OpenApiTypes.STR},
         operation_id="feature_usage_csv",
+        description=cross_field_rules(*WINDOW_RULES),
     )
     def get(self, request, product_id: str):
         query = self.query_for(request, product_id)
@@ -92,10 +108,6 @@ class FeatureUsageCsvApi(_FeatureUsageApi):
 
 
 WINDOW_PARAMETERS = QUERY_PARAMETERS[:2]
-PAGE_PARAMETERS = [
-    OpenApiParameter("cursor", str, description="nextCursor of the previous page"),
-    OpenApiParameter("limit", int, description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}"),
-]
 
 
 class _CustomerApi(_FeatureUsageApi):
@@ -110,7 +122,12 @@ class _CustomerApi(_FeatureUsageApi):
 
 
 class LicenseUsageApi(_CustomerApi):
-    @extend_schema(parameters=WINDOW_PARAMETERS, responses={200: OpenApiTypes.OBJECT}, operation_id="license_usage")
+    @extend_schema(
+        parameters=WINDOW_PARAMETERS,
+        responses={200: OpenApiTypes.OBJECT},
+        operation_id="license_usage",
+        description=cross_field_rules(*WINDOW_RULES),
+    )
     def get(self, request, product_id: str, license_id: str):
         query = self.window_for(request, product_id)
         license = selectors.license_get(product=query.product, license_id=license_id)
@@ -128,6 +145,12 @@ class FeatureLicenseSerializer(serializers.Serializer):
 USED_PARAMETER = OpenApiParameter(
     "used", str, enum=["", "true", "false"], description="true: the licenses that used it; false (default): the rest."
 )
+FEATURE_NAME_PARAMETER = OpenApiParameter(
+    "name",
+    {**SEARCH_TEXT_SCHEMA, "minLength": 1},
+    OpenApiParameter.PATH,
+    description="The feature's name, at most 200 characters without control characters.",
+)
 
 
 def _feature_name(name: str) -> str:
@@ -138,9 +161,10 @@ def _feature_name(name: str) -> str:
 
 class FeatureLicensesApi(_CustomerApi):
     @extend_schema(
-        parameters=[*WINDOW_PARAMETERS, USED_PARAMETER, *PAGE_PARAMETERS],
+        parameters=[FEATURE_NAME_PARAMETER, *WINDOW_PARAMETERS, USED_PARAMETER, *PAGE_PARAMETERS],
         responses=FeatureLicenseSerializer(many=True),
         operation_id="feature_licenses",
+        description=cross_field_rules(*WINDOW_RULES, CURSOR_RULE),
     )
     def get(self, request, product_id: str, name: str):
         query = self.window_for(request, product_id)
@@ -162,9 +186,10 @@ class FeatureLicensesApi(_CustomerApi):
 
 class FeatureLicensesCsvApi(_CustomerApi):
     @extend_schema(
-        parameters=[*WINDOW_PARAMETERS, USED_PARAMETER],
+        parameters=[FEATURE_NAME_PARAMETER, *WINDOW_PARAMETERS, USED_PARAMETER],
         responses={(200, "text/csv"): OpenApiTypes.STR},
         operation_id="feature_licenses_csv",
+        description=cross_field_rules(*WINDOW_RULES),
     )
     def get(self, request, product_id: str, name: str):
         query = self.window_for(request, product_id)
@@ -256,7 +281,10 @@ class LicenseSharingApi(_CustomerApi):
         parameters=WINDOW_PARAMETERS,
         responses=SharedLicenseSerializer(many=True),
         operation_id="license_sharing",
-        description="Licenses seen on more distinct sites in the window than their maxSites; nextCursor is always null.",
+        description=cross_field_rules(
+            *WINDOW_RULES,
+            description="Licenses seen on more distinct sites in the window than their maxSites; nextCursor is always null.",
+        ),
     )
     def get(self, request, product_id: str):
         query = self.window_for(request, product_id)
@@ -269,8 +297,15 @@ class LicenseSharingApi(_CustomerApi):
 INSTALLS_PARAMETERS = QUERY_PARAMETERS[:2]
 FEEDBACK_PARAMETERS = [
     *INSTALLS_PARAMETERS,
-    OpenApiParameter("q", str, description="Only uninstalls whose reason, feedback or site contains this."),
-    OpenApiParameter("page", {"type": "string", "pattern": "^[0-9]*$"}, description="Page (50 a page), from 1."),
+    OpenApiParameter(
+        "q", SEARCH_TEXT_SCHEMA, description="Only uninstalls whose reason, feedback or site contains this."
+    ),
+    # 1–200 (analytics.installs.report.MAX_PAGE), leading zeros allowed; empty: the first page.
+    OpenApiParameter(
+        "page",
+        {"type": "string", "pattern": "^(0*([1-9][0-9]?|1[0-9]{2}|200))?" + END},
+        description="Page (50 a page), from 1 to 200.",
+    ),
 ]
 _COUNT = {"type": "integer"}
 _DAY = {
@@ -313,7 +348,12 @@ class _InstallsApi(OrganizationAPIView):
 
 
 class InstallsApi(_InstallsApi):
-    @extend_schema(parameters=INSTALLS_PARAMETERS, responses={200: INSTALLS_SCHEMA}, operation_id="installs")
+    @extend_schema(
+        parameters=INSTALLS_PARAMETERS,
+        responses={200: INSTALLS_SCHEMA},
+        operation_id="installs",
+        description=cross_field_rules(*WINDOW_RULES),
+    )
     def get(self, request, product_id: str):
         query = parse_installs_query(product=self.product_for(product_id), params=request.query_params)
         data, source = on_replica(lambda: installs(query))
@@ -322,7 +362,10 @@ class InstallsApi(_InstallsApi):
 
 class InstallsFeedbackApi(_InstallsApi):
     @extend_schema(
-        parameters=FEEDBACK_PARAMETERS, responses={200: OpenApiTypes.OBJECT}, operation_id="installs_feedback"
+        parameters=FEEDBACK_PARAMETERS,
+        responses={200: OpenApiTypes.OBJECT},
+        operation_id="installs_feedback",
+        description=cross_field_rules(*WINDOW_RULES),
     )
     def get(self, request, product_id: str):
         query = parse_feedback_query(product=self.product_for(product_id), params=request.query_params)
@@ -338,6 +381,7 @@ class InstallsCsvApi(_InstallsApi):
         ],
         responses={(200, "text/csv"): OpenApiTypes.STR},
         operation_id="installs_csv",
+        description=cross_field_rules(*WINDOW_RULES),
     )
     def get(self, request, product_id: str):
         feedback = parse_feedback_query(product=self.product_for(product_id), params=request.query_params)

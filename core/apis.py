@@ -15,7 +15,9 @@ from core.audit import Actor, audit_entries
 from core.errors import ApiError
 from core.fields import StrictCharField
 from core.models import AuditEntry, Organization
+from core.openapi import CURSOR_RULE, CURSOR_SCHEMA, LIMIT_SCHEMA, cross_field_rules
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginated_response
+from core.text import SAFE_TEXT_PATTERN
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -39,8 +41,21 @@ class OrganizationAPIView(APIView):
         handler = (
             getattr(self, request.method.lower(), None) if request.method.lower() in self.http_method_names else None
         )
-        if handler and request.method in BODY_METHODS and hasattr(self, "InputSerializer") and not _has_body(request):
-            raise ApiError("body: required; send a JSON object.")
+        if handler and request.method in BODY_METHODS and hasattr(self, "InputSerializer"):
+            if not _has_body(request):
+                raise ApiError("body: required; send a JSON object.")
+            refuse_unknown_fields(request.data, self.InputSerializer)
+
+
+def refuse_unknown_fields(data, serializer_class) -> None:
+    """A field the operation does not take is a 400, not silently dropped: ``maxSite`` for ``maxSites``
+    would otherwise answer 200 and change nothing. The schema says it (``additionalProperties: false``)."""
+    if not isinstance(data, dict):
+        return  # the serializer names what is wrong with a body that is not an object
+    known = list(serializer_class().fields)
+    unknown = sorted(str(name) for name in data if name not in known)
+    if unknown:
+        raise ApiError(f"{unknown[0][:40]}: unknown field; expected {', '.join(known)}.")
 
 
 def _has_body(request) -> bool:
@@ -89,18 +104,18 @@ class AuditLogApi(OrganizationAPIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("cursor", str, description="nextCursor of the previous page"),
-            OpenApiParameter("limit", int, description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}"),
+            OpenApiParameter("cursor", CURSOR_SCHEMA, description="nextCursor of the previous page"),
+            OpenApiParameter("limit", LIMIT_SCHEMA, description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}"),
             OpenApiParameter(
                 "target",
-                str,
+                {"type": "string", "maxLength": 100, "pattern": SAFE_TEXT_PATTERN},
                 description="Only entries about this target id (flag_…, proj_…, env_…, prd_…, or a key prefix)",
             ),
         ],
         # core.openapi wraps the list in {"data", "nextCursor"} and adds the shared Error responses
         responses=AuditEntryOutputSerializer(many=True),
         operation_id="audit_log_list",
-        description="The organization's changes, newest first.",
+        description=cross_field_rules(CURSOR_RULE, description="The organization's changes, newest first."),
     )
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)

@@ -9,12 +9,62 @@ once, here, so that the schema cannot drift from ``core.pagination`` and
 
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.utils import OpenApiParameter
 
 from core import freshness
+from core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from core.text import END, NO_CONTROL_PATTERN
 
-# Seed 002 keeps the flag usage body unwrapped, and the flag reports beside it (exposure, effect)
-# answer the same way (API.md); the CSV export is not JSON.
+# The query parameters' rules, stated once for every operation that reads them (docs/api/schema-rules.md).
+# An empty `limit` counts as absent, as an empty `cursor` does (DRF reads an empty optional value so).
+LIMIT_SCHEMA = {
+    "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, {"type": "string", "maxLength": 0}],
+    "default": DEFAULT_LIMIT,
+}
+# An empty cursor counts as absent: the first page.
+CURSOR_SCHEMA = {"type": "string"}
+# A real day (format) of the years the API counts (1970–8999: analytics.feature_usage.query); an empty
+# value counts as absent (a cleared form field), so "" is allowed too.
+OPTIONAL_DATE_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "format": "date", "pattern": "^(19[7-9][0-9]|[2-8][0-9]{3})-"},
+        {"type": "string", "maxLength": 0},
+    ]
+}
+ENVIRONMENT_ID_SCHEMA = {"type": "string", "pattern": "^env_[A-Za-z0-9]{1,34}" + END}
+# The heading of an operation's rules that OpenAPI cannot state (a rule across fields, or against
+# stored data); tests/schema/schemathesis.toml lists the same operations as answering 400 for them.
+RULES_HEADING = "Rules the schema cannot state (each refused with a 400 naming the field):"
+
+
+def cross_field_rules(*rules: str, description: str = "") -> str:
+    """An operation's description ending with the rules OpenAPI cannot say, one a line."""
+    listed = "\n".join(f"- {rule}" for rule in rules)
+    return f"{description}\n\n{RULES_HEADING}\n{listed}".lstrip()
+
+
+def window_rules(*, max_days: int) -> tuple[str, str]:
+    """The date window's two rules: ``from`` not after ``to``, and its span."""
+    return (
+        "`from` is not after `to`.",
+        f"The window spans at most {max_days} days, both ends counted (a lone `from` runs to today).",
+    )
+
+
+CURSOR_RULE = "`cursor` is a `nextCursor` this API returned (else `invalid_cursor`)."
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", CURSOR_SCHEMA, description="nextCursor of the previous page"),
+    OpenApiParameter("limit", LIMIT_SCHEMA, description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}"),
+]
+LIST_DESCRIPTION = cross_field_rules(CURSOR_RULE, description="Oldest first, a page at a time.")
+
+# A search text of the query string: at most 200 characters, no control character.
+SEARCH_TEXT_SCHEMA = {"type": "string", "maxLength": 200, "pattern": NO_CONTROL_PATTERN}
+
+# Seed 002 keeps the flag usage body unwrapped, and the contract gives exposure (and effect) the same shape
+# (docs/api/contract.md: "same parameters, defaults, 400/404 and plan clamp as usage" → {"flagKey", …});
+# the CSV exports are not JSON.
 UNWRAPPED_OPERATIONS = {
     "flags_usage",
     "flags_exposure",
@@ -85,6 +135,18 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "description": "An organization API key: `Bearer sk_…`."}
 
 
+class StrictCharFieldExtension(OpenApiSerializerFieldExtension):
+    """A StrictCharField's schema states what it refuses: control and format characters, or its own pattern."""
+
+    target_class = "core.fields.StrictCharField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["pattern"] = self.target.schema_pattern
+        return schema
+
+
 def _error_response(code: str) -> dict:
     return {
         "description": ERROR_DESCRIPTIONS[code],
@@ -104,7 +166,12 @@ def _wrapped(schema: dict) -> dict:
 
 def envelope_and_errors(result: dict, generator, request, public) -> dict:
     """drf-spectacular post-processing hook for the /v1 operations."""
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in schemas.items():
+        # Every /v1 body refuses fields it does not name (core.apis.refuse_unknown_fields).
+        if name.endswith("Request") and "properties" in schema:
+            schema.setdefault("additionalProperties", False)
+    schemas["Error"] = ERROR_SCHEMA
     for path, operations in result.get("paths", {}).items():
         if not path.startswith("/v1/"):
             continue

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from core.apis import OrganizationAPIView
 from core.fields import StrictCharField, TimeZoneField
+from core.openapi import LIST_DESCRIPTION, PAGE_PARAMETERS, cross_field_rules
 from core.pagination import paginated_response
 from events import selectors, services
 from events.models import License, Product
@@ -92,7 +93,12 @@ class ProductListApi(OrganizationAPIView):
         name = StrictCharField(max_length=200)
         timezone = TimeZoneField(required=False, default="UTC")
 
-    @extend_schema(responses=ProductOutputSerializer(many=True), operation_id="products_list")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses=ProductOutputSerializer(many=True),
+        operation_id="products_list",
+        description=LIST_DESCRIPTION,
+    )
     def get(self, request):
         return paginated_response(
             request, selectors.product_list(organization=self.organization), ProductOutputSerializer
@@ -137,12 +143,22 @@ class LicenseListApi(OrganizationAPIView):
             source="max_sites", required=False, allow_null=True, default=None, min_value=1, max_value=MAX_SITES_LIMIT
         )
 
-    @extend_schema(responses=LicenseOutputSerializer(many=True), operation_id="licenses_list")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses=LicenseOutputSerializer(many=True),
+        operation_id="licenses_list",
+        description=LIST_DESCRIPTION,
+    )
     def get(self, request, product_id: str):
         product = selectors.product_get(organization=self.organization, product_id=product_id)
         return paginated_response(request, selectors.license_list(product=product), LicenseOutputSerializer)
 
-    @extend_schema(request=InputSerializer, responses={201: LicenseOutputSerializer}, operation_id="licenses_create")
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: LicenseOutputSerializer},
+        operation_id="licenses_create",
+        description=cross_field_rules("`key` is not already a license of this product (`duplicate_key`)."),
+    )
     def post(self, request, product_id: str):
         product = selectors.product_get(organization=self.organization, product_id=product_id)
         serializer = self.InputSerializer(data=request.data)
@@ -167,7 +183,15 @@ class LicenseDetailApi(OrganizationAPIView):
         license = selectors.license_get(product=product, license_id=license_id)
         return Response({"data": LicenseOutputSerializer(license).data})
 
-    @extend_schema(request=InputSerializer, responses=LicenseOutputSerializer, operation_id="licenses_update")
+    @extend_schema(
+        request=InputSerializer,
+        responses=LicenseOutputSerializer,
+        operation_id="licenses_update",
+        description=cross_field_rules(
+            "`status` changes only as a license's life allows: a revoked license stays revoked "
+            "(`invalid_status_change`)."
+        ),
+    )
     def patch(self, request, product_id: str, license_id: str):
         product = selectors.product_get(organization=self.organization, product_id=product_id)
         license = selectors.license_get(product=product, license_id=license_id)

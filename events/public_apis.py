@@ -15,11 +15,13 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from core.errors import error_body
-from core.openapi import PUBLIC_ERROR_SCHEMA
+from core.openapi import PUBLIC_ERROR_SCHEMA, cross_field_rules
 from core.public_bodies import public_body_read
 from core.ratelimit import client_address, invalid_key_hit, invalid_key_retry_after, rate_limit_hit
+from core.text import NO_CONTROL_PATTERN, SAFE_TEXT_PATTERN
 from events import group_commit, ingestion
 from events.ingestion import IngestError
+from events.models import EVENT_NAME_MAX_LENGTH, LICENSE_KEY_MAX_LENGTH
 
 SUCCESS = b'{"success": true}'
 
@@ -108,17 +110,45 @@ def _error_response(error: IngestError) -> HttpResponse:
     return response
 
 
+NOT_BLANK = "^(?=[\\s\\S]*\\S)"
+# What OpenAPI cannot say of an event (the first two hang on the time received).
+EVENT_RULES = (
+    f"`timestamp` is at most {ingestion.MAX_EVENT_AGE.days} days old (one more than 10 minutes ahead "
+    "counts as received now).",
+    f"`properties` is at most {ingestion.MAX_PROPERTIES_BYTES} bytes once serialized as JSON, without NUL characters.",
+    "`site` is a host name or an address (a URL is cut to its host).",
+    "For `feature_used`, a string `properties.feature` follows the rules of `event`.",
+)
+
+
 def openapi_paths(result: dict, generator, request, public) -> dict:
     """drf-spectacular post-processing hook: the ingestion endpoints are plain views, described by hand."""
+    # Unknown fields are ignored (no additionalProperties: false): an SDK newer than the server keeps working.
     event = {
         "type": "object",
         "properties": {
-            "event": {"type": "string", "minLength": 1, "maxLength": 200},
+            "event": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": EVENT_NAME_MAX_LENGTH,
+                "pattern": NOT_BLANK + SAFE_TEXT_PATTERN[1:],
+            },
             "properties": {"type": "object", "description": "At most 32 KiB serialized."},
-            "license_key": {"type": "string", "maxLength": 200},
-            "site": {"type": "string", "description": "Domain; defaults to the Origin, then Referer host."},
+            "license_key": {"type": "string", "maxLength": LICENSE_KEY_MAX_LENGTH, "pattern": NO_CONTROL_PATTERN},
+            "site": {
+                "type": "string",
+                "maxLength": 2048,
+                "pattern": SAFE_TEXT_PATTERN,
+                "description": "Domain; defaults to the Origin, then Referer host.",
+            },
             "timestamp": {"type": "string", "format": "date-time"},
-            "uuid": {"type": "string", "maxLength": 64, "description": "Idempotency key per product."},
+            "uuid": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": ingestion.UUID_MAX_LENGTH,
+                "pattern": NO_CONTROL_PATTERN,
+                "description": "Idempotency key per product.",
+            },
         },
         "required": ["event"],
     }
@@ -153,6 +183,7 @@ def openapi_paths(result: dict, generator, request, public) -> dict:
             "post": {
                 "operationId": operation_id,
                 "summary": summary,
+                "description": cross_field_rules(*EVENT_RULES),
                 "tags": ["ingestion"],
                 "security": [],
                 "requestBody": {"required": True, "content": {"application/json": body, "text/plain": body}},

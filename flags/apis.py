@@ -17,14 +17,39 @@ from core import freshness
 from core.apis import OrganizationAPIView
 from core.fields import StrictCharField
 from core.freshness import COUNTED_THROUGH, iso_utc
+from core.openapi import (
+    CURSOR_RULE,
+    CURSOR_SCHEMA,
+    ENVIRONMENT_ID_SCHEMA,
+    LIMIT_SCHEMA,
+    LIST_DESCRIPTION,
+    OPTIONAL_DATE_SCHEMA,
+    PAGE_PARAMETERS,
+    cross_field_rules,
+    window_rules,
+)
 from core.pagination import PageParamsSerializer, paginated_response
 from core.replica import READ_SOURCE_HEADER, on_replica
+from core.text import END
 from events.selectors import license_get, product_get
-from flags import effect, exposure, health, recording, selectors, services, tail
+from flags import definitions, effect, exposure, health, recording, selectors, services, tail
 from flags.models import Environment, Flag, Project, SdkKey
 
 # A body that carries a secret shown once: no cache (browser, proxy) may keep a copy.
 SECRET_HEADERS = {"Cache-Control": "no-store"}
+
+# A flag key or a variant name (flags.definitions.NAME_PATTERN), as a JSON Schema pattern.
+NAME_SCHEMA_PATTERN = "^" + definitions.NAME_PATTERN.pattern + END
+NAME_MESSAGE = "1–100 letters, digits, '.', '_' or '-', starting with a letter or digit."
+# What OpenAPI 3.0 cannot say of a flag's body (it has no propertyNames, and the rest are across fields).
+DEFINITION_RULES = (
+    f"Variant names (the keys of `variants`): {NAME_MESSAGE}",
+    "Each variant's value is of the flag's type (an object flag's at most 32 KiB of JSON).",
+    "`offVariant`, each `defaultVariant`, `offVariant` and rule `variant` name one of the flag's variants.",
+    "A rule has a `variant` or a `rollout`, not both; a rollout names a variant once, its weights sum to 100.",
+    "A condition's `value` suits its operator (a list for in/not_in, a number for gt/gte/lt/lte, "
+    "a string for contains/starts_with/ends_with).",
+)
 
 
 class ProjectOutputSerializer(serializers.ModelSerializer):
@@ -138,6 +163,7 @@ class FlagOutputSerializer(serializers.ModelSerializer):
     {
         "type": "object",
         "minProperties": 1,
+        "maxProperties": definitions.MAX_VARIANTS,
         "additionalProperties": {},
         "description": "Variant name → value (of the flag's type).",
     }
@@ -157,6 +183,51 @@ class EnvironmentsField(serializers.JSONField):
     """Passed as sent: the service checks each environment id and its settings."""
 
 
+CONDITION_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "attribute": {"type": "string", "minLength": 1, "maxLength": 200},
+        "operator": {"type": "string", "enum": sorted(definitions.OPERATORS)},
+        "value": {"description": "A string, number or boolean; a list of them for in and not_in."},
+    },
+    "required": ["attribute", "operator", "value"],
+    "additionalProperties": False,
+}
+ROLLOUT_SCHEMA = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "properties": {
+            "variant": {"type": "string", "pattern": NAME_SCHEMA_PATTERN},
+            "weight": {"type": "integer", "minimum": 0, "maximum": 100},
+        },
+        "required": ["variant", "weight"],
+        "additionalProperties": False,
+    },
+}
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "maxItems": definitions.MAX_RULES,
+        "items": {
+            "type": "object",
+            "properties": {
+                "conditions": {"type": "array", "maxItems": definitions.MAX_CONDITIONS, "items": CONDITION_SCHEMA},
+                "variant": {"type": "string", "pattern": NAME_SCHEMA_PATTERN},
+                "rollout": ROLLOUT_SCHEMA,
+            },
+            "additionalProperties": False,
+        },
+        "description": "In order; the first whose conditions all hold serves its variant or rollout.",
+    }
+)
+class RulesField(serializers.JSONField):
+    """Described for the schema; checked by flags.definitions."""
+
+
 def _flag_data(project: Project, flag_key: str) -> dict:
     return FlagOutputSerializer(selectors.flag_get(project=project, flag_key=flag_key, with_settings=True)).data
 
@@ -166,7 +237,12 @@ class ProjectListApi(OrganizationAPIView):
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(max_length=200)
 
-    @extend_schema(responses=ProjectOutputSerializer(many=True), operation_id="projects_list")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses=ProjectOutputSerializer(many=True),
+        operation_id="projects_list",
+        description=LIST_DESCRIPTION,
+    )
     def get(self, request):
         return paginated_response(
             request, selectors.project_list(organization=self.organization), ProjectOutputSerializer
@@ -185,7 +261,12 @@ class ProjectDetailApi(OrganizationAPIView):
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(max_length=200, required=False)
         productId = StrictCharField(
-            max_length=40, required=False, allow_null=True, help_text="A prd_ id of this organization; null unlinks."
+            max_length=40,
+            required=False,
+            allow_null=True,
+            pattern="^prd_[A-Za-z0-9]{1,34}" + END,
+            pattern_message="not a product id (prd_…).",
+            help_text="A prd_ id of this organization; null unlinks.",
         )
 
     @extend_schema(responses=ProjectOutputSerializer, operation_id="projects_retrieve")
@@ -213,13 +294,21 @@ class EnvironmentListApi(OrganizationAPIView):
     class InputSerializer(serializers.Serializer):
         name = StrictCharField(max_length=100)
 
-    @extend_schema(responses=EnvironmentOutputSerializer(many=True), operation_id="environments_list")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses=EnvironmentOutputSerializer(many=True),
+        operation_id="environments_list",
+        description=LIST_DESCRIPTION,
+    )
     def get(self, request, project_id: str):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
         return paginated_response(request, selectors.environment_list(project=project), EnvironmentOutputSerializer)
 
     @extend_schema(
-        request=InputSerializer, responses={201: EnvironmentCreatedSerializer}, operation_id="environments_create"
+        request=InputSerializer,
+        responses={201: EnvironmentCreatedSerializer},
+        operation_id="environments_create",
+        description=cross_field_rules("`name` is not already an environment of this project (`duplicate_name`)."),
     )
     def post(self, request, project_id: str):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
@@ -263,23 +352,37 @@ class SdkKeyDetailApi(OrganizationAPIView):
 class FlagListApi(OrganizationAPIView):
     @extend_schema_serializer(component_name="FlagCreate")
     class InputSerializer(serializers.Serializer):
-        key = StrictCharField(max_length=100)
+        key = StrictCharField(max_length=100, pattern=NAME_SCHEMA_PATTERN, pattern_message=NAME_MESSAGE)
         type = serializers.ChoiceField(choices=Flag.Type.choices)
         description = StrictCharField(multiline=True, max_length=500, required=False, allow_blank=True, default="")
         variants = VariantsField()
-        offVariant = serializers.CharField(
+        offVariant = StrictCharField(
             required=False,
             source="off_variant",
+            pattern=NAME_SCHEMA_PATTERN,
+            pattern_message="must name one of the flag's variants.",
             help_text="What the flag serves while off in an environment; default: a boolean flag's false variant.",
         )
         environments = EnvironmentsField(required=False, default=dict)
 
-    @extend_schema(responses=FlagOutputSerializer(many=True), operation_id="flags_list")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses=FlagOutputSerializer(many=True),
+        operation_id="flags_list",
+        description=LIST_DESCRIPTION,
+    )
     def get(self, request, project_id: str):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
         return paginated_response(request, selectors.flag_list(project=project), FlagOutputSerializer)
 
-    @extend_schema(request=InputSerializer, responses={201: FlagOutputSerializer}, operation_id="flags_create")
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: FlagOutputSerializer},
+        operation_id="flags_create",
+        description=cross_field_rules(
+            *DEFINITION_RULES, "`key` is not already a flag of this project (`duplicate_key`)."
+        ),
+    )
     def post(self, request, project_id: str):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
         serializer = self.InputSerializer(data=request.data)
@@ -301,7 +404,12 @@ class FlagDetailApi(OrganizationAPIView):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
         return Response({"data": _flag_data(project, flag_key)})
 
-    @extend_schema(request=InputSerializer, responses=FlagOutputSerializer, operation_id="flags_update")
+    @extend_schema(
+        request=InputSerializer,
+        responses=FlagOutputSerializer,
+        operation_id="flags_update",
+        description=cross_field_rules(*DEFINITION_RULES, "`type`, when sent, is the flag's own: a type cannot change."),
+    )
     def patch(self, request, project_id: str, flag_key: str):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
         flag = selectors.flag_get(project=project, flag_key=flag_key)
@@ -320,12 +428,18 @@ class FlagDetailApi(OrganizationAPIView):
 class FlagEnvironmentApi(OrganizationAPIView):
     @extend_schema_serializer(component_name="FlagEnvironmentSettings")
     class InputSerializer(serializers.Serializer):
+        # For the schema only: the service checks the body as a whole (flags.definitions).
         enabled = serializers.BooleanField(required=False)
-        defaultVariant = serializers.CharField(required=False)
-        offVariant = serializers.CharField(required=False)
-        rules = serializers.ListField(child=serializers.JSONField(), required=False)
+        defaultVariant = StrictCharField(required=False, pattern=NAME_SCHEMA_PATTERN)
+        offVariant = StrictCharField(required=False, pattern=NAME_SCHEMA_PATTERN)
+        rules = RulesField(required=False)
 
-    @extend_schema(request=InputSerializer, responses=FlagOutputSerializer, operation_id="flag_environments_replace")
+    @extend_schema(
+        request=InputSerializer,
+        responses=FlagOutputSerializer,
+        operation_id="flag_environments_replace",
+        description=cross_field_rules(*DEFINITION_RULES[2:]),
+    )
     def put(self, request, project_id: str, flag_key: str, environment_id: str):
         project = selectors.project_get(organization=self.organization, project_id=project_id)
         flag = selectors.flag_get(project=project, flag_key=flag_key)
@@ -375,28 +489,26 @@ FlagUsageSerializer = extend_schema_serializer(component_name="FlagUsage")(
 )
 
 
+WINDOW_PARAMETERS = [
+    OpenApiParameter("environmentId", ENVIRONMENT_ID_SCHEMA, required=True),
+    OpenApiParameter("from", OPTIONAL_DATE_SCHEMA, description="YYYY-MM-DD; default 29 days before `to`"),
+    OpenApiParameter("to", OPTIONAL_DATE_SCHEMA, description="YYYY-MM-DD; default today (UTC)"),
+]
+FLAG_WINDOW_RULES = window_rules(max_days=selectors.MAX_RANGE_DAYS)
+
+
 class FlagUsageApi(OrganizationAPIView):
     @extend_schema(
-        parameters=[
-            OpenApiParameter("environmentId", str, required=True),
-            OpenApiParameter("from", str, description="YYYY-MM-DD; default 29 days before `to`"),
-            OpenApiParameter("to", str, description="YYYY-MM-DD; default today (UTC)"),
-        ],
+        parameters=WINDOW_PARAMETERS,
         responses=FlagUsageSerializer,
         operation_id="flags_usage",
+        description=cross_field_rules(*FLAG_WINDOW_RULES),
     )
     def get(self, request, project_id: str, flag_key: str):
         flag = selectors.flag_get_with_project(organization=self.organization, project_id=project_id, flag_key=flag_key)
         query = selectors.parse_flag_usage_query(project=flag.project, flag=flag, params=request.query_params)
         data, source = on_replica(lambda: selectors.flag_usage(query))
         return Response({**data, **_fresh(source)}, headers={READ_SOURCE_HEADER: source.name})
-
-
-WINDOW_PARAMETERS = [
-    OpenApiParameter("environmentId", str, required=True),
-    OpenApiParameter("from", str, description="YYYY-MM-DD; default 29 days before `to`"),
-    OpenApiParameter("to", str, description="YYYY-MM-DD; default today (UTC)"),
-]
 
 
 class ExposureVariantSerializer(serializers.Serializer):
@@ -456,11 +568,12 @@ class FlagExposureApi(OrganizationAPIView):
     @extend_schema(
         parameters=[
             *WINDOW_PARAMETERS,
-            OpenApiParameter("cursor", str, description="Of the licenses list"),
-            OpenApiParameter("limit", int, description="Licenses per page, up to 100 (default 50)"),
+            OpenApiParameter("cursor", CURSOR_SCHEMA, description="Of the licenses list"),
+            OpenApiParameter("limit", LIMIT_SCHEMA, description="Licenses per page, up to 100 (default 50)"),
         ],
         responses=FlagExposureSerializer,
         operation_id="flags_exposure",
+        description=cross_field_rules(*FLAG_WINDOW_RULES, CURSOR_RULE),
     )
     def get(self, request, project_id: str, flag_key: str):
         flag = selectors.flag_get_with_project(organization=self.organization, project_id=project_id, flag_key=flag_key)
@@ -551,9 +664,12 @@ class LicenseFlagsApi(OrganizationAPIView):
         parameters=WINDOW_PARAMETERS[1:],  # no environment: every linked one
         responses=LicenseFlagSerializer(many=True),
         operation_id="license_flags",
-        description=(
-            "The flags and variants served to one license (UTC days rolled up, from linked projects); "
-            "nextCursor is always null."
+        description=cross_field_rules(
+            *FLAG_WINDOW_RULES,
+            description=(
+                "The flags and variants served to one license (UTC days rolled up, from linked projects); "
+                "nextCursor is always null."
+            ),
         ),
     )
     def get(self, request, product_id: str, license_id: str):
@@ -582,7 +698,7 @@ class UnknownFlagSerializer(serializers.Serializer):
 
 class UnknownFlagListApi(OrganizationAPIView):
     @extend_schema(
-        parameters=[OpenApiParameter("environmentId", str, required=True)],
+        parameters=[OpenApiParameter("environmentId", ENVIRONMENT_ID_SCHEMA, required=True)],
         responses=UnknownFlagSerializer(many=True),
         operation_id="unknown_flags_list",
     )

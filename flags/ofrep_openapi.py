@@ -15,7 +15,11 @@ CONTEXT_BODY = {
     "properties": {
         "context": {
             "type": "object",
-            "description": "The evaluation context: targetingKey (a string) and the attributes the flag's rules use.",
+            "nullable": True,
+            "description": (
+                "The evaluation context: targetingKey (a string) and the attributes the flag's rules use; "
+                "null or absent: an empty context."
+            ),
         }
     },
 }

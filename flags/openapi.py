@@ -6,10 +6,19 @@ Plain Django views like the evaluation endpoints, described by hand after
 
 from __future__ import annotations
 
-from core.openapi import PUBLIC_ERROR_SCHEMA
+from core.openapi import PUBLIC_ERROR_SCHEMA, cross_field_rules
+from core.text import END
 from flags import buckets
+from flags.definitions import NAME_PATTERN
 
 SDK_KEY_SECURITY = [{"SdkKey": []}]  # the scheme flags.ofrep_openapi declares
+NAME_SCHEMA = {"type": "string", "pattern": "^" + NAME_PATTERN.pattern + END}
+BUCKET_RULES = (
+    f"`start` is not in the future and at most {buckets.MAX_AGE.days} days old; `end` is not before `start`, "
+    "and at most 1 hour after it.",
+    "An entry whose `reason` is not ERROR has a `variant` and a non-null `value` "
+    f"(at most {buckets.MAX_VALUE_LENGTH} characters of JSON).",
+)
 
 
 def openapi_paths(result: dict, generator, request, public) -> dict:
@@ -60,8 +69,8 @@ def openapi_paths(result: dict, generator, request, public) -> dict:
                         "items": {
                             "type": "object",
                             "properties": {
-                                "flagKey": {"type": "string"},
-                                "variant": {"type": "string"},
+                                "flagKey": NAME_SCHEMA,
+                                "variant": NAME_SCHEMA,
                                 "value": {},
                                 "reason": {"type": "string", "enum": list(buckets.REASONS)},
                                 "count": {"type": "integer", "minimum": 1, "maximum": buckets.MAX_COUNT},
@@ -104,6 +113,7 @@ def openapi_paths(result: dict, generator, request, public) -> dict:
                 "post": {
                     "operationId": "flag_evaluations_track",
                     "summary": "Evaluation counts aggregated by an SDK",
+                    "description": cross_field_rules(*BUCKET_RULES),
                     "tags": ["ofrep"],
                     "security": SDK_KEY_SECURITY,
                     "requestBody": {
