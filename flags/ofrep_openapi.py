@@ -15,10 +15,9 @@ CONTEXT_BODY = {
     "properties": {
         "context": {
             "type": "object",
-            "nullable": True,
             "description": (
                 "The evaluation context: targetingKey (a string) and the attributes the flag's rules use; "
-                "null or absent: an empty context."
+                "absent: an empty context. null is refused (400 INVALID_CONTEXT): OFREP's context is an object."
             ),
         }
     },

@@ -137,6 +137,14 @@ def _main_gets(world) -> list[tuple[str, str]]:
             f"/v1/projects/{project}/flags/new-checkout/exposure?{flag_window}",
         ),
         (
+            "/v1/projects/{project_id}/flags/{flag_key}/effect",
+            f"/v1/projects/{project}/flags/new-checkout/effect?{flag_window}&feature=export_pdf",
+        ),
+        (
+            "/v1/products/{product_id}/analytics/features/{name}/time-to-first-use",
+            f"/v1/products/{product}/analytics/features/export_pdf/time-to-first-use?{window}",
+        ),
+        (
             "/v1/projects/{project_id}/unknown-flags",
             f"/v1/projects/{project}/unknown-flags?environmentId={environment}",
         ),

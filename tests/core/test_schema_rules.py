@@ -136,8 +136,8 @@ def test_an_empty_cursor_or_limit_is_the_first_page_of_the_default_size_as_the_s
     assert response.status_code == 200 and [p["name"] for p in response.json()["data"]] == ["Desktop"]
 
 
-def test_a_null_ofrep_context_is_an_empty_one_as_the_schema_says(api, client, schema):
-    assert schema["components"]["schemas"]["OfrepEvaluationRequest"]["properties"]["context"]["nullable"] is True
+def test_a_null_ofrep_context_is_refused_as_the_schema_says(api, client, schema):
+    assert "nullable" not in schema["components"]["schemas"]["OfrepEvaluationRequest"]["properties"]["context"]
     project = api.post("/v1/projects", {"name": "Web"}, format="json").json()["data"]
     environment = api.post(f"/v1/projects/{project['id']}/environments", {"name": "production"}, format="json")
     environment = environment.json()["data"]
@@ -149,5 +149,5 @@ def test_a_null_ofrep_context_is_an_empty_one_as_the_schema_says(api, client, sc
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {environment['sdkKey']}",
     )
-    assert response.status_code == 200 and response.json()["key"] == "checkout"
-    assert recording.flush() == 1  # recorded while the test database exists
+    assert response.status_code == 400 and response.json()["errorCode"] == "INVALID_CONTEXT"
+    recording.flush()  # the error is counted (usage's errorCount) while the test database exists
