@@ -248,12 +248,15 @@ TIME_TO_FIRST_USE_SCHEMA = {
 
 class TimeToFirstUseApi(_CustomerApi):
     @extend_schema(
-        parameters=WINDOW_PARAMETERS,
+        parameters=[FEATURE_NAME_PARAMETER, *WINDOW_PARAMETERS],
         responses={200: TIME_TO_FIRST_USE_SCHEMA},
         operation_id="feature_time_to_first_use",
-        description=(
-            "For the licenses created in the window (product time zone), whole local days from creation to the "
-            "first use of the feature: median and buckets 0, 1, 2-7, 8-30, >30 days and never."
+        description=cross_field_rules(
+            *WINDOW_RULES,
+            description=(
+                "For the licenses created in the window (product time zone), whole local days from creation to the "
+                "first use of the feature: median and buckets 0, 1, 2-7, 8-30, >30 days and never."
+            ),
         ),
     )
     def get(self, request, product_id: str, name: str):

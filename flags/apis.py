@@ -25,6 +25,7 @@ from core.openapi import (
     LIST_DESCRIPTION,
     OPTIONAL_DATE_SCHEMA,
     PAGE_PARAMETERS,
+    SEARCH_TEXT_SCHEMA,
     cross_field_rules,
     window_rules,
 )
@@ -626,16 +627,26 @@ FlagEffectSerializer = extend_schema_serializer(component_name="FlagEffect")(
 class FlagEffectApi(OrganizationAPIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("feature", str, required=True, description="The feature (as Feature Usage names it)"),
+            OpenApiParameter(
+                "feature",
+                {**SEARCH_TEXT_SCHEMA, "minLength": 1},
+                required=True,
+                description="The feature (as Feature Usage names it): at most 200 characters, no control characters",
+            ),
             OpenApiParameter("productId", str, description="Optional; must be the project's linked product"),
             *WINDOW_PARAMETERS,
         ],
         responses=FlagEffectSerializer,
         operation_id="flags_effect",
-        description=(
-            "Per variant, how the licenses first served it in the window (UTC days) used one feature afterwards: "
-            "licenses, licenses using it, share, events per license. A license served several variants is "
-            "counted under none (excludedLicenses). 409 when the project is linked to no product."
+        description=cross_field_rules(
+            *FLAG_WINDOW_RULES,
+            "`feature` is not blank (spaces only).",
+            "`productId`, when sent, is the project's linked product; a project linked to none answers 409.",
+            description=(
+                "Per variant, how the licenses first served it in the window (UTC days) used one feature afterwards: "
+                "licenses, licenses using it, share, events per license. A license served several variants is "
+                "counted under none (excludedLicenses)."
+            ),
         ),
     )
     def get(self, request, project_id: str, flag_key: str):

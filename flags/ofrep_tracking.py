@@ -29,6 +29,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from core.openapi import cross_field_rules
 from core.public_bodies import public_body_read
 from events import ingestion
 from events.ingestion import IngestError
@@ -221,6 +222,12 @@ def openapi_paths(result: dict, generator, request, public) -> dict:
         "post": {
             "operationId": "ofrep_track",
             "summary": "Track OpenFeature tracking events (client.track) into Feature Usage",
+            "description": cross_field_rules(
+                "Each `trackingEventName` and `site` is text ingestion can store: no control characters, not blank.",
+                "Each `timestamp` lies within the window ingestion accepts (not far in the past or future).",
+                "Each `trackingEventDetails` serializes to at most 32 KiB; the body to at most 1 MiB (413).",
+                "The project of the SDK key's environment is linked to a product (else 409).",
+            ),
             "tags": ["ofrep"],
             "security": [{"SdkKey": []}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
