@@ -404,6 +404,7 @@ def _naive(
                 "licenses": distinct[f][0],
                 "domains": distinct[f][2],
                 "adoptionPct": adoption(distinct[f][1]),
+                "notUsedBy": active_count - distinct[f][1],
                 "sparkline": [sparks[f].get(d, 0) for d in window_days],
                 "sparklineDays": [d.isoformat() for d in window_days],
             }
@@ -430,12 +431,30 @@ def _half_up(users: int, active: int) -> float:
 
 
 def _same(fast: dict, naive: dict) -> bool:
+    """Whether the fast answer equals the naive one; if not, prints where they differ (a diff by path)."""
     if fast == naive:
         return True
-    for key in fast:
-        if fast[key] != naive.get(key):
-            print(f"   MISMATCH in {key}: fast {json.dumps(fast[key])[:300]} naive {json.dumps(naive.get(key))[:300]}")
+    differences = list(_differences(fast, naive, "answer"))
+    for path, got, want in differences[:20]:
+        print(f"   MISMATCH at {path}: fast {json.dumps(got)[:200]}, naive {json.dumps(want)[:200]}")
+    if len(differences) > 20:
+        print(f"   … and {len(differences) - 20} more differences")
     return False
+
+
+_ABSENT = "(absent)"
+
+
+def _differences(fast, naive, path: str):
+    """(path, fast value, naive value) of each leaf where two answers differ."""
+    if isinstance(fast, dict) and isinstance(naive, dict):
+        for key in sorted(set(fast) | set(naive)):
+            yield from _differences(fast.get(key, _ABSENT), naive.get(key, _ABSENT), f"{path}.{key}")
+    elif isinstance(fast, list) and isinstance(naive, list) and len(fast) == len(naive):
+        for index, (got, want) in enumerate(zip(fast, naive, strict=True)):
+            yield from _differences(got, want, f"{path}[{index}]")
+    elif fast != naive:
+        yield path, fast, naive
 
 
 class _Client:

@@ -11,6 +11,9 @@ Runs the service as the README tells an operator: gunicorn for the web, and
   60 days of weekday/hour rhythm; folded, then timed over HTTP against the naive query.
 - P0: 1,000-event batches through ``POST /public/v1/events`` while the worker folds;
   the first Feature Usage answer after the last acknowledgement is timed and checked.
+- midfold (bench/midfold.py): the shape's events through the batch endpoint in bursts while
+  the worker folds; between bursts Feature Usage (30-day, ``event=``, ``license_id=``) must equal
+  the naive answer with the watermark still behind; P5 of those bursts beside ``executemany``.
 - P11: ``PATCH`` of the time zone, then Feature Usage polled until it answers 200; the
   answer must equal the naive one in the new zone.
 """
@@ -29,6 +32,7 @@ from pathlib import Path
 
 from bench.feature_usage import _Client, _generate, _naive, _product_with_key, _same, _vacuum_analyze
 from bench.harness import BenchContext, Result, median, server, timed
+from bench.midfold import run_midfold
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/9")
@@ -46,7 +50,7 @@ def run(ctx: BenchContext) -> list[Result]:
     results = []
     size = ctx.events
     # BENCH_FRESHNESS=p0 (say) measures only some of them; P11 needs P1's shape product.
-    parts = set(os.environ.get("BENCH_FRESHNESS", "p10,p1,p11,p0").split(","))
+    parts = set(os.environ.get("BENCH_FRESHNESS", "p10,p1,p11,midfold,p0").split(","))
     if os.environ.get("BENCH_P0", "1") != "1":
         parts.discard("p0")
     if "p10" in parts:
@@ -56,6 +60,10 @@ def run(ctx: BenchContext) -> list[Result]:
             results += _p1_shape(ctx, connection, base_url, size)
             if "p11" in parts:
                 results.append(_p11(ctx, connection, base_url))
+        if "midfold" in parts:
+            results += run_midfold(
+                ctx, connection, base_url, min(size, 1_000_000), zone=SHAPE_ZONE, licenses_sql=_shape_licenses
+            )
         if "p0" in parts:
             results.append(_p0(ctx, connection, base_url, min(size, 1_000_000)))
     return results
@@ -135,8 +143,8 @@ def _p10(ctx: BenchContext, connection, size: int) -> Result:
     )
 
 
-def _generate_shape(connection, *, product_id: int, size: int, seed: int) -> None:
-    """PERFORMANCE.md's shape: power-law licenses, 40% of them on two domains, anonymous domains, Zipf features."""
+def _shape_licenses(connection, *, product_id: int) -> None:
+    """PERFORMANCE.md's 2,000 licenses (keys SHAPE-0 …), every 25th expired or revoked."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -148,6 +156,12 @@ def _generate_shape(connection, *, product_id: int, size: int, seed: int) -> Non
             """,
             {"pid": product_id, "licenses": SHAPE_LICENSES},
         )
+
+
+def _generate_shape(connection, *, product_id: int, size: int, seed: int) -> None:
+    """PERFORMANCE.md's shape: power-law licenses, 40% of them on two domains, anonymous domains, Zipf features."""
+    _shape_licenses(connection, product_id=product_id)
+    with connection.cursor() as cursor:
         cursor.execute("SELECT min(id) FROM events_license WHERE product_id = %s", [product_id])
         first_license = cursor.fetchone()[0]
         cursor.execute("SELECT setseed(%s)", [((seed + 7) % 1000) / 1000])

@@ -1,23 +1,18 @@
 """Database-specific SQL shared by the apps: quoting, locks, generic inserts and upserts.
 
 Identifiers always come from model metadata and are quoted here (``qn``, ``table``,
-``column``). Feature Usage's statements (the fold, the reach repair, the reads) live
-with their owner in ``analytics/sql.py``. The ingestion insert (one statement over a
-JSON array, licenses found by a join, duplicate uuids skipped), the event partitions'
-statements and flag exposure's are still here (issue 18, item 4: to move to
-``events/`` and ``flags/``).
+``column``). Statements that belong to one app live with it: Feature Usage's (the fold,
+the reach repair, the reads) in ``analytics/sql.py``, the event stream's (the ingestion
+insert, the partitions, the license look-up) in ``events/sql.py``. Flag exposure's are
+still here (issue 18, item 4: to move to ``flags/``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 
 from django.db import connection
 from django.db.models import Model
-
-# PostgreSQL types of the JSON fields an INSERT … SELECT reads (SQLite reads them with json_extract).
-_PG_TYPES = {"text": "text", "boolean": "boolean", "jsonb": "jsonb", "timestamptz": "timestamptz", "bigint": "bigint"}
 
 
 def qn(name: str) -> str:
@@ -36,64 +31,6 @@ def insert_values_sql(model: type[Model], field_names: Sequence[str]) -> str:
     """``INSERT INTO t (a, b) VALUES (%s, %s)``, for ``executemany`` of plain tuples."""
     columns = ", ".join(column(model, name) for name in field_names)
     return f"INSERT INTO {table(model)} ({columns}) VALUES ({', '.join(['%s'] * len(field_names))})"
-
-
-def json_rows_source(vendor: str, fields: Mapping[str, str], *, param: str = "%(rows)s") -> str:
-    """A row source ``v(field, …)`` over one JSON array parameter of objects.
-
-    psycopg splits a query's placeholders in Python, which for 1,000 rows × 10
-    placeholders costs more than the insert itself: one JSON parameter does not.
-    """
-    if vendor == "postgresql":
-        typed = ", ".join(f"{qn(name)} {_PG_TYPES[kind]}" for name, kind in fields.items())
-        return f"json_to_recordset({param}::json) AS v({typed})"
-    extracted = ", ".join(f"json_extract(j.value, '$.{name}') AS {qn(name)}" for name in fields)
-    return f"(SELECT {extracted} FROM json_each({param}) AS j) AS v"
-
-
-def insert_json_rows_with_license_sql(
-    vendor: str,
-    *,
-    model: type[Model],
-    owner_field: str,
-    json_fields: Mapping[str, str],
-    license_model: type[Model],
-    license_field: str,
-    json_key_field: str,
-    license_key_field: str,
-    dedup_model: type[Model],
-    dedup_field: str,
-) -> str:
-    """The ingestion insert: ``INSERT … SELECT`` over a JSON array, one join resolving license keys.
-
-    Named parameters: ``owner`` (the owner's id) and ``rows`` (the JSON array).
-    A row whose ``dedup_field`` is already in ``dedup_model`` for the owner is
-    skipped: the dedup table's primary key (owner, value) decides, so a retried
-    uuid is a no-op even when two copies race and the rows live in different
-    partitions. On PostgreSQL the dedup insert is a data-modifying CTE whose
-    RETURNING says which rows are new; on SQLite a trigger does it.
-    """
-    columns = [column(model, owner_field), *(column(model, name) for name in json_fields), column(model, license_field)]
-    values = ", ".join(f"v.{qn(name)}" for name in json_fields)
-    license_owner = license_model._meta.get_field(owner_field).column
-    dedup_table, dedup_owner = table(dedup_model), column(dedup_model, owner_field)
-    dedup_value, value = column(dedup_model, dedup_field), f"v.{qn(dedup_field)}"
-    license_join = (
-        f"LEFT JOIN {table(license_model)} AS l ON v.{qn(json_key_field)} <> '' "
-        f"AND l.{qn(license_owner)} = %(owner)s AND l.{column(license_model, license_key_field)} = v.{qn(json_key_field)}"
-    )
-    insert = f"INSERT INTO {table(model)} ({', '.join(columns)}) SELECT %(owner)s, {values}, l.{qn(license_model._meta.pk.column)}"
-    if vendor == "postgresql":
-        return (
-            f"WITH v AS MATERIALIZED (SELECT * FROM {json_rows_source(vendor, json_fields)}), "
-            f"fresh AS (INSERT INTO {dedup_table} ({dedup_owner}, {dedup_value}) "
-            f"SELECT %(owner)s, {value} FROM v WHERE {value} IS NOT NULL ON CONFLICT DO NOTHING RETURNING {dedup_value}) "
-            f"{insert} FROM v {license_join} WHERE {value} IS NULL OR {value} IN (SELECT {dedup_value} FROM fresh)"
-        )
-    # SQLite has no data-modifying CTE: a trigger of migration events.0009 does the same
-    # per row (records the uuid, or skips the row when it is already recorded), so the
-    # insert stays one statement there too.
-    return f"{insert} FROM {json_rows_source(vendor, json_fields)} {license_join}"
 
 
 def without_synchronous_commit(statement: str) -> str:
@@ -136,89 +73,8 @@ def advisory_unlock_sql() -> str:
     return "SELECT pg_advisory_unlock(%s, %s)"
 
 
-# ---------------------------------------------------------------- partitions (PostgreSQL)
-
-
-def _timestamp_literal(moment: datetime) -> str:
-    # DDL takes no parameters; the bounds are datetimes computed by us, never user input.
-    return "'" + moment.astimezone(UTC).isoformat() + "'"
-
-
-def is_partitioned_sql() -> str:
-    """One parameter, the table name: a row when it is a partitioned table."""
-    return "SELECT 1 FROM pg_partitioned_table WHERE partrelid = to_regclass(%s)"
-
-
-def partitions_sql() -> str:
-    """One parameter, the parent table's name: (name, bound expression) of each partition."""
-    return (
-        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits AS i "
-        "JOIN pg_class AS c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass(%s) ORDER BY c.relname"
-    )
-
-
-def create_range_partition_sql(model: type[Model], name: str, start: datetime, end: datetime) -> str:
-    return (
-        f"CREATE TABLE {qn(name)} PARTITION OF {table(model)} "
-        f"FOR VALUES FROM ({_timestamp_literal(start)}) TO ({_timestamp_literal(end)})"
-    )
-
-
-def create_default_partition_sql(model: type[Model], name: str) -> str:
-    return f"CREATE TABLE IF NOT EXISTS {qn(name)} PARTITION OF {table(model)} DEFAULT"
-
-
-def months_in_partition_sql(name: str, field_column: str) -> str:
-    """The UTC months (as timestamps) that rows of one partition fall in."""
-    return f"SELECT DISTINCT date_trunc('month', {qn(field_column)}, 'UTC') FROM {qn(name)}"
-
-
-def move_into_new_partition_sql(
-    model: type[Model], *, name: str, default_name: str, field_name: str, start: datetime, end: datetime
-) -> list[str]:
-    """Statements (one transaction) that give [start, end) a partition when the default one holds rows in it.
-
-    PostgreSQL refuses to create such a partition directly: the rows move out of
-    the default partition into a new table, which is then attached.
-    """
-    bounds = f"{_timestamp_literal(start)} AND {column(model, field_name)} < {_timestamp_literal(end)}"
-    return [
-        f"CREATE TABLE {qn(name)} (LIKE {table(model)} INCLUDING DEFAULTS)",
-        f"WITH moved AS (DELETE FROM {qn(default_name)} WHERE {column(model, field_name)} >= {bounds} RETURNING *) "
-        f"INSERT INTO {qn(name)} SELECT * FROM moved",
-        f"ALTER TABLE {table(model)} ATTACH PARTITION {qn(name)} "
-        f"FOR VALUES FROM ({_timestamp_literal(start)}) TO ({_timestamp_literal(end)})",
-    ]
-
-
 def lock_timeout_sql(milliseconds: int) -> str:
     return f"SET LOCAL lock_timeout = {int(milliseconds)}"
-
-
-def constraints_immediate_sql() -> str:
-    """Check deferred foreign keys now: PostgreSQL refuses to drop a table with such checks pending."""
-    return "SET CONSTRAINTS ALL IMMEDIATE"
-
-
-def delete_dedup_rows_of_sql(*, dedup_model: type[Model], source: str, owner_field: str, dedup_field: str) -> str:
-    """Forget the dedup keys of the rows of ``source`` (a partition about to be dropped)."""
-    owner, value = column(dedup_model, owner_field), column(dedup_model, dedup_field)
-    return (
-        f"DELETE FROM {table(dedup_model)} AS d USING {qn(source)} AS s "
-        f"WHERE s.{value} IS NOT NULL AND d.{owner} = s.{owner} AND d.{value} = s.{value}"
-    )
-
-
-def delete_dedup_rows_before_sql(
-    *, dedup_model: type[Model], model: type[Model], owner_field: str, dedup_field: str, field_name: str
-) -> str:
-    """Like ``delete_dedup_rows_of_sql`` for the rows of ``model`` before one timestamp parameter."""
-    owner, value = column(dedup_model, owner_field), column(dedup_model, dedup_field)
-    return (
-        f"DELETE FROM {table(dedup_model)} WHERE ({owner}, {value}) IN (SELECT {column(model, owner_field)}, "
-        f"{column(model, dedup_field)} FROM {table(model)} WHERE {column(model, field_name)} < %s "
-        f"AND {column(model, dedup_field)} IS NOT NULL)"
-    )
 
 
 # ---------------------------------------------------------------- generic writes
@@ -592,13 +448,6 @@ def subjects_seen_sql(*, subject_days, subject: str, subject_type: str) -> str:
         f"FROM unnest(%s::text[], %s::{subject_type}[]) AS w(variant, subject)"
     )
 
-
-def licenses_by_key_sql(license) -> str:
-    """PostgreSQL: (key, id) of a product's licenses whose key is in an array (one parameter, not one per key)."""
-    return (
-        f"SELECT {column(license, 'key')}, {column(license, 'id')} FROM {table(license)} "
-        f"WHERE {column(license, 'product')} = %s AND {column(license, 'key')} = ANY(%s)"
-    )
 
 
 def unrolled_subjects_sql(

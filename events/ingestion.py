@@ -30,14 +30,13 @@ from django.utils import timezone
 from core import sql as core_sql
 from core.identifiers import public_id_shaped
 from core.process_cache import ProcessCache
+from events import sql as events_sql
 from events.models import (
     DOMAIN_MAX_LENGTH,
     EVENT_NAME_MAX_LENGTH,
     LICENSE_KEY_MAX_LENGTH,
     WRITE_BARRIER_LOCK,
     Event,
-    EventUuid,
-    License,
     Product,
 )
 from events.signals import events_ingested
@@ -378,18 +377,7 @@ _JSON_FIELDS = {
 
 
 def _insert_sql(vendor: str) -> str:
-    return core_sql.insert_json_rows_with_license_sql(
-        vendor,
-        model=Event,
-        owner_field="product",
-        json_fields=_JSON_FIELDS,
-        license_model=License,
-        license_field="license",
-        json_key_field="license_key",
-        license_key_field="key",
-        dedup_model=EventUuid,
-        dedup_field="uuid",
-    )
+    return events_sql.insert_events_sql(vendor, json_fields=_JSON_FIELDS)
 
 
 _SQL: dict[str, str] = {}

@@ -24,7 +24,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core import sql as core_sql
-from events.models import Event, EventUuid
+from events import sql as events_sql
+from events.models import Event
 
 DEFAULT_PARTITION = f"{Event._meta.db_table}_default"
 # DROP and ATTACH take a short exclusive lock on the whole table: wait at most this
@@ -68,7 +69,7 @@ def events_partitioned() -> bool:
     if connection.vendor != "postgresql":
         return False
     with connection.cursor() as cursor:
-        cursor.execute(core_sql.is_partitioned_sql(), [Event._meta.db_table])
+        cursor.execute(events_sql.is_partitioned_sql(), [Event._meta.db_table])
         return cursor.fetchone() is not None
 
 
@@ -77,7 +78,7 @@ def event_partitions() -> list[Partition]:
     if connection.vendor != "postgresql":
         return []
     with connection.cursor() as cursor:
-        cursor.execute(core_sql.partitions_sql(), [Event._meta.db_table])
+        cursor.execute(events_sql.partitions_sql(), [Event._meta.db_table])
         rows = cursor.fetchall()
     partitions = []
     for name, bound in rows:
@@ -107,17 +108,12 @@ def event_partitions_ensure(*, now: datetime | None = None, months_ahead: int | 
         cursor.execute(core_sql.lock_timeout_sql(LOCK_TIMEOUT_MS))
         existing = {p.start for p in event_partitions() if not p.is_default}
         if DEFAULT_PARTITION not in {p.name for p in event_partitions()}:
-            cursor.execute(core_sql.create_default_partition_sql(Event, DEFAULT_PARTITION))
-        cursor.execute(core_sql.months_in_partition_sql(DEFAULT_PARTITION, Event._meta.get_field("occurred_at").column))
+            cursor.execute(events_sql.create_default_partition_sql(DEFAULT_PARTITION))
+        cursor.execute(events_sql.months_in_partition_sql(DEFAULT_PARTITION))
         stranded = {month_start(row[0]) for row in cursor.fetchall()}
         for start in sorted(stranded - existing):
-            statements = core_sql.move_into_new_partition_sql(
-                Event,
-                name=partition_name(start),
-                default_name=DEFAULT_PARTITION,
-                field_name="occurred_at",
-                start=start,
-                end=next_month(start),
+            statements = events_sql.move_into_new_partition_sql(
+                name=partition_name(start), default_name=DEFAULT_PARTITION, start=start, end=next_month(start)
             )
             for statement in statements:
                 cursor.execute(statement)
@@ -126,9 +122,7 @@ def event_partitions_ensure(*, now: datetime | None = None, months_ahead: int | 
         start = month_start(now)
         for _ in range(months_ahead + 1):
             if start not in existing:
-                cursor.execute(
-                    core_sql.create_range_partition_sql(Event, partition_name(start), start, next_month(start))
-                )
+                cursor.execute(events_sql.create_range_partition_sql(partition_name(start), start, next_month(start)))
                 created.append(partition_name(start))
             start = next_month(start)
     return created
@@ -163,14 +157,9 @@ def events_prune(
     for partition in expired:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(core_sql.lock_timeout_sql(LOCK_TIMEOUT_MS))
-            cursor.execute(
-                core_sql.constraints_immediate_sql()
-            )  # none pending unless rows were added in this transaction
-            cursor.execute(
-                core_sql.delete_dedup_rows_of_sql(
-                    dedup_model=EventUuid, source=partition.name, owner_field="product", dedup_field="uuid"
-                )
-            )
+            # None pending unless rows were added in this transaction.
+            cursor.execute(events_sql.constraints_immediate_sql())
+            cursor.execute(events_sql.delete_uuids_of_partition_sql(partition.name))
             cursor.execute(core_sql.drop_table_sql(partition.name))
     # Expired rows that waited in the default partition go row by row (normally none).
     with transaction.atomic():
@@ -187,12 +176,7 @@ def _prune_rows(*, cutoff: datetime, dry_run: bool) -> PruneResult:
 
 def _delete_rows_before(cutoff: datetime) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(
-            core_sql.delete_dedup_rows_before_sql(
-                dedup_model=EventUuid, model=Event, owner_field="product", dedup_field="uuid", field_name="occurred_at"
-            ),
-            [cutoff],
-        )
+        cursor.execute(events_sql.delete_uuids_before_sql(), [cutoff])
     deleted, _ = Event.objects.filter(occurred_at__lt=cutoff).delete()
     return deleted
 

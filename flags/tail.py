@@ -27,6 +27,7 @@ from django.db.models import Count, Max, Sum
 
 from core import sql
 from core.replica import current_read_alias
+from events import sql as events_sql
 from events.models import License
 from flags.models import (
     EvaluationBucketCount,
@@ -239,7 +240,7 @@ def licenses_by_key(product_id: int, names: set[str]) -> dict[str, int]:
         if connection.vendor == "postgresql":
             # One array parameter: an IN list of thousands of parameters costs more to plan than to run.
             with connection.cursor() as cursor:
-                cursor.execute(sql.licenses_by_key_sql(License), [product_id, chunk])
+                cursor.execute(events_sql.licenses_by_key_sql(), [product_id, chunk])
                 found.update(cursor.fetchall())
         else:
             found.update(License.objects.filter(product_id=product_id, key__in=chunk).values_list("key", "pk"))

@@ -1,0 +1,1 @@
+SELECT DISTINCT date_trunc('month', "occurred_at", 'UTC') FROM "events_event_default"
