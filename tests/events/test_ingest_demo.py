@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from analytics.counters import unfolded_events
 from events.models import Event, License, Product
+from tests.core.factories import ensure_plans
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +28,7 @@ def demo(django_db_setup, django_db_blocker):
     and no other module sees the demo."""
     out = StringIO()
     with django_db_blocker.unblock(), transaction.atomic():
+        ensure_plans()  # a transactional test of another module may have flushed them (tests/conftest.py)
         call_command("demo", "--no-progress", stdout=out)
         yield out.getvalue()
         transaction.set_rollback(True)
