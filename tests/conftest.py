@@ -10,6 +10,7 @@ import os
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from core import services
@@ -135,6 +136,19 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
         database.setdefault("TEST", {})["NAME"] = os.path.join(
             tempfile.gettempdir(), f"packedge-test-{os.getpid()}.sqlite3"
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """Passwords hashed with MD5 in tests: PBKDF2's million rounds cost about 0.4 s of CPU per hash on
+    this 2-core machine, and a user is made (and often signed in) by most console tests.
+
+    Only the test process changes: the gunicorn servers some tests start keep the default hashers
+    (none of them signs in a user the test made). What a password protects is tested through the
+    login form and the throttle (tests/console/test_auth.py, test_login_throttle.py), which do not
+    depend on the algorithm."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,7 +9,7 @@ fold, a few windows and filters are read: each answer equals the oracle's
 (``tests.analytics.oracle``), and the fold changes none of them.
 
 Runs on SQLite and, with ``DATABASE_URL`` set, on PostgreSQL (CI's second pass).
-``FOLD_PROPERTY_EXAMPLES`` sets the number of examples (200 by default).
+``FOLD_PROPERTY_EXAMPLES`` sets the number of examples (200 by default on PostgreSQL, 50 on SQLite).
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ from events.models import License
 from tests.analytics.oracle import naive_feature_usage, naive_pair_days, naive_reach_points
 from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
 
-EXAMPLES = int(os.environ.get("FOLD_PROPERTY_EXAMPLES", "200"))
+# Issue 18 asks for at least 200 examples per CI run on PostgreSQL, where the fold's SQL runs; SQLite
+# runs the same property with fewer by default (200 took 200 s of a 2-core CI machine's SQLite pass).
+EXAMPLES = int(os.environ.get("FOLD_PROPERTY_EXAMPLES", "200" if connection.vendor == "postgresql" else "50"))
 # A mutant's search stops at its first counterexample (within a few examples), so it keeps
 # the full budget when FOLD_PROPERTY_EXAMPLES is lowered for speed: at 20, the old
 # precedence went uncaught in one full run of tests/analytics/ on PostgreSQL.

@@ -9,20 +9,29 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from analytics.counters import unfolded_events
 from events.models import Event, License, Product
+from tests.core.factories import ensure_plans
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def demo():
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker):
+    """The demo made once for this module's tests, which only read it: building it is the costly part
+    (about 45 s each under CI's load, for five tests). It lives in a transaction rolled back when the
+    module ends; each test's own transaction is a savepoint inside it, so no test sees another's writes
+    and no other module sees the demo."""
     out = StringIO()
-    call_command("demo", "--no-progress", stdout=out)
-    return out.getvalue()
+    with django_db_blocker.unblock(), transaction.atomic():
+        ensure_plans()  # a transactional test of another module may have flushed them (tests/conftest.py)
+        call_command("demo", "--no-progress", stdout=out)
+        yield out.getvalue()
+        transaction.set_rollback(True)
 
 
 def test_the_demo_fills_60_days_of_events_for_each_product(demo):
