@@ -449,7 +449,6 @@ def subjects_seen_sql(*, subject_days, subject: str, subject_type: str) -> str:
     )
 
 
-
 def unrolled_subjects_sql(
     *, evaluation, key_day, license_day, license_total, license, totals_cover_window: bool
 ) -> str:
