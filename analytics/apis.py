@@ -28,10 +28,11 @@ from analytics.installs.report import installs, installs_feedback, parse_feedbac
 from analytics.license_sharing import license_sharing
 from analytics.license_usage import license_usage
 from analytics.time_to_first_use import time_to_first_use
-from core.apis import OrganizationAPIView
-from core.errors import ApiError, PaymentRequired
-from core.freshness import COUNTED_THROUGH, COUNTED_THROUGH_HEADER, iso_utc
-from core.openapi import (
+from events import selectors
+from events.models import EVENT_NAME_MAX_LENGTH
+from lib.errors import ApiError, PaymentRequired
+from lib.freshness import COUNTED_THROUGH, COUNTED_THROUGH_HEADER, iso_utc
+from lib.openapi import (
     CURSOR_RULE,
     OPTIONAL_DATE_SCHEMA,
     PAGE_PARAMETERS,
@@ -39,11 +40,10 @@ from core.openapi import (
     cross_field_rules,
     window_rules,
 )
-from core.pagination import page_rows
-from core.replica import READ_SOURCE_HEADER, on_replica, on_replica_stream
-from core.text import END, has_control_characters
-from events import selectors
-from events.models import EVENT_NAME_MAX_LENGTH
+from lib.pagination import page_rows
+from lib.replica import READ_SOURCE_HEADER, on_replica, on_replica_stream
+from lib.text import END, has_control_characters
+from tenancy.apis import OrganizationAPIView
 
 QUERY_PARAMETERS = [
     OpenApiParameter(
@@ -226,7 +226,7 @@ _BUCKET = {
         "licenses": {"type": "integer"},
     },
 }
-# The inside of ``data`` (core.openapi wraps every /v1 success body in the envelope).
+# The inside of ``data`` (lib.openapi wraps every /v1 success body in the envelope).
 TIME_TO_FIRST_USE_SCHEMA = {
     "type": "object",
     "properties": {
@@ -321,7 +321,7 @@ _DAY = {
         "net": _COUNT,
     },
 }
-# The inside of ``data`` (core.openapi wraps every /v1 success body in the envelope).
+# The inside of ``data`` (lib.openapi wraps every /v1 success body in the envelope).
 INSTALLS_SCHEMA = {
     "type": "object",
     "properties": {

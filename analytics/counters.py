@@ -48,11 +48,11 @@ from analytics.models import (
     LicenseDomainBlockCounter,
     LicenseTotalBlock,
 )
-from core import sql as core_sql
-from core.locks import try_lock
 from events.models import Event, Product
 from events.selectors import events_committed_through, first_event_above
 from events.services import product_recount_progress_set
+from lib import sql as core_sql
+from lib.locks import try_lock
 
 logger = logging.getLogger("analytics.fold")
 

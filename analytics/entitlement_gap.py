@@ -24,8 +24,8 @@ from analytics.feature_usage.query import FeatureUsageQuery
 from analytics.feature_usage.report import counted_product
 from analytics.feature_usage.sources import _window_sum, active_licenses_q
 from analytics.models import LicenseBlockCounter
-from core.errors import ApiError
 from events.models import License
+from lib.errors import ApiError
 
 USED_VALUES = {"true": True, "false": False}
 CSV_CHUNK = 1000

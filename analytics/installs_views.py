@@ -23,10 +23,10 @@ from analytics.installs.report import (
     parse_feedback_query,
 )
 from analytics.views import feature_usage_params, product_today
-from core.errors import ApiError
-from core.freshness import COUNTED_THROUGH_HEADER, counted_through_label, iso_utc
-from core.replica import READ_SOURCE_HEADER, on_replica
 from events.console import product_context
+from lib.errors import ApiError
+from lib.freshness import COUNTED_THROUGH_HEADER, counted_through_label, iso_utc
+from lib.replica import READ_SOURCE_HEADER, on_replica
 
 CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_BOTTOM, CHART_TOP = 720, 220, 40, 28, 10
 INSTALL_COLOR, UNINSTALL_COLOR = "#12b886", "#d92d20"

@@ -2,7 +2,7 @@
 
 As Zulip's ``analytics/lib/counts.py`` writes its count queries: each statement is one
 template, its identifiers named (``{reach}``, ``{feature}``), quoted from model
-metadata by ``core.sql`` when the statement is rendered; values are named parameters
+metadata by ``lib.sql`` when the statement is rendered; values are named parameters
 (``%(product)s``). Where a statement has one expression per column (the 32 running
 totals of a block, the 24 hours of a day), the template names the list and a helper
 renders its items. Every bit operation is parenthesised: PostgreSQL gives ``&`` and
@@ -23,7 +23,7 @@ from django.db import connection
 from django.db.models import Model
 
 from analytics.models import BLOCK_DAYS, NO_PREVIOUS_DAY, RUNNING_COLUMNS, FeatureReachCounter
-from core.sql import column, qn, table
+from lib.sql import column, qn, table
 
 
 def _vendor(vendor: str | None) -> str:

@@ -25,17 +25,17 @@ from analytics.feature_usage import (
 from analytics.feature_usage.export import csv_file_name, feature_usage_csv_lines
 from analytics.feature_usage.report import read_snapshot
 from analytics.time_to_first_use import time_to_first_use_of
-from core.console import console_window
-from core.errors import ApiError
-from core.freshness import COUNTED_THROUGH_HEADER, counted_through_label, iso_utc
-from core.identifiers import public_id_shaped
-from core.replica import READ_SOURCE_HEADER, on_replica, on_replica_stream
 from events import selectors as event_selectors
 from events.console import product_context
 from events.models import Product
+from lib.errors import ApiError
+from lib.freshness import COUNTED_THROUGH_HEADER, counted_through_label, iso_utc
+from lib.identifiers import public_id_shaped
+from lib.replica import READ_SOURCE_HEADER, on_replica, on_replica_stream
+from tenancy.console import console_window
 
 WINDOW_PRESETS = (7, 30, 90)
-# With no window in the URL the console shows the 30 days ending today (core.console.console_window).
+# With no window in the URL the console shows the 30 days ending today (tenancy.console.console_window).
 DEFAULT_PRESET = 30
 FILTER_PARAMS = ("event", "license_id")
 

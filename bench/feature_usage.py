@@ -169,9 +169,9 @@ def _measure_size(ctx: BenchContext, base_url: str, size: int) -> dict:
 
 
 def _product_with_key(size: int):
-    from core import services as tenancy
-    from core.models import Plan
     from events import services
+    from tenancy import services as tenancy
+    from tenancy.models import Plan
 
     organization = tenancy.organization_create(
         name=f"Bench {size}", slug=f"bench-{size}", plan=Plan.objects.get(slug="pro")

@@ -49,10 +49,10 @@ def run(ctx: BenchContext) -> list[Result]:
 
 
 def _setup() -> dict:
-    from core import services as tenancy
-    from core.models import Plan
     from events.models import License, Product
     from flags import services
+    from tenancy import services as tenancy
+    from tenancy.models import Plan
 
     organization = tenancy.organization_create(
         name="Bench Flags", slug="bench-flags", plan=Plan.objects.get(slug="pro")

@@ -254,8 +254,8 @@ def _p1_shape(ctx: BenchContext, connection, base_url: str, size: int) -> list[R
 
 def _p11(ctx: BenchContext, connection, base_url: str) -> Result:
     """On the P10 product (all its events folded): a time zone change through HTTP only."""
-    from core import services as tenancy
     from events.models import Product
+    from tenancy import services as tenancy
 
     product = Product.objects.select_related("organization").get(pk=ctx.extra["p10_product"])
     _, raw_key = tenancy.api_key_create(organization=product.organization, name="bench p11")

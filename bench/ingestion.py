@@ -153,8 +153,8 @@ def run(ctx: BenchContext) -> list[Result]:
 def _setup_products():
     from django.db import connection
 
-    from core.models import Organization, Plan
     from events.models import License, Product
+    from tenancy.models import Organization, Plan
 
     organization = Organization.objects.create(
         name="Bench ingest", slug="bench-ingest", plan=Plan.objects.get(slug="pro")

@@ -22,7 +22,7 @@ def run(ctx: BenchContext) -> list[Result]:
     from django.core.cache import cache
     from django.test import override_settings
 
-    from core import ratelimit
+    from lib import ratelimit
 
     calls = int(os.environ.get("BENCH_RATELIMIT_CALLS", "20000"))
     url = bench_cache_url() or "redis://127.0.0.1:6379/0"

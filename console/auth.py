@@ -1,4 +1,4 @@
-"""Sign-in for the console and the admin, throttled per username and per client address (core.login_throttle).
+"""Sign-in for the console and the admin, throttled per username and per client address (tenancy.login_throttle).
 
 A throttled attempt re-renders the sign-in form with the reason and answers
 HTTP 429 with ``Retry-After``, so that both a person and a script can tell it
@@ -15,8 +15,8 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 
-from core.login_throttle import login_failure_record, login_retry_after
-from core.ratelimit import client_address
+from lib.ratelimit import client_address
+from tenancy.login_throttle import login_failure_record, login_retry_after
 
 
 class ThrottledLoginFormMixin:

@@ -22,14 +22,14 @@ from analytics.feature_usage.export import csv_cell
 from analytics.feature_usage.report import counted_product, read_snapshot
 from analytics.license_usage import license_usage
 from analytics.views import DEFAULT_PRESET, WINDOW_PRESETS, feature_usage_params, product_today
-from core.console import or_404
-from core.errors import ApiError
-from core.freshness import COUNTED_THROUGH_HEADER, counted_through_label, iso_utc
-from core.replica import READ_SOURCE_HEADER, on_replica, on_replica_stream
 from events import selectors as event_selectors
 from events.console import product_context
 from events.models import Product
 from flags.exposure import license_flags
+from lib.errors import ApiError
+from lib.freshness import COUNTED_THROUGH_HEADER, counted_through_label, iso_utc
+from lib.replica import READ_SOURCE_HEADER, on_replica, on_replica_stream
+from tenancy.console import or_404
 
 CSV_HEADER = ("licenseId", "key", "customerEmail", "events")
 

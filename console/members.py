@@ -1,6 +1,6 @@
 """Console pages for an organization's members: the list, invitations, role changes and removals.
 
-Viewers are refused every write by core.permissions before these views run;
+Viewers are refused every write by tenancy.permissions before these views run;
 changing who is in the organization is, on top of that, an owner's.
 """
 
@@ -17,10 +17,10 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from core import members
-from core.audit import Actor
-from core.console import membership_get
-from core.models import Membership
+from tenancy import members
+from tenancy.audit import Actor
+from tenancy.console import membership_get
+from tenancy.models import Membership
 
 # The link of an invitation just created waits here for the one page view that shows it.
 NEW_INVITATION_SESSION_KEY = "console_new_invitation"

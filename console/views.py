@@ -10,12 +10,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from core import services
-from core.audit import Actor
-from core.console import membership_get, user_organizations
-from core.identifiers import key_prefix_shaped
-from core.models import ApiKey, Membership
 from flags.selectors import project_list
+from lib.identifiers import key_prefix_shaped
+from tenancy import services
+from tenancy.audit import Actor
+from tenancy.console import membership_get, user_organizations
+from tenancy.models import ApiKey, Membership
 
 API_KEY_NAME_MAX_LENGTH = ApiKey._meta.get_field("name").max_length
 

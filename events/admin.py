@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from core.audit import Actor
 from events import services
 from events.models import License, Product
+from tenancy.audit import Actor
 
 
 @admin.register(Product)

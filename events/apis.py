@@ -8,14 +8,14 @@ from drf_spectacular.utils import extend_schema, extend_schema_field, extend_sch
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from core.apis import OrganizationAPIView
-from core.fields import StrictCharField, TimeZoneField
-from core.openapi import LIST_DESCRIPTION, PAGE_PARAMETERS, cross_field_rules
-from core.pagination import paginated_response
 from events import selectors, services
 from events.models import License, Product
 from events.partitions import raw_events_from
 from events.signals import product_analytics_state
+from lib.fields import StrictCharField, TimeZoneField
+from lib.openapi import LIST_DESCRIPTION, PAGE_PARAMETERS, cross_field_rules
+from lib.pagination import paginated_response
+from tenancy.apis import OrganizationAPIView
 
 
 class ProductAnalyticsSerializer(serializers.Serializer):

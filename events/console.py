@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from core.console import membership_get, or_404
 from events import selectors
 from events.models import Product
+from tenancy.console import membership_get, or_404
 
 
 def product_context(request, org_slug: str, product_id: str, tab: str) -> dict:

@@ -14,10 +14,10 @@ import sys
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from core.demo import DemoContext
 from events import services
 from events.ingestion import GENERIC_FEATURE_EVENT, RESERVED_PREFIXES, IncomingEvent, events_store
 from events.models import License
+from tenancy.demo import DemoContext
 
 DAYS = 60
 QUIET_AFTER_DAYS = 30

@@ -45,11 +45,11 @@ from datetime import datetime
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
-from core.middleware import READ_ONLY_SQLSTATE
 from events import ingestion
 from events.ingestion import IncomingEvent
 from events.models import Event
 from events.signals import events_ingested
+from lib.middleware import READ_ONLY_SQLSTATE
 
 
 class _Batch:

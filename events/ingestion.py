@@ -27,9 +27,6 @@ from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from core import sql as core_sql
-from core.identifiers import public_id_shaped
-from core.process_cache import ProcessCache
 from events import sql as events_sql
 from events.models import (
     DOMAIN_MAX_LENGTH,
@@ -40,6 +37,9 @@ from events.models import (
     Product,
 )
 from events.signals import events_ingested
+from lib import sql as core_sql
+from lib.identifiers import public_id_shaped
+from lib.process_cache import ProcessCache
 
 MAX_EVENT_BODY_BYTES = 64 * 1024
 MAX_BATCH_BODY_BYTES = 1024 * 1024

@@ -7,8 +7,8 @@ from datetime import datetime
 from django.db import models
 from django.utils.timezone import now
 
-from core import keys
-from core.models import Organization
+from tenancy import keys
+from tenancy.models import Organization
 
 EVENT_NAME_MAX_LENGTH = 200
 # PostgreSQL advisory lock class of the per-product write barrier (the product id is the other half):

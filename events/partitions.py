@@ -23,9 +23,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core import sql as core_sql
 from events import sql as events_sql
 from events.models import Event
+from lib import sql as core_sql
 
 DEFAULT_PARTITION = f"{Event._meta.db_table}_default"
 # DROP and ATTACH take a short exclusive lock on the whole table: wait at most this

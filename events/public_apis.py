@@ -14,14 +14,14 @@ import json
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from core.errors import error_body
-from core.openapi import PUBLIC_ERROR_SCHEMA, cross_field_rules
-from core.public_bodies import public_body_read
-from core.ratelimit import client_address, invalid_key_hit, invalid_key_retry_after, rate_limit_hit
-from core.text import NO_CONTROL_PATTERN, SAFE_TEXT_PATTERN
 from events import group_commit, ingestion
 from events.ingestion import IngestError
 from events.models import EVENT_NAME_MAX_LENGTH, LICENSE_KEY_MAX_LENGTH
+from lib.errors import error_body
+from lib.openapi import PUBLIC_ERROR_SCHEMA, cross_field_rules
+from lib.public_bodies import public_body_read
+from lib.ratelimit import client_address, invalid_key_hit, invalid_key_retry_after, rate_limit_hit
+from lib.text import NO_CONTROL_PATTERN, SAFE_TEXT_PATTERN
 
 SUCCESS = b'{"success": true}'
 

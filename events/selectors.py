@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.db import connection, transaction
 from django.db.models import Max, OuterRef, Q, QuerySet, Subquery
 
-from core import sql as core_sql
-from core.errors import NotFound
-from core.identifiers import public_id_require
-from core.models import Organization
 from events.models import WRITE_BARRIER_LOCK, Event, License, Product
+from lib import sql as core_sql
+from lib.errors import NotFound
+from lib.identifiers import public_id_require
+from tenancy.models import Organization
 
 
 def product_list(*, organization: Organization) -> QuerySet[Product]:

@@ -8,13 +8,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils.timezone import now
 
-from core import keys
-from core import sql as core_sql
-from core.audit import SYSTEM, Actor, audit_record
-from core.errors import ApiError
-from core.models import Organization
 from events.models import WRITE_BARRIER_LOCK, License, Product
 from events.signals import product_timezone_changed
+from lib import sql as core_sql
+from lib.errors import ApiError
+from tenancy import keys
+from tenancy.audit import SYSTEM, Actor, audit_record
+from tenancy.models import Organization
 
 # A revoked license stays revoked: re-enabling a key that was revoked for abuse
 # should be a new license, as in Keygen and Lemon Squeezy.

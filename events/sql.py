@@ -2,7 +2,7 @@
 
 As ``analytics/sql.py`` (and Zulip's ``analytics/lib/counts.py``) write theirs: each
 statement is one template, its identifiers named (``{events}``, ``{license_key}``),
-quoted from model metadata by ``core.sql`` when the statement is rendered; values are
+quoted from model metadata by ``lib.sql`` when the statement is rendered; values are
 parameters (``%(owner)s``, ``%s``). DDL takes no parameters: partition bounds are
 timestamps this module computes (``_timestamp_literal``), never user input.
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from core.sql import column, qn, table
 from events.models import Event, EventUuid, License
+from lib.sql import column, qn, table
 
 # PostgreSQL types of the JSON fields the insert reads (SQLite reads them with json_extract).
 _PG_TYPES = {"text": "text", "boolean": "boolean", "jsonb": "jsonb", "timestamptz": "timestamptz", "bigint": "bigint"}

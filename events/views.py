@@ -8,11 +8,11 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.shortcuts import render
 
-from core.base_url import public_base_url
-from core.text import has_control_characters
 from events import selectors
 from events.console import product_context
 from events.models import Event, License
+from lib.base_url import public_base_url
+from lib.text import has_control_characters
 
 LICENSES_PER_PAGE = 50
 SEARCH_MAX_LENGTH = 200

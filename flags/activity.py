@@ -5,7 +5,7 @@ and ``UnknownFlagDay`` (evaluations of undefined keys) are what flag health,
 the console's sparklines and the unknown-flags list read: flags × days rows,
 current within one recorder flush, instead of a scan of raw evaluations.
 
-The additive upsert (``core.sql.additive_upsert_sql``) keeps two writers (two
+The additive upsert (``lib.sql.additive_upsert_sql``) keeps two writers (two
 workers flushing at once) from losing each other's counts. Rows go in key
 order so that two concurrent flushes lock them in the same order.
 """
@@ -17,8 +17,8 @@ from datetime import date, datetime
 
 from django.db import connection
 
-from core import sql
 from flags.models import FlagActivityDay, UnknownFlagDay
+from lib import sql
 
 # (environment id, flag id, day, variant or "" for errors) -> (evaluations, last evaluated at)
 ActivityTotals = dict[tuple[int, int, date, str], tuple[int, datetime]]

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from core.audit import Actor
 from flags import services
 from flags.models import Environment, Flag, FlagEnvironment, FlagUsageDay, Project, SdkKey
+from tenancy.audit import Actor
 
 
 @admin.register(Project)

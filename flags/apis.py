@@ -13,11 +13,13 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from core import freshness
-from core.apis import OrganizationAPIView
-from core.fields import StrictCharField
-from core.freshness import COUNTED_THROUGH, iso_utc
-from core.openapi import (
+from events.selectors import license_get, product_get
+from flags import definitions, effect, exposure, health, recording, selectors, services, tail
+from flags.models import Environment, Flag, Project, SdkKey
+from lib import freshness
+from lib.fields import StrictCharField
+from lib.freshness import COUNTED_THROUGH, iso_utc
+from lib.openapi import (
     CURSOR_RULE,
     CURSOR_SCHEMA,
     ENVIRONMENT_ID_SCHEMA,
@@ -29,12 +31,10 @@ from core.openapi import (
     cross_field_rules,
     window_rules,
 )
-from core.pagination import PageParamsSerializer, paginated_response
-from core.replica import READ_SOURCE_HEADER, on_replica
-from core.text import END
-from events.selectors import license_get, product_get
-from flags import definitions, effect, exposure, health, recording, selectors, services, tail
-from flags.models import Environment, Flag, Project, SdkKey
+from lib.pagination import PageParamsSerializer, paginated_response
+from lib.replica import READ_SOURCE_HEADER, on_replica
+from lib.text import END
+from tenancy.apis import OrganizationAPIView
 
 # A body that carries a secret shown once: no cache (browser, proxy) may keep a copy.
 SECRET_HEADERS = {"Cache-Control": "no-store"}
@@ -459,7 +459,7 @@ def _fresh(source, *, rolled_through: datetime | None = None) -> dict:
 
 
 def COUNTED_THROUGH_FIELD():  # noqa: N802 - reads as the field it makes
-    """The unwrapped flag bodies carry countedThrough themselves (core/openapi.py adds it to the envelopes)."""
+    """The unwrapped flag bodies carry countedThrough themselves (lib/openapi.py adds it to the envelopes)."""
     return serializers.DateTimeField(allow_null=True, help_text=freshness.SCHEMA["description"])
 
 

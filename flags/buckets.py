@@ -18,11 +18,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from core.text import has_lone_surrogates
 from flags import activity
 from flags.definitions import NAME_PATTERN
 from flags.evaluation import value_key
 from flags.models import FLAG_KEY_MAX_LENGTH, EvaluationBucket, EvaluationBucketCount, Reason
+from lib.text import has_lone_surrogates
 
 MAX_ENTRIES = 1000
 # One entry counts at most this many evaluations (docs/operations-faults.md, "Counts"): a bucket

@@ -14,12 +14,12 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from core.audit import Actor
-from core.base_url import public_base_url
-from core.console import can_edit, or_404
 from flags import connect, selectors, services
 from flags.models import Flag, SdkKey
 from flags.views import project_context
+from lib.base_url import public_base_url
+from tenancy.audit import Actor
+from tenancy.console import can_edit, or_404
 
 
 def _environment_context(request, org_slug: str, project_id: str, environment_id: str) -> dict:

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import ApiError
 from flags.evaluation import (
     LIST_OPERATORS,
     NUMBER_OPERATORS,
@@ -23,6 +22,7 @@ from flags.evaluation import (
     is_number,
 )
 from flags.models import Flag, natural_off_variant
+from lib.errors import ApiError
 
 # fullmatch, not match: "$" also matches before a trailing newline.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from core.demo import DemoContext
 from events.selectors import license_list, product_list
 from flags import activity, rollup, selectors, services
 from flags.evaluation import EvaluationError, evaluate
 from flags.models import FlagEvaluation, Reason
+from tenancy.demo import DemoContext
 
 DAYS = 60
 EVALUATIONS_PER_DAY = {"production": 300, "staging": 40}

@@ -32,11 +32,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Count, Min, Q
 
-from core.errors import ApiError
 from events.models import EVENT_NAME_MAX_LENGTH, Event
 from flags import tail
 from flags.models import FlagEvaluation, FlagLicenseDay
 from flags.selectors import FlagUsageQuery
+from lib.errors import ApiError
 
 # License ids per IN list (as flags/tail.py).
 CHUNK = 10_000

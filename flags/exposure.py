@@ -17,11 +17,11 @@ from datetime import UTC, date, datetime, time
 
 from django.db.models import Max, Min, Q, Sum
 
-from core.errors import ApiError
 from events.models import License
 from flags import tail
 from flags.models import FlagLicenseDay, FlagLicenseTotal, FlagReachPoint, FlagUsageDay
 from flags.selectors import FlagUsageQuery
+from lib.errors import ApiError
 
 ANY_VARIANT = ""
 

@@ -13,9 +13,9 @@ from datetime import datetime
 
 from django.db import DatabaseError
 
-from core import keys
 from flags.models import SdkKey
 from flags.ofrep_auth import SDK_KEY_PREFIX, _presented_key
+from tenancy import keys
 
 MARK_EVERY_SECONDS = 60.0
 # secret hash -> time.monotonic() of this process's last mark

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.db import models
 from django.utils.timezone import now
 
-from core import keys
-from core.models import Organization
 from events.models import License, Product
+from tenancy import keys
+from tenancy.models import Organization
 
 FLAG_KEY_MAX_LENGTH = 100
 

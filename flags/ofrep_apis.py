@@ -25,12 +25,12 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from core.text import lone_surrogate_path
 from flags import recording, selectors
 from flags.definitions import NAME_PATTERN
 from flags.evaluation import TARGETING_KEY, CompiledFlag, EvaluationError, evaluate
 from flags.models import Reason
 from flags.ofrep_auth import SdkKeyRejected, authenticate_sdk_key, rate_limit_retry_after
+from lib.text import lone_surrogate_path
 
 logger = logging.getLogger(__name__)
 

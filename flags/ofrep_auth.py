@@ -8,10 +8,10 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from core import keys
-from core.process_cache import ProcessCache
-from core.ratelimit import client_address, invalid_key_hit, invalid_key_retry_after, rate_limit_hit
 from flags.models import SdkKey
+from lib.process_cache import ProcessCache
+from lib.ratelimit import client_address, invalid_key_hit, invalid_key_retry_after, rate_limit_hit
+from tenancy import keys
 
 SDK_KEY_PREFIX = "sdk_"
 THROTTLE_SCOPE = "ofrep"

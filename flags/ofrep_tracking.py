@@ -29,8 +29,6 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from core.openapi import cross_field_rules
-from core.public_bodies import public_body_read
 from events import ingestion
 from events.ingestion import IngestError
 from events.models import License
@@ -38,6 +36,8 @@ from flags.evaluation import TARGETING_KEY
 from flags.models import Environment
 from flags.ofrep_apis import LICENSE_KEY
 from flags.ofrep_auth import SdkKeyRejected, authenticate_sdk_key, rate_limit_retry_after
+from lib.openapi import cross_field_rules
+from lib.public_bodies import public_body_read
 
 RATE_SCOPE = "ofrep"
 MAX_EVENTS = ingestion.MAX_BATCH_EVENTS

@@ -6,10 +6,10 @@ Plain Django views like the evaluation endpoints, described by hand after
 
 from __future__ import annotations
 
-from core.openapi import PUBLIC_ERROR_SCHEMA, cross_field_rules
-from core.text import END
 from flags import buckets
 from flags.definitions import NAME_PATTERN
+from lib.openapi import PUBLIC_ERROR_SCHEMA, cross_field_rules
+from lib.text import END
 
 SDK_KEY_SECURITY = [{"SdkKey": []}]  # the scheme flags.ofrep_openapi declares
 NAME_SCHEMA = {"type": "string", "pattern": "^" + NAME_PATTERN.pattern + END}

@@ -14,10 +14,10 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from core.public_bodies import public_body_read
 from flags import buckets, selectors
 from flags.buckets import BucketError
 from flags.ofrep_auth import SdkKeyRejected, authenticate_sdk_key, rate_limit_retry_after
+from lib.public_bodies import public_body_read
 
 RATE_SCOPE = "flag_evaluations"
 

@@ -12,7 +12,7 @@ For a rolled-up day the rollup rewrites, in the same transaction as the usage ro
 
 Exact distinct counts over a window [a, b] are then ``SUM(count)`` over the
 points with a <= day <= b and previous_day < a: a few thousand rows for 90 days
-however many keys. The statements are in ``core.sql``.
+however many keys. The statements are in ``lib.sql``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from datetime import date
 
 from django.db import connection
 
-from core import sql
 from events.models import License
+from flags import sql as flags_sql
 from flags.models import (
     Environment,
     Flag,
@@ -34,6 +34,7 @@ from flags.models import (
     FlagUsageDay,
     Project,
 )
+from lib import sql
 
 NO_PREVIOUS_DAY = date.min
 # The rewritten days' license days as they were, for the totals' change (a temporary table).
@@ -69,25 +70,25 @@ def exposure_rebuild(
         else:
             cursor.execute(sql.drop_table_sql(LICENSE_DAYS_BEFORE), [])
             cursor.execute(
-                sql.license_days_snapshot_sql(
+                flags_sql.license_days_snapshot_sql(
                     license_day=FlagLicenseDay, snapshot=LICENSE_DAYS_BEFORE, days=len(days), **pairs
                 ),
                 day_params + scope,
             )
         # Key days have no index led by the day (each would cost a write per key day): a scan.
-        cursor.execute(sql.delete_days_sql(FlagKeyDay, days=len(days), per_environment=one), day_params + scope)
+        cursor.execute(flags_sql.delete_days_sql(FlagKeyDay, days=len(days), per_environment=one), day_params + scope)
         cursor.execute(
-            sql.delete_days_sql(
+            flags_sql.delete_days_sql(
                 FlagLicenseDay, days=len(days), per_environment=one, flag=Flag, environment=Environment
             ),
             day_params + scope,
         )
         cursor.execute(
-            sql.key_days_insert_sql(days=len(days), key_day=FlagKeyDay, per_environment=one, **models),
+            flags_sql.key_days_insert_sql(days=len(days), key_day=FlagKeyDay, per_environment=one, **models),
             day_params + scope,
         )
         cursor.execute(
-            sql.license_days_insert_sql(
+            flags_sql.license_days_insert_sql(
                 days=len(days), license_day=FlagLicenseDay, license=License, per_environment=one, **models
             ),
             day_params + scope,
@@ -96,7 +97,7 @@ def exposure_rebuild(
             _license_totals_add(cursor, sign=1, days=day_params, environment_id=environment_id)
         else:
             for per_variant in (True, False):
-                statement = sql.license_totals_delta_sql(
+                statement = flags_sql.license_totals_delta_sql(
                     total=FlagLicenseTotal,
                     license_day=FlagLicenseDay,
                     license=License,
@@ -117,7 +118,7 @@ def _license_totals_add(
 ) -> None:
     scope = [] if environment_id is None else [environment_id]
     for per_variant in (True, False):
-        statement = sql.license_totals_add_sql(
+        statement = flags_sql.license_totals_add_sql(
             total=FlagLicenseTotal,
             license_day=FlagLicenseDay,
             license=License,
@@ -138,14 +139,14 @@ def _points_rebuild(cursor, *, points_from: date, points_until: date | None, env
     scope = [environment_id] if one else []
     bounded = points_until is not None
     bounds = [_day(points_from)] + ([_day(points_until)] if bounded else [])
-    cursor.execute(sql.delete_day_range_sql(FlagReachPoint, bounded=bounded, per_environment=one), bounds + scope)
+    cursor.execute(flags_sql.delete_day_range_sql(FlagReachPoint, bounded=bounded, per_environment=one), bounds + scope)
     # Key and license days before the bounds exist only for days rolled up before, which
     # left usage rows (kept at least as long): without any, no subject has an earlier day.
     scoped = {"environment_id": environment_id} if one else {}
     seek_earlier = FlagUsageDay.objects.filter(date__lt=points_from, **scoped).exists()
     for kind, model, subject in SUBJECTS:
         for per_variant in (True, False):
-            statement = sql.reach_points_insert_sql(
+            statement = flags_sql.reach_points_insert_sql(
                 point=FlagReachPoint,
                 subject_days=model,
                 kind=kind,

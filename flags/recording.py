@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import DataError, IntegrityError, close_old_connections, connection, transaction
 
-from core import sql
 from flags import activity, pending
 from flags.models import FLAG_KEY_MAX_LENGTH, FlagEvaluation
+from lib import sql
 
 logger = logging.getLogger(__name__)
 

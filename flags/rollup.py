@@ -26,8 +26,6 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
-from core import sql
-from core.models import Plan
 from flags import reach, tail
 from flags.models import (
     EvaluationBucket,
@@ -40,6 +38,8 @@ from flags.models import (
     FlagUsageDay,
     UnknownFlagDay,
 )
+from lib import sql
+from tenancy.models import Plan
 
 logger = logging.getLogger(__name__)
 

@@ -14,14 +14,14 @@ from datetime import UTC, date, datetime, timedelta
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
-from core.errors import ApiError, NotFound
-from core.identifiers import flag_key_require, public_id_require, public_id_shaped
-from core.models import Organization
-from core.process_cache import ProcessCache
-from core.windows import days_ending
 from flags import tail
 from flags.evaluation import CompiledFlag
 from flags.models import Environment, Flag, FlagEnvironment, FlagUsageDay, Project, SdkKey
+from lib.errors import ApiError, NotFound
+from lib.identifiers import flag_key_require, public_id_require, public_id_shaped
+from lib.process_cache import ProcessCache
+from lib.windows import days_ending
+from tenancy.models import Organization
 
 # Seed 002: "Defaults to 29 days ago" and "Maximum range is 90 days" (both ends included).
 # The contract: `from` defaults to 29 days before `to`, i.e. the 30 days ending at `to`.

@@ -8,11 +8,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core import keys
-from core.audit import SYSTEM, Actor
-from core.errors import ApiError, NotFound
-from core.identifiers import key_prefix_shaped
-from core.models import Organization
 from events.models import Product
 from flags import definitions
 from flags.definitions import EnvironmentSettings
@@ -21,6 +16,11 @@ from flags.ofrep_auth import forget_cached_keys
 from flags.selectors import forget_compiled_flags
 from flags.snapshots import audit_project_change as _audit
 from flags.snapshots import environment_snapshot, flag_snapshot, project_snapshot, sdk_key_snapshot, settings_snapshot
+from lib.errors import ApiError, NotFound
+from lib.identifiers import key_prefix_shaped
+from tenancy import keys
+from tenancy.audit import SYSTEM, Actor
+from tenancy.models import Organization
 
 SDK_KEY_PREFIX = "sdk"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.audit import Actor, audit_record
 from flags.models import Environment, Flag, FlagEnvironment, Project, SdkKey
+from tenancy.audit import Actor, audit_record
 
 
 def project_snapshot(project: Project) -> dict:

@@ -25,10 +25,9 @@ from datetime import date, datetime
 from django.db import connections
 from django.db.models import Count, Max, Sum
 
-from core import sql
-from core.replica import current_read_alias
 from events import sql as events_sql
 from events.models import License
+from flags import sql as flags_sql
 from flags.models import (
     EvaluationBucketCount,
     Flag,
@@ -40,6 +39,7 @@ from flags.models import (
     FlagUsageDay,
     Reason,
 )
+from lib.replica import current_read_alias
 
 RULE_MATCH = {Reason.TARGETING_MATCH, Reason.SPLIT}
 DEFAULTED = {Reason.DEFAULT, Reason.STATIC, Reason.DISABLED}
@@ -149,7 +149,7 @@ def subjects(
 ) -> Subjects:
     """One grouped read of the unrolled days' raw rows, then index probes of the rolled key and license days.
 
-    On PostgreSQL one statement does it all in the database (``sql.unrolled_subjects_sql``);
+    On PostgreSQL one statement does it all in the database (``flags_sql.unrolled_subjects_sql``);
     ``totals_cover_window`` (the window holds every kept license day of the flag) lets it read
     the per-license totals instead of probing the license days. Elsewhere the probes go by IN
     lists of distinct subjects (an index seek each on the key and license days' primary keys)
@@ -198,7 +198,7 @@ def subjects(
 
 
 def _subjects_in_database(connection, *, totals_cover_window: bool, **params) -> Subjects:
-    statement = sql.unrolled_subjects_sql(
+    statement = flags_sql.unrolled_subjects_sql(
         evaluation=FlagEvaluation,
         key_day=FlagKeyDay,
         license_day=FlagLicenseDay,
@@ -255,7 +255,7 @@ def _new_subjects(model, subject: str, pairs: set[tuple[str, object]], window: d
     seen_at_all: set[object] = set()
     for chunk in _chunks(pairs):
         if connection.vendor == "postgresql":
-            statement = sql.subjects_seen_sql(
+            statement = flags_sql.subjects_seen_sql(
                 subject_days=model, subject=subject, subject_type="text" if subject == "targeting_key" else "bigint"
             )
             bounds = [window["flag_id"], window["environment_id"], window["day__gte"], window["day__lte"]]

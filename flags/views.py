@@ -15,21 +15,21 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from core.audit import Actor, audit_entries
-from core.console import can_edit, console_window, membership_get, or_404
-from core.errors import ApiError
-from core.freshness import counted_through_label
-from core.replica import READ_SOURCE_HEADER, on_replica
-from core.windows import days_ending
 from flags import effect, exposure, forms, health, recording, selectors, services
 from flags.evaluation import value_key
 from flags.forms import SettingsForm, VariantsForm
 from flags.models import Flag
+from lib.errors import ApiError
+from lib.freshness import counted_through_label
+from lib.replica import READ_SOURCE_HEADER, on_replica
+from lib.windows import days_ending
+from tenancy.audit import Actor, audit_entries
+from tenancy.console import can_edit, console_window, membership_get, or_404
 
 WINDOW_PRESETS = (7, 30, 90)
 LICENSES_PER_PAGE = 25
 BAR_COLORS = ("#4f46e5", "#0ea5e9", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6")
-# No window in the URL: the 30 days ending today (UTC), sent explicitly (core.console.console_window).
+# No window in the URL: the 30 days ending today (UTC), sent explicitly (tenancy.console.console_window).
 DEFAULT_PRESET = 30
 
 
@@ -271,7 +271,7 @@ HISTORY_PER_PAGE = 50
 
 
 def _editor(request, context: dict) -> None:
-    """A viewer's page shows no edit forms; their writes never get here (core.permissions refuses them)."""
+    """A viewer's page shows no edit forms; their writes never get here (tenancy.permissions refuses them)."""
     context["can_edit"] = can_edit(context["membership"])
 
 

@@ -37,7 +37,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
-    "core",  # the tenancy core (app label "packedge": its tables keep their names)
+    "tenancy",  # the tenancy core (app label "packedge": its tables keep their names)
     "events",
     "analytics",
     "flags",
@@ -46,10 +46,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "flags.cors.OfrepCorsMiddleware",  # first: its headers reach every /ofrep/ response, 503 and 500 included
-    "core.middleware.DatabaseUnavailableMiddleware",
+    "lib.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "core.middleware.ContentSecurityPolicyMiddleware",  # the console's pages (HTML responses only)
-    "core.middleware.NulCharacterMiddleware",  # ?anything=%00 is a 400, whichever view reads it
+    "lib.middleware.ContentSecurityPolicyMiddleware",  # the console's pages (HTML responses only)
+    "lib.middleware.NulCharacterMiddleware",  # ?anything=%00 is a 400, whichever view reads it
     # Serves /static/ (the JS SDK, the console's CSS) from the app server itself,
     # with Access-Control-Allow-Origin: * so customers' sites can load the SDK.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -58,7 +58,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "core.permissions.ViewerReadOnlyMiddleware",  # a viewer's POST to any organization page is a 403
+    "tenancy.permissions.ViewerReadOnlyMiddleware",  # a viewer's POST to any organization page is a 403
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "flags.middleware.SdkKeyUsageMiddleware",  # the console's "last used" of SDK keys
@@ -71,7 +71,7 @@ MIDDLEWARE = [
 MACHINE_PATH_PREFIXES = ("/public/", "/ofrep/")
 MACHINE_MIDDLEWARE = [
     "flags.cors.OfrepCorsMiddleware",
-    "core.middleware.DatabaseUnavailableMiddleware",
+    "lib.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "events.middleware.CorsMiddleware",
     # Sets Content-Length: without it gunicorn answers chunked, which minimal
@@ -110,7 +110,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# Optional streaming replica (docs/SCALING.md): read-only answers opt in through core.replica.on_replica
+# Optional streaming replica (docs/SCALING.md): read-only answers opt in through lib.replica.on_replica
 # and fall back to the primary when it is down or more than REPLICA_MAX_LAG_SECONDS behind.
 REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=10.0)
 # DATABASE_REPLICA_URLS: several replicas, comma-separated (aliases replica, replica_2, …); reads take turns.
@@ -125,7 +125,7 @@ for _alias, _url in zip(READ_REPLICA_ALIASES, _REPLICA_URLS, strict=True):
     DATABASES[_alias]["CONN_HEALTH_CHECKS"] = True
     # Tests read the primary's test database through the alias, never a database of their own.
     DATABASES[_alias]["TEST"] = {"MIRROR": "default"}
-DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
+DATABASE_ROUTERS = ["lib.replica.ReplicaRouter"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The reach tables' unique constraints carry a covering column (INCLUDE) for index-only
     # scans on PostgreSQL. Django skips such constraints on SQLite, whose fold and rollup
@@ -165,35 +165,35 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024 + 1024
 OFREP_MIN_POLLING_INTERVAL_MS = env.int("OFREP_MIN_POLLING_INTERVAL_MS", default=30_000)
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["core.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.IsAuthenticatedWriter"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenancy.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenancy.permissions.IsAuthenticatedWriter"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],  # parse failures are 400s, never 500s
-    "EXCEPTION_HANDLER": "core.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["lib.parsers.StrictJSONParser"],  # parse failures are 400s, never 500s
+    "EXCEPTION_HANDLER": "lib.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 
-# Requests per identity, counted by core.ratelimit in the cache (shared by every
+# Requests per identity, counted by lib.ratelimit in the cache (shared by every
 # worker when CACHE_URL points at Redis): ingestion per public key, OFREP per SDK key.
 RATE_LIMITS = {
     "ingest": env.str("INGEST_RATE_LIMIT", default="1000/s"),
     "ofrep": env.str("OFREP_RATE_LIMIT", default="2000/s"),
     "flag_evaluations": env.str("FLAG_EVALUATIONS_RATE_LIMIT", default="100/s"),  # SDK count buckets, per SDK key
-    # Failed sign-ins (console and admin), only failures count (core.login_throttle): per username and
+    # Failed sign-ins (console and admin), only failures count (tenancy.login_throttle): per username and
     # address pair, a slower cap per username from any address, and per address.
     "login": env.str("LOGIN_RATE_LIMIT", default="5/15min"),
     "login_user": env.str("LOGIN_USER_RATE_LIMIT", default="100/h"),
     "login_ip": env.str("LOGIN_IP_RATE_LIMIT", default="20/15min"),
     # Requests with unknown or malformed public keys (ingestion) and SDK keys (OFREP, buckets), per
-    # client address (core.ratelimit.INVALID_KEY_SCOPE); only such requests count and are refused.
+    # client address (lib.ratelimit.INVALID_KEY_SCOPE); only such requests count and are refused.
     "invalid_key": env.str("INVALID_KEY_RATE_LIMIT", default="60/min"),
 }
 # Behind a reverse proxy (BEHIND_PROXY=1): trust its X-Forwarded-For for the client address and
 # its X-Forwarded-Proto for HTTPS. Never set it when clients reach gunicorn directly: they could forge both.
 BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
 
-# How long a worker process trusts what it looked up (core.process_cache): a
+# How long a worker process trusts what it looked up (lib.process_cache): a
 # product's public key, an SDK key and an environment's flags. A change made in
 # the same process is seen at once; other processes see it within this many seconds.
 PRODUCT_CACHE_SECONDS = env.float("PRODUCT_CACHE_SECONDS", default=30.0)
@@ -219,12 +219,12 @@ SPECTACULAR_SETTINGS = {
     # two enums are named "type": a flag's and an audit log actor's
     "ENUM_NAME_OVERRIDES": {
         "TypeEnum": "flags.models.Flag.Type",
-        "AuditActorTypeEnum": "core.models.AuditEntry.ActorType",
+        "AuditActorTypeEnum": "tenancy.models.AuditEntry.ActorType",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "events.public_apis.openapi_paths",  # ingestion is plain Django views (the hot path), described by hand
-        "core.openapi.envelope_and_errors",  # the {"data": …} envelope and the error responses of every /v1 operation
+        "lib.openapi.envelope_and_errors",  # the {"data": …} envelope and the error responses of every /v1 operation
         "flags.ofrep_openapi.openapi_paths",  # OFREP: plain Django views too, described by hand
         "flags.openapi.openapi_paths",  # the OFREP configuration and the SDK's count buckets
         "flags.ofrep_tracking.openapi_paths",  # OpenFeature tracking events (POST /ofrep/v1/track)
@@ -254,7 +254,7 @@ GROUP_COMMIT_MAX_EVENTS = env.int("GROUP_COMMIT_MAX_EVENTS", default=64)
 DATABASE_RETRY_AFTER_SECONDS = env.int("DATABASE_RETRY_AFTER_SECONDS", default=5)
 
 # Where the SDK snippets shown in the console point (e.g. https://edge.example.net). Unset:
-# the address the console itself was opened at (core.base_url), so that a pasted snippet
+# the address the console itself was opened at (lib.base_url), so that a pasted snippet
 # reaches the server that showed it.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
 
@@ -334,7 +334,7 @@ CELERY_BEAT_SCHEDULE = {
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=400)
 EVENT_PARTITION_MONTHS_AHEAD = env.int("EVENT_PARTITION_MONTHS_AHEAD", default=3)
 # The worker keeps them ("maintain-event-partitions" in CELERY_BEAT_SCHEDULE above).
-# With Redis, core.ratelimit counts in each process and adds to the shared count in batches:
+# With Redis, lib.ratelimit counts in each process and adds to the shared count in batches:
 # after this share of a limit's allowance or this many seconds, whichever comes first. Across
 # N web processes a limit can be exceeded by at most N × the share (README, "Scale-out").
 RATE_LIMIT_LOCAL_SHARE = env.float("RATE_LIMIT_LOCAL_SHARE", default=0.01)

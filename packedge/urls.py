@@ -22,7 +22,7 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="openapi-schema", authentication_classes=[], permission_classes=[]),
         name="api-docs",
     ),
-    path("", include("core.urls")),
+    path("", include("tenancy.urls")),
     path("", include("events.urls")),
     path("", include("flags.urls")),
     path("", include("analytics.urls")),

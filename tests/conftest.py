@@ -13,10 +13,10 @@ from django.core.cache import cache
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from core import services
-from core.models import Membership, Plan
-from core.process_cache import process_caches_clear
-from tests.core.factories import OrganizationFactory, UserFactory, ensure_plans
+from lib.process_cache import process_caches_clear
+from tenancy import services
+from tenancy.models import Membership, Plan
+from tests.tenancy.factories import OrganizationFactory, UserFactory, ensure_plans
 
 # Playwright's sync API runs an event loop in the test thread; Django refuses
 # ORM calls from such a thread unless told the loop is not ours to worry about.
@@ -153,7 +153,7 @@ def fast_password_hashing():
 
 @pytest.fixture(scope="session", autouse=True)
 def audit_log_erasable_by_the_test_flush():
-    """PostgreSQL refuses TRUNCATE of the audit log (core migration 0005) unless ``packedge.audit_erase``
+    """PostgreSQL refuses TRUNCATE of the audit log (the tenancy migration 0005) unless ``packedge.audit_erase``
     is on for the transaction: the flush that ends each transactional test sets it, as an
     organization's deletion does. Nothing else in the suite may empty the log."""
     from django.db.backends.postgresql.operations import DatabaseOperations

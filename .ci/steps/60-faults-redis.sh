@@ -8,7 +8,7 @@ if ! command -v redis-server >/dev/null; then
   apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
 fi
 export SECRET_KEY=ci-faults REDIS_FAULT_PORT=8291
-TESTS="tests/core/test_redis_down.py tests/analytics/test_worker_crash.py"
+TESTS="tests/packedge/test_redis_down.py tests/analytics/test_worker_crash.py"
 # SQLite: the in-process cases (the worker case needs PostgreSQL and skips).
 timeout 300 .venv/bin/python -m pytest -q -p no:cacheprovider $TESTS
 # PostgreSQL: a private cluster, so that a killed worker never touches a shared server.

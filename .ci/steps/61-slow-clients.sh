@@ -9,4 +9,4 @@ if [ ! -x /usr/sbin/nginx ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
 fi
 SLOW_CLIENT_TESTS=1 SECRET_KEY=ci-slow-clients timeout 300 \
-  .venv/bin/python -m pytest -q -p no:cacheprovider -p no:xdist tests/core/test_slow_clients.py
+  .venv/bin/python -m pytest -q -p no:cacheprovider -p no:xdist tests/packedge/test_slow_clients.py

@@ -21,7 +21,7 @@ from analytics.feature_usage.report import (
     license_rows,
     read_snapshot,
 )
-from core.errors import ApiError
+from lib.errors import ApiError
 
 CSV_TABLES = ("features", "licenses", "domains")
 CSV_COLUMNS = {

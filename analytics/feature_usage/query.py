@@ -8,16 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from core.errors import ApiError, NotFound
-from core.identifiers import public_id_shaped
-from core.models import Organization
-from core.text import has_control_characters
-from core.windows import days_ending
 from events.models import (
     EVENT_NAME_MAX_LENGTH,
     License,
     Product,
 )
+from lib.errors import ApiError, NotFound
+from lib.identifiers import public_id_shaped
+from lib.text import has_control_characters
+from lib.windows import days_ending
+from tenancy.models import Organization
 
 # The contract (docs/api/contract.md): `from` defaults to `to` − 30 days, i.e. the 31 days ending at `to`.
 DEFAULT_WINDOW_DAYS = 31

@@ -26,9 +26,9 @@ from analytics.feature_usage.sources import (
     merge_tail,
     tail_rows,
 )
-from core.errors import ApiError
-from core.replica import current_read_alias
 from events.models import License, Product
+from lib.errors import ApiError
+from lib.replica import current_read_alias
 
 TOP_FEATURES = 12
 TOP_LICENSES = 10

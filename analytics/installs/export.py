@@ -8,7 +8,7 @@ import io
 from analytics.feature_usage.export import csv_cell
 from analytics.feature_usage.query import FeatureUsageQuery
 from analytics.installs.report import FeedbackQuery, installs, installs_feedback
-from core.errors import ApiError
+from lib.errors import ApiError
 
 CSV_TABLES = ("days", "reasons", "feedback", "php", "wp", "plugins", "licenses")
 FEEDBACK_CSV_MAX_ROWS = 10_000  # the uninstalls the API's pages serve: a spreadsheet, not a dump

@@ -35,9 +35,9 @@ from analytics.installs.models import (
     Uninstall,
     UninstallDayCount,
 )
-from core import sql as core_sql
 from events.models import Event, Product
 from events.selectors import events_committed_through, first_event_above
+from lib import sql as core_sql
 
 # Lifecycle events per committed step: a large backlog drains in steps that each shrink the tail.
 FOLD_STEP_EVENTS = 20000

@@ -26,7 +26,7 @@ from analytics.installs.models import (
     REASON_MAX_LENGTH,
     VERSION_MAX_LENGTH,
 )
-from core.text import has_control_characters
+from lib.text import has_control_characters
 
 INSTALL_EVENTS = ("product.installed", "product.activated")
 UNINSTALL_EVENTS = ("product.uninstalled", "product.deactivated")

@@ -28,9 +28,9 @@ from analytics.installs.models import (
     Uninstall,
     UninstallDayCount,
 )
-from core.errors import ApiError
-from core.text import has_control_characters
 from events.models import License, Product
+from lib.errors import ApiError
+from lib.text import has_control_characters
 
 TOP_VALUES = 20
 TOP_LICENSES = 50

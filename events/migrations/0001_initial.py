@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import core.keys
+import tenancy.keys
 from django.db import migrations, models
 
 
@@ -19,9 +19,9 @@ class Migration(migrations.Migration):
             name='Product',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=core.keys.new_product_id, editable=False, max_length=40, unique=True)),
+                ('public_id', models.CharField(default=tenancy.keys.new_product_id, editable=False, max_length=40, unique=True)),
                 ('name', models.CharField(max_length=200)),
-                ('public_key', models.CharField(default=core.keys.new_public_key, max_length=40, unique=True)),
+                ('public_key', models.CharField(default=tenancy.keys.new_public_key, max_length=40, unique=True)),
                 ('timezone', models.CharField(default='UTC', help_text='IANA name; Feature Usage days and hours.', max_length=64)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='products', to='packedge.organization')),
@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
             name='License',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=core.keys.new_license_id, editable=False, max_length=40, unique=True)),
+                ('public_id', models.CharField(default=tenancy.keys.new_license_id, editable=False, max_length=40, unique=True)),
                 ('key', models.CharField(max_length=200)),
                 ('customer_email', models.EmailField(blank=True, max_length=254)),
                 ('status', models.CharField(choices=[('active', 'Active'), ('expired', 'Expired'), ('revoked', 'Revoked')], default='active', max_length=10)),

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import core.keys
+import tenancy.keys
 from django.db import migrations, models
 
 
@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
             name='Project',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=core.keys.new_project_id, editable=False, max_length=40, unique=True)),
+                ('public_id', models.CharField(default=tenancy.keys.new_project_id, editable=False, max_length=40, unique=True)),
                 ('name', models.CharField(max_length=200)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='projects', to='packedge.organization')),
@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
             name='Flag',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=core.keys.new_flag_id, editable=False, max_length=40, unique=True)),
+                ('public_id', models.CharField(default=tenancy.keys.new_flag_id, editable=False, max_length=40, unique=True)),
                 ('key', models.CharField(max_length=100)),
                 ('type', models.CharField(choices=[('boolean', 'Boolean'), ('string', 'String'), ('number', 'Number'), ('object', 'Object')], max_length=10)),
                 ('description', models.CharField(blank=True, max_length=500)),
@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
             name='Environment',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=core.keys.new_environment_id, editable=False, max_length=40, unique=True)),
+                ('public_id', models.CharField(default=tenancy.keys.new_environment_id, editable=False, max_length=40, unique=True)),
                 ('name', models.CharField(max_length=100)),
                 ('config_version', models.BigIntegerField(default=1, editable=False)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),

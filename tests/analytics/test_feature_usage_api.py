@@ -90,7 +90,7 @@ def test_it_answers_404_for_another_organizations_product_or_license(api, outsid
     assert response.status_code == 404
     assert response.json()["error"]["message"].startswith("license_id:")
     assert api.get(url(shop, query=f"{WINDOW}&license_id=lic_nope")).status_code == 404
-    # A NUL in any query parameter is a bad request (core.middleware.NulCharacterMiddleware), not a lookup.
+    # A NUL in any query parameter is a bad request (lib.middleware.NulCharacterMiddleware), not a lookup.
     assert api.get(url(shop, query=f"{WINDOW}&license_id=lic_%00")).status_code == 400
     assert api.get(url(shop, query=f"{WINDOW}&license_id=" + "x" * 500)).status_code == 404
     assert api.get("/v1/products/prd_nope/analytics/feature-usage").status_code == 404

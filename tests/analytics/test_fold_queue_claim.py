@@ -14,7 +14,7 @@ from celery.beat import ScheduleEntry, Scheduler
 
 from analytics import tasks
 from packedge.celery import app as celery_app
-from tests.core.test_ratelimit_redis import REDIS_URL
+from tests.lib.test_ratelimit_redis import REDIS_URL
 from tests.live.servers import redis_available
 
 pytestmark = pytest.mark.skipif(not redis_available(REDIS_URL), reason=f"no Redis at {REDIS_URL}")

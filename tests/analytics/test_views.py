@@ -133,7 +133,7 @@ def test_every_window_and_filter_shows_what_the_api_answers(client, owner, org, 
     assert response.status_code == 200
     data = response.context["data"]
     api_params = {k: v for k, v in params.items() if k != "days"}
-    # "N days" is the N days ending today, both included (core.windows): 90 → today − 89 … today;
+    # "N days" is the N days ending today, both included (lib.windows): 90 → today − 89 … today;
     # the default preset, 30 days, sends its window too (the API's own default is 31 days).
     days = 90 if params.get("days") == "90" else (30 if not {"from", "to"} & set(params) else None)
     if days:

@@ -223,10 +223,10 @@ def setup_world() -> dict:
     import django
 
     django.setup()
-    from core import services as tenancy
-    from core.models import Plan
     from events import services as events
     from flags import services as flags
+    from tenancy import services as tenancy
+    from tenancy.models import Plan
 
     organization = tenancy.organization_create(name="Cluster", slug="cluster", plan=Plan.objects.get(slug="pro"))
     _, api_key = tenancy.api_key_create(organization=organization)

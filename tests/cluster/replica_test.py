@@ -230,9 +230,9 @@ def setup_world() -> dict:
 
     django.setup()
     redis.Redis.from_url(REDIS_URL).flushdb()
-    from core import services as tenancy
-    from core.models import Plan
     from events import services as events
+    from tenancy import services as tenancy
+    from tenancy.models import Plan
 
     organization = tenancy.organization_create(name="Replica", slug="replica", plan=Plan.objects.get(slug="pro"))
     _, api_key = tenancy.api_key_create(organization=organization)
@@ -309,8 +309,8 @@ def oracle(product: dict, *, on: str) -> dict:
     from django.core.serializers.json import DjangoJSONEncoder
     from django.db import transaction
 
-    from core.replica import REPLICA_ALIAS, _read_alias
     from events.models import Product
+    from lib.replica import REPLICA_ALIAS, _read_alias
     from tests.analytics.oracle import naive_feature_usage
 
     date_from, date_to = window()
@@ -364,7 +364,7 @@ class Checker:
 
     def check_counted_through(self, body: dict, replayed: datetime) -> None:
         """Paused under load, the standby is behind: the answer is counted through its last replayed commit."""
-        from core.freshness import iso_utc
+        from lib.freshness import iso_utc
 
         through = body.get("countedThrough")
         if through == iso_utc(replayed):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from core.models import ApiKey
+from tenancy.models import ApiKey
 
 pytestmark = pytest.mark.django_db
 

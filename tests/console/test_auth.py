@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from core import services
-from tests.core.factories import OrganizationFactory, UserFactory
+from tenancy import services
+from tests.tenancy.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

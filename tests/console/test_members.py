@@ -9,8 +9,8 @@ from django.core import mail
 from django.test import override_settings
 from django.utils import timezone
 
-from core import keys, services
-from core.models import ApiKey, AuditEntry, Invitation, Membership
+from tenancy import keys, services
+from tenancy.models import ApiKey, AuditEntry, Invitation, Membership
 
 
 def _invite(client, org, email="carol@example.com", role="member"):

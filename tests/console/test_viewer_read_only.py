@@ -14,11 +14,11 @@ import pytest
 from django.apps import apps
 from django.urls import URLResolver, get_resolver
 
-from core import services
-from core.models import Membership
-from tests.core.factories import UserFactory
+from tenancy import services
+from tenancy.models import Membership
 from tests.events.factories import LicenseFactory, ProductFactory
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
+from tests.tenancy.factories import UserFactory
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
 # Routes no organization member writes to as a member: signing in and out, accepting an

@@ -22,14 +22,14 @@ from pathlib import Path
 import pytest
 from openfeature import api as openfeature
 
-from core import keys, services
-from core.models import Membership
 from events.models import Event
 from flags import recording
 from flags.models import SdkKey
-from tests.core.factories import OrganizationFactory, UserFactory
+from tenancy import keys, services
+from tenancy.models import Membership
 from tests.events.factories import ProductFactory
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
+from tests.tenancy.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

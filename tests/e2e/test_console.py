@@ -15,15 +15,15 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from core import services
-from core.models import Membership
 from events.models import License
 from flags.models import Reason
 from flags.rollup import rollup_days
 from flags.selectors import utc_today
-from tests.core.factories import OrganizationFactory, UserFactory
+from tenancy import services
+from tenancy.models import Membership
 from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key, evaluation
+from tests.tenancy.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -173,7 +173,7 @@ def test_a_vendor_reads_feature_usage_and_flag_usage_in_the_browser(live_server,
         usage_path,
         {"from": page.locator("input[name=from]").input_value(), "to": page.locator("input[name=to]").input_value()},
     )["data"]
-    # "7 days" is the 7 days ending today, today included (core.console.console_window): to − from = 6.
+    # "7 days" is the 7 days ending today, today included (tenancy.console.console_window): to − from = 6.
     assert (date_span := (datetime.fromisoformat(week["to"]) - datetime.fromisoformat(week["from"])).days) == 6, (
         date_span
     )

@@ -16,12 +16,12 @@ from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.flag_evaluation import Reason as SdkReason
 
-from core import services
-from core.models import Membership
 from flags import recording
 from flags.evaluation import rollout_variant
-from tests.core.factories import OrganizationFactory, UserFactory
+from tenancy import services
+from tenancy.models import Membership
 from tests.flags.factories import ProjectFactory, environment_with_key
+from tests.tenancy.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

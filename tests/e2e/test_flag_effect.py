@@ -13,13 +13,13 @@ from urllib.parse import urlencode
 
 import pytest
 
-from core import services
-from core.models import Membership
 from events.models import Event
 from flags import services as flag_services
-from tests.core.factories import OrganizationFactory, UserFactory
+from tenancy import services
+from tenancy.models import Membership
 from tests.e2e.test_sdk import site  # noqa: F401 - the customer's site fixture (another origin)
 from tests.flags.effect_world import D1, effect_world
+from tests.tenancy.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,15 +13,15 @@ from urllib.parse import urlencode
 
 import pytest
 
-from core import services
-from core.models import Membership
 from flags import recording
 from flags.models import Reason
 from flags.rollup import rollup_run
 from flags.selectors import utc_today
-from tests.core.factories import OrganizationFactory, UserFactory
+from tenancy import services
+from tenancy.models import Membership
 from tests.events.factories import LicenseFactory, ProductFactory
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
+from tests.tenancy.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

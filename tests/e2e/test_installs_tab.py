@@ -10,10 +10,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from core import services
-from core.models import Membership
-from tests.core.factories import OrganizationFactory, UserFactory
+from tenancy import services
+from tenancy.models import Membership
 from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
+from tests.tenancy.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from core import services
-from core.models import Membership
-from tests.core.factories import OrganizationFactory, UserFactory
+from tenancy import services
+from tenancy.models import Membership
 from tests.flags.factories import ProjectFactory, boolean_flag
+from tests.tenancy.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from events.models import Event
-from tests.core.factories import OrganizationFactory
 from tests.events.factories import LicenseFactory, ProductFactory
+from tests.tenancy.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SDK_DIR = Path(__file__).resolve().parents[2] / "static" / "sdk"

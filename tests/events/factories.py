@@ -4,7 +4,7 @@ import factory
 from django.utils import timezone
 
 from events.models import Event, EventUuid, License, Product
-from tests.core.factories import OrganizationFactory
+from tests.tenancy.factories import OrganizationFactory
 
 
 class ProductFactory(factory.django.DjangoModelFactory):

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.models import AuditEntry
 from events.models import Product
+from tenancy.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -18,8 +18,8 @@ from events import group_commit, ingestion
 from events.group_commit import GroupCommitter
 from events.ingestion import IncomingEvent, IngestError
 from events.models import Event
-from tests.core.factories import OrganizationFactory
 from tests.events.factories import ProductFactory
+from tests.tenancy.factories import OrganizationFactory
 
 postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="group commit runs on PostgreSQL only")
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

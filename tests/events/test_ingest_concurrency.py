@@ -9,8 +9,8 @@ import urllib.request
 import pytest
 
 from events.models import Event
-from tests.core.factories import OrganizationFactory
 from tests.events.factories import ProductFactory
+from tests.tenancy.factories import OrganizationFactory
 
 
 def paying_organization():

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from analytics.counters import unfolded_events
 from events.models import Event, License, Product
-from tests.core.factories import ensure_plans
+from tests.tenancy.factories import ensure_plans
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""Unknown public keys are throttled per client address (core.ratelimit, scope ``invalid_key``)."""
+"""Unknown public keys are throttled per client address (lib.ratelimit, scope ``invalid_key``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from core import keys
 from events.models import Event
+from tenancy import keys
 
 pytestmark = pytest.mark.django_db
 URL = "/public/v1/event"

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from core import services as core_services
-from core.models import Membership
 from flags import recording
-from tests.core.factories import UserFactory
+from tenancy import services as core_services
+from tenancy.models import Membership
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
+from tests.tenancy.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)

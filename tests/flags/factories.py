@@ -6,7 +6,7 @@ import factory
 
 from flags import services
 from flags.models import Environment, FlagEvaluation, Project, Reason
-from tests.core.factories import OrganizationFactory
+from tests.tenancy.factories import OrganizationFactory
 
 
 class ProjectFactory(factory.django.DjangoModelFactory):

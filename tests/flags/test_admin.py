@@ -34,8 +34,8 @@ def test_staff_revoke_sdk_keys(staff_client, org):
 
 
 def test_staff_changes_to_flags_and_keys_are_in_the_audit_log_with_staff_as_actor(staff_client, org):
-    from core.models import AuditEntry
     from flags.models import Flag
+    from tenancy.models import AuditEntry
 
     project = ProjectFactory(organization=org)
     environment, _ = environment_with_key(project)
@@ -55,7 +55,7 @@ def test_staff_changes_to_flags_and_keys_are_in_the_audit_log_with_staff_as_acto
 
 
 def deleted_entries(target_id: str):
-    from core.models import AuditEntry
+    from tenancy.models import AuditEntry
 
     return list(
         AuditEntry.objects.filter(target_id=target_id, action__endswith=".deleted").values_list(

@@ -6,9 +6,9 @@ import re
 import pytest
 from django.test import override_settings
 
-from core import keys
-from core.models import AuditEntry
 from flags.models import SdkKey
+from tenancy import keys
+from tenancy.models import AuditEntry
 from tests.events.factories import ProductFactory
 from tests.flags.factories import boolean_flag, environment_with_key
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.models import AuditEntry
 from flags.models import Flag, FlagEnvironment
+from tenancy.models import AuditEntry
 from tests.flags.console_helpers import field_errors, signed_in
 from tests.flags.factories import boolean_flag
 

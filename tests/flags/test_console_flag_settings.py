@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.models import AuditEntry
 from flags import services
 from flags.models import Flag
+from tenancy.models import AuditEntry
 from tests.flags.console_helpers import field_errors, signed_in, variant_fields
 from tests.flags.factories import boolean_flag
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.audit import Actor
 from flags import services
+from tenancy.audit import Actor
 from tests.flags.console_helpers import signed_in
 from tests.flags.factories import ProjectFactory
 

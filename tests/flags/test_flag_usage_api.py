@@ -4,9 +4,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from core.errors import ApiError, NotFound
 from flags.models import FlagUsageDay
 from flags.selectors import FlagUsageQuery, flag_usage, parse_flag_usage_query, utc_today
+from lib.errors import ApiError, NotFound
 from tests.flags.factories import ProjectFactory, environment_with_key
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +40,7 @@ def test_it_answers_seed_002s_shape_with_rows_ascending_and_empty_days_omitted(a
     response = get(api, project, production.public_id)
     assert response.status_code == 200
     body = response.json()
-    assert body.pop("countedThrough")  # tests/core/test_freshness.py has its value
+    assert body.pop("countedThrough")  # tests/packedge/test_freshness.py has its value
     assert body == {
         "flagKey": "new-checkout",
         "environmentId": production.public_id,
@@ -94,7 +94,7 @@ def test_from_and_to_bound_the_rows_inclusively(api, world):
     ],
 )
 def test_from_is_clamped_to_the_plans_retention(api, org, world, plan, back, clamped, effective_back):
-    from core.models import Plan
+    from tenancy.models import Plan
 
     org.plan = Plan.objects.get(slug=plan)
     org.save()

@@ -20,7 +20,7 @@ def test_it_lists_each_flag_and_environment_served_with_its_variants(api, shop):
     assert response.status_code == 200
     # LIC-A: on twice on D1, off on D2 (its error serves no variant), on on D3 at 08:00.
     body = response.json()
-    assert body.pop("countedThrough")  # tests/core/test_freshness.py has its value
+    assert body.pop("countedThrough")  # tests/packedge/test_freshness.py has its value
     assert body == {
         "data": [
             {

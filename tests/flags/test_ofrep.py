@@ -178,7 +178,7 @@ def test_it_refuses_missing_or_unknown_keys_with_401(checkout, header):
 
 
 def test_a_revoked_key_is_refused_with_403(sdk, keyed, checkout, environment):
-    from core import keys
+    from tenancy import keys
 
     services.sdk_key_revoke(environment=environment, prefix=keys.display_prefix(keyed[1]))
     assert evaluate(sdk, "new-checkout").status_code == 403

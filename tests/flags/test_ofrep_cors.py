@@ -9,8 +9,8 @@ from django.core.cache import cache
 from django.db import OperationalError
 
 from flags import ofrep_auth
-from tests.core.test_wsgi import call
 from tests.flags.factories import boolean_flag, environment_with_key
+from tests.packedge.test_wsgi import call
 
 pytestmark = pytest.mark.django_db
 

@@ -30,10 +30,10 @@ PG_PORT = 8451
 HTTP_PORT = 8452
 CLIENTS = 4
 SEED = """
-from core import services
-from core.models import Plan
+from tenancy import services
+from tenancy.models import Plan
 from flags import services as flags
-from tests.core.factories import ensure_plans
+from tests.tenancy.factories import ensure_plans
 ensure_plans()
 org = services.organization_create(name="Fault", plan=Plan.objects.get(slug="pro"))
 project = flags.project_create(organization=org, name="Fault")

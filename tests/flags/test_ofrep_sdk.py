@@ -225,7 +225,7 @@ def test_the_configuration_answers_plain_http_with_an_etag(live_server, setup):
 
 
 def test_the_stock_sdk_is_refused_with_a_revoked_key(client, setup):
-    from core import keys
+    from tenancy import keys
 
     _, environment, raw_key = setup
     services.sdk_key_revoke(environment=environment, prefix=keys.display_prefix(raw_key))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from core import keys
+from tenancy import keys
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
 
 pytestmark = pytest.mark.django_db

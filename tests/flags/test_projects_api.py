@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from core import keys
 from flags.models import Environment, Project, SdkKey
+from tenancy import keys
 from tests.flags.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db

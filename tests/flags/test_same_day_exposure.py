@@ -86,7 +86,7 @@ def get(api, project, environment, report, **params):
 
 
 def figures(response) -> dict:
-    """The answer without its countedThrough, the moment of each read (tests/core/test_freshness.py)."""
+    """The answer without its countedThrough, the moment of each read (tests/packedge/test_freshness.py)."""
     body = response.json()
     assert body.pop("countedThrough")
     return body

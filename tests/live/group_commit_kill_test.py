@@ -140,7 +140,7 @@ def main() -> int:
         manage(env, "migrate", "--no-input", "-v0")
         public_key = django_script(
             env,
-            "from tests.core.factories import OrganizationFactory\n"
+            "from tests.tenancy.factories import OrganizationFactory\n"
             "from tests.events.factories import ProductFactory\n"
             "print(ProductFactory(organization=OrganizationFactory()).public_key)\n",
         ).strip()

@@ -77,9 +77,9 @@ FLAGS: dict[str, tuple[str, dict, dict, str | None]] = {
 
 SEED = """
 import json
-from core.models import Organization
+from tenancy.models import Organization
 from flags import services
-from core import keys
+from tenancy import keys
 org = Organization.objects.get(slug="openfeature")
 project = services.project_create(organization=org, name="Shop")
 environment, sdk_key = services.environment_create(project=project, name="production")

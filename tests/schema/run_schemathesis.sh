@@ -28,7 +28,7 @@ SDK_KEY_FILE=$WORKDIR/sdk-key .venv/bin/python - <<'PY'
 import django, os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "packedge.settings")
 django.setup()
-from core.models import Organization
+from tenancy.models import Organization
 from events import services as events
 from flags import services as flags
 org = Organization.objects.get(slug="schemathesis")

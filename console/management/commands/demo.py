@@ -5,10 +5,10 @@ from django.db import transaction
 
 from analytics.counters import counters_rebuild
 from analytics.installs.fold import installs_rebuild
-from core.demo import demo_organization_create
 from events import demo as events_demo
 from events.models import Product
 from flags import demo as flags_demo
+from tenancy.demo import demo_organization_create
 
 
 class Command(BaseCommand):

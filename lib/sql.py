@@ -1,0 +1,134 @@
+"""Database-specific SQL shared by the apps: quoting, locks, generic inserts and upserts.
+
+Identifiers always come from model metadata and are quoted here (``qn``, ``table``,
+``column``). Statements that belong to one app live with it: Feature Usage's (the fold,
+the reach repair, the reads) in ``analytics/sql.py``, the event stream's (the ingestion
+insert, the partitions, the license look-up) in ``events/sql.py``. Flag exposure's are
+still here (issue 18, item 4: to move to ``flags/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import connection
+from django.db.models import Model
+
+
+def qn(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def table(model: type[Model]) -> str:
+    return qn(model._meta.db_table)
+
+
+def column(model: type[Model], field_name: str) -> str:
+    return qn(model._meta.get_field(field_name).column)
+
+
+def insert_values_sql(model: type[Model], field_names: Sequence[str]) -> str:
+    """``INSERT INTO t (a, b) VALUES (%s, %s)``, for ``executemany`` of plain tuples."""
+    columns = ", ".join(column(model, name) for name in field_names)
+    return f"INSERT INTO {table(model)} ({columns}) VALUES ({', '.join(['%s'] * len(field_names))})"
+
+
+def without_synchronous_commit(statement: str) -> str:
+    """PostgreSQL: the statement in its own transaction that does not wait for the WAL flush."""
+    return f"BEGIN; SET LOCAL synchronous_commit TO off; {statement}; COMMIT"
+
+
+def in_own_transaction(statement: str) -> str:
+    """PostgreSQL: the statement(s) in their own transaction, in the same round trip."""
+    return f"BEGIN; {statement}; COMMIT"
+
+
+def advisory_xact_lock_sql() -> str:
+    """PostgreSQL: a lock held until the transaction ends; one bigint parameter names it."""
+    return "SELECT pg_advisory_xact_lock(%s)"
+
+
+def after_shared_xact_lock(statement: str, *, lock_class: int, object_param: str = "%s") -> str:
+    """PostgreSQL: ``statement`` once a shared transaction-level lock (``lock_class``, one int parameter) is held.
+
+    ``object_param`` is the placeholder of the lock's second half (``%(owner)s`` in a
+    statement with named parameters). Shared holders never wait for one another, only
+    for ``exclusive_xact_lock_sql`` of the same name.
+    """
+    return f"SELECT pg_advisory_xact_lock_shared({int(lock_class)}, {object_param}); {statement}"
+
+
+def exclusive_xact_lock_sql() -> str:
+    """PostgreSQL: the exclusive form of ``after_shared_xact_lock``'s lock (two int parameters)."""
+    return "SELECT pg_advisory_xact_lock(%s, %s)"
+
+
+def try_advisory_lock_sql() -> str:
+    """PostgreSQL: a session-level lock (two int parameters) if free at once; one row, true when taken."""
+    return "SELECT pg_try_advisory_lock(%s, %s)"
+
+
+def advisory_unlock_sql() -> str:
+    """PostgreSQL: release ``try_advisory_lock_sql``'s lock (the same two int parameters)."""
+    return "SELECT pg_advisory_unlock(%s, %s)"
+
+
+def lock_timeout_sql(milliseconds: int) -> str:
+    return f"SET LOCAL lock_timeout = {int(milliseconds)}"
+
+
+# ---------------------------------------------------------------- generic writes
+
+
+def drop_table_sql(name: str) -> str:
+    return f"DROP TABLE IF EXISTS {qn(name)}"
+
+
+def bulk_write_settings_sql(*, work_mem_mb: int) -> str:
+    """PostgreSQL, inside a transaction writing derived data: commit without waiting for the
+    WAL flush, and sorts of up to ``work_mem_mb`` MB in memory, for the rest of the transaction."""
+    return f"SET LOCAL synchronous_commit = off; SET LOCAL work_mem = '{int(work_mem_mb)}MB'"
+
+
+def jit_off_sql() -> str:
+    """PostgreSQL: no JIT compilation for the rest of the transaction."""
+    return "SET LOCAL jit = off"
+
+
+def additive_upsert_sql(model: type[Model], *, key_fields: Sequence[str], count_field: str, latest_field: str) -> str:
+    """``INSERT … ON CONFLICT (key) DO UPDATE``: the count added, the later time kept.
+
+    The same text runs on SQLite (3.24+) and PostgreSQL; the CASE is what both
+    read for "the greater of two" (GREATEST and MAX(a, b) differ). Parameters:
+    the key fields, the count, the time.
+    """
+    columns = [column(model, name) for name in (*key_fields, count_field, latest_field)]
+    keys, count, latest, t = columns[: len(key_fields)], columns[-2], columns[-1], table(model)
+    return (
+        f"INSERT INTO {t} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {count} = {t}.{count} + excluded.{count}, "
+        f"{latest} = CASE WHEN excluded.{latest} > {t}.{latest} THEN excluded.{latest} ELSE {t}.{latest} END"
+    )
+
+
+# Flag exposure (flags.reach): plain SQL both databases run, over the raw evaluations.
+
+
+def additive_values_upsert_sql(model: type[Model], *, key_fields: Sequence[str], added_columns: Sequence[str]) -> str:
+    """``INSERT … VALUES … ON CONFLICT (key) DO UPDATE SET c = t.c + EXCLUDED.c``, for ``executemany``.
+
+    ``added_columns`` are column names (the 32 running-total columns of a block are not separate fields).
+    """
+    t = table(model)
+    keys = [column(model, name) for name in key_fields]
+    added = [qn(name) for name in added_columns]
+    columns = [*keys, *added]
+    return (
+        f"INSERT INTO {t} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET " + ", ".join(f"{c} = {t}.{c} + EXCLUDED.{c}" for c in added)
+    )
+
+
+def copy_from_stdin_sql(model: type[Model], field_names: Sequence[str]) -> str:
+    """PostgreSQL ``COPY t (a, b) FROM STDIN``: several times faster than inserts for a rebuild."""
+    return f"COPY {table(model)} ({', '.join(column(model, name) for name in field_names)}) FROM STDIN"

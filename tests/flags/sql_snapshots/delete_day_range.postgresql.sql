@@ -1,0 +1,1 @@
+DELETE FROM "flags_flagreachpoint" WHERE "day" >= %s AND "day" < %s AND "environment_id" = %s

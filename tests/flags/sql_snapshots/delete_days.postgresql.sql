@@ -1,0 +1,1 @@
+DELETE FROM "flags_flaglicenseday" WHERE "day" IN (%s, %s) AND ("flag_id", "environment_id") IN (SELECT f."id", v."id" FROM "flags_flag" f JOIN "flags_environment" v ON v."project_id" = f."project_id") AND "environment_id" = %s

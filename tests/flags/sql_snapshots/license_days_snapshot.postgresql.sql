@@ -1,0 +1,1 @@
+CREATE TEMP TABLE "flag_license_days_before" AS SELECT d."environment_id", d."flag_id", d."variant", d."license_id", d."evaluations" FROM "flags_flaglicenseday" d WHERE d."day" IN (%s, %s) AND (d."flag_id", d."environment_id") IN (SELECT f."id", v."id" FROM "flags_flag" f JOIN "flags_environment" v ON v."project_id" = f."project_id") AND d."environment_id" = %s
