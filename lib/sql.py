@@ -3,8 +3,8 @@
 Identifiers always come from model metadata and are quoted here (``qn``, ``table``,
 ``column``). Statements that belong to one app live with it: Feature Usage's (the fold,
 the reach repair, the reads) in ``analytics/sql.py``, the event stream's (the ingestion
-insert, the partitions, the license look-up) in ``events/sql.py``. Flag exposure's are
-still here (issue 18, item 4: to move to ``flags/``).
+insert, the partitions, the license look-up) in ``events/sql.py``, flag exposure's (the
+nightly reach structures, the unrolled days' subjects) in ``flags/sql.py``.
 """
 
 from __future__ import annotations
