@@ -54,8 +54,11 @@ SCHEMATHESIS_SDK_KEY=$(cat "$WORKDIR/sdk-key")
 export SCHEMATHESIS_SDK_KEY
 
 status=0
+# One worker: with two, Hypothesis describes filter lambdas with ast.parse from both threads at once,
+# and CPython 3.11.7's parser is not thread-safe there ("SystemError: AST constructor recursion depth
+# mismatch", a Runtime Error of Schemathesis itself, not a finding about the API; seen in CI).
 timeout "$TIME_LIMIT" .venv/bin/schemathesis --config-file tests/schema/schemathesis.toml run "http://127.0.0.1:$PORT/v1/openapi.json" \
-  --checks all --max-examples "$EXAMPLES" --seed "$SEED" --workers 2 \
+  --checks all --max-examples "$EXAMPLES" --seed "$SEED" --workers 1 \
   --header "Authorization: Bearer $KEY" --request-timeout 10 \
   --suppress-health-check all --no-color || status=$?
 if [ "$status" -ne 0 ]; then
