@@ -114,12 +114,16 @@ PUBLIC_ERROR_SCHEMA = {
     "type": "object",
     "properties": {"success": {"type": "boolean", "enum": [False]}, "error": ERROR_SCHEMA["properties"]["error"]},
 }
+# Operations that answer 409 when the stored state rules the request out: a flag's effect needs the
+# project linked to a product (its licenses are the ones followed).
+CONFLICT_OPERATIONS = {"flags_effect"}
 ERROR_DESCRIPTIONS = {
     "400": "Bad input; the message names the field",
     "401": "No API key, or an unknown or revoked one",
     "402": "The organization's plan does not include this",
     "404": "Not found, or another organization's",
     "405": "Method not allowed",
+    "409": "Conflicts with the stored state (the message says which)",
     "413": "Body over the limit",
     "415": "Body not JSON",
     "429": "Rate limited (Retry-After)",
@@ -190,6 +194,8 @@ def envelope_and_errors(result: dict, generator, request, public) -> dict:
                 codes.append("404")
             if operation.get("operationId") in PAID_OPERATIONS:
                 codes.append("402")
+            if operation.get("operationId") in CONFLICT_OPERATIONS:
+                codes.append("409")
             if "requestBody" in operation:
                 operation["requestBody"]["required"] = True
                 codes += ["413", "415"]

@@ -166,10 +166,12 @@ def test_an_unknown_flag_or_another_organizations_flag_is_a_404(api, outsider_ap
     assert get(outsider_api, project, production).status_code == 404
 
 
-def test_a_project_linked_to_no_product_is_a_409(api, org):
+def test_a_project_linked_to_no_product_is_a_409_as_the_schema_documents(api, client, org):
     project = ProjectFactory(organization=org)
     production = environment_with_key(project, "production")[0]
     boolean_flag(project, "new-checkout")
     response = get(api, project, production)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "project_without_product"
+    operation = client.get("/v1/openapi.json").json()["paths"]["/v1/projects/{project_id}/flags/{flag_key}/effect"]
+    assert "409" in operation["get"]["responses"]  # Schemathesis found it undocumented
