@@ -22,6 +22,17 @@ SKIPPED_DIRS = {".venv", "tests", "bench", "node_modules", "sdk", "static", "tem
 NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
+def _parse(source: str) -> ast.Module:
+    """ast.parse, again when CPython 3.11.7's parser trips on another thread parsing at the same
+    moment ("SystemError: AST constructor recursion depth mismatch", a CPython bug, not our input)."""
+    for _ in range(2):
+        try:
+            return ast.parse(source)
+        except SystemError:
+            continue
+    return ast.parse(source)
+
+
 def _is_os_environ(node: ast.AST) -> bool:
     return isinstance(node, ast.Attribute) and node.attr == "environ" and _is_name(node.value, "os")
 
@@ -57,7 +68,7 @@ def _literal(node: ast.AST) -> str | None:
 
 def variables_read_by(source: str) -> set[str]:
     """The environment variables one module reads, directly or through a helper taking the name."""
-    tree = ast.parse(source)
+    tree = _parse(source)
     names: set[str] = set()
     helpers: dict[str, int] = {}  # function name -> position of the parameter it reads the environment with
     for function in ast.walk(tree):

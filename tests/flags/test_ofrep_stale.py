@@ -89,7 +89,8 @@ def test_the_rows_kept_during_the_outage_are_written_after_it(client, configured
     assert recording.flush() == 0
     monkeypatch.undo()  # the database is back
     ofrep_auth.database_marked_up()
-    assert recording.flush() == 3
+    # Written once, by this flush or by the recorder's own flush thread if it came first.
+    assert recording.flush() in (0, 3)
     assert FlagEvaluation.objects.filter(environment=environment, flag=flag).count() == 3
 
 
