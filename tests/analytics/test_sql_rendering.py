@@ -12,8 +12,6 @@ renders on either.
 
 from __future__ import annotations
 
-import inspect
-import os
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from analytics import counters
 from analytics import sql as analytics_sql
 from analytics.models import HOUR_COLUMNS, FeatureReachCounter, LicenseDayHours
 from events.models import Event
+from tests.sql_snapshots import assert_renders_as_snapshot, builders_of
 
 SNAPSHOTS = Path(__file__).parent / "sql_snapshots"
 PG, LITE = "postgresql", "sqlite"
@@ -140,21 +139,11 @@ CASES = [(name, db) for name, (_, databases, _) in statements().items() for db i
 
 @pytest.mark.parametrize(("name", "database"), CASES, ids=[f"{name}.{db}" for name, db in CASES])
 def test_the_statement_renders_as_its_snapshot(name, database):
-    rendered = statements()[name][2](database).strip() + "\n"
-    snapshot = SNAPSHOTS / f"{name}.{database}.sql"
-    if os.environ.get("SQL_SNAPSHOTS_WRITE"):
-        snapshot.write_text(rendered)
-    assert snapshot.exists(), f"no snapshot {snapshot.name}: run with SQL_SNAPSHOTS_WRITE=1 and review it"
-    assert rendered == snapshot.read_text(), f"{snapshot.name} changed: run with SQL_SNAPSHOTS_WRITE=1, review the diff"
+    assert_renders_as_snapshot(SNAPSHOTS / f"{name}.{database}.sql", statements()[name][2](database))
 
 
 def test_every_statement_of_the_module_has_a_snapshot_and_every_snapshot_a_statement():
-    builders = {
-        name
-        for name, function in inspect.getmembers(analytics_sql, inspect.isfunction)
-        if name.endswith("_sql") and not name.startswith("_") and function.__module__ == analytics_sql.__name__
-    }
-    assert builders == {builder for builder, _, _ in statements().values()}
+    assert builders_of(analytics_sql) == {builder for builder, _, _ in statements().values()}
     assert {path.name for path in SNAPSHOTS.glob("*.sql")} == {f"{name}.{db}.sql" for name, db in CASES}
 
 

@@ -12,8 +12,6 @@ insert has a statement per database.
 
 from __future__ import annotations
 
-import inspect
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import pytest
 
 from events import ingestion, partitions
 from events import sql as events_sql
+from tests.sql_snapshots import assert_renders_as_snapshot, builders_of
 
 SNAPSHOTS = Path(__file__).parent / "sql_snapshots"
 PG, LITE = "postgresql", "sqlite"
@@ -83,21 +82,11 @@ CASES = [(name, db) for name, (_, databases, _) in statements().items() for db i
 
 @pytest.mark.parametrize(("name", "database"), CASES, ids=[f"{name}.{db}" for name, db in CASES])
 def test_the_statement_renders_as_its_snapshot(name, database):
-    rendered = statements()[name][2](database).strip() + "\n"
-    snapshot = SNAPSHOTS / f"{name}.{database}.sql"
-    if os.environ.get("SQL_SNAPSHOTS_WRITE"):
-        snapshot.write_text(rendered)
-    assert snapshot.exists(), f"no snapshot {snapshot.name}: run with SQL_SNAPSHOTS_WRITE=1 and review it"
-    assert rendered == snapshot.read_text(), f"{snapshot.name} changed: run with SQL_SNAPSHOTS_WRITE=1, review the diff"
+    assert_renders_as_snapshot(SNAPSHOTS / f"{name}.{database}.sql", statements()[name][2](database))
 
 
 def test_every_statement_of_the_module_has_a_snapshot_and_every_snapshot_a_statement():
-    builders = {
-        name
-        for name, function in inspect.getmembers(events_sql, inspect.isfunction)
-        if name.endswith("_sql") and not name.startswith("_") and function.__module__ == events_sql.__name__
-    }
-    assert builders == {builder for builder, _, _ in statements().values()}
+    assert builders_of(events_sql) == {builder for builder, _, _ in statements().values()}
     assert {path.name for path in SNAPSHOTS.glob("*.sql")} == {f"{name}.{db}.sql" for name, db in CASES}
 
 

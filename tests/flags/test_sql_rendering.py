@@ -12,8 +12,6 @@ per-variant and over-every-variant forms of the totals and the reach points both
 
 from __future__ import annotations
 
-import inspect
-import os
 from pathlib import Path
 
 import pytest
@@ -31,6 +29,7 @@ from flags.models import (
     FlagReachPoint,
     Project,
 )
+from tests.sql_snapshots import assert_renders_as_snapshot, builders_of
 
 SNAPSHOTS = Path(__file__).parent / "sql_snapshots"
 MODELS = {"evaluation": FlagEvaluation, "flag": Flag, "environment": Environment, "project": Project}
@@ -137,19 +136,9 @@ def statements() -> dict[str, tuple[str, object]]:
 
 @pytest.mark.parametrize("name", list(statements()))
 def test_the_statement_renders_as_its_snapshot(name):
-    rendered = statements()[name][1]().strip() + "\n"
-    snapshot = SNAPSHOTS / f"{name}.postgresql.sql"
-    if os.environ.get("SQL_SNAPSHOTS_WRITE"):
-        snapshot.write_text(rendered)
-    assert snapshot.exists(), f"no snapshot {snapshot.name}: run with SQL_SNAPSHOTS_WRITE=1 and review it"
-    assert rendered == snapshot.read_text(), f"{snapshot.name} changed: run with SQL_SNAPSHOTS_WRITE=1, review the diff"
+    assert_renders_as_snapshot(SNAPSHOTS / f"{name}.postgresql.sql", statements()[name][1]())
 
 
 def test_every_statement_of_the_module_has_a_snapshot_and_every_snapshot_a_statement():
-    builders = {
-        name
-        for name, function in inspect.getmembers(flags_sql, inspect.isfunction)
-        if name.endswith("_sql") and not name.startswith("_") and function.__module__ == flags_sql.__name__
-    }
-    assert builders == {builder for builder, _ in statements().values()}
+    assert builders_of(flags_sql) == {builder for builder, _ in statements().values()}
     assert {path.name for path in SNAPSHOTS.glob("*.sql")} == {f"{name}.postgresql.sql" for name in statements()}
