@@ -56,6 +56,7 @@ def _connect_page(request, context: dict, *, new_key: tuple[SdkKey, str] | None 
                 sdk_key=new_key[1] if new_key else connect.SDK_KEY_PLACEHOLDER,
                 flag_key=example.key if example else connect.EXAMPLE_FLAG_KEY,
                 public_key=project.product.public_key if project.product else connect.PUBLIC_KEY_PLACEHOLDER,
+                product_name=project.product.name if project.product else "",
             ),
             "revoked": request.GET.get("revoked", "")[:40],
         }

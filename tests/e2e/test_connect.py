@@ -2,15 +2,16 @@
 
 The snippets are copied from the page through the clipboard and run as they
 are against the live server: the Python one in this process, the browser ones
-(OpenFeature web SDK + OFREP provider, PackEdge JS SDK) pasted into a page of
-another origin. What the console shows is what works. Screenshots of the
-Connect page at laptop and phone widths land in tests/artifacts/.
+(OpenFeature web SDK + OFREP provider, PackEdge JS SDK, OpenFeature tracking
+through the JS SDK's provider hook) pasted into pages of another origin, the
+curl tracking call in a shell. What the console shows is what works, down to
+the stored event rows. Screenshots of the Connect page at laptop and phone
+widths land in tests/artifacts/ (docs/images/connect-page-*.png are cut from them).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -22,12 +23,12 @@ from pathlib import Path
 import pytest
 from openfeature import api as openfeature
 
-from events.models import Event
+from events.models import Event, License
 from flags import recording
 from flags.models import SdkKey
 from tenancy import keys, services
 from tenancy.models import Membership
-from tests.events.factories import ProductFactory
+from tests.events.factories import LicenseFactory, ProductFactory
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
 from tests.tenancy.factories import OrganizationFactory, UserFactory
 
@@ -52,6 +53,8 @@ def shop(pro_plan):
     org = OrganizationFactory(name="Acme Plugins", slug="acme", plan=pro_plan)
     services.membership_add(organization=org, user=UserFactory(username="alice"), role=Membership.Role.OWNER)
     project = ProjectFactory(organization=org, name="Shop", product=ProductFactory(organization=org, name="Shop Pro"))
+    # The license the snippets' context names (licenseKey 'MYPLUGIN-XXXX'): tracked events count for it.
+    LicenseFactory(product=project.product, key="MYPLUGIN-XXXX")
     environment_with_key(project, "production")
     staging, _ = environment_with_key(project, "staging")
     boolean_flag(project, "new-checkout", environments={staging.public_id: {"enabled": True, "defaultVariant": "on"}})
@@ -225,14 +228,13 @@ def ofrep_allows_other_origins(base_url: str) -> bool:
 def test_the_pasted_web_snippets_evaluate_a_flag_and_count_an_event_from_another_origin(
     live_server, clipboard_page, shop, settings, other_origin
 ):
-    # CORS on /ofrep/ (flags/cors.py) is another branch's change: skipped until it is merged, then required.
-    if importlib.util.find_spec("flags.cors") is None:
-        pytest.skip("no CORS on /ofrep/ in this tree yet (flags/cors.py comes with another branch of issue 19)")
-    assert ofrep_allows_other_origins(live_server.url)
+    assert ofrep_allows_other_origins(live_server.url)  # flags/cors.py
     settings.PUBLIC_BASE_URL = ""
     page, project, staging = clipboard_page, shop["project"], shop["staging"]
     sign_in_and_create_key(page, live_server, project, staging)
-    web, events = copied(page, "web"), copied(page, "events")
+    web, events, web_tracking, curl_tracking = (
+        copied(page, name) for name in ("web", "events", "web-tracking", "curl-tracking")
+    )
 
     # A customer's page: the snippets as pasted, a line each to show what they did.
     directory, origin = other_origin
@@ -266,3 +268,52 @@ document.getElementById('events').textContent = 'sent';
         assert failures == []
     assert customer.locator("#flag").inner_text() == "true"  # on in staging, serving "on"
     assert Event.objects.filter(product=project.product, event="feature_used").count() == 1
+
+    # OpenFeature tracking: the tracking snippet as pasted, on a page of its own (one OpenFeature
+    # singleton per page, as on a customer's site), then a line to send the batch now.
+    (directory / "tracking.html").write_text(
+        f"""<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<script type="importmap">{json.dumps({"imports": imports})}</script></head><body>
+<p id="flag">pending</p><p id="tracked">pending</p>
+<script type="module">
+{web_tracking}
+document.getElementById('flag').textContent = String(client.getBooleanValue('new-checkout', false));
+await edge.flush();
+document.getElementById('tracked').textContent = JSON.stringify(edge.stats());
+</script>
+</body></html>"""
+    )
+    tracker = page.context.new_page()
+    tracker.on("pageerror", lambda exc: failures.append(str(exc)))
+    tracker.on("console", lambda msg: failures.append(msg.text) if msg.type == "error" else None)
+    track_answers = []
+    tracker.on(
+        "response",
+        lambda r: track_answers.append((r.request.method, r.status)) if r.url.endswith("/ofrep/v1/track") else None,
+    )
+    tracker.goto(f"{origin}/tracking.html")
+    try:
+        tracker.wait_for_function("document.getElementById('tracked').textContent !== 'pending'", timeout=15000)
+    finally:
+        assert failures == []
+    # Evaluation stayed with the stock OFREP provider the hook wraps.
+    assert tracker.locator("#flag").inner_text() == "true"
+    assert json.loads(tracker.locator("#tracked").inner_text()) == {"queued": 0, "sent": 1, "dropped": 0, "rejected": 0}
+    # One request for the batch (Chromium does not report the CORS preflight to Playwright).
+    assert track_answers == [("POST", 200)]
+    license = License.objects.get(product=project.product, key="MYPLUGIN-XXXX")
+    rows = Event.objects.filter(product=project.product, event="export_csv")
+    fields = ("event", "feature", "license_id", "license_key", "properties", "domain")
+    # client.track('export_csv', { value: 3 }) with the context set by the snippet: one row, the license's.
+    assert list(rows.values_list(*fields)) == [
+        ("export_csv", "export_csv", license.pk, "MYPLUGIN-XXXX", {"value": 3}, "127.0.0.1")
+    ]
+
+    # The curl form, as copied, in a shell: one more row for the same license (no Origin: no domain).
+    answer = subprocess.run(["bash", "-c", curl_tracking], capture_output=True, text=True, timeout=30, check=True)
+    assert json.loads(answer.stdout) == {"accepted": 1}
+    assert list(rows.order_by("id").values_list(*fields)) == [
+        ("export_csv", "export_csv", license.pk, "MYPLUGIN-XXXX", {"value": 3}, "127.0.0.1"),
+        ("export_csv", "export_csv", license.pk, "MYPLUGIN-XXXX", {"value": 3}, ""),
+    ]
+    assert Event.objects.filter(product=project.product).count() == 3  # feature_used + two export_csv

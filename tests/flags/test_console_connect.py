@@ -246,3 +246,33 @@ def test_the_project_page_links_each_environment_to_its_connect_page(client, own
     client.force_login(owner)
     body = client.get(f"/o/{org.slug}/projects/{project.public_id}/").content.decode()
     assert f'href="{connect_url(org, project, production)}"' in body
+
+
+@override_settings(PUBLIC_BASE_URL="")
+def test_the_tracking_snippets_carry_the_base_url_the_new_key_and_copy_buttons(client, owner, org, project, production):
+    project.product = ProductFactory(organization=org, name="Shop Pro")
+    project.save()
+    client.force_login(owner)
+    response = client.post(connect_url(org, project, production, "sdk-keys/new/"))
+    secret = re.search(r'id="new-sdk-key-secret">([^<]+)<', response.content.decode()).group(1)
+    code = snippets(response)
+    assert f"const edge = tracking({{ endpoint: 'http://testserver', sdkKey: '{secret}' }});" in code["web-tracking"]
+    assert f"      headers: [['Authorization', 'Bearer {secret}']],\n" in code["web-tracking"]
+    assert code["web-tracking-install"] == (
+        "npm install @openfeature/web-sdk @openfeature/ofrep-web-provider @packedge/js-sdk"
+    )
+    assert code["curl-tracking"].startswith(
+        f"curl -s -X POST 'http://testserver/ofrep/v1/track' \\\n  -H 'Authorization: Bearer {secret}' \\\n"
+    )
+    page = response.content.decode()
+    for name in ("web-tracking", "curl-tracking"):
+        assert f'data-copy-target="snippet-{name}" id="copy-{name}"' in page
+    assert 'data-copy-target="snippet-web-tracking-install"' in page
+    assert "Counted in the Feature Usage of Shop Pro" in page
+
+
+def test_without_a_product_the_tracking_snippets_say_it_answers_409(client, owner, org, project, production):
+    client.force_login(owner)
+    response = client.get(connect_url(org, project, production))
+    assert response.content.decode().count("This project is linked to no product yet: tracking answers 409") == 2
+    assert "Bearer YOUR_SDK_KEY" in snippets(response)["curl-tracking"]
