@@ -119,6 +119,20 @@ def outsider_api(other_org) -> APIClient:
     return api_client_for(other_org)
 
 
+@pytest.fixture
+def manual_recording():
+    """Evaluations stay in the recorder's buffer until a test flushes it: no background thread
+    writing after the test (or its database) is gone. Autouse for tests/flags/."""
+    from flags import recording
+
+    mode = recording.recorder.mode
+    recording.recorder.mode = "manual"
+    recording.recorder.discard()
+    yield recording.recorder
+    recording.recorder.discard()
+    recording.recorder.mode = mode
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
     """SQLite: test in a WAL file database, as the app runs, not Django's shared-cache memory one.
@@ -136,6 +150,10 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
         database.setdefault("TEST", {})["NAME"] = os.path.join(
             tempfile.gettempdir(), f"packedge-test-{os.getpid()}.sqlite3"
         )
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        from tests import sqlite_template
+
+        sqlite_template.install()  # every migration once per set of migrations, then a file copy
 
 
 @pytest.fixture(scope="session", autouse=True)

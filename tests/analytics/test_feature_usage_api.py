@@ -125,18 +125,6 @@ def test_it_rejects_an_unknown_csv_table(api, shop, query):
     assert response.json()["error"]["message"].startswith("table:")
 
 
-def test_the_demo_leaves_no_event_unfolded(db):
-    from io import StringIO
-
-    from django.core.management import call_command
-
-    from analytics.counters import unfolded_events
-
-    call_command("demo", "--no-progress", stdout=StringIO())
-    assert not any(unfolded_events(product=state.product).exists() for state in CounterState.objects.all())
-    assert CounterState.objects.count() == 2
-
-
 def test_counts_are_integers_on_the_wire(api, shop):
     for query in (WINDOW, f"{WINDOW}&event=export", f"{WINDOW}&license_id=lic_1", f"{WINDOW}&event=e&license_id=lic_1"):
         data = api.get(url(shop, query=query)).json()["data"]

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from flags import recording
 from tenancy import services as core_services
 from tenancy.models import Membership
 from tests.flags.factories import ProjectFactory, boolean_flag, environment_with_key
@@ -10,14 +9,9 @@ from tests.tenancy.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
-def manual_recording():
-    """Evaluations stay in the buffer until a test flushes it: no background thread in tests."""
-    mode = recording.recorder.mode
-    recording.recorder.mode = "manual"
-    recording.recorder.discard()
-    yield recording.recorder
-    recording.recorder.discard()
-    recording.recorder.mode = mode
+def flags_tests_record_manually(manual_recording):
+    """Every flags test: evaluations stay in the buffer until it flushes them (tests/conftest.py)."""
+    return manual_recording
 
 
 @pytest.fixture

@@ -34,6 +34,13 @@ def port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
+def unused_port() -> int:
+    """A port nothing listens on now, chosen by the kernel: two test runs on one machine never share one."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def wait_for_port(port: int, timeout: float = 30.0, *, see: str = "") -> None:
     """Until something listens on 127.0.0.1:``port``; ``see`` names the log to read when nothing does."""
     deadline = time.monotonic() + timeout
@@ -181,6 +188,19 @@ def manage(env: dict, *args: str) -> str:
         [PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=300
     )
     return result.stdout
+
+
+def migrate(env: dict) -> None:
+    """``manage.py migrate`` for a server's database; a SQLite file copies the suite's migrated template
+    when a test run made one (tests/sqlite_template.py), which costs a file copy instead of 9 s of CPU."""
+    from tests import sqlite_template
+
+    url = env.get("DATABASE_URL", "")
+    template = sqlite_template.template_path()
+    if url.startswith("sqlite:///") and template.exists() and not Path(url.removeprefix("sqlite://")).exists():
+        shutil.copyfile(template, url.removeprefix("sqlite://"))
+        return
+    manage(env, "migrate", "--no-input", "-v0")
 
 
 def django_script(env: dict, code: str) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from flags.evaluation import rollout_variant
-from tests.live.servers import django_script, gunicorn, manage, port_free, server_env
+from tests.live.servers import django_script, gunicorn, manage, migrate, port_free, server_env
 
 HERE = Path(__file__).resolve().parent
 # CI's loopback ports for these servers; a developer on a shared machine sets their own.
@@ -133,7 +133,7 @@ def seeded_server(directory: Path, port: int) -> Iterator[LiveServer]:
         OFREP_RATE_LIMIT="100000/s",
         INGEST_RATE_LIMIT="100000/s",
     )
-    manage(env, "migrate", "--no-input", "-v0")
+    migrate(env)
     api_key = manage(env, "create_api_key", "openfeature", "--create-org", "--plan", "pro").strip().splitlines()[-1]
     seeded = json.loads(django_script(env, SEED.format(flags=json.dumps(FLAGS))).strip().splitlines()[-1])
     with gunicorn(env, port, workers=2, threads=4):

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.live.servers import NGINX, django_script, gunicorn, manage, nginx, server_env
+from tests.live.servers import NGINX, django_script, gunicorn, migrate, nginx, server_env
 
 pytestmark = [
     pytest.mark.skipif(
@@ -150,7 +150,7 @@ def stack():
             GUNICORN_LOG=str(directory / "gunicorn.log"),
             BEHIND_PROXY="1",
         )
-        manage(env, "migrate", "--no-input", "-v0")
+        migrate(env)
         public_key, sdk_key = django_script(env, SEED).split()
         (directory / "nginx").mkdir()
         # As docs/operations.md runs it: 4 gthread workers of 4 threads.
