@@ -4,8 +4,8 @@ Running every migration costs about 9 s of CPU on this 2-core machine (Django re
 model state in turn), and CI starts pytest a dozen times: the suite's two xdist workers,
 the browser tests, the fault tests, the slow-client test, the OpenFeature stages. The
 first run to need the database migrates it as usual and keeps a copy (SQLite's backup
-API, so the WAL is included), named for a hash of every migration file and Django's
-version; a later run copies that file into its own test database name instead. A change
+API, so the WAL is included), named for a hash of every migration file, Django's
+version and the date; a later run copies that file into its own test database name instead. A change
 to any migration changes the name, so a stale copy is never used. PostgreSQL runs keep
 Django's own path (each test database migrated).
 """
@@ -18,6 +18,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from datetime import date
 from pathlib import Path
 
 import django
@@ -26,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def template_path() -> Path:
-    digest = hashlib.sha256(django.get_version().encode())
+    # Today's date too: nothing a migration writes should depend on it, but a day-old copy costs one migrate.
+    digest = hashlib.sha256(f"{django.get_version()} {date.today()}".encode())
     for path in sorted(ROOT.glob("*/migrations/*.py")):
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
