@@ -496,6 +496,32 @@ def last_day_in_window_sql(model: type[Model], *, parts: Sequence[tuple[int, int
     return f"(CASE {' '.join(blocks)} END)"
 
 
+RANKED_LICENSE_PAIRS = """
+WITH pairs AS ({pairs})
+SELECT l.{public_id}, l.{email}, SUM(pairs.n), COUNT(*)
+FROM pairs JOIN {licenses} AS l ON l.{license_pk} = pairs.{license_id}
+GROUP BY l.{public_id}, l.{email}
+ORDER BY SUM(pairs.n) DESC, l.{public_id} COLLATE "{collation}"
+"""
+
+
+def ranked_license_pairs_sql(pairs_sql: str, *, licenses: type[Model], collation: str) -> str:
+    """Per license, from a window's used (license_id, feature, n) pairs (an ORM query's SQL): events and features.
+
+    Most events first, ties by the license's public id in byte order (``collation``: ``C``
+    on PostgreSQL, ``BINARY`` on SQLite), as Python orders them. The parameters are the ORM query's.
+    """
+    return RANKED_LICENSE_PAIRS.format(
+        pairs=pairs_sql,
+        public_id=column(licenses, "public_id"),
+        email=column(licenses, "customer_email"),
+        licenses=table(licenses),
+        license_pk=column(licenses, "id"),
+        license_id=qn("license_id"),
+        collation=collation,
+    ).strip()
+
+
 READ_ONLY_SNAPSHOT = (
     "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL work_mem = '{work_mem_mb}MB'"
 )

@@ -27,7 +27,7 @@ from analytics.models import (
     LicenseDayHours,
     LicenseDomainBlockCounter,
 )
-from events.models import Event
+from events.models import Event, License
 from tests.sql_snapshots import assert_renders_as_snapshot, builders_of
 
 SNAPSHOTS = Path(__file__).parent / "sql_snapshots"
@@ -121,6 +121,13 @@ def statements() -> dict[str, tuple[str, tuple[str, ...], object]]:
         "pair_rollup_sql",
         (PG, LITE),
         lambda db: analytics_sql.pair_rollup_sql(WINDOW_PAIRS, entity="license_id", feature_sum="n"),
+    )
+    found["ranked_license_pairs"] = (
+        "ranked_license_pairs_sql",
+        (PG, LITE),
+        lambda db: analytics_sql.ranked_license_pairs_sql(
+            WINDOW_PAIRS, licenses=License, collation={PG: "C", LITE: "BINARY"}[db]
+        ),
     )
     found["first_day_of_block"] = (
         "first_day_of_block_sql",
