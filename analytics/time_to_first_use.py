@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.db.models import Min, QuerySet
+from django.db.models.functions import TruncDate
 
 from analytics.counters import unfolded_events
 from analytics.feature_usage.query import FeatureUsageQuery
@@ -52,8 +53,13 @@ def window_cohort_licenses(query: FeatureUsageQuery, zone) -> QuerySet[License]:
 
 def window_cohort(query: FeatureUsageQuery, zone) -> dict[int, date]:
     """{pk: local creation day} of the window's new licenses."""
-    created = window_cohort_licenses(query, zone).values_list("pk", "created_at")
-    return {pk: at.astimezone(zone).date() for pk, at in created}
+    # The database turns each creation time into its local day: loading thousands of
+    # timestamps with their time zone cost more than the rest of the answer (10M bench).
+    return dict(
+        window_cohort_licenses(query, zone)
+        .annotate(local_day=TruncDate("created_at", tzinfo=zone))
+        .values_list("pk", "local_day")
+    )
 
 
 def first_use_days(
