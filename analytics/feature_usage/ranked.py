@@ -1,4 +1,4 @@
-"""The full licenses and sites exports of an unfiltered window, ranked by the database and streamed.
+"""The full licenses and sites exports of a window (any ``event=``), ranked by the database and streamed.
 
 The per-entity totals blocks (``LicenseTotalBlock``, ``DomainTotalBlock``) give each
 license's or site's events in the window as one sum per row; the database groups,
@@ -7,7 +7,8 @@ over through a cursor a chunk at a time (a server-side cursor on PostgreSQL), so
 export holds a chunk, never every row. The events not folded yet (the tail) touch
 few entities: those are taken out of the stream, totalled in Python (counters plus
 tail) and merged back in order. Same rows, same order as ``report.license_rows`` /
-``report.domain_rows`` (tests/analytics/test_feature_usage_full_export.py).
+``report.domain_rows`` (tests/analytics/test_feature_usage_full_export.py). With ``event=``
+the matching rows of the pair and site blocks stand in for the totals blocks.
 """
 
 from __future__ import annotations
