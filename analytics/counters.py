@@ -118,10 +118,22 @@ def day_block(day: date) -> tuple[int, int]:
     return divmod(day.toordinal(), BLOCK_DAYS)
 
 
-def unfolded_events(*, product: Product) -> QuerySet[Event]:
-    """The product's events above its watermark: not in the counters yet (the tail a read adds)."""
-    through = CounterState.objects.filter(product=product).values_list("folded_through", flat=True).first() or 0
+def unfolded_events(*, product: Product, through: int | None = None) -> QuerySet[Event]:
+    """The product's events above its watermark: not in the counters yet (the tail a read adds).
+
+    ``through``: the watermark the caller already read in its snapshot (``counted_product``
+    annotates it), so a read that takes the tail several times asks for it once.
+    """
+    if through is None:
+        through = CounterState.objects.filter(product=product).values_list("folded_through", flat=True).first() or 0
     return Event.objects.filter(product=product, id__gt=through)
+
+
+def watermark_of_product():
+    """The watermark as an expression on a Product queryset (0 before the first fold)."""
+    return Coalesce(
+        Subquery(CounterState.objects.filter(product=OuterRef("pk")).values("folded_through")[:1]), Value(0)
+    )
 
 
 @dataclass(frozen=True)

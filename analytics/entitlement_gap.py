@@ -59,7 +59,7 @@ def feature_licenses(query: FeatureUsageQuery, *, feature: str, used: bool) -> Q
         .filter(n__gt=0)
         .values("license_id")
     )
-    pending = set(_tail_events(query, feature=feature, zone=zone))
+    pending = set(_tail_events(query, feature=feature, zone=zone, watermark=product.folded_through))
     used_q = Q(pk__in=counted) | Q(pk__in=pending)
     active = License.objects.filter(product=product).filter(active_licenses_q(from_start))
     return active.filter(used_q) if used else active.exclude(used_q)
@@ -98,9 +98,11 @@ def feature_license_rows(query: FeatureUsageQuery, *, feature: str, used: bool) 
         after = chunk[-1].pk
 
 
-def _tail_events(query: FeatureUsageQuery, *, feature: str, zone, license_ids: list[int] | None = None) -> dict:
-    """Events of ``feature`` not folded yet, per license, on the window's local days."""
-    events = unfolded_events(product=query.product).filter(
+def _tail_events(
+    query: FeatureUsageQuery, *, feature: str, zone, license_ids: list[int] | None = None, watermark: int | None = None
+) -> dict:
+    """Events of ``feature`` not folded yet, per license, on the window's local days (``watermark``: already read)."""
+    events = unfolded_events(product=query.product, through=watermark).filter(
         feature=feature,
         is_system=False,
         license__isnull=False,

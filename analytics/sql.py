@@ -459,6 +459,69 @@ def pair_rollup_sql(pairs_sql: str, *, entity: str, feature_sum: str) -> str:
     return PAIR_ROLLUP.format(pairs=pairs_sql, entity=qn(entity), feature_sum=qn(feature_sum)).strip()
 
 
+def _running(model: type[Model], name: str) -> str:
+    return f"{table(model)}.{column(model, name)}"
+
+
+def first_day_of_block_sql(model: type[Model]) -> str:
+    """A running-totals row's first day with an event, as a day ordinal; NULL for an all-zero row.
+
+    An expression over ``model``'s row (no parameters): ``MIN`` of it is a key's first day ever.
+    Written here rather than with the ORM, whose 32 ``When`` cost more to compile than the
+    statement takes to run.
+    """
+    block = _running(model, "block")
+    cases = " ".join(
+        f"WHEN {_running(model, name)} > 0 THEN {block} * {int(BLOCK_DAYS)} + {k}"
+        for k, name in enumerate(RUNNING_COLUMNS)
+    )
+    return f"(CASE {cases} END)"
+
+
+def last_day_in_window_sql(model: type[Model], *, parts: Sequence[tuple[int, int, int]]) -> str:
+    """A running-totals row's last day with an event within a window, as a day ordinal; NULL when none.
+
+    ``parts``: the window's (block, first column, last column). A day has events when its
+    running total rises over the day before's; ``MAX`` of it is a key's last day in the window.
+    """
+    block = _running(model, "block")
+    blocks = []
+    for number, low, high in parts:
+        rises = " ".join(
+            f"WHEN {_running(model, RUNNING_COLUMNS[k])} > "
+            f"{_running(model, RUNNING_COLUMNS[k - 1]) if k else '0'} THEN {int(number) * BLOCK_DAYS + k}"
+            for k in range(high, low - 1, -1)
+        )
+        blocks.append(f"WHEN {block} = {int(number)} THEN (CASE {rises} END)")
+    return f"(CASE {' '.join(blocks)} END)"
+
+
+RANKED_LICENSE_PAIRS = """
+WITH pairs AS ({pairs})
+SELECT l.{public_id}, l.{email}, SUM(pairs.n), COUNT(*)
+FROM pairs JOIN {licenses} AS l ON l.{license_pk} = pairs.{license_id}
+GROUP BY l.{public_id}, l.{email}
+ORDER BY SUM(pairs.n) DESC, l.{public_id} COLLATE "{collation}"
+"""
+
+
+def ranked_license_pairs_sql(pairs_sql: str, *, licenses: type[Model], collation: str) -> str:
+    """Per license, from a window's used (license_id, feature, n) pairs (an ORM query's SQL): events and features.
+
+    Most events first, ties by the license's public id in byte order (``collation``: ``C``
+    on PostgreSQL, ``BINARY`` on SQLite), as Python orders them. The parameters are the ORM query's.
+    """
+    return RANKED_LICENSE_PAIRS.format(
+        pairs=pairs_sql,
+        public_id=column(licenses, "public_id"),
+        email=column(licenses, "customer_email"),
+        licenses=table(licenses),
+        license_pk=column(licenses, "id"),
+        license_id=qn("license_id"),
+        collation=collation,
+    ).strip()
+
+
 READ_ONLY_SNAPSHOT = (
     "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL work_mem = '{work_mem_mb}MB'"
 )

@@ -36,7 +36,11 @@ def memory_result(ctx: BenchContext) -> Result | None:
 def main() -> int:
     ctx = BenchContext()
     wanted = [s for s in os.environ.get("BENCH_ONLY", ",".join(SUITES)).split(",") if s]
-    recreate_database(ctx)
+    if os.environ.get("BENCH_REUSE") == "1":
+        # BENCH_ONLY=customers: measure again on the database a previous run left (same events).
+        ctx.database_url = ctx.database_url_for(ctx.database_name)
+    else:
+        recreate_database(ctx)
     setup_django(ctx)
     results = []
     for name in wanted:

@@ -7,6 +7,7 @@ The same generated product as the Feature Usage suite; one license in ten is giv
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -25,14 +26,11 @@ from bench.harness import BenchContext, Result, median, server, timed
 TARGET_MS = 150
 
 
-def run(ctx: BenchContext) -> list[Result]:
-    from django.db import connection
-
+def _generated_product(ctx: BenchContext, connection, size: int):
     from analytics.counters import counters_rebuild
     from events.models import License, Product
     from events.partitions import event_partitions_ensure
 
-    size = ctx.events
     product, raw_key = _product_with_key(size)
     event_partitions_ensure(now=datetime.now(UTC) - timedelta(days=DAYS + 1))
     started = time.perf_counter()
@@ -49,6 +47,28 @@ def run(ctx: BenchContext) -> list[Result]:
             [DAYS, product.pk],
         )
     _vacuum_analyze()
+    return product, raw_key
+
+
+def _reused_product(size: int):
+    """BENCH_REUSE=1: the product a previous run generated in this database, with a new key (raw keys are not kept)."""
+    from events.models import Product
+    from tenancy import services as tenancy
+
+    product = Product.objects.get(name=f"Big plugin {size}")
+    _, raw_key = tenancy.api_key_create(organization=product.organization, name="bench again")
+    print(f"   reusing the {size:,} events of {product.public_id}", flush=True)
+    return product, raw_key
+
+
+def run(ctx: BenchContext) -> list[Result]:
+    from django.db import connection
+
+    size = ctx.events
+    if os.environ.get("BENCH_REUSE") == "1":
+        product, raw_key = _reused_product(size)
+    else:
+        product, raw_key = _generated_product(ctx, connection, size)
     licenses = _licenses_by_events(connection, product.pk)
     median_license = licenses[len(licenses) // 2][1]
     heaviest = licenses[0][1]

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 
 from analytics.feature_usage.query import FeatureUsageQuery
-from analytics.feature_usage.ranked import ranked_domain_rows, ranked_license_rows, ranked_unfiltered
+from analytics.feature_usage.ranked import ranked_domain_rows, ranked_in_sql, ranked_license_rows
 from analytics.feature_usage.report import (
     domain_rows,
     feature_rows,
@@ -52,7 +52,7 @@ def _lines(query: FeatureUsageQuery, table: str) -> Iterator[str]:
     writer = csv.writer(buffer, lineterminator="\r\n")
     # One snapshot for the whole file: the counters and the tail stay consistent while it streams.
     with read_snapshot():
-        if table != "features" and ranked_unfiltered(query):
+        if table != "features" and ranked_in_sql(query):
             # Ranked by the database and streamed: memory holds a chunk, not every license or site.
             rows = ranked_license_rows(query) if table == "licenses" else ranked_domain_rows(query)
             first = next(rows, None)  # checks the product (503 while recounting) before the header

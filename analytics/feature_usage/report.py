@@ -16,6 +16,7 @@ from django.db import connections, transaction
 from rest_framework import status
 
 from analytics import sql as analytics_sql
+from analytics.counters import watermark_of_product
 from analytics.feature_usage.query import FeatureUsageQuery, days_in_window
 from analytics.feature_usage.sources import (
     Figures,
@@ -91,9 +92,16 @@ def feature_usage_figures(query: FeatureUsageQuery) -> tuple[Figures, int]:
 def counted_product(query: FeatureUsageQuery) -> Product:
     """The query's product read again inside the snapshot, or 503 while its counters are recounted.
 
-    A time zone change may have committed since the request began.
+    A time zone change may have committed since the request began. The product
+    carries ``folded_through``, its watermark in this snapshot.
     """
-    product = Product.objects.only("timezone", "recount_progress").get(pk=query.product.pk)
+    # The watermark comes in the same statement: the tail reads of the answer use
+    # ``product.folded_through`` instead of asking for it again.
+    product = (
+        Product.objects.only("timezone", "recount_progress")
+        .annotate(folded_through=watermark_of_product())
+        .get(pk=query.product.pk)
+    )
     if product.recounting or product.timezone != query.product.timezone:
         raise AnalyticsRecounting(product.recount_progress or 0)
     return product

@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import ExtractHour, TruncDate
 
 from analytics import sql as analytics_sql
@@ -112,6 +113,31 @@ def _window_sum(date_from: date, date_to: date):
     return blocks, Case(
         *(When(block=block, then=expr) for block, expr in parts), default=Value(0), output_field=IntegerField()
     )
+
+
+def window_parts(date_from: date, date_to: date) -> list[tuple[int, int, int]]:
+    """The window's (block, first column, last column) of each block it touches."""
+    first_block, first_column = day_block(date_from)
+    last_block, last_column = day_block(date_to)
+    return [
+        (
+            block,
+            first_column if block == first_block else 0,
+            last_column if block == last_block else BLOCK_DAYS - 1,
+        )
+        for block in range(first_block, last_block + 1)
+    ]
+
+
+def first_day_of_block(model) -> RawSQL:
+    """A block row's first day with an event, as a day ordinal (``MIN`` of it: a key's first day ever)."""
+    return RawSQL(analytics_sql.first_day_of_block_sql(model), (), output_field=IntegerField())
+
+
+def last_day_in_window(model, date_from: date, date_to: date) -> RawSQL:
+    """A block row's last day with an event in the window, as a day ordinal (``MAX``: a key's last day there)."""
+    sql = analytics_sql.last_day_in_window_sql(model, parts=window_parts(date_from, date_to))
+    return RawSQL(sql, (), output_field=IntegerField())
 
 
 def figures_from_counters(query: FeatureUsageQuery, *, from_start: datetime) -> Figures:

@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from analytics.counters import counters_fold
+from analytics.feature_usage.query import parse_feature_usage_query
+from analytics.feature_usage.ranked import ranked_domain_rows, ranked_license_rows
+from analytics.feature_usage.report import domain_rows, feature_usage_figures, license_rows, read_snapshot
 from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -135,3 +138,32 @@ def test_a_recount_or_a_bad_table_is_answered_before_any_line_is_streamed(api, p
     assert not waiting.streaming
     assert waiting.json()["error"]["code"] == "analytics_recounting"
     assert waiting["Retry-After"] == "5"
+
+
+def test_the_event_filtered_csvs_are_ranked_in_sql_like_the_python_ranking(api, product):
+    # event=f0 matches f00–f09: lic_00 (f00–f03), lic_05 (f08, f09), lic_01–lic_04 (f04–f07) and
+    # lic_10–lic_12 (f00–f02); lic_06–lic_09 used only f10–f13.
+    rows = _csv(api, product, "licenses", "&event=f0")
+    one_each = ["lic_01", "lic_02", "lic_03", "lic_04", "lic_10", "lic_11", "lic_12"]
+    expected = [
+        ["lic_00", "c00@example.com", "4", "4"],
+        ["lic_05", "c05@example.com", "2", "2"],
+        *[[lic, f"c{lic[4:]}@example.com", "1", "1"] for lic in one_each],
+    ]
+    assert rows == [["licenseId", "customerEmail", "events", "features"], *expected]
+    sites = [f"s{lic[4:]}.example" for lic in one_each]
+    expected_sites = [["s00.example", "4"], ["s05.example", "2"], *[[site, "1"] for site in sites]]
+    assert _csv(api, product, "domains", "&event=f0") == [["domain", "events"], *expected_sites]
+    # The same rows as the Python ranking of the JSON's figures (report.license_rows / domain_rows).
+    query = parse_feature_usage_query(product=product, params={"from": "2026-03-01", "to": "2026-03-09", "event": "f0"})
+    with read_snapshot():
+        figures, _ = feature_usage_figures(query)
+        assert list(ranked_license_rows(query)) == list(license_rows(figures))
+        assert list(ranked_domain_rows(query)) == list(domain_rows(figures))
+
+
+def test_an_event_filter_that_matches_nothing_exports_only_the_header(api, product):
+    assert _csv(api, product, "licenses", "&event=nothing-like-it") == [
+        ["licenseId", "customerEmail", "events", "features"]
+    ]
+    assert _csv(api, product, "domains", "&event=nothing-like-it") == [["domain", "events"]]

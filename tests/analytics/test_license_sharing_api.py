@@ -80,3 +80,30 @@ def test_errors_are_those_of_feature_usage(api, outsider_api, org, free_plan, sh
     org.plan = free_plan
     org.save()
     assert api.get(url(shop)).status_code == 402
+
+
+def test_a_site_counted_only_before_the_window_and_back_in_the_tail_keeps_its_first_day(api, shop):
+    # lic_2's b.com event (02-28 local) is folded: before the window. A new b.com event
+    # on 03-06, not folded yet, brings it back: b.com is in the window, first seen 02-28.
+    counters_fold(product=shop)
+    limit(shop.lic["L2"], 1)
+    EventFactory(product=shop, license=shop.lic["L2"], domain="b.com", occurred_at=utc("2026-03-06T15:00:00"))
+    data = api.get(url(shop)).json()["data"]
+    assert [row["license"]["id"] for row in data] == ["lic_2"]
+    assert data[0]["sites"] == [
+        {"domain": "b.com", "events": 1, "firstSeen": "2026-02-28", "lastSeen": "2026-03-06"},
+        {"domain": "a.com", "events": 1, "firstSeen": "2026-03-09", "lastSeen": "2026-03-09"},
+    ]
+
+
+def test_a_window_inside_one_block_counts_only_its_days(api, shop_as):
+    # 03-08 … 03-09 lies in one block (03-05 … 04-05) that also holds lic_1's a.com day 03-10,
+    # after the window: only c.com is in it.
+    limit(shop_as.lic["L1"], 1)
+    assert api.get(url(shop_as, "from=2026-03-08&to=2026-03-09")).json()["data"] == []
+    limit(shop_as.lic["L1"], 0)  # a limit of no site: its one site is over it
+    data = api.get(url(shop_as, "from=2026-03-08&to=2026-03-09")).json()["data"]
+    assert [row["license"]["id"] for row in data] == ["lic_1"]
+    assert data[0]["sites"] == [
+        {"domain": "c.com", "events": 1, "firstSeen": "2026-03-08", "lastSeen": "2026-03-08"},
+    ]

@@ -8,9 +8,15 @@ event never counts. Every answer must be the same folded or not.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from analytics.counters import counters_fold
+from analytics.feature_usage.query import parse_feature_usage_query
+from analytics.license_usage import license_usage
 from analytics.models import CounterState
 from tests.analytics.conftest import utc
 from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
@@ -175,3 +181,20 @@ def test_a_free_plan_gets_402(api, org, free_plan, shop):
     response = api.get(url(shop, "lic_1"))
     assert response.status_code == 402
     assert response.json()["error"]["code"] == "plan_upgrade_required"
+
+
+# The product with its watermark, the license's tail, its feature blocks, its site blocks,
+# its first and last counted days, the product's features: one statement each. It was 16
+# (the watermark alone read 4 times); a new figure should reuse these reads, not add one.
+LICENSE_USAGE_STATEMENTS = 6
+
+
+def test_license_usage_reads_in_a_fixed_number_of_statements(shop_as):
+    shop_as.lic["L1"].max_sites = 1
+    shop_as.lic["L1"].save()
+    query = parse_feature_usage_query(product=shop_as, params={"from": "2026-03-01", "to": "2026-03-09"})
+    for license in ("L1", "L3", "L4"):  # busy, expired, expired before the window
+        with CaptureQueriesContext(connection) as captured:
+            data = license_usage(replace(query, license=shop_as.lic[license]))
+        assert len(captured.captured_queries) == LICENSE_USAGE_STATEMENTS, [q["sql"] for q in captured]
+    assert data["license"]["id"] == "lic_0"

@@ -12,14 +12,22 @@ renders on either.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from analytics import counters
 from analytics import sql as analytics_sql
-from analytics.models import HOUR_COLUMNS, FeatureReachCounter, LicenseDayHours
-from events.models import Event
+from analytics.feature_usage.sources import window_parts
+from analytics.models import (
+    HOUR_COLUMNS,
+    FeatureReachCounter,
+    LicenseBlockCounter,
+    LicenseDayHours,
+    LicenseDomainBlockCounter,
+)
+from events.models import Event, License
 from tests.sql_snapshots import assert_renders_as_snapshot, builders_of
 
 SNAPSHOTS = Path(__file__).parent / "sql_snapshots"
@@ -113,6 +121,26 @@ def statements() -> dict[str, tuple[str, tuple[str, ...], object]]:
         "pair_rollup_sql",
         (PG, LITE),
         lambda db: analytics_sql.pair_rollup_sql(WINDOW_PAIRS, entity="license_id", feature_sum="n"),
+    )
+    found["ranked_license_pairs"] = (
+        "ranked_license_pairs_sql",
+        (PG, LITE),
+        lambda db: analytics_sql.ranked_license_pairs_sql(
+            WINDOW_PAIRS, licenses=License, collation={PG: "C", LITE: "BINARY"}[db]
+        ),
+    )
+    found["first_day_of_block"] = (
+        "first_day_of_block_sql",
+        (PG, LITE),
+        lambda db: analytics_sql.first_day_of_block_sql(LicenseBlockCounter),
+    )
+    # 2026-03-01 … 2026-03-09: the end of one block and the start of the next.
+    found["last_day_in_window"] = (
+        "last_day_in_window_sql",
+        (PG, LITE),
+        lambda db: analytics_sql.last_day_in_window_sql(
+            LicenseDomainBlockCounter, parts=window_parts(date(2026, 3, 1), date(2026, 3, 9))
+        ),
     )
     found["read_only_snapshot"] = (
         "read_only_snapshot_sql",
