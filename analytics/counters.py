@@ -9,8 +9,10 @@ moves the watermark in the same transaction, so nothing is lost or counted twice
 A rebuild (time zone change) recounts everything up to the watermark, under the same lock.
 
 Days and hours are local to the product's time zone. The grouping is done by the
-database through the ORM (``AT TIME ZONE`` on PostgreSQL, Django's zoneinfo
-functions on SQLite), so a rebuild over millions of events never loads them.
+database (``AT TIME ZONE`` on PostgreSQL, Django's zoneinfo functions on SQLite), so
+a fold or a rebuild over millions of events never loads them. Folds, recounts and
+rebuilds all count with the same statements (``analytics.sql``) on both databases:
+there is no second way of counting to disagree with the first (issue 18, item 6).
 """
 
 from __future__ import annotations
@@ -18,24 +20,19 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-import zoneinfo
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from itertools import accumulate, islice
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Min, OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce, ExtractHour, TruncDate
+from django.db.models.functions import Coalesce
 from django.utils.timezone import now
 
 from analytics import sql as analytics_sql
 from analytics.models import (
     BLOCK_DAYS,
     HOUR_COLUMNS,
-    NO_PREVIOUS_DAY,
-    RUNNING_COLUMNS,
     CounterState,
     DayHourCounter,
     DomainBlockCounter,
@@ -56,7 +53,6 @@ from lib.locks import try_lock
 
 logger = logging.getLogger("analytics.fold")
 
-WRITE_BATCH_SIZE = 2000
 # PostgreSQL advisory lock class of "a fold of this product is running" (the product id is the other half).
 FOLD_LOCK = 0x666F6C64  # "fold"
 COUNTER_MODELS = (
@@ -71,16 +67,12 @@ COUNTER_MODELS = (
     DomainTotalBlock,
     FeatureReachCounter,
 )
-READ_CHUNK_SIZE = 20000
 # Events per committed step of a fold: a large backlog drains in steps, each shrinking the tail reads add.
 # Large, because every step upserts the counter rows its days touch, whatever its size: on this
 # machine a 10M backlog folds at 105,000 ev/s in 5M steps and 36,000 ev/s in 1M steps (README).
 FOLD_CHUNK_EVENTS = 5_000_000
 # Events per committed step of a time-zone recount: the same trade (progress moves once per step).
 RECOUNT_CHUNK_EVENTS = FOLD_CHUNK_EVENTS
-USE_POSTGRESQL_WRITE_PATHS = (
-    True  # the database-specific write paths (COPY, additive upserts); tests compare them with the portable ones
-)
 
 
 BATCH_TABLE = "analytics_fold_batch"
@@ -250,7 +242,12 @@ def counters_rebuild(*, product: Product) -> None:
         through = max(through, state.folded_through)
         for model in COUNTER_MODELS:
             model.objects.filter(product=product).delete()
-        _count_into_counters(product=product, events=Event.objects.filter(product=product, id__lte=through), fresh=True)
+        # The fold's statements, into empty counters: one way of counting (issue 18, item 6).
+        low = 1
+        while low <= through:
+            upper = _chunk_end(product=product, low=low, high=through, events=RECOUNT_CHUNK_EVENTS)
+            _fold_range(product=product, ids=(low, upper))
+            low = upper + 1
         state.folded_through = through
         state.rebuilt_at = now()
         state.save(update_fields=["folded_through", "rebuilt_at"])
@@ -345,116 +342,34 @@ def _chunk_end(*, product: Product, low: int, high: int, events: int) -> int:
 
 
 def _fold_range(*, product: Product, ids: tuple[int, int]) -> None:
-    """Add the product's events with ids in ``ids`` (inclusive) to its counters."""
-    if _adds_in_database():
-        _fold_in_database(product=product, ids=ids)
-    else:
-        _count_into_counters(product=product, events=Event.objects.filter(product=product, id__range=ids))
-
-
-def _count_into_counters(*, product: Product, events: QuerySet[Event], fresh: bool = False) -> None:
-    zone = zoneinfo.ZoneInfo(product.timezone)
-    counted = events.filter(is_system=False).annotate(
-        local_day=TruncDate("occurred_at", tzinfo=zone), local_hour=ExtractHour("occurred_at", tzinfo=zone)
-    )
-    hours = (
-        counted.order_by()
-        .values_list("local_day", "local_hour", "event", "feature")
-        .annotate(n=Count("id"))
-        .iterator(chunk_size=READ_CHUNK_SIZE)
-    )
-    _merge_hours(product=product, rows=hours, fresh=fresh)
-    licenses = (
-        counted.filter(license__isnull=False)
-        .order_by()
-        .values_list("license_id", "event", "feature", "local_day")
-        .annotate(n=Count("id"))
-        .iterator(chunk_size=READ_CHUNK_SIZE)
-    )
-    _merge_entity(
-        product=product,
-        rows=licenses,
-        entity="license_id",
-        pairs_model=LicenseBlockCounter,
-        totals_model=LicenseTotalBlock,
-        kind=FeatureReachCounter.Kind.LICENSE,
-        fresh=fresh,
-    )
-    # What a license_id= answer needs beyond the pair blocks: its hours and its domains.
-    license_hours: dict[tuple, list[int]] = {}
-    for license_id, day, hour, n in (
-        counted.filter(license__isnull=False)
-        .order_by()
-        .values_list("license_id", "local_day", "local_hour")
-        .annotate(n=Count("id"))
-        .iterator(chunk_size=READ_CHUNK_SIZE)
-    ):
-        _add_to_column(license_hours, (license_id, day), hour, n, width=len(HOUR_COLUMNS))
-    _merge_columns(
-        model=LicenseDayHours,
-        key_fields=("license_id", "day"),
-        columns=HOUR_COLUMNS,
-        product=product,
-        added=license_hours,
-        fresh=fresh,
-    )
-    license_domains: dict[tuple, list[int]] = {}
-    for license_id, domain, event, feature, day, n in (
-        counted.filter(license__isnull=False)
-        .exclude(domain="")
-        .order_by()
-        .values_list("license_id", "domain", "event", "feature", "local_day")
-        .annotate(n=Count("id"))
-        .iterator(chunk_size=READ_CHUNK_SIZE)
-    ):
-        block, column = day_block(day)
-        _add_to_column(license_domains, (license_id, domain, event, feature, block), column, n)
-    if license_domains:
-        _merge_blocks(
-            model=LicenseDomainBlockCounter,
-            key_fields=("license_id", "domain", "event", "feature"),
-            product=product,
-            added=license_domains,
-            fresh=fresh,
-        )
-    # '' means the event named no domain: it is not a domain and gets no counter.
-    domains = (
-        counted.exclude(domain="")
-        .order_by()
-        .values_list("domain", "event", "feature", "local_day")
-        .annotate(n=Count("id"))
-        .iterator(chunk_size=READ_CHUNK_SIZE)
-    )
-    _merge_entity(
-        product=product,
-        rows=domains,
-        entity="domain",
-        pairs_model=DomainBlockCounter,
-        totals_model=DomainTotalBlock,
-        kind=FeatureReachCounter.Kind.DOMAIN,
-        fresh=fresh,
-    )
+    """Add the product's events with ids in ``ids`` (inclusive) to its counters: the same statements on both databases."""
+    _fold_in_database(product=product, ids=ids)
 
 
 def _fold_in_database(*, product: Product, ids: tuple[int, int]) -> None:
-    """PostgreSQL: the events of the id range grouped once by the database, then one additive upsert per counter table.
+    """The events of the id range grouped once by the database, then one additive upsert per counter table.
 
     The reach points too: the days each (entity, feature) pair used, before and with
-    the batch, compared with window functions, before the pair blocks change.
+    the batch, compared with window functions, before the pair blocks change. The same
+    statements on PostgreSQL and SQLite (``analytics.sql`` renders the few fragments that
+    differ); PostgreSQL's settings and ANALYZE only where they exist.
     """
     low, high = ids
-    _prepare_session()
+    postgresql = connection.vendor == "postgresql"
+    if postgresql:
+        _prepare_session()
     product_param = {"product": product.pk}
     with connection.cursor() as cursor:
-        cursor.execute(analytics_sql.fold_transaction_settings_sql(work_mem_mb=FOLD_WORK_MEM_MB))
+        if postgresql:
+            cursor.execute(analytics_sql.fold_transaction_settings_sql(work_mem_mb=FOLD_WORK_MEM_MB))
         group = analytics_sql.events_batch_table_sql(Event, batch_table=BATCH_TABLE)
         cursor.execute(group, {"zone": product.timezone, "product": product.pk, "low": low, "high": high})
         # The day-keyed counters need no hour: grouped again, they read a table several times smaller.
         statement = analytics_sql.coarser_batch_table_sql(DAY_BATCH_TABLE, source=BATCH_TABLE, keys=DAY_BATCH_KEYS)
         cursor.execute(statement)
-        # The joins below are planned from these tables' sizes.
-        cursor.execute(analytics_sql.analyze_sql(BATCH_TABLE))
-        cursor.execute(analytics_sql.analyze_sql(DAY_BATCH_TABLE))
+        if postgresql:  # the joins below are planned from these tables' sizes
+            cursor.execute(analytics_sql.analyze_sql(BATCH_TABLE))
+            cursor.execute(analytics_sql.analyze_sql(DAY_BATCH_TABLE))
         # Before the pair blocks change: they tell which days each pair already used.
         for entity, pairs_model, kind, rows in REACH_SOURCES:
             statement = analytics_sql.add_batch_reach_points_sql(
@@ -490,252 +405,3 @@ def _prepare_session() -> None:
     except DatabaseError:
         pass  # this session already used a temporary table: it keeps the smaller buffers
     setattr(connection, TEMP_BUFFERS_FLAG, True)
-
-
-def _merge_hours(*, product: Product, rows: Iterable[tuple], fresh: bool) -> None:
-    hours: dict[tuple, int] = defaultdict(int)
-    days: dict[tuple, int] = defaultdict(int)
-    day_hours: dict[tuple, int] = defaultdict(int)
-    for day, hour, event, feature, n in rows:
-        hours[(day, hour, event, feature)] += n
-        days[(day, event, feature)] += n
-        day_hours[(day, hour)] += n
-    _merge_counts(
-        model=FeatureHourCounter,
-        key_fields=("day", "hour", "event", "feature"),
-        product=product,
-        added=hours,
-        fresh=fresh,
-    )
-    _merge_counts(
-        model=FeatureDayCounter, key_fields=("day", "event", "feature"), product=product, added=days, fresh=fresh
-    )
-    _merge_counts(model=DayHourCounter, key_fields=("day", "hour"), product=product, added=day_hours, fresh=fresh)
-
-
-def _merge_counts(
-    *, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, int], fresh: bool
-) -> None:
-    """Add counts keyed by ``key_fields`` to ``model``'s ``count``: one column merged as any other."""
-    _merge_columns(
-        model=model,
-        key_fields=key_fields,
-        columns=("count",),
-        product=product,
-        added={key: [count] for key, count in added.items()},
-        fresh=fresh,
-    )
-
-
-def _merge_entity(
-    *, product: Product, rows: Iterable[tuple], entity: str, pairs_model, totals_model, kind: str, fresh: bool
-) -> None:
-    """Fold (entity, event, feature, day, n) rows into the pair blocks, entity totals and reach points."""
-    pairs: dict[tuple, list[int]] = {}
-    totals: dict[tuple, list[int]] = {}
-    days_used: dict[tuple, set[int]] = defaultdict(set)
-    for key_entity, event, feature, day, n in rows:
-        block, column = day_block(day)
-        _add_to_column(pairs, (key_entity, event, feature, block), column, n)
-        _add_to_column(totals, (key_entity, block), column, n)
-        days_used[(key_entity, feature)].add(day.toordinal())
-    if not pairs:
-        return
-    if fresh:
-        reach = Counter()
-        for (_, feature), days in days_used.items():
-            for day, previous in _reach_points(days):
-                reach[(feature, day, previous)] += 1
-    else:
-        # Before the pair blocks change: they tell which days each pair already used.
-        reach = _reach_changes(product=product, pairs_model=pairs_model, entity=entity, days_used=days_used)
-    _merge_blocks(model=pairs_model, key_fields=(entity, "event", "feature"), product=product, added=pairs, fresh=fresh)
-    _merge_blocks(model=totals_model, key_fields=(entity,), product=product, added=totals, fresh=fresh)
-    _merge_reach(product=product, kind=kind, changes=reach, fresh=fresh)
-
-
-def _add_to_column(table: dict[tuple, list[int]], key: tuple, column: int, n: int, *, width: int = BLOCK_DAYS) -> None:
-    days = table.get(key)
-    if days is None:
-        days = table[key] = [0] * width
-    days[column] += n
-
-
-def _reach_points(days: Iterable[int]) -> Iterable[tuple[int, int]]:
-    """(day, previous day used) for each day a pair was used, as ordinals."""
-    previous = NO_PREVIOUS_DAY.toordinal()
-    for day in sorted(days):
-        yield day, previous
-        previous = day
-
-
-def _used_days(block: int, totals: list[int]) -> Iterable[int]:
-    """The days a block row counts events on, from its running totals."""
-    before = 0
-    first = block * BLOCK_DAYS
-    for index, total in enumerate(totals):
-        if total > before:
-            yield first + index
-        before = total
-
-
-def _reach_changes(*, product: Product, pairs_model, entity: str, days_used: dict[tuple, set[int]]) -> Counter:
-    known: dict[tuple, set[int]] = defaultdict(set)
-    existing = pairs_model.objects.filter(
-        product=product,
-        feature__in={feature for _, feature in days_used},
-        **{f"{entity}__in": {key_entity for key_entity, _ in days_used}},
-    )
-    for key_entity, feature, block, *totals in existing.values_list(entity, "feature", "block", *RUNNING_COLUMNS):
-        key = (key_entity, feature)
-        if key in days_used:
-            known[key].update(_used_days(block, totals))
-    changes = Counter()
-    for key, days in days_used.items():
-        before = known.get(key, set())
-        if days <= before:
-            continue
-        for day, previous in _reach_points(before):
-            changes[(key[1], day, previous)] -= 1
-        for day, previous in _reach_points(before | days):
-            changes[(key[1], day, previous)] += 1
-    return changes
-
-
-def _merge_reach(*, product: Product, kind: str, changes: Counter, fresh: bool) -> None:
-    changes = {key: delta for key, delta in changes.items() if delta}
-    if not changes:
-        return
-    if not fresh:
-        existing = FeatureReachCounter.objects.filter(
-            product=product,
-            kind=kind,
-            day__in={date.fromordinal(day) for _, day, _ in changes},
-            feature__in={feature for feature, _, _ in changes},
-        )
-        stale = []
-        for pk, feature, day, previous, count in existing.values_list("pk", "feature", "day", "previous_day", "count"):
-            key = (feature, day.toordinal(), previous.toordinal())
-            if key in changes:
-                changes[key] += count
-                stale.append(pk)
-        FeatureReachCounter.objects.filter(pk__in=stale).delete()
-    _insert_rows(
-        FeatureReachCounter,
-        ("product", "kind", "feature", "day", "previous_day", "count"),
-        (
-            (
-                product.pk,
-                kind,
-                feature,
-                _date_value(date.fromordinal(day)),
-                _date_value(date.fromordinal(previous)),
-                count,
-            )
-            for (feature, day, previous), count in changes.items()
-            if count
-        ),
-    )
-
-
-def _merge_blocks(
-    *, model, key_fields: tuple[str, ...], product: Product, added: dict[tuple, list[int]], fresh: bool
-) -> None:
-    """Add per-day counts (keyed by ``key_fields`` + block) to ``model``'s rows of running totals.
-
-    Running totals add up column by column, so they merge as any other columns do.
-    """
-    running = {key: list(accumulate(days)) for key, days in added.items()}
-    _merge_columns(
-        model=model,
-        key_fields=(*key_fields, "block"),
-        columns=RUNNING_COLUMNS,
-        product=product,
-        added=running,
-        fresh=fresh,
-    )
-
-
-def _merge_columns(
-    *,
-    model,
-    key_fields: tuple[str, ...],
-    columns: tuple[str, ...],
-    product: Product,
-    added: dict[tuple, list[int]],
-    fresh: bool,
-) -> None:
-    """Add ``added`` (key → one number per column of ``columns``) to ``model``'s rows, column by column.
-
-    The key's first and last fields narrow the read of existing rows.
-    """
-    if not added:
-        return
-    rows = ((product.pk, *map(_key_value, key), *values) for key, values in added.items())
-    if not fresh and _adds_in_database():
-        _upsert_adding(model, ("product", *key_fields), columns, rows)
-        return
-    if not fresh:
-        first, last = key_fields[0], key_fields[-1]
-        existing = model.objects.filter(
-            product=product,
-            **{f"{last}__in": {key[-1] for key in added}, f"{first}__in": {key[0] for key in added}},
-        )
-        stale = []
-        width = len(key_fields)
-        for pk, *values in existing.values_list("pk", *key_fields, *columns):
-            sums = added.get(tuple(values[:width]))
-            if sums is not None:
-                for index, value in enumerate(values[width:]):
-                    sums[index] += value
-                stale.append(pk)
-        model.objects.filter(pk__in=stale).delete()
-    _insert_rows(model, ("product", *key_fields, *columns), rows)
-
-
-def _adds_in_database() -> bool:
-    return connection.vendor == "postgresql" and USE_POSTGRESQL_WRITE_PATHS
-
-
-def _upsert_adding(model, key_fields: tuple[str, ...], added_fields: tuple[str, ...], rows: Iterable[tuple]) -> None:
-    """PostgreSQL: INSERT … ON CONFLICT DO UPDATE SET column = column + excluded.column.
-
-    A fold then writes its rows without first reading the rows it adds to (the
-    portable read-modify-write under the same lock gives the same counters).
-    """
-    sql = core_sql.additive_values_upsert_sql(
-        model, key_fields=[name.removesuffix("_id") for name in key_fields], added_columns=added_fields
-    )
-    with connection.cursor() as cursor:
-        for chunk in batched(rows, WRITE_BATCH_SIZE):
-            cursor.executemany(sql, chunk)
-
-
-def batched(rows: Iterable[tuple], size: int) -> Iterable[list[tuple]]:
-    iterator = iter(rows)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-
-
-def _date_value(day: date):
-    return connection.ops.adapt_datefield_value(day)
-
-
-def _key_value(value):
-    return _date_value(value) if isinstance(value, date) else value
-
-
-def _insert_rows(model, fields: tuple[str, ...], rows: Iterable[tuple]) -> None:
-    """executemany of one prepared INSERT (pipelined by psycopg): bulk_create spends most of a
-    rebuild preparing values one by one, and huge multi-row statements are slow to parse."""
-    field_names = [name.removesuffix("_id") for name in fields]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and USE_POSTGRESQL_WRITE_PATHS:
-            # COPY: several times faster again, which a rebuild over millions of events needs.
-            with cursor.cursor.copy(core_sql.copy_from_stdin_sql(model, field_names)) as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        sql = core_sql.insert_values_sql(model, field_names)
-        for chunk in batched(rows, WRITE_BATCH_SIZE):
-            cursor.executemany(sql, chunk)

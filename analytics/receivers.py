@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
+from analytics import sql as analytics_sql
 from analytics.counters import fold_lag
 from analytics.tasks import fold_soon, recount_product
 from events.models import Product
@@ -18,6 +20,13 @@ logger = logging.getLogger(__name__)
 # would store it twice). Nothing is lost: the recount is pending in the database
 # (``Product.recount_progress``) and the beat's sweep enqueues it once Redis is back; the
 # beat folds every second anyway.
+
+
+@receiver(connection_created)
+def add_sqlite_functions(sender, *, connection, **kwargs) -> None:
+    """SQLite runs the fold's statements too: each connection gets what they use beyond SQLite's functions."""
+    if connection.vendor == "sqlite":
+        analytics_sql.register_sqlite_functions(connection.connection)
 
 
 @receiver(product_timezone_changed)

@@ -11,8 +11,13 @@ renders its items. Every bit operation is parenthesised: PostgreSQL gives ``&`` 
 ``tests/analytics/test_sql_rendering.py`` renders each statement and compares it with
 ``tests/analytics/sql_snapshots/*.sql``, so that a reviewer sees the SQL a change produces.
 
-The fold's statements (``events_batch_table_sql`` … ``delete_zero_counts_sql``) run on
-PostgreSQL only; SQLite folds with the portable ORM path of ``analytics.counters``.
+The fold's statements (``events_batch_table_sql`` … ``delete_zero_counts_sql``) run on both
+databases (issue 18, item 6: one fold, so that the two cannot disagree unseen). Where SQLite
+must differ, the difference is one named fragment rendered per ``vendor`` (the ``SQLITE_`` /
+``POSTGRESQL_`` pairs below): the temporary table's lifetime, the local day and hour, a day's
+ordinal and its inverse, a date literal, and the rows of a block's days. SQLite has no
+``BIT_OR`` aggregate: ``register_sqlite_functions`` adds one to each connection. Statements
+only PostgreSQL needs (its settings, ``ANALYZE``) are not run on SQLite.
 """
 
 from __future__ import annotations
@@ -30,9 +35,53 @@ def _vendor(vendor: str | None) -> str:
     return vendor or connection.vendor
 
 
-def _ordinal(day: str = "day") -> str:
-    """Python's date.toordinal() of a PostgreSQL date column: days since 0001-01-01, plus one."""
-    return f"(({day} - DATE '0001-01-01') + 1)"
+def _ordinal(day: str = "day", vendor: str | None = None) -> str:
+    """Python's date.toordinal() of a date column: days since 0001-01-01, plus one.
+
+    SQLite keeps dates as ISO text; its julianday() of 0001-01-01 is 1721425.5 (exact in binary).
+    """
+    if _vendor(vendor) == "postgresql":
+        return f"(({day} - DATE '0001-01-01') + 1)"
+    return f"CAST(julianday({day}) - 1721424.5 AS integer)"
+
+
+def _date_literal(iso: str, vendor: str | None = None) -> str:
+    """A date constant: typed on PostgreSQL, ISO text on SQLite (how Django stores a DateField there)."""
+    return f"DATE '{iso}'" if _vendor(vendor) == "postgresql" else f"'{iso}'"
+
+
+def _temporary(vendor: str | None) -> str:
+    """A fold's temporary tables live until its transaction ends. SQLite has no ON COMMIT clause:
+    the fold drops them itself (it does on both), and a rolled-back CREATE leaves nothing."""
+    return " ON COMMIT DROP" if _vendor(vendor) == "postgresql" else ""
+
+
+# The local day and hour of an event. SQLite stores datetimes as UTC text and has no time
+# zones: Django's own functions (registered on every SQLite connection, what TruncDate and
+# ExtractHour with tzinfo compile to) convert them.
+POSTGRESQL_LOCAL_DAY = "CAST(({occurred_at} AT TIME ZONE %(zone)s) AS date)"
+POSTGRESQL_LOCAL_HOUR = "CAST(EXTRACT(HOUR FROM ({occurred_at} AT TIME ZONE %(zone)s)) AS integer)"
+SQLITE_LOCAL_DAY = "django_datetime_cast_date({occurred_at}, %(zone)s, 'UTC')"
+SQLITE_LOCAL_HOUR = "CAST(django_datetime_extract('hour', {occurred_at}, %(zone)s, 'UTC') AS integer)"
+
+
+class BitOr:
+    """SQLite: the BIT_OR aggregate of PostgreSQL (NULLs ignored; NULL over no value)."""
+
+    def __init__(self) -> None:
+        self.value = None
+
+    def step(self, value) -> None:
+        if value is not None:
+            self.value = int(value) if self.value is None else self.value | int(value)
+
+    def finalize(self):
+        return self.value
+
+
+def register_sqlite_functions(dbapi_connection) -> None:
+    """What the fold's statements need beyond SQLite's own functions (called for each new connection)."""
+    dbapi_connection.create_aggregate("BIT_OR", 1, BitOr)
 
 
 def _batch_filter(required: Sequence[str], nonblank: Sequence[str]) -> str:
@@ -41,7 +90,7 @@ def _batch_filter(required: Sequence[str], nonblank: Sequence[str]) -> str:
     return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
-# ---------------------------------------------------------------- the fold (PostgreSQL)
+# ---------------------------------------------------------------- the fold (both databases)
 #
 # The fold (analytics/counters.py) groups a claimed batch of events once into a temporary
 # table, groups it again without the hour, then adds it to each counter table with one
@@ -67,10 +116,10 @@ def temp_buffers_sql(*, megabytes: int) -> str:
 
 
 EVENTS_BATCH_TABLE = """
-CREATE TEMPORARY TABLE {batch} ON COMMIT DROP AS
+CREATE TEMPORARY TABLE {batch}{temporary} AS
 SELECT {license} AS license_id, {domain} AS domain, {event} AS event, {feature} AS feature,
-       CAST(({occurred_at} AT TIME ZONE %(zone)s) AS date) AS day,
-       CAST(EXTRACT(HOUR FROM ({occurred_at} AT TIME ZONE %(zone)s)) AS integer) AS hour,
+       {local_day} AS day,
+       {local_hour} AS hour,
        CAST(COUNT(*) AS integer) AS n
 FROM {events}
 WHERE {product} = %(product)s AND {id} BETWEEN %(low)s AND %(high)s AND NOT {is_system}
@@ -78,7 +127,7 @@ GROUP BY 1, 2, 3, 4, 5, 6
 """
 
 
-def events_batch_table_sql(event_model: type[Model], *, batch_table: str) -> str:
+def events_batch_table_sql(event_model: type[Model], *, batch_table: str, vendor: str | None = None) -> str:
     """A temporary table of one product's events in an id range, grouped by license, domain, names, local day and hour.
 
     Parameters: ``zone``, ``product``, ``low`` and ``high`` (ids, inclusive). System events are left out.
@@ -86,13 +135,17 @@ def events_batch_table_sql(event_model: type[Model], *, batch_table: str) -> str
     row, and sums of bigints keep numeric states, several times slower and larger.
     """
     e = event_model
+    postgresql = _vendor(vendor) == "postgresql"
+    occurred_at = column(e, "occurred_at")
     return EVENTS_BATCH_TABLE.format(
         batch=qn(batch_table),
+        temporary=_temporary(vendor),
+        local_day=(POSTGRESQL_LOCAL_DAY if postgresql else SQLITE_LOCAL_DAY).format(occurred_at=occurred_at),
+        local_hour=(POSTGRESQL_LOCAL_HOUR if postgresql else SQLITE_LOCAL_HOUR).format(occurred_at=occurred_at),
         license=column(e, "license"),
         domain=column(e, "domain"),
         event=column(e, "event"),
         feature=column(e, "feature"),
-        occurred_at=column(e, "occurred_at"),
         events=table(e),
         product=column(e, "product"),
         id=qn(e._meta.pk.column),
@@ -101,17 +154,17 @@ def events_batch_table_sql(event_model: type[Model], *, batch_table: str) -> str
 
 
 COARSER_BATCH_TABLE = """
-CREATE TEMPORARY TABLE {batch} ON COMMIT DROP AS
+CREATE TEMPORARY TABLE {batch}{temporary} AS
 SELECT {keys}, CAST(SUM(n) AS integer) AS n
 FROM {source}
 GROUP BY {keys}
 """
 
 
-def coarser_batch_table_sql(batch_table: str, *, source: str, keys: Sequence[str]) -> str:
+def coarser_batch_table_sql(batch_table: str, *, source: str, keys: Sequence[str], vendor: str | None = None) -> str:
     """A temporary table of ``source`` (a batch table) grouped again by fewer ``keys``, ``n`` summed."""
     return COARSER_BATCH_TABLE.format(
-        batch=qn(batch_table), keys=", ".join(qn(key) for key in keys), source=qn(source)
+        batch=qn(batch_table), temporary=_temporary(vendor), keys=", ".join(qn(key) for key in keys), source=qn(source)
     ).strip()
 
 
@@ -119,7 +172,9 @@ ANALYZE = "ANALYZE {table}"
 
 
 def analyze_sql(name: str) -> str:
-    """Statistics of a table (a fold's batch tables: temporary tables are never analyzed by autovacuum)."""
+    """PostgreSQL: statistics of a table (a fold's batch tables: temporary tables are never analyzed by autovacuum).
+
+    Not run on SQLite, whose planner reads no statistics of a temporary table it was not given."""
     return ANALYZE.format(table=qn(name))
 
 
@@ -219,19 +274,21 @@ def add_batch_running_blocks_sql(
     block_days: int = BLOCK_DAYS,
     required: Sequence[str] = (),
     nonblank: Sequence[str] = (),
+    vendor: str | None = None,
 ) -> str:
     """Add the batch to ``model``'s running-total rows per ``keys`` + block of ``block_days`` days.
 
     Running totals stay running totals when added. Parameter: ``product``.
     """
     days = int(block_days)
-    sums = {name: RUNNING_SUM.format(ordinal=_ordinal(), block_days=days, k=k) for k, name in enumerate(running_fields)}
+    ordinal = _ordinal(vendor=vendor)
+    sums = {name: RUNNING_SUM.format(ordinal=ordinal, block_days=days, k=k) for k, name in enumerate(running_fields)}
     return _add_batch_sql(
         model,
         keys,
         batch_table=batch_table,
         sums=sums,
-        derived_keys={"block": BLOCK_OF_DAY.format(ordinal=_ordinal(), block_days=days)},
+        derived_keys={"block": BLOCK_OF_DAY.format(ordinal=ordinal, block_days=days)},
         required=required,
         nonblank=nonblank,
     )
@@ -241,7 +298,7 @@ def add_batch_running_blocks_sql(
 # pairs with a fresh day (a batch day their blocks do not count yet) change: for those, the
 # change is the points of old ∪ fresh days minus those of the old days, summed per point.
 ADD_BATCH_REACH_POINTS = """
-WITH new_days AS (
+WITH {block_day_rows}new_days AS (
     SELECT DISTINCT {batch_entity} AS entity, feature, day
     FROM {batch}{where}
 ),
@@ -269,12 +326,11 @@ touched AS (
 ),
 old_days AS (
     SELECT DISTINCT b.{entity} AS entity, b.{feature} AS feature,
-           DATE '0001-01-01' + (b.{block} * {block_days} + k - 2) AS day
+           {old_day} AS day
     FROM {pairs} AS b
     JOIN touched AS t ON b.{entity} = t.entity AND b.{feature} = t.feature
-    CROSS JOIN LATERAL (SELECT ARRAY[{running_totals}] AS a) AS x
-    CROSS JOIN generate_series(1, {columns}) AS k
-    WHERE b.{product} = %(product)s AND x.a[k] > COALESCE(x.a[k - 1], 0)
+    {block_day_join}
+    WHERE b.{product} = %(product)s AND {old_day_used}
 ),
 all_days AS (
     -- fresh days are not among the old ones: the two sets are disjoint
@@ -283,11 +339,11 @@ all_days AS (
     SELECT entity, feature, day FROM fresh
 ),
 points AS (
-    SELECT feature, day, LAG(day, 1, DATE '{no_previous_day}') OVER w AS previous, 1 AS delta
+    SELECT feature, day, LAG(day, 1, {no_previous_day}) OVER w AS previous, 1 AS delta
     FROM all_days
     WINDOW w AS (PARTITION BY entity, feature ORDER BY day)
     UNION ALL
-    SELECT feature, day, LAG(day, 1, DATE '{no_previous_day}') OVER w, -1
+    SELECT feature, day, LAG(day, 1, {no_previous_day}) OVER w, -1
     FROM old_days
     WINDOW w AS (PARTITION BY entity, feature ORDER BY day)
 )
@@ -301,8 +357,18 @@ ON CONFLICT ({reach_key}) DO UPDATE SET {count} = {reach}.{count} + EXCLUDED.{co
 """
 # Bit k of a block row's mask: the row counts events on the block's day k (its running total grew).
 DAY_MASK_BIT = "(CASE WHEN {total} > {before} THEN (CAST(1 AS bigint) << {k}) ELSE 0 END)"
-# Parenthesised: PostgreSQL gives & and << the same precedence, left to right (issue 18).
+# Parenthesised: PostgreSQL gives & and << the same precedence, left to right (issue 18), and so
+# does SQLite, with | too.
 DAY_BIT = "(CAST(1 AS bigint) << CAST(MOD({ordinal}, {block_days}) AS integer))"
+# The days a pair block counts events on (its running total grew), as rows of (entity, feature,
+# day). PostgreSQL: the totals as an array, indexed by generate_series. SQLite has neither
+# arrays nor generate_series: the 32 days are rows of a VALUES CTE, each tested by a CASE.
+POSTGRESQL_OLD_DAY = "DATE '0001-01-01' + (b.{block} * {block_days} + k - 2)"
+POSTGRESQL_BLOCK_DAY_JOIN = """CROSS JOIN LATERAL (SELECT ARRAY[{running_totals}] AS a) AS x
+    CROSS JOIN generate_series(1, {columns}) AS k"""
+POSTGRESQL_OLD_DAY_USED = "x.a[k] > COALESCE(x.a[k - 1], 0)"
+SQLITE_BLOCK_DAY_ROWS = "block_days (k) AS (VALUES {days}),\n"
+SQLITE_BLOCK_DAY_JOIN = "CROSS JOIN block_days"
 
 
 def add_batch_reach_points_sql(
@@ -314,6 +380,7 @@ def add_batch_reach_points_sql(
     block_days: int = BLOCK_DAYS,
     required: Sequence[str] = (),
     nonblank: Sequence[str] = (),
+    vendor: str | None = None,
 ) -> str:
     """Add the batch's changes to the reach points (day, previous day used) of each (``entity``, feature) pair.
 
@@ -324,26 +391,39 @@ def add_batch_reach_points_sql(
     ``delete_zero_counts_sql`` removes them.
     """
     r, p = FeatureReachCounter, pairs_model
+    vendor = _vendor(vendor)
     days = int(block_days)
     totals = [f"b.{column(p, name)}" for name in running_fields]
+    block = column(p, "block")
+    if vendor == "postgresql":
+        block_day_rows = ""
+        old_day = POSTGRESQL_OLD_DAY.format(block=block, block_days=days)
+        block_day_join = POSTGRESQL_BLOCK_DAY_JOIN.format(running_totals=", ".join(totals), columns=len(totals))
+        old_day_used = POSTGRESQL_OLD_DAY_USED
+    else:
+        block_day_rows = SQLITE_BLOCK_DAY_ROWS.format(days=", ".join(f"({k})" for k in range(len(totals))))
+        old_day = ordinal_to_date(vendor, f"b.{block} * {days} + block_days.k")
+        block_day_join = SQLITE_BLOCK_DAY_JOIN
+        old_day_used = _block_day_used("b", running_fields)
     return ADD_BATCH_REACH_POINTS.format(
+        block_day_rows=block_day_rows,
+        old_day=old_day,
+        block_day_join=block_day_join,
+        old_day_used=old_day_used,
         batch_entity=qn(entity),
         batch=qn(batch_table),
         where=_batch_filter(required, nonblank),
-        block_of_new_day=BLOCK_OF_DAY.format(ordinal=_ordinal("n.day"), block_days=days),
+        block_of_new_day=BLOCK_OF_DAY.format(ordinal=_ordinal("n.day", vendor), block_days=days),
         entity=column(p, entity.removesuffix("_id")),
         feature=column(p, "feature"),
-        block=column(p, "block"),
+        block=block,
         day_mask="\n           | ".join(
             DAY_MASK_BIT.format(total=total, before=totals[k - 1] if k else 0, k=k) for k, total in enumerate(totals)
         ),
         pairs=table(p),
         product=column(p, "product"),
-        day_bit=DAY_BIT.format(ordinal=_ordinal("n.day"), block_days=days),
-        block_days=days,
-        running_totals=", ".join(totals),
-        columns=len(running_fields),
-        no_previous_day=NO_PREVIOUS_DAY.isoformat(),
+        day_bit=DAY_BIT.format(ordinal=_ordinal("n.day", vendor), block_days=days),
+        no_previous_day=_date_literal(NO_PREVIOUS_DAY.isoformat(), vendor),
         reach=table(r),
         reach_key=", ".join(column(r, name) for name in ("product", "kind", "day", "feature", "previous_day")),
         count=column(r, "count"),
@@ -371,11 +451,11 @@ def ordinal_to_date(vendor: str, expression: str) -> str:
     return f"date('0001-01-01', '+' || (({expression}) - 1) || ' days')"
 
 
-def _block_day_used(alias: str) -> str:
+def _block_day_used(alias: str, running_fields: Sequence[str] = RUNNING_COLUMNS) -> str:
     """True when a running-totals row counts events on its block's day ``k`` (its running total grew)."""
     cases = " ".join(
-        f"WHEN {k} THEN {alias}.{qn(name)} > {f'{alias}.{qn(RUNNING_COLUMNS[k - 1])}' if k else '0'}"
-        for k, name in enumerate(RUNNING_COLUMNS)
+        f"WHEN {k} THEN {alias}.{qn(name)} > {f'{alias}.{qn(running_fields[k - 1])}' if k else '0'}"
+        for k, name in enumerate(running_fields)
     )
     return f"(CASE block_days.k {cases} END)"
 

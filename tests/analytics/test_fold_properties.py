@@ -231,7 +231,6 @@ def mutant(original, edits: list[tuple[str, str]]):
     return build
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the fold's SQL runs on PostgreSQL")
 @pytest.mark.parametrize("name", list(MUTANTS))
 def test_the_property_catches_a_broken_fold(org, monkeypatch, name):
     builder, edits = MUTANTS[name]

@@ -5,9 +5,9 @@ change produces. After an intended change, write the snapshots again and review 
 
     SQL_SNAPSHOTS_WRITE=1 pytest tests/analytics/test_sql_rendering.py
 
-The fold's statements run on PostgreSQL only (SQLite folds through the ORM), so they have
-a ``postgresql`` snapshot only. Quoting is the same on both databases, so each statement
-renders on either.
+The fold's statements run on both databases (issue 18, item 6), so each has a snapshot per
+database, except PostgreSQL's settings and ANALYZE, which SQLite does not run. Quoting is
+the same on both databases, so each statement renders on either.
 """
 
 from __future__ import annotations
@@ -51,14 +51,14 @@ def statements() -> dict[str, tuple[str, tuple[str, ...], object]]:
         ),
         "events_batch_table": (
             "events_batch_table_sql",
-            (PG,),
-            lambda db: analytics_sql.events_batch_table_sql(Event, batch_table=counters.BATCH_TABLE),
+            (PG, LITE),
+            lambda db: analytics_sql.events_batch_table_sql(Event, batch_table=counters.BATCH_TABLE, vendor=db),
         ),
         "coarser_batch_table": (
             "coarser_batch_table_sql",
-            (PG,),
+            (PG, LITE),
             lambda db: analytics_sql.coarser_batch_table_sql(
-                counters.DAY_BATCH_TABLE, source=counters.BATCH_TABLE, keys=counters.DAY_BATCH_KEYS
+                counters.DAY_BATCH_TABLE, source=counters.BATCH_TABLE, keys=counters.DAY_BATCH_KEYS, vendor=db
             ),
         ),
         "analyze": ("analyze_sql", (PG,), lambda db: analytics_sql.analyze_sql(counters.DAY_BATCH_TABLE)),
@@ -66,28 +66,28 @@ def statements() -> dict[str, tuple[str, tuple[str, ...], object]]:
     for entity, pairs_model, kind, rows in counters.REACH_SOURCES:
         found[f"add_batch_reach_points.{kind}"] = (
             "add_batch_reach_points_sql",
-            (PG,),
+            (PG, LITE),
             lambda db, pairs_model=pairs_model, entity=entity, rows=rows: analytics_sql.add_batch_reach_points_sql(
-                pairs_model, entity, batch_table=counters.DAY_BATCH_TABLE, **rows
+                pairs_model, entity, batch_table=counters.DAY_BATCH_TABLE, vendor=db, **rows
             ),
         )
     found["delete_zero_counts"] = (
         "delete_zero_counts_sql",
-        (PG,),
+        (PG, LITE),
         lambda db: analytics_sql.delete_zero_counts_sql(FeatureReachCounter),
     )
     for model, keys, rows in counters.ADDED_COUNTS:
         source = counters.BATCH_TABLE if "hour" in keys else counters.DAY_BATCH_TABLE
         found[f"add_batch_counts.{model._meta.model_name}"] = (
             "add_batch_counts_sql",
-            (PG,),
+            (PG, LITE),
             lambda db, model=model, keys=keys, rows=rows, source=source: analytics_sql.add_batch_counts_sql(
                 model, keys, batch_table=source, **rows
             ),
         )
     found["add_batch_hour_columns.licensedayhours"] = (
         "add_batch_hour_columns_sql",
-        (PG,),
+        (PG, LITE),
         lambda db: analytics_sql.add_batch_hour_columns_sql(
             LicenseDayHours,
             ("license_id", "day"),
@@ -99,9 +99,9 @@ def statements() -> dict[str, tuple[str, tuple[str, ...], object]]:
     for model, keys, rows in counters.ADDED_BLOCKS:
         found[f"add_batch_running_blocks.{model._meta.model_name}"] = (
             "add_batch_running_blocks_sql",
-            (PG,),
+            (PG, LITE),
             lambda db, model=model, keys=keys, rows=rows: analytics_sql.add_batch_running_blocks_sql(
-                model, keys, batch_table=counters.DAY_BATCH_TABLE, **rows
+                model, keys, batch_table=counters.DAY_BATCH_TABLE, vendor=db, **rows
             ),
         )
     found["delete_product_rows"] = (

@@ -1,0 +1,38 @@
+INSERT INTO "events_licenseblockcounter" ("product_id", "license_id", "event", "feature", "block", "c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10", "c11", "c12", "c13", "c14", "c15", "c16", "c17", "c18", "c19", "c20", "c21", "c22", "c23", "c24", "c25", "c26", "c27", "c28", "c29", "c30", "c31")
+SELECT %(product)s, "license_id", "event", "feature", CAST(julianday(day) - 1721424.5 AS integer) / 32,
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 0 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 1 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 2 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 3 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 4 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 5 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 6 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 7 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 8 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 9 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 10 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 11 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 12 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 13 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 14 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 15 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 16 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 17 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 18 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 19 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 20 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 21 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 22 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 23 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 24 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 25 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 26 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 27 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 28 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 29 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 30 THEN n ELSE 0 END),
+       SUM(CASE WHEN MOD(CAST(julianday(day) - 1721424.5 AS integer), 32) <= 31 THEN n ELSE 0 END)
+FROM "analytics_fold_batch_days" WHERE "license_id" IS NOT NULL
+GROUP BY "license_id", "event", "feature", CAST(julianday(day) - 1721424.5 AS integer) / 32
+ORDER BY CAST(julianday(day) - 1721424.5 AS integer) / 32, "license_id", "event", "feature"
+ON CONFLICT ("product_id", "license_id", "event", "feature", "block") DO UPDATE SET "c0" = "events_licenseblockcounter"."c0" + EXCLUDED."c0", "c1" = "events_licenseblockcounter"."c1" + EXCLUDED."c1", "c2" = "events_licenseblockcounter"."c2" + EXCLUDED."c2", "c3" = "events_licenseblockcounter"."c3" + EXCLUDED."c3", "c4" = "events_licenseblockcounter"."c4" + EXCLUDED."c4", "c5" = "events_licenseblockcounter"."c5" + EXCLUDED."c5", "c6" = "events_licenseblockcounter"."c6" + EXCLUDED."c6", "c7" = "events_licenseblockcounter"."c7" + EXCLUDED."c7", "c8" = "events_licenseblockcounter"."c8" + EXCLUDED."c8", "c9" = "events_licenseblockcounter"."c9" + EXCLUDED."c9", "c10" = "events_licenseblockcounter"."c10" + EXCLUDED."c10", "c11" = "events_licenseblockcounter"."c11" + EXCLUDED."c11", "c12" = "events_licenseblockcounter"."c12" + EXCLUDED."c12", "c13" = "events_licenseblockcounter"."c13" + EXCLUDED."c13", "c14" = "events_licenseblockcounter"."c14" + EXCLUDED."c14", "c15" = "events_licenseblockcounter"."c15" + EXCLUDED."c15", "c16" = "events_licenseblockcounter"."c16" + EXCLUDED."c16", "c17" = "events_licenseblockcounter"."c17" + EXCLUDED."c17", "c18" = "events_licenseblockcounter"."c18" + EXCLUDED."c18", "c19" = "events_licenseblockcounter"."c19" + EXCLUDED."c19", "c20" = "events_licenseblockcounter"."c20" + EXCLUDED."c20", "c21" = "events_licenseblockcounter"."c21" + EXCLUDED."c21", "c22" = "events_licenseblockcounter"."c22" + EXCLUDED."c22", "c23" = "events_licenseblockcounter"."c23" + EXCLUDED."c23", "c24" = "events_licenseblockcounter"."c24" + EXCLUDED."c24", "c25" = "events_licenseblockcounter"."c25" + EXCLUDED."c25", "c26" = "events_licenseblockcounter"."c26" + EXCLUDED."c26", "c27" = "events_licenseblockcounter"."c27" + EXCLUDED."c27", "c28" = "events_licenseblockcounter"."c28" + EXCLUDED."c28", "c29" = "events_licenseblockcounter"."c29" + EXCLUDED."c29", "c30" = "events_licenseblockcounter"."c30" + EXCLUDED."c30", "c31" = "events_licenseblockcounter"."c31" + EXCLUDED."c31"
