@@ -17,7 +17,17 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.harness import BenchContext, Result, bench_cache_url, median, percentile, server, timed
+from bench.harness import (
+    BenchContext,
+    Result,
+    bench_cache_url,
+    cpu_seconds,
+    median,
+    percentile,
+    server,
+    server_pids,
+    timed,
+)
 
 P6_TARGET_MS = 20
 P7_TARGET_S = 60
@@ -254,9 +264,9 @@ def _p6_usage(ctx: BenchContext, world: dict) -> Result:
         rows = len(first.json()["rows"]) if first.status_code == 200 else -1
         for _ in range(20):
             session.get(url, params=params, headers=headers)
-        cpu_before = _cpu_seconds(_server_pids(ctx))
+        cpu_before = cpu_seconds(server_pids(ctx))
         samples = timed(lambda: session.get(url, params=params, headers=headers).raise_for_status(), repeat=200)
-        cpu_ms = (_cpu_seconds(_server_pids(ctx)) - cpu_before) * 1000 / 200
+        cpu_ms = (cpu_seconds(server_pids(ctx)) - cpu_before) * 1000 / 200
         project_url = f"{base}/v1/projects/{project.public_id}"
         for _ in range(20):
             session.get(project_url, headers=headers)
@@ -391,34 +401,14 @@ def _ofrep_run(ctx: BenchContext, world: dict, *, mode: str, seconds: float, con
     before = FlagEvaluation.objects.count()
     with server(ctx, label=label, env={"FLAG_RECORDING_MODE": mode, "OFREP_RATE_LIMIT": "1000000/s"}) as base:
         _, warm, _ = asyncio.run(_drive(base, world["sdk_key"], 2, concurrency, ctx.seed))  # warm up every worker
-        cpu_before = _cpu_seconds(_server_pids(ctx))
+        cpu_before = cpu_seconds(server_pids(ctx))
         latencies, statuses, elapsed = asyncio.run(_drive(base, world["sdk_key"], seconds, concurrency, ctx.seed + 1))
-        cpu_ms = (_cpu_seconds(_server_pids(ctx)) - cpu_before) * 1000 / max(1, len(latencies))
+        cpu_ms = (cpu_seconds(server_pids(ctx)) - cpu_before) * 1000 / max(1, len(latencies))
     print(f"  {mode}: server CPU {cpu_ms:.2f} ms per evaluation", flush=True)
     # The server has exited: every worker flushed its buffer on the way out.
     recorded = FlagEvaluation.objects.count() - before
     evaluated = sum(n for counts in (warm, statuses) for code, n in counts.items() if code in (200, 400))
     return latencies, statuses, elapsed, recorded, evaluated, cpu_ms
-
-
-def _server_pids(ctx: BenchContext) -> list[int]:
-    # Read now, not at start-up: gunicorn may still have been forking workers when its port opened.
-    from bench.harness import _worker_pids
-
-    return _worker_pids(ctx.extra["server_pids"][0])
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of the server processes: a figure the other tenants of the machine cannot inflate."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
-        except OSError:
-            continue
-    return total
 
 
 def _p8_ofrep(ctx: BenchContext, world: dict) -> Result:

@@ -106,7 +106,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(ctx: BenchContext, *, workers: int | None = None, env: dict | None = None, label: str = "server"):
+def server(
+    ctx: BenchContext,
+    *,
+    workers: int | None = None,
+    threads: int | None = None,
+    env: dict | None = None,
+    label: str = "server",
+):
     """Gunicorn serving the app on a free port; yields its base URL.
 
     On exit it records the peak resident memory of its processes in
@@ -135,7 +142,7 @@ def server(ctx: BenchContext, *, workers: int | None = None, env: dict | None = 
             "--worker-class",
             "gthread",
             "--threads",
-            os.environ.get("BENCH_THREADS", "4"),
+            str(threads or os.environ.get("BENCH_THREADS", "4")),
             "--backlog",
             "2048",
             "--log-level",
@@ -230,3 +237,21 @@ def write_results(ctx: BenchContext, results: list[Result]) -> None:
         "results": [asdict(r) for r in results],
     }
     RESULTS_PATH.write_text(json.dumps(payload, indent=2))
+
+
+def server_pids(ctx: BenchContext) -> list[int]:
+    # Read now, not at start-up: gunicorn may still have been forking workers when its port opened.
+    return _worker_pids(ctx.extra["server_pids"][0])
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of the server processes: a figure the other tenants of the machine cannot inflate."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except OSError:
+            continue
+    return total

@@ -6,7 +6,9 @@ posts 1,000-event batches to ``POST /public/v1/events`` (aiohttp). Every event c
 a unique uuid, and afterwards the rows stored must equal the events acknowledged.
 
 Knobs: BENCH_INGEST_SECONDS, BENCH_INGEST_CLIENTS (16), BENCH_BATCH_SECONDS (10),
-BENCH_BATCHES (200 pre-built batches), BENCH_BATCH_CLIENTS (4), BENCH_INGEST_WORKERS (2 gunicorn workers × 4 threads),
+BENCH_BATCHES (200 pre-built batches), BENCH_BATCH_CLIENTS (4), BENCH_INGEST_WORKERS (2 gunicorn workers),
+BENCH_INGEST_THREADS (16 threads each: a group commit batch holds at most a process's threads),
+BENCH_INGEST_WORKER (1: a `manage.py worker` folds, as in production; 0: folds run inline in the web processes),
 BENCH_INGEST_ASYNC_SECONDS (10; 0 skips the informational run with INGEST_SYNCHRONOUS_COMMIT=0),
 BENCH_INGEST_PLAIN_SECONDS (10; 0 skips the same-run P4 without group commit, GROUP_COMMIT_WAIT_MS=0).
 """
@@ -18,9 +20,19 @@ import json
 import os
 import threading
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
-from bench.harness import BenchContext, Result, bench_cache_url, percentile, server
+from bench.harness import (
+    BenchContext,
+    Result,
+    _worker_pids,
+    bench_cache_url,
+    cpu_seconds,
+    percentile,
+    server,
+    server_pids,
+)
 
 P4_TARGET_RATE = 1500
 P4_TARGET_P99_MS = 50
@@ -38,6 +50,10 @@ def run(ctx: BenchContext) -> list[Result]:
     batch_seconds = float(os.environ.get("BENCH_BATCH_SECONDS", "10"))
     batch_clients = int(os.environ.get("BENCH_BATCH_CLIENTS", "4"))
     workers = int(os.environ.get("BENCH_INGEST_WORKERS", "2"))
+    # Group commit batches the concurrent requests of one process: with 16 clients on 2 workers a
+    # worker needs 8 threads for all its clients to be in flight at once (4 capped batches at 4).
+    threads = int(os.environ.get("BENCH_INGEST_THREADS", "16"))
+    with_worker = os.environ.get("BENCH_INGEST_WORKER", "1") == "1"
 
     baseline_product, p4_product, p5_product, warmup_product, async_product, plain_product, license_keys = (
         _setup_products()
@@ -49,11 +65,56 @@ def run(ctx: BenchContext) -> list[Result]:
 
     # Rate limiting stays on (its cost is part of the path) but high enough not to refuse the load.
     env = {"INGEST_RATE_LIMIT": "1000000/s", "LOG_LEVEL": "ERROR"}
-    with server(ctx, workers=workers, env=env, label="ingestion") as base_url:
+    # As the README runs the service: web processes and a worker, which folds the new events (with
+    # no broker, Celery runs each fold inline in the web process whose request asked for it).
+    if with_worker:
+        from bench.freshness import BROKER_URL, worker
+
+        env["CELERY_BROKER_URL"] = BROKER_URL
+    with worker(ctx) if with_worker else nullcontext() as fold_worker:
+        ctx.extra["fold_worker_pid"] = fold_worker.pid if fold_worker is not None else None
+        return _measure(
+            ctx,
+            env,
+            workers=workers,
+            threads=threads,
+            seconds=seconds,
+            clients=clients,
+            batch_seconds=batch_seconds,
+            batch_clients=batch_clients,
+            with_worker=with_worker,
+            single_1=single_1,
+            single_4=single_4,
+            many=many,
+            products=(p4_product, p5_product, warmup_product, async_product, plain_product),
+            license_keys=license_keys,
+        )
+
+
+def _measure(
+    ctx,
+    env,
+    *,
+    workers,
+    threads,
+    seconds,
+    clients,
+    batch_seconds,
+    batch_clients,
+    with_worker,
+    single_1,
+    single_4,
+    many,
+    products,
+    license_keys,
+) -> list[Result]:
+    p4_product, p5_product, warmup_product, async_product, plain_product = products
+    with server(ctx, workers=workers, threads=threads, env=env, label="ingestion") as base_url:
         # gunicorn listens before its workers have imported Django: let them boot and warm up first.
         asyncio.run(_drive_single(base_url, warmup_product, license_keys, seconds=3, clients=clients))
-        with _WaitSampler(ctx) as waits:
+        with _WaitSampler(ctx) as waits, _CpuMeter(ctx) as cpu:
             p4 = asyncio.run(_drive_single(base_url, p4_product, license_keys, seconds=seconds, clients=clients))
+        cpu_note = cpu.per_request(p4["acknowledged"] + p4["errors"])
         p5 = asyncio.run(
             _drive_batches(base_url, p5_product, license_keys, seconds=batch_seconds, clients=batch_clients)
         )
@@ -63,7 +124,7 @@ def run(ctx: BenchContext) -> list[Result]:
     plain_note = ""
     if plain_seconds > 0:
         with server(
-            ctx, workers=workers, env={**env, "GROUP_COMMIT_WAIT_MS": "0"}, label="ingestion-plain"
+            ctx, workers=workers, threads=threads, env={**env, "GROUP_COMMIT_WAIT_MS": "0"}, label="ingestion-plain"
         ) as base_url:
             asyncio.run(_drive_single(base_url, warmup_product, license_keys, seconds=3, clients=clients))
             p4_plain = asyncio.run(
@@ -82,7 +143,11 @@ def run(ctx: BenchContext) -> list[Result]:
     async_note = ""
     if async_seconds > 0:
         with server(
-            ctx, workers=workers, env={**env, "INGEST_SYNCHRONOUS_COMMIT": "0"}, label="ingestion-async"
+            ctx,
+            workers=workers,
+            threads=threads,
+            env={**env, "INGEST_SYNCHRONOUS_COMMIT": "0"},
+            label="ingestion-async",
         ) as base_url:
             asyncio.run(_drive_single(base_url, warmup_product, license_keys, seconds=3, clients=clients))
             p4_async = asyncio.run(
@@ -98,6 +163,7 @@ def run(ctx: BenchContext) -> list[Result]:
         print(f"  P4 with asynchronous commit{async_note[1:]}")
 
     p4_stored = _stored(p4_product)
+    p4_commits = _transactions(p4_product)
     p5_stored = _stored(p5_product)
     p4_rate = p4["acknowledged"] / p4["elapsed"]
     p4_p99 = percentile(p4["latencies"], 99)
@@ -122,10 +188,13 @@ def run(ctx: BenchContext) -> list[Result]:
             ratio=p4_rate / single_1 if single_1 else None,
             passed=p4_rate >= P4_TARGET_RATE and p4_p99 <= P4_TARGET_P99_MS and p4_ok,
             note=(
-                f"cache {bench_cache_url() or 'per process'}; {clients} clients, {workers} gunicorn workers; p50 {percentile(p4['latencies'], 50):.1f} ms, "
+                f"cache {bench_cache_url() or 'per process'}; {clients} clients, {workers} gunicorn workers x {threads} "
+                f"threads, {'a worker folding' if with_worker else 'folds inline (no broker)'}; "
+                f"CPU per request: {cpu_note}; p50 {percentile(p4['latencies'], 50):.1f} ms, "
                 f"p99 {p4_p99:.1f} ms; slowest second {p4['slowest_second']:,} ev/s; "
                 f"4-connection INSERT baseline {single_4:,.0f}/s (ratio {p4_rate / single_4:.2f}); "
                 f"stored {p4_stored:,} == acknowledged {p4['acknowledged']:,}: {p4_stored == p4['acknowledged']}; "
+                f"{p4_stored / max(1, p4_commits):.1f} events per COMMIT ({p4_commits:,} transactions); "
                 f"errors {p4['errors']}; busy database sessions by wait: {waits.summary()}{plain_note}{async_note}"
             ),
         ),
@@ -174,6 +243,15 @@ def _stored(product) -> int:
     from events.models import Event
 
     return Event.objects.filter(product=product).count()
+
+
+def _transactions(product) -> int:
+    """How many transactions wrote the product's events: rows of one COMMIT share their xmin."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(DISTINCT xmin::text) FROM events_event WHERE product_id = %s", [product.pk])
+        return cursor.fetchone()[0]
 
 
 # ---------------------------------------------------------------- baselines
@@ -235,6 +313,55 @@ def _baseline_executemany(ctx: BenchContext, product) -> float:
             cursor.executemany(BASELINE_SQL, rows)
         conn.commit()
         return BASELINE_MANY_ROWS / (time.perf_counter() - start)
+
+
+class _CpuMeter:
+    """CPU seconds spent during P4 by the gunicorn processes, the bench database's backends and this process.
+
+    Per request, these say where the machine's two cores go, whatever the other tenants take:
+    at 3,000 events/s two cores leave 667 µs for all three together.
+    """
+
+    def __init__(self, ctx: BenchContext):
+        self.ctx = ctx
+
+    def _snapshot(self) -> tuple[float, dict[int, float], float]:
+        import psycopg
+
+        with psycopg.connect(self.ctx.database_url, autocommit=True) as conn:
+            pids = [
+                pid
+                for (pid,) in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (self.ctx.database_name,),
+                )
+            ]
+        worker = self.ctx.extra.get("fold_worker_pid")
+        # The worker's main process and its pool's child, which runs the folds.
+        worker_cpu = cpu_seconds(_worker_pids(worker)) if worker else 0.0
+        return (
+            cpu_seconds(server_pids(self.ctx)),
+            {pid: cpu_seconds([pid]) for pid in pids},
+            time.process_time(),
+            worker_cpu,
+        )
+
+    def __enter__(self):
+        self.before = self._snapshot()
+        return self
+
+    def __exit__(self, *exc):
+        self.after = self._snapshot()
+
+    def per_request(self, requests: int) -> str:
+        (server_0, db_0, own_0, worker_0), (server_1, db_1, own_1, worker_1) = self.before, self.after
+        database = sum(cpu - db_0.get(pid, 0.0) for pid, cpu in db_1.items())
+        n = max(1, requests) / 1e6
+        return (
+            f"gunicorn {(server_1 - server_0) / n:.0f} us, PostgreSQL backends {database / n:.0f} us, "
+            f"load generator {(own_1 - own_0) / n:.0f} us"
+            + (f", fold worker {(worker_1 - worker_0) / n:.0f} us" if self.ctx.extra.get("fold_worker_pid") else "")
+        )
 
 
 class _WaitSampler:

@@ -69,24 +69,32 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if _is_redis_unavailable(exception):
-            logger.error("redis unavailable: %s", exception)
-            code, message = "service_unavailable", "A backing service (Redis) is unavailable; retry later."
-        elif _is_unavailable(exception):
-            logger.error("database unavailable: %s", exception)
-            code, message = "database_unavailable", "The database is unavailable; retry later."
-        else:
-            return None
-        if request.path.startswith("/ofrep/"):
-            # OFREP clients read their own error shape (errorCode/errorDetails), not ours.
-            body = {"errorCode": "GENERAL", "errorDetails": message}
-        else:
-            body = {"error": {"code": code, "message": message}}
-        if request.path.startswith("/public/"):
-            body["success"] = False
-        response = HttpResponse(json.dumps(body), status=503, content_type="application/json")
-        response["Retry-After"] = str(settings.DATABASE_RETRY_AFTER_SECONDS)
-        return response
+        return unavailable_response(request.path, exception)
+
+
+def unavailable_response(path: str, exception: Exception) -> HttpResponse | None:
+    """The 503 for an unreachable database or Redis raised while serving ``path``; None for any other error.
+
+    Also called by the lean single-event path (``events.wsgi_event``), which has no middleware.
+    """
+    if _is_redis_unavailable(exception):
+        logger.error("redis unavailable: %s", exception)
+        code, message = "service_unavailable", "A backing service (Redis) is unavailable; retry later."
+    elif _is_unavailable(exception):
+        logger.error("database unavailable: %s", exception)
+        code, message = "database_unavailable", "The database is unavailable; retry later."
+    else:
+        return None
+    if path.startswith("/ofrep/"):
+        # OFREP clients read their own error shape (errorCode/errorDetails), not ours.
+        body = {"errorCode": "GENERAL", "errorDetails": message}
+    else:
+        body = {"error": {"code": code, "message": message}}
+    if path.startswith("/public/"):
+        body["success"] = False
+    response = HttpResponse(json.dumps(body), status=503, content_type="application/json")
+    response["Retry-After"] = str(settings.DATABASE_RETRY_AFTER_SECONDS)
+    return response
 
 
 # The console's pages load only their own scripts, styles and images. Inline style

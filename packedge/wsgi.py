@@ -33,11 +33,19 @@ class PathRoutedApplication:
         self.full = WSGIHandler()
         self.machine = MachineWSGIHandler()
         self.machine_prefixes = tuple(settings.MACHINE_PATH_PREFIXES)
+        # POST /public/v1/event, the hottest path, skips Django's handler chain (events/wsgi_event.py).
+        from events import wsgi_event  # models: after django.setup()
+
+        self.single_event_path = wsgi_event.PATH
+        self.single_event = wsgi_event.SingleEventApplication(self.machine)
 
     def __call__(self, environ, start_response):
         if not environ.get("CONTENT_LENGTH") and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             environ = _with_chunked_body_read(environ)
-        handler = self.machine if environ.get("PATH_INFO", "").startswith(self.machine_prefixes) else self.full
+        path = environ.get("PATH_INFO", "")
+        if path == self.single_event_path and environ.get("REQUEST_METHOD") == "POST":
+            return self.single_event(environ, start_response)
+        handler = self.machine if path.startswith(self.machine_prefixes) else self.full
         return handler(environ, start_response)
 
 
