@@ -393,12 +393,15 @@ SELECT DISTINCT e.{e_flag} AS flag_id, e.{e_environment} AS environment_id, e.{e
 FROM {evaluation} e
 JOIN {flag} f ON f.{f_id} = e.{e_flag}
 JOIN {environment} v ON v.{v_id} = e.{e_environment}
-WHERE e.{e_day} = %(day)s AND e.{e_variant} IS NOT NULL AND e.{e_targeting_key} <> ''{one_environment}"""
+WHERE e.{e_day} = %(day)s AND e.{e_variant} IS NOT NULL AND e.{e_targeting_key} <> ''{one_environment}
+ORDER BY 1, 2, 3, 4"""
 
 
 def keys_served_table_sql(*, evaluation, flag, environment, served: str, per_environment: bool = False) -> str:
     """A night: a temporary table of the (flag, environment, key, variant)s served on ``%(day)s``
-    (one read of the day's raw rows by the day index). Named parameters: ``day`` [, ``environment``]."""
+    (one read of the day's raw rows by the day index), in ``FlagKeyRecent``'s key order: the night's
+    seeks then walk that index left to right, each leaf page read once (measured at 10M, load ~9:
+    the 121,342 seeks took 6.3–9.8 s in hash order). Named parameters: ``day`` [, ``environment``]."""
     names = _raw_key_names(evaluation, flag, environment, per_environment=per_environment)
     return KEYS_SERVED_TABLE.format(served=qn(served), **names).strip()
 

@@ -5,3 +5,4 @@ FROM "flags_flagevaluation" e
 JOIN "flags_flag" f ON f."id" = e."flag_id"
 JOIN "flags_environment" v ON v."id" = e."environment_id"
 WHERE e."day" = %(day)s AND e."variant" IS NOT NULL AND e."targeting_key" <> '' AND e."environment_id" = %(environment)s
+ORDER BY 1, 2, 3, 4
