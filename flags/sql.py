@@ -507,13 +507,15 @@ def unrolled_subjects_sql(
         f"FROM {table(e)} e WHERE {col(e, 'flag', 'e')} = %(flag)s AND {col(e, 'environment', 'e')} = %(environment)s "
         f"AND {col(e, 'day', 'e')} = ANY(%(days)s) AND {col(e, 'variant', 'e')} IS NOT NULL GROUP BY 1, 2, 3"
     )
-    # every recent row of each (variant, key) served: whether the variant's, and any, was served since date_from
+    # every recent row of each (variant, key) served: whether the variant's, and any, was served since date_from;
+    # the pairs in the index's order, so that the seeks walk it left to right (10M: 971-1,163 ms → 657-854 ms)
     key_pairs = (
         "SELECT s.variant, s.subject, "
         f"COALESCE(bool_or({col(kr, 'variant', 'r')} = s.variant AND {col(kr, 'last_day', 'r')} >= %(date_from)s), "
         "FALSE) AS on_variant, "
         f"COALESCE(bool_or({col(kr, 'last_day', 'r')} >= %(date_from)s), FALSE) AS at_all "
-        "FROM (SELECT DISTINCT variant, targeting_key AS subject FROM served WHERE targeting_key <> '') s "
+        "FROM (SELECT DISTINCT targeting_key AS subject, variant FROM served WHERE targeting_key <> '' "
+        "ORDER BY 1, 2) s "
         f"LEFT JOIN {table(kr)} r ON {col(kr, 'flag', 'r')} = %(flag)s AND {col(kr, 'environment', 'r')} = %(environment)s "
         f"AND {col(kr, 'targeting_key', 'r')} = s.subject GROUP BY s.variant, s.subject"
     )
