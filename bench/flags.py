@@ -216,7 +216,7 @@ def _p7_rollup(ctx: BenchContext, world: dict, total: int) -> Result:
     call_command("rollup_flag_usage")
     seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
-        for table in ("flags_flagkeyday", "flags_flaglicenseday", "flags_flaglicensetotal", "flags_flagreachpoint"):
+        for table in ("flags_flagkeyrecent", "flags_flaglicenseday", "flags_flaglicensetotal", "flags_flagreachpoint"):
             cursor.execute(f"SELECT count(*) FROM {table}")
             print(f"  {table}: {cursor.fetchone()[0]:,} rows", flush=True)
             cursor.execute(f"ANALYZE {table}")

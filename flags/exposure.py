@@ -67,7 +67,10 @@ def flag_exposure(query: FlagUsageQuery, *, page: LicensePage) -> dict:
             totals_cover_window=first is not None and first >= query.date_from and last <= query.date_to,
             **window,
         )
-        _add(keys, unrolled_subjects.new_keys)
+        if unrolled_subjects.window_keys is not None:
+            keys = unrolled_subjects.window_keys
+        else:
+            _add(keys, unrolled_subjects.new_keys)
         _add(licenses, unrolled_subjects.new_licenses)
     active = _active_licenses(product_id, query) if product_id else None
     # The flag's variants in their order, then any variant served that the flag no longer has.

@@ -299,38 +299,41 @@ class UnknownFlagDay(models.Model):
         return f"{self.key} on {self.day}: {self.evaluations}"
 
 
-class FlagKeyDay(models.Model):
-    """Evaluations per (environment, flag, variant, targeting key, UTC day), written by the rollup.
+class FlagKeyRecent(models.Model):
+    """The last two days each (environment, flag, targeting key, variant) was served, written by the rollup.
 
     This and the other exposure tables below are derived data written in bulk by
     the rollup from rows it has just joined to existing flags, environments and
     licenses: no foreign-key constraints (their checks cost as much as the inserts);
     deleting a flag, environment or license still deletes its rows through Django.
 
-    Its size follows (flag, day, key), not evaluations; the rollup draws the
-    reach points from it. Errors serve no variant and are not in it.
+    One row per (flag, environment, key, variant), not per key day: a night finds
+    each key's previous day by one seek per key served yesterday (``last_day``, or
+    ``previous_day`` when yesterday is re-rolled), and a read with today's
+    evaluations asks whether a key was served in the window by ``last_day >= from``.
+    The key reach points themselves are drawn from the raw evaluations (kept as
+    long), so nothing here grows with evaluations: it replaced ``FlagKeyDay``, one
+    row per evaluation in the bench's shape (9.5M at 10M evaluations; docs/benchmarks.md).
+    Errors serve no variant and are not in it.
     """
 
-    # The one index: the key before the variant, so a key's previous day is a seek
-    # both per variant and over every variant. No other index: each costs a write
-    # per key day, and the rollup's deletes by day are one scan per run. Hence
-    # db_index=False on the foreign keys of this table and the three below: a
-    # foreign key's own index is made even without its constraint, and these
-    # were a second and third index on every key day (the key leads with the flag
-    # already; deleting an environment scans instead, once). Measured: inserting
-    # the 977k key days of the 1M bench took 23.9 s with them, 12.4 s without.
-    pk = models.CompositePrimaryKey("flag", "environment", "targeting_key", "variant", "day")
+    # The one index: the key before the variant, so a key's rows of every variant are
+    # one range (the every-variant previous day, "seen at all"). db_index=False on the
+    # foreign keys of this table and the three below: a foreign key's own index is made
+    # even without its constraint, and was a second and third index on every row.
+    pk = models.CompositePrimaryKey("flag", "environment", "targeting_key", "variant")
     environment = models.ForeignKey(
         Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
     flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False)
     variant = models.CharField(max_length=100, blank=True)
     targeting_key = models.CharField(max_length=200)
-    day = models.DateField()
-    evaluations = models.BigIntegerField()
+    last_day = models.DateField()
+    # the day served before last_day, or NO_PREVIOUS_DAY (flags/reach.py)
+    previous_day = models.DateField()
 
     def __str__(self) -> str:
-        return f"{self.targeting_key} {self.variant} on {self.day}"
+        return f"{self.targeting_key} {self.variant} on {self.last_day} after {self.previous_day}"
 
 
 class FlagLicenseDay(models.Model):

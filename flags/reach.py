@@ -1,7 +1,7 @@
-"""Exposure's structures, rebuilt by the rollup: key days, license days, reach points, license totals.
+"""Exposure's structures, rebuilt by the rollup: license days, reach points, license totals, key recent days.
 
 For a rolled-up day the rollup rewrites, in the same transaction as the usage rows:
-- ``FlagKeyDay``: evaluations per (environment, flag, variant, targeting key, day);
+- ``FlagKeyRecent``: per (environment, flag, targeting key, variant) the last two days served;
 - ``FlagLicenseDay``: the same per license, the license being the linked
   product's license whose key is the context's ``licenseKey``, else its
   ``targetingKey`` (resolved set-based, by two joins on the license key index);
@@ -12,7 +12,14 @@ For a rolled-up day the rollup rewrites, in the same transaction as the usage ro
 
 Exact distinct counts over a window [a, b] are then ``SUM(count)`` over the
 points with a <= day <= b and previous_day < a: a few thousand rows for 90 days
-however many keys. The statements are in ``lib.sql``.
+however many keys. The statements are in ``flags/sql.py``.
+
+The targeting keys' points are drawn from the raw evaluations, not from a table per
+(key, day) (one row per evaluation in the bench's shape, 9.5M at 10M: writing it cost
+what a copy of the raw table costs). A backlog (or a re-rolled day older than the last
+rolled one) sorts the kept raw rows once and writes every key point and ``FlagKeyRecent``;
+a night reads yesterday's raw rows and finds each key's previous day by one seek in
+``FlagKeyRecent`` (``_keys_rebuild``).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 from datetime import date
 
 from django.db import connection
+from django.db.models import Max
 
 from events.models import License
 from flags import sql as flags_sql
@@ -27,7 +35,7 @@ from flags.models import (
     Environment,
     Flag,
     FlagEvaluation,
-    FlagKeyDay,
+    FlagKeyRecent,
     FlagLicenseDay,
     FlagLicenseTotal,
     FlagReachPoint,
@@ -39,10 +47,13 @@ from lib import sql
 NO_PREVIOUS_DAY = date.min
 # The rewritten days' license days as they were, for the totals' change (a temporary table).
 LICENSE_DAYS_BEFORE = "flag_license_days_before"
-SUBJECTS = [
-    (FlagReachPoint.Kind.TARGETING_KEY, FlagKeyDay, "targeting_key"),
-    (FlagReachPoint.Kind.LICENSE, FlagLicenseDay, "license"),
-]
+# Licenses' points are drawn from the license days (the license table needs them anyway).
+SUBJECTS = [(FlagReachPoint.Kind.LICENSE, FlagLicenseDay, "license")]
+# A night's key points by seeks while at most this many days are rolled up at once and none
+# is older than the last rolled one; otherwise one sort of the kept raw rows (a backlog).
+NIGHT_DAYS = 3
+# The keys served on the day a night rolls up (a temporary table).
+KEYS_SERVED = "flag_keys_served"
 
 
 def _day(value: date):
@@ -75,16 +86,10 @@ def exposure_rebuild(
                 ),
                 day_params + scope,
             )
-        # Key days have no index led by the day (each would cost a write per key day): a scan.
-        cursor.execute(flags_sql.delete_days_sql(FlagKeyDay, days=len(days), per_environment=one), day_params + scope)
         cursor.execute(
             flags_sql.delete_days_sql(
                 FlagLicenseDay, days=len(days), per_environment=one, flag=Flag, environment=Environment
             ),
-            day_params + scope,
-        )
-        cursor.execute(
-            flags_sql.key_days_insert_sql(days=len(days), key_day=FlagKeyDay, per_environment=one, **models),
             day_params + scope,
         )
         cursor.execute(
@@ -111,6 +116,7 @@ def exposure_rebuild(
             # A (license, variant) whose rows went (its flag's license days deleted meanwhile).
             FlagLicenseTotal.objects.filter(evaluations__lte=0).delete()
         _points_rebuild(cursor, points_from=points_from, points_until=points_until, environment_id=environment_id)
+        _keys_rebuild(cursor, days, environment_id=environment_id)
 
 
 def _license_totals_add(
@@ -139,10 +145,11 @@ def _points_rebuild(cursor, *, points_from: date, points_until: date | None, env
     scope = [environment_id] if one else []
     bounded = points_until is not None
     bounds = [_day(points_from)] + ([_day(points_until)] if bounded else [])
-    cursor.execute(flags_sql.delete_day_range_sql(FlagReachPoint, bounded=bounded, per_environment=one), bounds + scope)
-    # Key and license days before the bounds exist only for days rolled up before, which
-    # left usage rows (kept at least as long): without any, no subject has an earlier day.
     scoped = {"environment_id": environment_id} if one else {}
+    old = FlagReachPoint.objects.filter(kind=FlagReachPoint.Kind.LICENSE, day__gte=points_from, **scoped)
+    (old.filter(day__lt=points_until) if bounded else old).delete()
+    # License days before the bounds exist only for days rolled up before, which
+    # left usage rows (kept at least as long): without any, no subject has an earlier day.
     seek_earlier = FlagUsageDay.objects.filter(date__lt=points_from, **scoped).exists()
     for kind, model, subject in SUBJECTS:
         for per_variant in (True, False):
@@ -160,8 +167,53 @@ def _points_rebuild(cursor, *, points_from: date, points_until: date | None, env
             cursor.execute(statement, ([_day(points_from), *bounds] if seek_earlier else bounds) + scope)
 
 
+def _keys_rebuild(cursor, days: list[date], *, environment_id: int | None) -> None:
+    """The targeting keys' reach points and ``FlagKeyRecent`` after ``days`` were rolled up.
+
+    A night (a few days, none before the last day a key was rolled up for) walks its
+    days in order, each one read of that day's raw rows and a seek per key served;
+    anything else (a backlog, a re-rolled older day) rewrites every key point and recent
+    row from the raw evaluations of every rolled day, one sort of them.
+    """
+    one = environment_id is not None
+    scoped = {"environment_id": environment_id} if one else {}
+    scope = {"environment": environment_id} if one else {}
+    kind = FlagReachPoint.Kind.TARGETING_KEY
+    key_points = FlagReachPoint.objects.filter(kind=kind, **scoped)
+    latest = key_points.aggregate(latest=Max("day"))["latest"]
+    constants = {"kind": kind.value, "no_previous": _day(NO_PREVIOUS_DAY)}
+    raw = {"evaluation": FlagEvaluation, "flag": Flag, "environment": Environment, "per_environment": one}
+    if latest is not None and len(days) <= NIGHT_DAYS and latest <= days[0]:
+        for day in days:
+            key_points.filter(day__gte=day).delete()
+            cursor.execute(sql.drop_table_sql(KEYS_SERVED), [])
+            params = {"day": _day(day), **constants, **scope}
+            cursor.execute(flags_sql.keys_served_table_sql(served=KEYS_SERVED, **raw), params)
+            cursor.execute(
+                flags_sql.key_points_of_a_night_sql(point=FlagReachPoint, recent=FlagKeyRecent, served=KEYS_SERVED),
+                params,
+            )
+            cursor.execute(flags_sql.key_recent_of_a_night_sql(recent=FlagKeyRecent, served=KEYS_SERVED), params)
+            cursor.execute(sql.drop_table_sql(KEYS_SERVED), [])
+        return
+    key_points.delete()
+    FlagKeyRecent.objects.filter(**scoped).delete()
+    # Every rolled day (the raw rows of a rolled day are what it was rolled up from); never
+    # today's, which reads add from the raw rows themselves.
+    last_day = FlagUsageDay.objects.filter(**scoped).aggregate(last=Max("date"))["last"]
+    if last_day is None:
+        return
+    params = {"last_day": _day(last_day), **constants, **scope}
+    models = {"point": FlagReachPoint, "recent": FlagKeyRecent, **raw}
+    outputs = ["both"] if connection.vendor == "postgresql" else ["points", "recent"]
+    for output in outputs:
+        cursor.execute(flags_sql.key_reach_from_raw_sql(output=output, **models), params)
+
+
 def exposure_delete_before(cutoff: date) -> None:
     with connection.cursor() as cursor:
         _license_totals_add(cursor, sign=-1, before=cutoff)
-    for model in (FlagKeyDay, FlagLicenseDay, FlagReachPoint):
+    for model in (FlagLicenseDay, FlagReachPoint):
         model.objects.filter(day__lt=cutoff).delete()
+    # A key not served since the cutoff; an older previous day is below every window's first day.
+    FlagKeyRecent.objects.filter(last_day__lt=cutoff).delete()

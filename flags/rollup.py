@@ -33,7 +33,6 @@ from flags.models import (
     Flag,
     FlagActivityDay,
     FlagEvaluation,
-    FlagKeyDay,
     FlagLicenseDay,
     FlagUsageDay,
     UnknownFlagDay,
@@ -162,7 +161,6 @@ def _environments_of(days: list[date]) -> list[int]:
         (FlagEvaluation, "day"),
         (EvaluationBucketCount, "day"),
         (FlagUsageDay, "date"),
-        (FlagKeyDay, "day"),
         (FlagLicenseDay, "day"),
     ):
         found.update(model.objects.filter(**{f"{field}__in": days}).values_list("environment_id", flat=True).distinct())

@@ -33,9 +33,10 @@ from flags.models import (
     Flag,
     FlagActivityDay,
     FlagEvaluation,
-    FlagKeyDay,
+    FlagKeyRecent,
     FlagLicenseDay,
     FlagLicenseTotal,
+    FlagReachPoint,
     FlagUsageDay,
     Reason,
 )
@@ -135,6 +136,9 @@ class Subjects:
     new_keys: dict[str, int]  # variant ("" = any) -> targeting keys no rolled day of the window has
     new_licenses: dict[str, int]  # the same for licenses
     license_evaluations: dict[tuple[int, str], tuple[int, datetime]]  # (license id, variant) -> (n, last)
+    # The window's distinct keys per variant counted from its raw rows instead, when the
+    # window ends before a key's last rolled day (see ``subjects``); None otherwise.
+    window_keys: dict[str, int] | None = None
 
 
 def subjects(
@@ -147,14 +151,69 @@ def subjects(
     date_to: date,
     totals_cover_window: bool = False,
 ) -> Subjects:
-    """One grouped read of the unrolled days' raw rows, then index probes of the rolled key and license days.
+    """One grouped read of the unrolled days' raw rows, then what the rolled part of the window lacks.
 
-    On PostgreSQL one statement does it all in the database (``flags_sql.unrolled_subjects_sql``);
-    ``totals_cover_window`` (the window holds every kept license day of the flag) lets it read
-    the per-license totals instead of probing the license days. Elsewhere the probes go by IN
-    lists of distinct subjects (an index seek each on the key and license days' primary keys)
-    rather than a correlated EXISTS per raw row: a busy day has many evaluations per key.
+    A key was served on a rolled day of the window when its ``FlagKeyRecent`` row's last
+    day is on or after ``date_from``, given that no key of the flag was rolled up for a
+    day after ``date_to`` (else: ``window_keys``). A license, when the window's license
+    days have it. On PostgreSQL one statement does it all in the database
+    (``flags_sql.unrolled_subjects_sql``); ``totals_cover_window`` (the window holds every
+    kept license day of the flag) lets it read the per-license totals instead of probing
+    the license days. Elsewhere by IN lists of distinct subjects (``_new_subjects``).
     """
+    window_keys = None
+    if _keys_rolled_after(flag_id=flag_id, environment_id=environment_id, day=date_to):
+        # ``FlagKeyRecent`` tells whether a key was served from date_from on, not whether that was
+        # before date_to: a window ending before a rolled day is counted from its raw rows (rare:
+        # a late SDK report of a past day, read with a window ending before yesterday).
+        window_keys = keys_in_window(
+            flag_id=flag_id, environment_id=environment_id, date_from=date_from, date_to=date_to
+        )
+    found = _subjects(
+        flag_id=flag_id,
+        environment_id=environment_id,
+        product_id=product_id,
+        days=days,
+        date_from=date_from,
+        date_to=date_to,
+        totals_cover_window=totals_cover_window,
+    )
+    found.window_keys = window_keys
+    return found
+
+
+def _keys_rolled_after(*, flag_id: int, environment_id: int, day: date) -> bool:
+    """Whether a targeting key of the flag was rolled up for a day after ``day``: one seek on the points' key."""
+    return FlagReachPoint.objects.filter(
+        flag_id=flag_id, environment_id=environment_id, kind=FlagReachPoint.Kind.TARGETING_KEY, day__gt=day
+    ).exists()
+
+
+def keys_in_window(*, flag_id: int, environment_id: int, date_from: date, date_to: date) -> dict[str, int]:
+    """Distinct targeting keys served per variant and over every variant (""), from the window's raw rows."""
+    served = FlagEvaluation.objects.filter(
+        flag_id=flag_id, environment_id=environment_id, day__gte=date_from, day__lte=date_to, variant__isnull=False
+    ).exclude(targeting_key="")
+    counts = dict(
+        served.values("variant")
+        .annotate(n=Count("targeting_key", distinct=True))
+        .order_by()
+        .values_list("variant", "n")
+    )
+    counts[ANY_VARIANT] = served.values("targeting_key").distinct().order_by().count()
+    return counts
+
+
+def _subjects(
+    *,
+    flag_id: int,
+    environment_id: int,
+    product_id: int | None,
+    days: list[date],
+    date_from: date,
+    date_to: date,
+    totals_cover_window: bool,
+) -> Subjects:
     connection = connections[current_read_alias()]
     if connection.vendor == "postgresql":
         return _subjects_in_database(
@@ -178,9 +237,9 @@ def subjects(
     )
     window = {"flag_id": flag_id, "environment_id": environment_id, "day__gte": date_from, "day__lte": date_to}
     keys = {(variant, key) for variant, key, _, _, _ in served if key}
-    result = Subjects(
-        new_keys=_new_subjects(FlagKeyDay, "targeting_key", keys, window), new_licenses={}, license_evaluations={}
-    )
+    # Served from date_from on (the window ends after every key's last rolled day: ``subjects``).
+    recent = FlagKeyRecent.objects.filter(flag_id=flag_id, environment_id=environment_id, last_day__gte=date_from)
+    result = Subjects(new_keys=_new_subjects(recent, "targeting_key", keys), new_licenses={}, license_evaluations={})
     if not product_id:
         return result
     # As the rollup resolves them: the license whose key is the licenseKey, else the targetingKey.
@@ -192,7 +251,8 @@ def subjects(
             continue
         before = evaluations.get((license_id, variant))
         evaluations[(license_id, variant)] = (n, last) if before is None else (before[0] + n, max(before[1], last))
-    result.new_licenses = _new_subjects(FlagLicenseDay, "license", {(v, pk) for pk, v in evaluations}, window)
+    license_days = FlagLicenseDay.objects.filter(**window)
+    result.new_licenses = _new_subjects(license_days, "license_id", {(v, pk) for pk, v in evaluations})
     result.license_evaluations = evaluations
     return result
 
@@ -200,7 +260,7 @@ def subjects(
 def _subjects_in_database(connection, *, totals_cover_window: bool, **params) -> Subjects:
     statement = flags_sql.unrolled_subjects_sql(
         evaluation=FlagEvaluation,
-        key_day=FlagKeyDay,
+        key_recent=FlagKeyRecent,
         license_day=FlagLicenseDay,
         license_total=FlagLicenseTotal,
         license=License,
@@ -247,36 +307,22 @@ def licenses_by_key(product_id: int, names: set[str]) -> dict[str, int]:
     return found
 
 
-def _new_subjects(model, subject: str, pairs: set[tuple[str, object]], window: dict) -> dict[str, int]:
-    """Per variant and over every variant (""), the subjects of ``pairs`` (variant, subject) that no
-    rolled subject day of the window has."""
-    connection = connections[current_read_alias()]
+def _new_subjects(rows, field: str, pairs: set[tuple[str, object]]) -> dict[str, int]:
+    """Per variant and over every variant (""), the subjects of ``pairs`` (variant, subject) that
+    ``rows`` (the window's rolled rows of the subject, a queryset with ``variant`` and ``field``) lack.
+
+    By IN lists of distinct subjects (an index seek each on the primary keys), not a
+    correlated EXISTS per raw row: a busy day has many evaluations per key. (PostgreSQL
+    answers all of it in one statement instead: ``_subjects_in_database``.)"""
     seen_on_variant: set[tuple[str, object]] = set()
     seen_at_all: set[object] = set()
     for chunk in _chunks(pairs):
-        if connection.vendor == "postgresql":
-            statement = flags_sql.subjects_seen_sql(
-                subject_days=model, subject=subject, subject_type="text" if subject == "targeting_key" else "bigint"
-            )
-            bounds = [window["flag_id"], window["environment_id"], window["day__gte"], window["day__lte"]]
-            with connection.cursor() as cursor:
-                cursor.execute(statement, [*bounds, *bounds, [v for v, _ in chunk], [s for _, s in chunk]])
-                for variant, value, on_variant, at_all in cursor.fetchall():
-                    if on_variant:
-                        seen_on_variant.add((variant, value))
-                    if at_all:
-                        seen_at_all.add(value)
-        else:
-            field = f"{subject}_id" if subject == "license" else subject
-            rows = (
-                model.objects.filter(**window, **{f"{field}__in": [s for _, s in chunk]})
-                .values_list("variant", field)
-                .distinct()
-                .order_by()
-            )
-            for variant, value in rows:
-                seen_on_variant.add((variant, value))
-                seen_at_all.add(value)
+        found = (
+            rows.filter(**{f"{field}__in": [s for _, s in chunk]}).values_list("variant", field).distinct().order_by()
+        )
+        for variant, value in found:
+            seen_on_variant.add((variant, value))
+            seen_at_all.add(value)
     counts: dict[str, int] = {}
     for variant, _ in pairs - seen_on_variant:
         counts[variant] = counts.get(variant, 0) + 1

@@ -227,14 +227,14 @@ def test_unknown_flags_environments_and_other_organizations_projects_are_404(api
 
 
 def test_deleting_a_license_or_the_flag_deletes_their_exposure_rows(api, shop):
-    from flags.models import FlagKeyDay, FlagLicenseDay, FlagLicenseTotal, FlagReachPoint
+    from flags.models import FlagKeyRecent, FlagLicenseDay, FlagLicenseTotal, FlagReachPoint
 
     project, production, flag, licenses = shop
     licenses["b"].delete()
     assert [row["key"] for row in get(api, project, production).json()["licenses"]["data"]] == ["LIC-A"]
-    assert FlagKeyDay.objects.exists() and FlagReachPoint.objects.exists()
+    assert FlagKeyRecent.objects.exists() and FlagReachPoint.objects.exists()
     api.delete(f"/v1/projects/{project.public_id}/flags/new-checkout")
-    for model in (FlagKeyDay, FlagLicenseDay, FlagLicenseTotal, FlagReachPoint):
+    for model in (FlagKeyRecent, FlagLicenseDay, FlagLicenseTotal, FlagReachPoint):
         assert not model.objects.exists(), model
 
 
@@ -246,7 +246,7 @@ def test_deleting_the_environment_deletes_every_row_kept_for_it(shop):
         EvaluationBucket,
         EvaluationBucketCount,
         FlagActivityDay,
-        FlagKeyDay,
+        FlagKeyRecent,
         FlagLicenseDay,
         FlagLicenseTotal,
         FlagReachPoint,
@@ -263,7 +263,7 @@ def test_deleting_the_environment_deletes_every_row_kept_for_it(shop):
         EvaluationBucket,
         EvaluationBucketCount,
         FlagActivityDay,
-        FlagKeyDay,
+        FlagKeyRecent,
         FlagLicenseDay,
         FlagLicenseTotal,
         FlagReachPoint,

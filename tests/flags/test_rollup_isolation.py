@@ -15,7 +15,7 @@ from flags import recording, rollup
 from flags.models import (
     EvaluationBucket,
     EvaluationBucketCount,
-    FlagKeyDay,
+    FlagKeyRecent,
     FlagLicenseDay,
     FlagLicenseTotal,
     FlagReachPoint,
@@ -97,7 +97,7 @@ def derived_tables() -> dict:
             tuple(row.values())
             for row in model.objects.values(*(f.attname for f in model._meta.concrete_fields if f.attname != "id"))
         )
-        for model in (FlagKeyDay, FlagLicenseDay, FlagLicenseTotal, FlagReachPoint)
+        for model in (FlagKeyRecent, FlagLicenseDay, FlagLicenseTotal, FlagReachPoint)
     } | {
         "FlagUsageDay": sorted(
             FlagUsageDay.objects.values_list(

@@ -23,7 +23,7 @@ from flags.models import (
     Environment,
     Flag,
     FlagEvaluation,
-    FlagKeyDay,
+    FlagKeyRecent,
     FlagLicenseDay,
     FlagLicenseTotal,
     FlagReachPoint,
@@ -34,6 +34,7 @@ from tests.sql_snapshots import assert_renders_as_snapshot, builders_of
 SNAPSHOTS = Path(__file__).parent / "sql_snapshots"
 MODELS = {"evaluation": FlagEvaluation, "flag": Flag, "environment": Environment, "project": Project}
 PAIRS = {"flag": Flag, "environment": Environment, "per_environment": True}
+RAW = {"evaluation": FlagEvaluation, "flag": Flag, "environment": Environment, "per_environment": True}
 
 
 def _both(render) -> str:
@@ -55,10 +56,6 @@ def statements() -> dict[str, tuple[str, object]]:
             lambda: flags_sql.delete_days_sql(
                 FlagLicenseDay, days=2, per_environment=True, flag=Flag, environment=Environment
             ),
-        ),
-        "key_days_insert": (
-            "key_days_insert_sql",
-            lambda: flags_sql.key_days_insert_sql(days=2, key_day=FlagKeyDay, per_environment=True, **MODELS),
         ),
         "license_days_insert": (
             "license_days_insert_sql",
@@ -96,10 +93,6 @@ def statements() -> dict[str, tuple[str, object]]:
                 )
             ),
         ),
-        "delete_day_range": (
-            "delete_day_range_sql",
-            lambda: flags_sql.delete_day_range_sql(FlagReachPoint, bounded=True, per_environment=True),
-        ),
         "reach_points_insert": (
             "reach_points_insert_sql",
             lambda: _both(
@@ -116,15 +109,29 @@ def statements() -> dict[str, tuple[str, object]]:
                 )
             ),
         ),
-        "subjects_seen": (
-            "subjects_seen_sql",
-            lambda: flags_sql.subjects_seen_sql(subject_days=FlagKeyDay, subject="targeting_key", subject_type="text"),
+        "keys_served_table": (
+            "keys_served_table_sql",
+            lambda: flags_sql.keys_served_table_sql(served=reach.KEYS_SERVED, **RAW),
+        ),
+        "key_points_of_a_night": (
+            "key_points_of_a_night_sql",
+            lambda: flags_sql.key_points_of_a_night_sql(
+                point=FlagReachPoint, recent=FlagKeyRecent, served=reach.KEYS_SERVED
+            ),
+        ),
+        "key_recent_of_a_night": (
+            "key_recent_of_a_night_sql",
+            lambda: flags_sql.key_recent_of_a_night_sql(recent=FlagKeyRecent, served=reach.KEYS_SERVED),
+        ),
+        "key_reach_from_raw": (
+            "key_reach_from_raw_sql",
+            lambda: flags_sql.key_reach_from_raw_sql(point=FlagReachPoint, recent=FlagKeyRecent, output="both", **RAW),
         ),
         "unrolled_subjects": (
             "unrolled_subjects_sql",
             lambda: flags_sql.unrolled_subjects_sql(
                 evaluation=FlagEvaluation,
-                key_day=FlagKeyDay,
+                key_recent=FlagKeyRecent,
                 license_day=FlagLicenseDay,
                 license_total=FlagLicenseTotal,
                 license=License,

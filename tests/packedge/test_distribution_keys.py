@@ -43,7 +43,7 @@ DISTRIBUTED = {
     "flags_evaluationbucket": "environment_id",
     "flags_flagactivityday": "environment_id",
     "flags_unknownflagday": "environment_id",
-    "flags_flagkeyday": "environment_id",
+    "flags_flagkeyrecent": "environment_id",
     "flags_flaglicenseday": "environment_id",
     "flags_flaglicensetotal": "environment_id",
     "flags_flagreachpoint": "environment_id",
