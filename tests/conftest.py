@@ -119,6 +119,19 @@ def outsider_api(other_org) -> APIClient:
     return api_client_for(other_org)
 
 
+@pytest.fixture(autouse=True)
+def flag_evaluations_stay_in_their_test():
+    """The flag recorder's buffer emptied before and after every test. Outside tests/flags the
+    recorder flushes from a background thread, and an evaluation a test left behind was written
+    into a later test's database (ids restart, so its flag and environment existed there: a
+    transactional test of tests/flags/test_key_migrations.py counted 2 evaluations for 1)."""
+    from flags import recording
+
+    recording.recorder.discard()
+    yield
+    recording.recorder.discard()
+
+
 @pytest.fixture
 def manual_recording():
     """Evaluations stay in the recorder's buffer until a test flushes it: no background thread
