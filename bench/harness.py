@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 # One harness for the benchmark, the live tests and the cluster tests (ports and processes).
-from tests.live.servers import wait_for_port
+from tests.live.servers import unused_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_PATH = ROOT / "bench" / "results.json"
@@ -100,9 +99,7 @@ def setup_django(ctx: BenchContext) -> None:
 def free_port() -> int:
     if os.environ.get("BENCH_PORT"):  # a shared machine may assign each user a port range
         return int(os.environ["BENCH_PORT"])
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return unused_port()
 
 
 @contextmanager
