@@ -111,15 +111,38 @@ def test_an_accepted_event_answers_alike(product, headers):
         (b'{"public_key": "pk_nope", "event": "x"}', {}, "401 Unauthorized"),
         (b'{"event": "x"}', {}, "400 Bad Request"),
         (b'{"public_key": "x"}' + b" " * (65 * 1024), {}, "413 Request Entity Too Large"),
+        (b'{"properties": ' + b"[" * 50_000, {}, "400 Bad Request"),
         (b'{"public_key": "x"}', {"content_type": "application/xml"}, "415 Unsupported Media Type"),
     ],
-    ids=["empty", "not json", "not an object", "unknown key", "no key", "too large", "not json type"],
+    ids=[
+        "empty",
+        "not json",
+        "not an object",
+        "unknown key",
+        "no key",
+        "too large",
+        "nested too deeply",
+        "not json type",
+    ],
 )
 def test_a_refused_request_answers_alike(body, options, status):
     lean, django = both(body, origin="https://shop.example", **options)
     assert lean == django
     assert lean[0] == status
     assert json.loads(lean[2])["success"] is False
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"event": "export\u0000pdf"}, {"properties": {"note": "a\u0000b"}}, {"event": 7}],
+    ids=["NUL in the name", "NUL in a property", "name not a string"],
+)
+def test_hostile_events_are_refused_alike_and_store_nothing(product, fields):
+    lean, django = both(event_body(product, **fields), origin="https://shop.example")
+    assert lean == django
+    assert lean[0] == "400 Bad Request"
+    assert json.loads(lean[2])["success"] is False
+    assert Event.objects.count() == 0
 
 
 def test_a_bad_event_answers_alike(product):
