@@ -111,24 +111,6 @@ def additive_upsert_sql(model: type[Model], *, key_fields: Sequence[str], count_
     )
 
 
-# Flag exposure (flags.reach): plain SQL both databases run, over the raw evaluations.
-
-
-def additive_values_upsert_sql(model: type[Model], *, key_fields: Sequence[str], added_columns: Sequence[str]) -> str:
-    """``INSERT … VALUES … ON CONFLICT (key) DO UPDATE SET c = t.c + EXCLUDED.c``, for ``executemany``.
-
-    ``added_columns`` are column names (the 32 running-total columns of a block are not separate fields).
-    """
-    t = table(model)
-    keys = [column(model, name) for name in key_fields]
-    added = [qn(name) for name in added_columns]
-    columns = [*keys, *added]
-    return (
-        f"INSERT INTO {t} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET " + ", ".join(f"{c} = {t}.{c} + EXCLUDED.{c}" for c in added)
-    )
-
-
 def copy_from_stdin_sql(model: type[Model], field_names: Sequence[str]) -> str:
     """PostgreSQL ``COPY t (a, b) FROM STDIN``: several times faster than inserts for a rebuild."""
     return f"COPY {table(model)} ({', '.join(column(model, name) for name in field_names)}) FROM STDIN"
