@@ -17,8 +17,9 @@ from datetime import UTC, date, datetime, time
 
 from django.db.models import Max, Min, Q, Sum
 
+from analytics.feature_usage.report import read_snapshot
 from events.models import License
-from flags import tail
+from flags import fold, tail
 from flags.models import FlagLicenseDay, FlagLicenseTotal, FlagReachPoint, FlagUsageDay
 from flags.selectors import FlagUsageQuery
 from lib.errors import ApiError
@@ -33,6 +34,12 @@ class LicensePage:
 
 
 def flag_exposure(query: FlagUsageQuery, *, page: LicensePage) -> dict:
+    # One snapshot: the worker's fold and the raw rows above its watermark are read as of one moment.
+    with read_snapshot():
+        return _flag_exposure(query, page=page)
+
+
+def _flag_exposure(query: FlagUsageQuery, *, page: LicensePage) -> dict:
     flag, environment = query.flag, query.environment
     product_id = query.project.product_id
     window = {"date_from": query.date_from, "date_to": query.date_to}
@@ -44,8 +51,9 @@ def flag_exposure(query: FlagUsageQuery, *, page: LicensePage) -> dict:
         .exclude(date__in=unrolled)
         .values_list("total_evaluations", "variant_distribution")
     )
+    folded = fold.usable(flag_id=flag.pk, environment_id=environment.pk, product_id=product_id, unrolled=unrolled)
     if unrolled:
-        unrolled_usage = tail.usage_totals(days=unrolled, flag_id=flag.pk, environment_id=environment.pk)
+        unrolled_usage = fold.usage_totals(days=unrolled, flag_id=flag.pk, environment_id=environment.pk)
         usage += [(row["total"], row["variants"]) for row in unrolled_usage.values()]
     evaluations = 0
     per_variant: dict[str, int] = {}
@@ -65,6 +73,7 @@ def flag_exposure(query: FlagUsageQuery, *, page: LicensePage) -> dict:
             product_id=product_id,
             days=unrolled,
             totals_cover_window=first is not None and first >= query.date_from and last <= query.date_to,
+            folded=folded,
             **window,
         )
         if unrolled_subjects.window_keys is not None:
