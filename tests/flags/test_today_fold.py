@@ -206,3 +206,18 @@ def test_every_answer_equals_the_naive_count_at_any_fold_moment(api, org, first,
     check()
     rollup_run(today=today + timedelta(days=1))
     check()
+
+
+def test_the_recorder_holds_the_folds_write_barrier_in_its_insert_transaction(shop):  # noqa: F811
+    """PostgreSQL: one shared lock per flush, before the inserts (SQLite serialises writers: none)."""
+    _, production, flag, _ = shop
+    served(production, flag, "on", TODAY, 2, "u7")
+    with CaptureQueriesContext(connection) as queries:
+        recording.flush()
+    statements = [q["sql"] for q in queries]
+    barrier = [i for i, sql in enumerate(statements) if "pg_advisory_xact_lock_shared" in sql]
+    inserts = [i for i, sql in enumerate(statements) if "INSERT INTO" in sql and "flagevaluation" in sql]
+    if connection.vendor == "postgresql":
+        assert len(barrier) == 1 and inserts and barrier[0] < inserts[0]
+    else:
+        assert barrier == [] and inserts
