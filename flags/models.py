@@ -477,21 +477,22 @@ class FlagFoldKey(models.Model):
 
 
 class FlagFoldPoint(models.Model):
-    """The fold's keys per (variant, last rolled-up day served): a window from ``d`` on lacks those with
-    ``rolled_last_day`` before ``d`` (NO_PREVIOUS_DAY: never rolled up)."""
+    """The fold's keys (or licenses) per (variant, last rolled-up day served): a window from ``d`` on
+    lacks those with ``rolled_last_day`` before ``d`` (NO_PREVIOUS_DAY: never rolled up)."""
 
-    pk = models.CompositePrimaryKey("flag", "environment", "day", "variant", "rolled_last_day")
+    pk = models.CompositePrimaryKey("flag", "environment", "day", "kind", "variant", "rolled_last_day")
     environment = models.ForeignKey(
         Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
     flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False)
     day = models.DateField()
+    kind = models.CharField(max_length=10, choices=FlagReachPoint.Kind.choices)
     variant = models.CharField(max_length=100, blank=True)
     rolled_last_day = models.DateField()
     count = models.BigIntegerField()
 
     def __str__(self) -> str:
-        return f"{self.variant} on {self.day} after {self.rolled_last_day}: {self.count}"
+        return f"{self.kind} {self.variant} on {self.day} after {self.rolled_last_day}: {self.count}"
 
 
 class FlagFoldLicense(models.Model):

@@ -19,6 +19,7 @@ added), so the union is exact even when an unrolled day was rolled up before.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -83,13 +84,17 @@ def usage_totals(
     and for the worker's fold (flags/fold.py): with ``ids`` (above, through; None: no upper
     bound), only the raw evaluations with an id in that range, and no SDK bucket.
     """
-    raw = FlagEvaluation.objects.filter(day__in=days, flag_id__in=Flag.objects.values("pk"))
+    raw = FlagEvaluation.objects.filter(flag_id__in=Flag.objects.values("pk"))
     sdk = EvaluationBucketCount.objects.filter(day__in=days)
     if ids is not None:
+        # The days are kept below, not filtered on: with the id range the primary key finds the
+        # few rows, where a day condition made PostgreSQL AND in the day index (all of today's rows).
         above, through = ids
         raw, sdk = raw.filter(id__gt=above), sdk.none()
         if through is not None:
             raw = raw.filter(id__lte=through)
+    else:
+        raw = raw.filter(day__in=days)
     if flag_id is not None:
         raw, sdk = raw.filter(flag_id=flag_id), sdk.filter(flag_id=flag_id)
     if environment_id is not None:
@@ -110,7 +115,8 @@ def usage_totals(
     for rows in (groups, sdk_counts):
         for day, environment, flag, reason, value, variant, n in rows:
             add_usage(totals[(day, environment, flag)], reason, value, variant, n)
-    return dict(totals)
+    wanted = set(days)
+    return {key: row for key, row in totals.items() if key[0] in wanted}
 
 
 def new_usage() -> dict:
@@ -152,6 +158,9 @@ class Subjects:
     # The window's distinct keys per variant counted from its raw rows instead, when the
     # window ends before a key's last rolled day (see ``subjects``); None otherwise.
     window_keys: dict[str, int] | None = None
+    # When some ``license_evaluations`` have no last evaluation (None: the worker's fold leaves it
+    # out), the last per (license, variant) of the given licenses (flags/fold.py).
+    last_seen: Callable[[set[int]], dict[tuple[int, str], datetime]] | None = None
 
 
 def subjects(

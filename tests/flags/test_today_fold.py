@@ -49,12 +49,18 @@ def test_the_fold_holds_todays_keys_by_last_rolled_day_licenses_and_usage(shop):
     # Rolled: u1 on D1 and off D2; user-2 off D1; anon-9 on D2. Today's pairs and their last rolled day
     # on that variant: (on, u1) D1, (on, u4) never, (on, user-2) never, (off, u5) never; over every
     # variant: u1 D2, user-2 D1, u4 and u5 never.
-    points = set(FlagFoldPoint.objects.filter(day=TODAY).values_list("variant", "rolled_last_day", "count"))
+    points = set(FlagFoldPoint.objects.filter(day=TODAY, kind="key").values_list("variant", "rolled_last_day", "count"))
     assert points == {("on", D1, 1), ("on", NEVER, 2), ("off", NEVER, 1), ("", D2, 1), ("", D1, 1), ("", NEVER, 2)}
     assert FlagFoldKey.objects.filter(day=TODAY).count() == 8  # 4 pairs + 4 keys
     # A: on ×3 (licenseKey); B (key user-2): on ×2 by targeting key; C: off ×1; the error serves no variant.
     rows = set(FlagFoldLicense.objects.filter(day=TODAY).values_list("license_id", "variant", "evaluations"))
     assert rows == {(licenses["a"].pk, "on", 3), (licenses["b"].pk, "on", 2), (licenses["c"].pk, "off", 1)}
+    # Their last rolled license day: A on D1, off D2; B off D1. So (on, A) D1, (on, B) never, (off, C)
+    # never; over every variant A D2, B D1, C never.
+    points = set(
+        FlagFoldPoint.objects.filter(day=TODAY, kind="license").values_list("variant", "rolled_last_day", "count")
+    )
+    assert points == {("on", D1, 1), ("on", NEVER, 1), ("off", NEVER, 1), ("", D2, 1), ("", D1, 1), ("", NEVER, 1)}
     assert fold_today(today=TODAY) == 0  # nothing above the watermark
 
 
