@@ -57,6 +57,8 @@ from lib.locks import try_lock
 logger = logging.getLogger(__name__)
 
 FOLD_LOCK = 0x666C6664  # "flfd": one fold pass at a time
+# Evaluations folded in one pass after which the fold's tables are analysed (a first pass of a busy day).
+ANALYZE_AFTER = 10_000
 ANY_VARIANT = tail.ANY_VARIANT
 
 
@@ -88,6 +90,12 @@ def fold_today(*, today: date) -> int:
         folded = 0
         for flag_id, environment_id in _pending(today=today):
             folded += fold_one(flag_id=flag_id, environment_id=environment_id, day=today, through=through)
+        if folded >= ANALYZE_AFTER and connection.vendor == "postgresql":
+            # A first pass fills the fold's tables at once; without statistics PostgreSQL read a
+            # read's few keys by a range of every key of the day (13 ms at 10M, 0.1 ms after).
+            with connection.cursor() as cursor:
+                for model in (FlagFoldKey, FlagFoldLicense, FlagFoldPoint):
+                    cursor.execute(core_sql.analyze_sql(model._meta.db_table))
         return folded
 
 

@@ -83,6 +83,11 @@ def advisory_unlock_sql() -> str:
     return "SELECT pg_advisory_unlock(%s, %s)"
 
 
+def analyze_sql(table_name: str) -> str:
+    """PostgreSQL: ``ANALYZE`` one table (its name quoted)."""
+    return f"ANALYZE {qn(table_name)}"
+
+
 def lock_timeout_sql(milliseconds: int) -> str:
     return f"SET LOCAL lock_timeout = {int(milliseconds)}"
 
