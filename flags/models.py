@@ -9,6 +9,10 @@ from events.models import License, Product
 from tenancy import keys
 from tenancy.models import Organization
 
+# The recorder's inserts of raw evaluations hold it shared until they commit; the worker's fold
+# takes it exclusive for a moment to read the highest id below which every row is committed.
+WRITE_BARRIER_LOCK = 0x666C7772  # "flwr"
+
 FLAG_KEY_MAX_LENGTH = 100
 
 
@@ -432,3 +436,78 @@ class FlagReachPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.variant} {self.day} after {self.previous_day}: {self.count}"
+
+
+class FlagFoldState(models.Model):
+    """Today's evaluations of a (flag, environment), folded by the worker up to ``folded_through``
+    (an evaluation id): what a read adds to the rolled-up days is this fold plus the raw rows
+    above it (flags/fold.py). Deleted by the rollup with every fold of a day it rolls or after."""
+
+    pk = models.CompositePrimaryKey("flag", "environment", "day")
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False)
+    day = models.DateField()
+    # every raw evaluation of the day with an id at or below it is in this fold's rows
+    folded_through = models.BigIntegerField(default=0)
+    # the product whose licenses the fold resolved (a read of another uses the raw rows)
+    product_id = models.BigIntegerField(null=True)
+    # the raw rows' usage figures, as tail.usage_totals gives them (without the SDK buckets)
+    usage = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"{self.flag_id} on {self.day} through {self.folded_through}"
+
+
+class FlagFoldKey(models.Model):
+    """A (targeting key, variant) the fold of its day has seen (``variant`` empty: the key at all)."""
+
+    pk = models.CompositePrimaryKey("flag", "environment", "day", "targeting_key", "variant")
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False)
+    day = models.DateField()
+    targeting_key = models.CharField(max_length=200)
+    variant = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.targeting_key} {self.variant} on {self.day}"
+
+
+class FlagFoldPoint(models.Model):
+    """The fold's keys (or licenses) per (variant, last rolled-up day served): a window from ``d`` on
+    lacks those with ``rolled_last_day`` before ``d`` (NO_PREVIOUS_DAY: never rolled up)."""
+
+    pk = models.CompositePrimaryKey("flag", "environment", "day", "kind", "variant", "rolled_last_day")
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False)
+    day = models.DateField()
+    kind = models.CharField(max_length=10, choices=FlagReachPoint.Kind.choices)
+    variant = models.CharField(max_length=100, blank=True)
+    rolled_last_day = models.DateField()
+    count = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.variant} on {self.day} after {self.rolled_last_day}: {self.count}"
+
+
+class FlagFoldLicense(models.Model):
+    """The fold's evaluations per (license, variant): the license days the night will write for the day."""
+
+    pk = models.CompositePrimaryKey("flag", "environment", "day", "license", "variant")
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False)
+    day = models.DateField()
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    variant = models.CharField(max_length=100, blank=True)
+    evaluations = models.BigIntegerField()
+    last_seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.license_id} {self.variant} on {self.day}: {self.evaluations}"

@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
-from flags import reach, tail
+from flags import fold, reach, tail
 from flags.models import (
     EvaluationBucket,
     EvaluationBucketCount,
@@ -111,6 +111,10 @@ def rollup_days(days: Iterable[date], *, progress: Callable[[str], None] = lambd
         return DaysRolled(rows=0, evaluations=0, skipped=[])
     with transaction.atomic():
         _lock_against_a_concurrent_run()
+        # The worker's folds of these days and later were drawn against the rolled state this
+        # rewrites (each key's last rolled day): gone with it, in the same transaction; the
+        # worker folds those days again from their first row (flags/fold.py).
+        fold.forget(from_day=days[0])
         try:
             with transaction.atomic():
                 rows, counted = _rollup_scope(days, environment_id=None, progress=progress)

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
-from flags import tail
+from flags import fold, tail
 from flags.evaluation import CompiledFlag
 from flags.models import Environment, Flag, FlagEnvironment, FlagUsageDay, Project, SdkKey
 from lib.errors import ApiError, NotFound
@@ -189,6 +189,14 @@ def flag_usage(query: FlagUsageQuery) -> dict:
     raw evaluations instead (flags/tail.py): the report is current within a
     recorder flush, and identical before and after the night's rollup.
     """
+    from analytics.feature_usage.report import read_snapshot
+
+    # One snapshot: the worker's fold and the raw rows above its watermark are read as of one moment.
+    with read_snapshot():
+        return _flag_usage(query)
+
+
+def _flag_usage(query: FlagUsageQuery) -> dict:
     unrolled = tail.unrolled_days(
         flag_id=query.flag.pk, environment_id=query.environment.pk, date_from=query.date_from, date_to=query.date_to
     )
@@ -207,7 +215,8 @@ def flag_usage(query: FlagUsageQuery) -> dict:
     )
     rows = list(rolled)
     if unrolled:
-        live = tail.usage_totals(days=unrolled, flag_id=query.flag.pk, environment_id=query.environment.pk)
+        # A day the worker folded: its fold plus the raw rows above the watermark (flags/fold.py).
+        live = fold.usage_totals(days=unrolled, flag_id=query.flag.pk, environment_id=query.environment.pk)
         rows += [
             (day, row["total"], tail.value_distribution(row["values"]), row["rule"], row["default"], row["error"])
             for (day, _, _), row in live.items()

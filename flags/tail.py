@@ -19,6 +19,7 @@ added), so the union is exact even when an unrolled day was rolled up before.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -70,13 +71,30 @@ def unrolled_days(*, flag_id: int, environment_id: int, date_from: date, date_to
     return sorted(day for day, n in live.items() if n > rolled.get(day, 0))
 
 
-def usage_totals(*, days: list[date], flag_id: int | None = None, environment_id: int | None = None) -> dict:
+def usage_totals(
+    *,
+    days: list[date],
+    flag_id: int | None = None,
+    environment_id: int | None = None,
+    ids: tuple[int, int | None] | None = None,
+) -> dict:
     """The rollup's usage figures per (day, environment id, flag id), from the raw evaluations and SDK buckets.
 
-    One function for the nightly rollup (every flag) and for reads (one flag, its unrolled days).
+    One function for the nightly rollup (every flag), for reads (one flag, its unrolled days)
+    and for the worker's fold (flags/fold.py): with ``ids`` (above, through; None: no upper
+    bound), only the raw evaluations with an id in that range, and no SDK bucket.
     """
-    raw = FlagEvaluation.objects.filter(day__in=days, flag_id__in=Flag.objects.values("pk"))
+    raw = FlagEvaluation.objects.filter(flag_id__in=Flag.objects.values("pk"))
     sdk = EvaluationBucketCount.objects.filter(day__in=days)
+    if ids is not None:
+        # The days are kept below, not filtered on: with the id range the primary key finds the
+        # few rows, where a day condition made PostgreSQL AND in the day index (all of today's rows).
+        above, through = ids
+        raw, sdk = raw.filter(id__gt=above), sdk.none()
+        if through is not None:
+            raw = raw.filter(id__lte=through)
+    else:
+        raw = raw.filter(day__in=days)
     if flag_id is not None:
         raw, sdk = raw.filter(flag_id=flag_id), sdk.filter(flag_id=flag_id)
     if environment_id is not None:
@@ -93,31 +111,32 @@ def usage_totals(*, days: list[date], flag_id: int | None = None, environment_id
         .order_by()
         .values_list("day", "environment_id", "flag_id", "reason", "value", "variant", "n")
     )
-    totals: dict[tuple, dict] = defaultdict(
-        lambda: {
-            "total": 0,
-            "rule": 0,
-            "default": 0,
-            "error": 0,
-            "values": defaultdict(int),
-            "variants": defaultdict(int),
-        }
-    )
+    totals: dict[tuple, dict] = defaultdict(new_usage)
     for rows in (groups, sdk_counts):
         for day, environment, flag, reason, value, variant, n in rows:
-            row = totals[(day, environment, flag)]
-            row["total"] += n
-            if reason in RULE_MATCH:
-                row["rule"] += n
-            elif reason in DEFAULTED:
-                row["default"] += n
-            else:
-                row["error"] += n
-            if reason != Reason.ERROR and value is not None:
-                row["values"][value] += n
-            if reason != Reason.ERROR and variant is not None:
-                row["variants"][variant] += n
-    return dict(totals)
+            add_usage(totals[(day, environment, flag)], reason, value, variant, n)
+    wanted = set(days)
+    return {key: row for key, row in totals.items() if key[0] in wanted}
+
+
+def new_usage() -> dict:
+    """One (day, environment, flag)'s usage figures before any evaluation is counted."""
+    return {"total": 0, "rule": 0, "default": 0, "error": 0, "values": defaultdict(int), "variants": defaultdict(int)}
+
+
+def add_usage(row: dict, reason: int, value: str | None, variant: str | None, n: int) -> None:
+    """Count ``n`` evaluations of one (reason, value, variant) into a usage row (``new_usage``)."""
+    row["total"] += n
+    if reason in RULE_MATCH:
+        row["rule"] += n
+    elif reason in DEFAULTED:
+        row["default"] += n
+    else:
+        row["error"] += n
+    if reason != Reason.ERROR and value is not None:
+        row["values"][value] += n
+    if reason != Reason.ERROR and variant is not None:
+        row["variants"][variant] += n
 
 
 def value_distribution(values: dict[str, int]) -> dict[str, int]:
@@ -139,6 +158,9 @@ class Subjects:
     # The window's distinct keys per variant counted from its raw rows instead, when the
     # window ends before a key's last rolled day (see ``subjects``); None otherwise.
     window_keys: dict[str, int] | None = None
+    # When some ``license_evaluations`` have no last evaluation (None: the worker's fold leaves it
+    # out), the last per (license, variant) of the given licenses (flags/fold.py).
+    last_seen: Callable[[set[int]], dict[tuple[int, str], datetime]] | None = None
 
 
 def subjects(
@@ -150,6 +172,7 @@ def subjects(
     date_from: date,
     date_to: date,
     totals_cover_window: bool = False,
+    folded=None,
 ) -> Subjects:
     """One grouped read of the unrolled days' raw rows, then what the rolled part of the window lacks.
 
@@ -160,6 +183,8 @@ def subjects(
     (``flags_sql.unrolled_subjects_sql``); ``totals_cover_window`` (the window holds every
     kept license day of the flag) lets it read the per-license totals instead of probing
     the license days. Elsewhere by IN lists of distinct subjects (``_new_subjects``).
+    With ``folded`` (the worker's fold of the only unrolled day, flags/fold.py): the fold
+    plus the raw rows above its watermark, in place of every raw row of the day.
     """
     window_keys = None
     if _keys_rolled_after(flag_id=flag_id, environment_id=environment_id, day=date_to):
@@ -169,6 +194,18 @@ def subjects(
         window_keys = keys_in_window(
             flag_id=flag_id, environment_id=environment_id, date_from=date_from, date_to=date_to
         )
+    if folded is not None:
+        from flags import fold
+
+        found = fold.subjects(
+            folded,
+            product_id=product_id,
+            date_from=date_from,
+            date_to=date_to,
+            totals_cover_window=totals_cover_window,
+        )
+        found.window_keys = window_keys
+        return found
     found = _subjects(
         flag_id=flag_id,
         environment_id=environment_id,

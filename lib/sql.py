@@ -63,6 +63,16 @@ def exclusive_xact_lock_sql() -> str:
     return "SELECT pg_advisory_xact_lock(%s, %s)"
 
 
+def shared_xact_lock_sql() -> str:
+    """PostgreSQL: the shared form of ``exclusive_xact_lock_sql`` (two int parameters), held until the transaction ends."""
+    return "SELECT pg_advisory_xact_lock_shared(%s, %s)"
+
+
+def try_advisory_xact_lock_sql() -> str:
+    """PostgreSQL: ``advisory_xact_lock_sql``'s lock if free at once (one bigint parameter); one row, true when taken."""
+    return "SELECT pg_try_advisory_xact_lock(%s)"
+
+
 def try_advisory_lock_sql() -> str:
     """PostgreSQL: a session-level lock (two int parameters) if free at once; one row, true when taken."""
     return "SELECT pg_try_advisory_lock(%s, %s)"
@@ -71,6 +81,11 @@ def try_advisory_lock_sql() -> str:
 def advisory_unlock_sql() -> str:
     """PostgreSQL: release ``try_advisory_lock_sql``'s lock (the same two int parameters)."""
     return "SELECT pg_advisory_unlock(%s, %s)"
+
+
+def analyze_sql(table_name: str) -> str:
+    """PostgreSQL: ``ANALYZE`` one table (its name quoted)."""
+    return f"ANALYZE {qn(table_name)}"
 
 
 def lock_timeout_sql(milliseconds: int) -> str:

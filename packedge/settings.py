@@ -304,6 +304,9 @@ FEATURE_USAGE_FOLD_EVERY = env.float("FEATURE_USAGE_FOLD_EVERY", default=1.0)
 # is taken to have lost its worker; the beat looks for such recounts this often.
 RECOUNT_STALE_SECONDS = env.float("RECOUNT_STALE_SECONDS", default=30.0)
 RECOUNT_SWEEP_EVERY = env.float("RECOUNT_SWEEP_EVERY", default=5.0)
+# Seconds between two folds of today's flag evaluations (flags/fold.py): what a read of today
+# adds from the raw rows is at most about this many seconds of evaluations.
+FLAG_FOLD_EVERY = env.float("FLAG_FOLD_EVERY", default=5.0)
 CELERY_BEAT_SCHEDULE = {
     "fold-events": {
         "task": "analytics.tasks.fold_events",
@@ -324,6 +327,11 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": max(FEATURE_USAGE_FOLD_EVERY * 5, 5)},
     },
     "rollup-flag-usage": {"task": "flags.tasks.rollup_flag_usage", "schedule": crontab(hour=0, minute=20)},
+    "fold-flag-evaluations": {
+        "task": "flags.tasks.fold_flag_evaluations",
+        "schedule": FLAG_FOLD_EVERY,
+        "options": {"expires": max(FLAG_FOLD_EVERY * 2, 5)},
+    },
     # Keeps the event partitions ready and applies the retention (EVENT_* below).
     "maintain-event-partitions": {"task": "events.tasks.maintain_event_partitions", "schedule": 6 * 3600.0},
 }
