@@ -47,6 +47,11 @@ DISTRIBUTED = {
     "flags_flaglicenseday": "environment_id",
     "flags_flaglicensetotal": "environment_id",
     "flags_flagreachpoint": "environment_id",
+    # the worker's fold of today (flags/fold.py, flags.0013)
+    "flags_flagfoldstate": "environment_id",
+    "flags_flagfoldkey": "environment_id",
+    "flags_flagfoldpoint": "environment_id",
+    "flags_flagfoldlicense": "environment_id",
 }
 
 # Small, shared by every shard (joined from any of them): replicated as Citus reference tables.
