@@ -114,6 +114,13 @@ def _fresh_install(org, *, unfolded: int, events_analyzed: bool) -> None:
             cursor.execute(f"ANALYZE {Event._meta.db_table}")
 
 
+# A Bitmap Heap Scan reads only the pages its Bitmap Index Scan children found: an index read too.
+# The planner takes it for a partition holding few of the events, as the default partition
+# does in a month's first days (events up to 5,000 minutes old fall before the month, whose
+# partition the test database never made); a Seq Scan is what the test is here to refuse.
+INDEX_READS = ("Index Scan", "Index Only Scan", "Bitmap Heap Scan")
+
+
 def _assert_events_read_by_index(plans: list[tuple[str, list[tuple[str, str]]]]) -> None:
     """Every read of a partition that holds events is an index scan (an empty one may be scanned: it has no page)."""
     with connection.cursor() as cursor:
@@ -122,7 +129,7 @@ def _assert_events_read_by_index(plans: list[tuple[str, list[tuple[str, str]]]])
     for sql, scans in plans:
         on_events = [(node, table) for node, table in scans if table in holding]
         assert on_events, sql
-        assert all(node in ("Index Scan", "Index Only Scan") for node, _ in on_events), (on_events, sql)
+        assert all(node in INDEX_READS for node, _ in on_events), (on_events, sql)
 
 
 ANALYZED = pytest.mark.parametrize("events_analyzed", [True, False], ids=["events-analyzed", "nothing-analyzed"])
