@@ -342,7 +342,8 @@ touched AS (
 ),
 blocks AS (
     -- the touched pairs' old blocks and the new blocks of their fresh days, each with the
-    -- last old day of the blocks before it and the first old day of the blocks after it
+    -- last old day of the blocks before it and the first old day of the blocks after it;
+    -- a pair with no old block has no old day next to any day (a product's first fold: none)
     SELECT entity, feature, block,
            MAX(last_day) OVER (PARTITION BY entity, feature ORDER BY block
                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS day_before,
@@ -355,8 +356,10 @@ blocks AS (
         FROM old_blocks AS o
         JOIN touched AS t ON o.entity = t.entity AND o.feature = t.feature
         UNION ALL
-        SELECT DISTINCT entity, feature, ordinal / {block_days}, CAST(NULL AS integer), CAST(NULL AS integer)
-        FROM fresh WHERE used = 0
+        SELECT DISTINCT f.entity, f.feature, f.ordinal / {block_days}, CAST(NULL AS integer), CAST(NULL AS integer)
+        FROM fresh AS f
+        JOIN (SELECT DISTINCT entity, feature FROM old_blocks) AS o ON o.entity = f.entity AND o.feature = f.feature
+        WHERE f.used = 0
     ) AS pair_blocks
 ),
 fresh_bits AS (
@@ -372,15 +375,17 @@ near_days AS (
            CASE WHEN f.below <> 0 THEN f.block_start + {highest_bit_below} ELSE b.day_before END AS ordinal
     FROM fresh_bits AS f
     JOIN blocks AS b ON b.entity = f.entity AND b.feature = f.feature AND b.block = f.ordinal / {block_days}
+    WHERE f.below <> 0 OR b.day_before IS NOT NULL
     UNION
     SELECT f.entity, f.feature,
            CASE WHEN f.above <> 0 THEN f.block_start + {highest_bit_above} ELSE b.day_after END
     FROM fresh_bits AS f
     JOIN blocks AS b ON b.entity = f.entity AND b.feature = f.feature AND b.block = f.ordinal / {block_days}
+    WHERE f.above <> 0 OR b.day_after IS NOT NULL
 ),
 all_days AS (
     -- fresh days are not among the old ones: the two sets are disjoint
-    SELECT entity, feature, ordinal FROM near_days WHERE ordinal IS NOT NULL
+    SELECT entity, feature, ordinal FROM near_days
     UNION ALL
     SELECT entity, feature, ordinal FROM fresh
 ),
@@ -391,7 +396,6 @@ points AS (
     UNION ALL
     SELECT feature, ordinal, LAG(ordinal, 1, {no_previous}) OVER w, -1
     FROM near_days
-    WHERE ordinal IS NOT NULL
     WINDOW w AS (PARTITION BY entity, feature ORDER BY ordinal)
 )
 INSERT INTO {reach} ({reach_key}, {count})

@@ -89,7 +89,8 @@ touched AS (
 ),
 blocks AS (
     -- the touched pairs' old blocks and the new blocks of their fresh days, each with the
-    -- last old day of the blocks before it and the first old day of the blocks after it
+    -- last old day of the blocks before it and the first old day of the blocks after it;
+    -- a pair with no old block has no old day next to any day (a product's first fold: none)
     SELECT entity, feature, block,
            MAX(last_day) OVER (PARTITION BY entity, feature ORDER BY block
                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS day_before,
@@ -102,8 +103,10 @@ blocks AS (
         FROM old_blocks AS o
         JOIN touched AS t ON o.entity = t.entity AND o.feature = t.feature
         UNION ALL
-        SELECT DISTINCT entity, feature, ordinal / 32, CAST(NULL AS integer), CAST(NULL AS integer)
-        FROM fresh WHERE used = 0
+        SELECT DISTINCT f.entity, f.feature, f.ordinal / 32, CAST(NULL AS integer), CAST(NULL AS integer)
+        FROM fresh AS f
+        JOIN (SELECT DISTINCT entity, feature FROM old_blocks) AS o ON o.entity = f.entity AND o.feature = f.feature
+        WHERE f.used = 0
     ) AS pair_blocks
 ),
 fresh_bits AS (
@@ -119,15 +122,17 @@ near_days AS (
            CASE WHEN f.below <> 0 THEN f.block_start + (CASE WHEN f.below >= (CAST(1 AS bigint) << 31) THEN 31 WHEN f.below >= (CAST(1 AS bigint) << 30) THEN 30 WHEN f.below >= (CAST(1 AS bigint) << 29) THEN 29 WHEN f.below >= (CAST(1 AS bigint) << 28) THEN 28 WHEN f.below >= (CAST(1 AS bigint) << 27) THEN 27 WHEN f.below >= (CAST(1 AS bigint) << 26) THEN 26 WHEN f.below >= (CAST(1 AS bigint) << 25) THEN 25 WHEN f.below >= (CAST(1 AS bigint) << 24) THEN 24 WHEN f.below >= (CAST(1 AS bigint) << 23) THEN 23 WHEN f.below >= (CAST(1 AS bigint) << 22) THEN 22 WHEN f.below >= (CAST(1 AS bigint) << 21) THEN 21 WHEN f.below >= (CAST(1 AS bigint) << 20) THEN 20 WHEN f.below >= (CAST(1 AS bigint) << 19) THEN 19 WHEN f.below >= (CAST(1 AS bigint) << 18) THEN 18 WHEN f.below >= (CAST(1 AS bigint) << 17) THEN 17 WHEN f.below >= (CAST(1 AS bigint) << 16) THEN 16 WHEN f.below >= (CAST(1 AS bigint) << 15) THEN 15 WHEN f.below >= (CAST(1 AS bigint) << 14) THEN 14 WHEN f.below >= (CAST(1 AS bigint) << 13) THEN 13 WHEN f.below >= (CAST(1 AS bigint) << 12) THEN 12 WHEN f.below >= (CAST(1 AS bigint) << 11) THEN 11 WHEN f.below >= (CAST(1 AS bigint) << 10) THEN 10 WHEN f.below >= (CAST(1 AS bigint) << 9) THEN 9 WHEN f.below >= (CAST(1 AS bigint) << 8) THEN 8 WHEN f.below >= (CAST(1 AS bigint) << 7) THEN 7 WHEN f.below >= (CAST(1 AS bigint) << 6) THEN 6 WHEN f.below >= (CAST(1 AS bigint) << 5) THEN 5 WHEN f.below >= (CAST(1 AS bigint) << 4) THEN 4 WHEN f.below >= (CAST(1 AS bigint) << 3) THEN 3 WHEN f.below >= (CAST(1 AS bigint) << 2) THEN 2 WHEN f.below >= (CAST(1 AS bigint) << 1) THEN 1 ELSE 0 END) ELSE b.day_before END AS ordinal
     FROM fresh_bits AS f
     JOIN blocks AS b ON b.entity = f.entity AND b.feature = f.feature AND b.block = f.ordinal / 32
+    WHERE f.below <> 0 OR b.day_before IS NOT NULL
     UNION
     SELECT f.entity, f.feature,
            CASE WHEN f.above <> 0 THEN f.block_start + (CASE WHEN f.above >= (CAST(1 AS bigint) << 31) THEN 31 WHEN f.above >= (CAST(1 AS bigint) << 30) THEN 30 WHEN f.above >= (CAST(1 AS bigint) << 29) THEN 29 WHEN f.above >= (CAST(1 AS bigint) << 28) THEN 28 WHEN f.above >= (CAST(1 AS bigint) << 27) THEN 27 WHEN f.above >= (CAST(1 AS bigint) << 26) THEN 26 WHEN f.above >= (CAST(1 AS bigint) << 25) THEN 25 WHEN f.above >= (CAST(1 AS bigint) << 24) THEN 24 WHEN f.above >= (CAST(1 AS bigint) << 23) THEN 23 WHEN f.above >= (CAST(1 AS bigint) << 22) THEN 22 WHEN f.above >= (CAST(1 AS bigint) << 21) THEN 21 WHEN f.above >= (CAST(1 AS bigint) << 20) THEN 20 WHEN f.above >= (CAST(1 AS bigint) << 19) THEN 19 WHEN f.above >= (CAST(1 AS bigint) << 18) THEN 18 WHEN f.above >= (CAST(1 AS bigint) << 17) THEN 17 WHEN f.above >= (CAST(1 AS bigint) << 16) THEN 16 WHEN f.above >= (CAST(1 AS bigint) << 15) THEN 15 WHEN f.above >= (CAST(1 AS bigint) << 14) THEN 14 WHEN f.above >= (CAST(1 AS bigint) << 13) THEN 13 WHEN f.above >= (CAST(1 AS bigint) << 12) THEN 12 WHEN f.above >= (CAST(1 AS bigint) << 11) THEN 11 WHEN f.above >= (CAST(1 AS bigint) << 10) THEN 10 WHEN f.above >= (CAST(1 AS bigint) << 9) THEN 9 WHEN f.above >= (CAST(1 AS bigint) << 8) THEN 8 WHEN f.above >= (CAST(1 AS bigint) << 7) THEN 7 WHEN f.above >= (CAST(1 AS bigint) << 6) THEN 6 WHEN f.above >= (CAST(1 AS bigint) << 5) THEN 5 WHEN f.above >= (CAST(1 AS bigint) << 4) THEN 4 WHEN f.above >= (CAST(1 AS bigint) << 3) THEN 3 WHEN f.above >= (CAST(1 AS bigint) << 2) THEN 2 WHEN f.above >= (CAST(1 AS bigint) << 1) THEN 1 ELSE 0 END) ELSE b.day_after END
     FROM fresh_bits AS f
     JOIN blocks AS b ON b.entity = f.entity AND b.feature = f.feature AND b.block = f.ordinal / 32
+    WHERE f.above <> 0 OR b.day_after IS NOT NULL
 ),
 all_days AS (
     -- fresh days are not among the old ones: the two sets are disjoint
-    SELECT entity, feature, ordinal FROM near_days WHERE ordinal IS NOT NULL
+    SELECT entity, feature, ordinal FROM near_days
     UNION ALL
     SELECT entity, feature, ordinal FROM fresh
 ),
@@ -138,7 +143,6 @@ points AS (
     UNION ALL
     SELECT feature, ordinal, LAG(ordinal, 1, 1) OVER w, -1
     FROM near_days
-    WHERE ordinal IS NOT NULL
     WINDOW w AS (PARTITION BY entity, feature ORDER BY ordinal)
 )
 INSERT INTO "events_featurereachcounter" ("product_id", "kind", "day", "feature", "previous_day", "count")
