@@ -570,6 +570,49 @@ def delete_product_rows_sql(model: type[Model]) -> str:
 
 # ---------------------------------------------------------------- the reads (both databases unless said)
 
+TAIL_ROWS = """
+WITH tail AS MATERIALIZED (
+    SELECT {license} AS license_id, {domain} AS domain, {event} AS event, {feature} AS feature,
+           {occurred_at} AS occurred_at
+    FROM {events}
+    WHERE {product} = %(product)s AND {id} > %(through)s AND NOT {is_system}{license_filter}
+)
+SELECT license_id, domain, event, feature, {local_day} AS day, {local_hour} AS hour, COUNT(*)
+FROM tail
+WHERE occurred_at >= %(start)s AND occurred_at < %(end)s
+GROUP BY 1, 2, 3, 4, 5, 6
+"""
+TAIL_LICENSE_FILTER = " AND {license} = %(license)s"
+
+
+def tail_rows_sql(event_model: type[Model], *, one_license: bool = False, vendor: str | None = None) -> str:
+    """The events above a watermark, grouped by license, domain, names, local day and hour (the tail a read adds).
+
+    Parameters: ``product``, ``through`` (the watermark), ``zone``, ``start`` and ``end``
+    (UTC bounds of the days wanted, a day wider than the local days on each side), and
+    ``license`` with ``one_license``. The id range is read first, as its own materialised
+    step: given the time range too, PostgreSQL, whose statistics rarely know rows inserted
+    moments ago, walked the (product, license, occurred_at) index over every event of the
+    window and filtered the ids (3.2 s for a 200,000-event tail at 1M; issue 18, item 5).
+    """
+    e = event_model
+    postgresql = _vendor(vendor) == "postgresql"
+    return TAIL_ROWS.format(
+        license=column(e, "license"),
+        domain=column(e, "domain"),
+        event=column(e, "event"),
+        feature=column(e, "feature"),
+        occurred_at=column(e, "occurred_at"),
+        events=table(e),
+        product=column(e, "product"),
+        id=qn(e._meta.pk.column),
+        is_system=column(e, "is_system"),
+        license_filter=TAIL_LICENSE_FILTER.format(license=column(e, "license")) if one_license else "",
+        local_day=(POSTGRESQL_LOCAL_DAY if postgresql else SQLITE_LOCAL_DAY).format(occurred_at="occurred_at"),
+        local_hour=(POSTGRESQL_LOCAL_HOUR if postgresql else SQLITE_LOCAL_HOUR).format(occurred_at="occurred_at"),
+    ).strip()
+
+
 PAIR_ROLLUP = """
 WITH pairs AS ({pairs})
 SELECT 0, feature, COUNT(*), SUM({feature_sum}) FROM pairs GROUP BY feature
