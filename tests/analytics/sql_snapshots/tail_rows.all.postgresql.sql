@@ -3,6 +3,7 @@ WITH tail AS MATERIALIZED (
            "occurred_at" AS occurred_at
     FROM "events_event"
     WHERE "product_id" = %(product)s AND "id" > %(through)s AND NOT "is_system"
+    ORDER BY "id"
 )
 SELECT license_id, domain, event, feature, CAST((occurred_at AT TIME ZONE %(zone)s) AS date) AS day, CAST(EXTRACT(HOUR FROM (occurred_at AT TIME ZONE %(zone)s)) AS integer) AS hour, COUNT(*)
 FROM tail

@@ -3,6 +3,7 @@ WITH tail AS MATERIALIZED (
            "occurred_at" AS occurred_at
     FROM "events_event"
     WHERE "product_id" = %(product)s AND "id" > %(through)s AND NOT "is_system"
+    ORDER BY "id"
 )
 SELECT license_id, domain, event, feature, django_datetime_cast_date(occurred_at, %(zone)s, 'UTC') AS day, CAST(django_datetime_extract('hour', occurred_at, %(zone)s, 'UTC') AS integer) AS hour, COUNT(*)
 FROM tail
