@@ -117,8 +117,13 @@ def unfolded_events(*, product: Product, through: int | None = None) -> QuerySet
     annotates it), so a read that takes the tail several times asks for it once.
     """
     if through is None:
-        through = CounterState.objects.filter(product=product).values_list("folded_through", flat=True).first() or 0
+        through = folded_through(product=product)
     return Event.objects.filter(product=product, id__gt=through)
+
+
+def folded_through(*, product: Product) -> int:
+    """The product's watermark: every event at or below it is in the counters (0 before the first fold)."""
+    return CounterState.objects.filter(product=product).values_list("folded_through", flat=True).first() or 0
 
 
 def watermark_of_product():

@@ -98,12 +98,21 @@ def _batch_filter(required: Sequence[str], nonblank: Sequence[str]) -> str:
 # database groups and adds, Python never sees a row per event. Batch columns are named as
 # the counter models' fields (``license_id``, ``domain``, ``day``, …).
 
-FOLD_TRANSACTION_SETTINGS = "SET LOCAL work_mem = '{work_mem_mb}MB'; SET LOCAL synchronous_commit = off"
+FOLD_TRANSACTION_SETTINGS = (
+    "SET LOCAL work_mem = '{work_mem_mb}MB'; SET LOCAL synchronous_commit = off; SET LOCAL enable_nestloop = off"
+)
 
 
 def fold_transaction_settings_sql(*, work_mem_mb: int) -> str:
     """In a fold's transaction: room to group in memory, and no wait for the WAL flush at commit
-    (a commit lost in a crash loses its watermark move with it: the same events are folded again)."""
+    (a commit lost in a crash loses its watermark move with it: the same events are folded again).
+
+    No nested loops: the only joins a fold makes are the reach points' joins of the batch to
+    the pair blocks, which the planner sized from statistics taken before the fold grew the
+    pair tables (often when they were empty): a nested loop probing the (product, feature,
+    block) index once per batch pair read every block of that feature each time, minutes
+    per fold on the PERFORMANCE.md shape (issue 18, item 5). A hash join reads the
+    product's pair blocks once."""
     return FOLD_TRANSACTION_SETTINGS.format(work_mem_mb=int(work_mem_mb))
 
 
@@ -295,64 +304,106 @@ def add_batch_running_blocks_sql(
 
 
 # The reach points: a pair's points are its used days, each with the one before. Only the
-# pairs with a fresh day (a batch day their blocks do not count yet) change: for those, the
-# change is the points of old ∪ fresh days minus those of the old days, summed per point.
+# pairs with a fresh day (a batch day their blocks do not count yet) change, and only around
+# their fresh days: with F the fresh days and N the old days next to one (the last old day
+# before it, the first after it), the change is points(N ∪ F) − points(N). A point of two
+# old days with no fresh day between them is in both and cancels; a run of fresh days between
+# old days a and b replaces (b, a) by (f1, a), (f2, f1), …, (b, fm). So the statement reads
+# each pair's blocks as one bit mask per block (no row per old day) and orders rows per fresh
+# day, not per day the pair ever used (issue 18, item 5: that grew with licenses × features ×
+# days and took minutes per fold on the PERFORMANCE.md shape). Days are ordinals here.
 ADD_BATCH_REACH_POINTS = """
-WITH {block_day_rows}new_days AS (
+WITH new_days AS (
     SELECT DISTINCT {batch_entity} AS entity, feature, day
     FROM {batch}{where}
 ),
-new_blocks AS (
-    SELECT DISTINCT entity, feature, {block_of_new_day} AS block
-    FROM new_days AS n
+batch_pairs AS (
+    SELECT DISTINCT entity, feature FROM new_days
 ),
-old_masks AS (
-    -- the days each (pair, block) of the batch already counts, over every event name of the pair
+old_blocks AS (
+    -- each block of the batch's pairs, the days it already counts as a mask, over every event name of the pair
     SELECT b.{entity} AS entity, b.{feature} AS feature, b.{block} AS block,
            BIT_OR({day_mask}) AS used
     FROM {pairs} AS b
-    JOIN new_blocks AS nb ON b.{entity} = nb.entity AND b.{feature} = nb.feature AND b.{block} = nb.block
+    JOIN batch_pairs AS p ON b.{entity} = p.entity AND b.{feature} = p.feature
     WHERE b.{product} = %(product)s
     GROUP BY 1, 2, 3
+    HAVING BIT_OR({day_mask}) <> 0
 ),
 fresh AS (
-    SELECT n.entity, n.feature, n.day
+    -- the batch days the pairs' blocks do not count yet, with the mask of the day's block (0: a new block)
+    SELECT n.entity, n.feature, {ordinal_of_new_day} AS ordinal, COALESCE(m.used, 0) AS used
     FROM new_days AS n
-    LEFT JOIN old_masks AS m ON m.entity = n.entity AND m.feature = n.feature AND m.block = {block_of_new_day}
+    LEFT JOIN old_blocks AS m ON m.entity = n.entity AND m.feature = n.feature AND m.block = {block_of_new_day}
     WHERE (COALESCE(m.used, 0) & {day_bit}) = 0
 ),
 touched AS (
     SELECT DISTINCT entity, feature FROM fresh
 ),
-old_days AS (
-    SELECT DISTINCT b.{entity} AS entity, b.{feature} AS feature,
-           {old_day} AS day
-    FROM {pairs} AS b
-    JOIN touched AS t ON b.{entity} = t.entity AND b.{feature} = t.feature
-    {block_day_join}
-    WHERE b.{product} = %(product)s AND {old_day_used}
+blocks AS (
+    -- the touched pairs' old blocks and the new blocks of their fresh days, each with the
+    -- last old day of the blocks before it and the first old day of the blocks after it;
+    -- a pair with no old block has no old day next to any day (a product's first fold: none)
+    SELECT entity, feature, block,
+           MAX(last_day) OVER (PARTITION BY entity, feature ORDER BY block
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS day_before,
+           MIN(first_day) OVER (PARTITION BY entity, feature ORDER BY block
+                                ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS day_after
+    FROM (
+        SELECT o.entity, o.feature, o.block,
+               o.block * {block_days} + {highest_bit_of_used} AS last_day,
+               o.block * {block_days} + {lowest_bit_of_used} AS first_day
+        FROM old_blocks AS o
+        JOIN touched AS t ON o.entity = t.entity AND o.feature = t.feature
+        UNION ALL
+        SELECT DISTINCT f.entity, f.feature, f.ordinal / {block_days}, CAST(NULL AS integer), CAST(NULL AS integer)
+        FROM fresh AS f
+        JOIN (SELECT DISTINCT entity, feature FROM old_blocks) AS o ON o.entity = f.entity AND o.feature = f.feature
+        WHERE f.used = 0
+    ) AS pair_blocks
+),
+fresh_bits AS (
+    -- a fresh day's block mask split at the day: the old days below it, the lowest old day above it
+    SELECT entity, feature, ordinal, ordinal - MOD(ordinal, {block_days}) AS block_start,
+           (used & ({day_bit_of_ordinal} - 1)) AS below,
+           (above & -above) AS above
+    FROM (SELECT entity, feature, ordinal, used, (used & -({next_day_bit_of_ordinal})) AS above FROM fresh) AS f
+),
+near_days AS (
+    -- N: the old day before each fresh day (in its block, or the blocks before) and the one after
+    SELECT f.entity, f.feature,
+           CASE WHEN f.below <> 0 THEN f.block_start + {highest_bit_below} ELSE b.day_before END AS ordinal
+    FROM fresh_bits AS f
+    JOIN blocks AS b ON b.entity = f.entity AND b.feature = f.feature AND b.block = f.ordinal / {block_days}
+    WHERE f.below <> 0 OR b.day_before IS NOT NULL
+    UNION
+    SELECT f.entity, f.feature,
+           CASE WHEN f.above <> 0 THEN f.block_start + {highest_bit_above} ELSE b.day_after END
+    FROM fresh_bits AS f
+    JOIN blocks AS b ON b.entity = f.entity AND b.feature = f.feature AND b.block = f.ordinal / {block_days}
+    WHERE f.above <> 0 OR b.day_after IS NOT NULL
 ),
 all_days AS (
     -- fresh days are not among the old ones: the two sets are disjoint
-    SELECT entity, feature, day FROM old_days
+    SELECT entity, feature, ordinal FROM near_days
     UNION ALL
-    SELECT entity, feature, day FROM fresh
+    SELECT entity, feature, ordinal FROM fresh
 ),
 points AS (
-    SELECT feature, day, LAG(day, 1, {no_previous_day}) OVER w AS previous, 1 AS delta
+    SELECT feature, ordinal, LAG(ordinal, 1, {no_previous}) OVER w AS previous, 1 AS delta
     FROM all_days
-    WINDOW w AS (PARTITION BY entity, feature ORDER BY day)
+    WINDOW w AS (PARTITION BY entity, feature ORDER BY ordinal)
     UNION ALL
-    SELECT feature, day, LAG(day, 1, {no_previous_day}) OVER w, -1
-    FROM old_days
-    WINDOW w AS (PARTITION BY entity, feature ORDER BY day)
+    SELECT feature, ordinal, LAG(ordinal, 1, {no_previous}) OVER w, -1
+    FROM near_days
+    WINDOW w AS (PARTITION BY entity, feature ORDER BY ordinal)
 )
 INSERT INTO {reach} ({reach_key}, {count})
-SELECT %(product)s, %(kind)s, day, feature, previous, SUM(delta)
+SELECT %(product)s, %(kind)s, {day_of_ordinal}, feature, {day_of_previous}, SUM(delta)
 FROM points
-GROUP BY day, feature, previous
+GROUP BY ordinal, feature, previous
 HAVING SUM(delta) <> 0
-ORDER BY day, feature, previous
+ORDER BY ordinal, feature, previous
 ON CONFLICT ({reach_key}) DO UPDATE SET {count} = {reach}.{count} + EXCLUDED.{count}
 """
 # Bit k of a block row's mask: the row counts events on the block's day k (its running total grew).
@@ -360,15 +411,17 @@ DAY_MASK_BIT = "(CASE WHEN {total} > {before} THEN (CAST(1 AS bigint) << {k}) EL
 # Parenthesised: PostgreSQL gives & and << the same precedence, left to right (issue 18), and so
 # does SQLite, with | too.
 DAY_BIT = "(CAST(1 AS bigint) << CAST(MOD({ordinal}, {block_days}) AS integer))"
-# The days a pair block counts events on (its running total grew), as rows of (entity, feature,
-# day). PostgreSQL: the totals as an array, indexed by generate_series. SQLite has neither
-# arrays nor generate_series: the 32 days are rows of a VALUES CTE, each tested by a CASE.
-POSTGRESQL_OLD_DAY = "DATE '0001-01-01' + (b.{block} * {block_days} + k - 2)"
-POSTGRESQL_BLOCK_DAY_JOIN = """CROSS JOIN LATERAL (SELECT ARRAY[{running_totals}] AS a) AS x
-    CROSS JOIN generate_series(1, {columns}) AS k"""
-POSTGRESQL_OLD_DAY_USED = "x.a[k] > COALESCE(x.a[k - 1], 0)"
-SQLITE_BLOCK_DAY_ROWS = "block_days (k) AS (VALUES {days}),\n"
-SQLITE_BLOCK_DAY_JOIN = "CROSS JOIN block_days"
+NEXT_DAY_BIT = "(CAST(1 AS bigint) << CAST(MOD({ordinal}, {block_days}) + 1 AS integer))"
+# The highest set bit of a mask of one block's days (0 < mask < 2^32), one WHEN a bit: both
+# databases have no portable function for it, and a CASE needs none.
+HIGHEST_BIT = "(CASE {bits} ELSE 0 END)"
+HIGHEST_BIT_WHEN = "WHEN {mask} >= (CAST(1 AS bigint) << {k}) THEN {k}"
+
+
+def _highest_bit(mask: str, block_days: int) -> str:
+    return HIGHEST_BIT.format(
+        bits=" ".join(HIGHEST_BIT_WHEN.format(mask=mask, k=k) for k in range(block_days - 1, 0, -1))
+    )
 
 
 def add_batch_reach_points_sql(
@@ -385,45 +438,41 @@ def add_batch_reach_points_sql(
     """Add the batch's changes to the reach points (day, previous day used) of each (``entity``, feature) pair.
 
     Run before the pair blocks take the batch: they tell which days each pair used
-    before (a bit mask per pair block, joined to the batch days). Once a product's pairs
-    have been seen, most batches bring few fresh days, and only those pairs' old days are
-    read. Parameters: ``product``, ``kind``. Points whose count falls to 0 stay at 0:
+    before (a bit mask per pair block, joined to the batch's pairs). Only the fresh days
+    and the old days next to them are ordered: the cost follows the batch, not the pairs'
+    history. Parameters: ``product``, ``kind``. Points whose count falls to 0 stay at 0:
     ``delete_zero_counts_sql`` removes them.
     """
     r, p = FeatureReachCounter, pairs_model
     vendor = _vendor(vendor)
     days = int(block_days)
     totals = [f"b.{column(p, name)}" for name in running_fields]
-    block = column(p, "block")
-    if vendor == "postgresql":
-        block_day_rows = ""
-        old_day = POSTGRESQL_OLD_DAY.format(block=block, block_days=days)
-        block_day_join = POSTGRESQL_BLOCK_DAY_JOIN.format(running_totals=", ".join(totals), columns=len(totals))
-        old_day_used = POSTGRESQL_OLD_DAY_USED
-    else:
-        block_day_rows = SQLITE_BLOCK_DAY_ROWS.format(days=", ".join(f"({k})" for k in range(len(totals))))
-        old_day = ordinal_to_date(vendor, f"b.{block} * {days} + block_days.k")
-        block_day_join = SQLITE_BLOCK_DAY_JOIN
-        old_day_used = _block_day_used("b", running_fields)
+    new_day_ordinal = _ordinal("n.day", vendor)
     return ADD_BATCH_REACH_POINTS.format(
-        block_day_rows=block_day_rows,
-        old_day=old_day,
-        block_day_join=block_day_join,
-        old_day_used=old_day_used,
         batch_entity=qn(entity),
         batch=qn(batch_table),
         where=_batch_filter(required, nonblank),
-        block_of_new_day=BLOCK_OF_DAY.format(ordinal=_ordinal("n.day", vendor), block_days=days),
+        block_of_new_day=BLOCK_OF_DAY.format(ordinal=new_day_ordinal, block_days=days),
+        ordinal_of_new_day=new_day_ordinal,
         entity=column(p, entity.removesuffix("_id")),
         feature=column(p, "feature"),
-        block=block,
+        block=column(p, "block"),
+        block_days=days,
         day_mask="\n           | ".join(
             DAY_MASK_BIT.format(total=total, before=totals[k - 1] if k else 0, k=k) for k, total in enumerate(totals)
         ),
         pairs=table(p),
         product=column(p, "product"),
-        day_bit=DAY_BIT.format(ordinal=_ordinal("n.day", vendor), block_days=days),
-        no_previous_day=_date_literal(NO_PREVIOUS_DAY.isoformat(), vendor),
+        day_bit=DAY_BIT.format(ordinal=new_day_ordinal, block_days=days),
+        day_bit_of_ordinal=DAY_BIT.format(ordinal="ordinal", block_days=days),
+        next_day_bit_of_ordinal=NEXT_DAY_BIT.format(ordinal="ordinal", block_days=days),
+        highest_bit_of_used=_highest_bit("o.used", days),
+        lowest_bit_of_used=_highest_bit("(o.used & -o.used)", days),
+        highest_bit_below=_highest_bit("f.below", days),
+        highest_bit_above=_highest_bit("f.above", days),
+        no_previous=int(NO_PREVIOUS_DAY.toordinal()),
+        day_of_ordinal=ordinal_to_date(vendor, "ordinal"),
+        day_of_previous=ordinal_to_date(vendor, "previous"),
         reach=table(r),
         reach_key=", ".join(column(r, name) for name in ("product", "kind", "day", "feature", "previous_day")),
         count=column(r, "count"),
@@ -520,6 +569,52 @@ def delete_product_rows_sql(model: type[Model]) -> str:
 
 
 # ---------------------------------------------------------------- the reads (both databases unless said)
+
+TAIL_ROWS = """
+WITH tail AS MATERIALIZED (
+    SELECT {license} AS license_id, {domain} AS domain, {event} AS event, {feature} AS feature,
+           {occurred_at} AS occurred_at
+    FROM {events}
+    WHERE {product} = %(product)s AND {id} > %(through)s AND NOT {is_system}{license_filter}
+    ORDER BY {id}
+)
+SELECT license_id, domain, event, feature, {local_day} AS day, {local_hour} AS hour, COUNT(*)
+FROM tail
+WHERE occurred_at >= %(start)s AND occurred_at < %(end)s
+GROUP BY 1, 2, 3, 4, 5, 6
+"""
+TAIL_LICENSE_FILTER = " AND {license} = %(license)s"
+
+
+def tail_rows_sql(event_model: type[Model], *, one_license: bool = False, vendor: str | None = None) -> str:
+    """The events above a watermark, grouped by license, domain, names, local day and hour (the tail a read adds).
+
+    Parameters: ``product``, ``through`` (the watermark), ``zone``, ``start`` and ``end``
+    (UTC bounds of the days wanted, a day wider than the local days on each side), and
+    ``license`` with ``one_license``. The id range is read first, as its own materialised
+    step, in id order: PostgreSQL's statistics rarely know rows inserted moments ago, and
+    with an estimate of one row every index of the product costs the same, so it walked the
+    (product, license, occurred_at) index over every event of the product and filtered the
+    ids (950,000 rows read to keep 200,000, 3.2 s at 1M; issue 18, item 5). In id order only
+    the (product, id, …) primary key serves it without a sort, whatever the estimate.
+    """
+    e = event_model
+    postgresql = _vendor(vendor) == "postgresql"
+    return TAIL_ROWS.format(
+        license=column(e, "license"),
+        domain=column(e, "domain"),
+        event=column(e, "event"),
+        feature=column(e, "feature"),
+        occurred_at=column(e, "occurred_at"),
+        events=table(e),
+        product=column(e, "product"),
+        id=qn(e._meta.pk.column),
+        is_system=column(e, "is_system"),
+        license_filter=TAIL_LICENSE_FILTER.format(license=column(e, "license")) if one_license else "",
+        local_day=(POSTGRESQL_LOCAL_DAY if postgresql else SQLITE_LOCAL_DAY).format(occurred_at="occurred_at"),
+        local_hour=(POSTGRESQL_LOCAL_HOUR if postgresql else SQLITE_LOCAL_HOUR).format(occurred_at="occurred_at"),
+    ).strip()
+
 
 PAIR_ROLLUP = """
 WITH pairs AS ({pairs})

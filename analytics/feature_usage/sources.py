@@ -15,7 +15,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import ExtractHour, TruncDate
 
 from analytics import sql as analytics_sql
-from analytics.counters import day_block, unfolded_events
+from analytics.counters import day_block, folded_through, unfolded_events
 from analytics.feature_usage.query import FeatureUsageQuery, in_window, in_window_counts
 from analytics.models import (
     BLOCK_DAYS,
@@ -396,44 +396,48 @@ TailRow = tuple[int | None, str, str, str, date, int, int]  # license pk, domain
 
 
 def tail_rows(query: FeatureUsageQuery, *, zone: zoneinfo.ZoneInfo) -> list[TailRow]:
-    """The unfolded events of the query's days (prior window included) and filters, grouped."""
-    events = unfolded_events(product=query.product).filter(
-        is_system=False,
-        occurred_at__gte=datetime.combine(query.prior_from - timedelta(days=1), time.min, tzinfo=zone),
-        occurred_at__lt=datetime.combine(query.date_to + timedelta(days=2), time.min, tzinfo=zone),
-    )
+    """The unfolded events of the query's days (prior window included) and filters, grouped by the database."""
+    product = query.product
+    connection = connections[Event.objects.db]
+    params = {
+        "product": product.pk,
+        "through": folded_through(product=product),
+        "zone": str(zone),
+        "start": connection.ops.adapt_datetimefield_value(
+            datetime.combine(query.prior_from - timedelta(days=1), time.min, tzinfo=zone)
+        ),
+        "end": connection.ops.adapt_datetimefield_value(
+            datetime.combine(query.date_to + timedelta(days=2), time.min, tzinfo=zone)
+        ),
+    }
     if query.license is not None:
-        events = events.filter(license=query.license)
+        params["license"] = query.license.pk
+    statement = analytics_sql.tail_rows_sql(Event, one_license=query.license is not None, vendor=connection.vendor)
     needle = query.event.casefold() if query.event is not None else None
-    grouped = (
-        events.annotate(
-            local_day=TruncDate("occurred_at", tzinfo=zone), local_hour=ExtractHour("occurred_at", tzinfo=zone)
-        )
-        .order_by()
-        .values_list("license_id", "domain", "event", "feature", "local_day", "local_hour")
-        .annotate(n=Count("id"))
-    )
     rows = []
-    for license_id, domain, event, feature, day, hour, n in _hash_grouped(grouped):
+    for license_id, domain, event, feature, day, hour, n in _hash_grouped(connection, statement, params):
+        if isinstance(day, str):  # SQLite: ISO text
+            day = date.fromisoformat(day)
         if not query.prior_from <= day <= query.date_to:
             continue
         if needle is not None and needle not in event.casefold() and needle not in feature.casefold():
             continue
-        rows.append((license_id, domain, event, feature, day, hour, n))
+        rows.append((license_id, domain, event, feature, day, int(hour), int(n)))
     return rows
 
 
-def _hash_grouped(grouped: QuerySet) -> list[tuple]:
+def _hash_grouped(connection, statement: str, params: dict) -> list[tuple]:
     """The grouped tail's rows, grouped by hashing on PostgreSQL (analytics.sql.hash_aggregation_sql says why)."""
-    connection = connections[grouped.db]
-    if connection.vendor != "postgresql" or not connection.in_atomic_block:
-        return list(grouped)
     with connection.cursor() as cursor:
-        cursor.execute(analytics_sql.hash_aggregation_sql(only=True))
+        hashing = connection.vendor == "postgresql" and connection.in_atomic_block
+        if hashing:
+            cursor.execute(analytics_sql.hash_aggregation_sql(only=True))
         try:
-            return list(grouped)
+            cursor.execute(statement, params)
+            return cursor.fetchall()
         finally:
-            cursor.execute(analytics_sql.hash_aggregation_sql(only=False))
+            if hashing:
+                cursor.execute(analytics_sql.hash_aggregation_sql(only=False))
 
 
 def merge_tail(query: FeatureUsageQuery, figures: Figures, tail: list[TailRow], *, from_start: datetime) -> None:

@@ -117,6 +117,12 @@ def statements() -> dict[str, tuple[str, tuple[str, ...], object]]:
                 pairs_model, entity.removesuffix("_id"), vendor=db
             ),
         )
+    for one_license in (False, True):
+        found[f"tail_rows.{'license' if one_license else 'all'}"] = (
+            "tail_rows_sql",
+            (PG, LITE),
+            lambda db, one_license=one_license: analytics_sql.tail_rows_sql(Event, one_license=one_license, vendor=db),
+        )
     found["pair_rollup"] = (
         "pair_rollup_sql",
         (PG, LITE),
