@@ -21,7 +21,7 @@ from analytics.feature_usage import (
 )
 from analytics.feature_usage.export import LineBuffer, csv_cell, csv_file_name, feature_usage_csv_lines
 from analytics.feature_usage.query import MAX_WINDOW_DAYS, FeatureUsageQuery
-from analytics.feature_usage.report import counted_product, read_snapshot
+from analytics.feature_usage.report import counted_product
 from analytics.installs.export import CSV_TABLES as INSTALLS_CSV_TABLES
 from analytics.installs.export import installs_csv
 from analytics.installs.report import installs, installs_feedback, parse_feedback_query, parse_installs_query
@@ -42,6 +42,7 @@ from lib.openapi import (
 )
 from lib.pagination import page_rows
 from lib.replica import READ_SOURCE_HEADER, on_replica, on_replica_stream
+from lib.snapshot import read_snapshot
 from lib.text import END, has_control_characters
 from tenancy.apis import OrganizationAPIView
 

@@ -18,11 +18,12 @@ from django.db.models.functions import TruncDate
 
 from analytics.counters import day_block, unfolded_events
 from analytics.feature_usage.query import FeatureUsageQuery
-from analytics.feature_usage.report import counted_product, read_snapshot
+from analytics.feature_usage.report import counted_product
 from analytics.feature_usage.sources import _window_sum, first_day_of_block, last_day_in_window
 from analytics.license_usage import license_summary
 from analytics.models import LicenseDomainBlockCounter
 from events.models import License
+from lib.snapshot import read_snapshot
 
 
 class _Site:

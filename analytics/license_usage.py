@@ -17,7 +17,7 @@ from django.utils.timezone import now
 
 from analytics.counters import day_block, unfolded_events
 from analytics.feature_usage.query import FeatureUsageQuery, days_in_window
-from analytics.feature_usage.report import counted_product, read_snapshot
+from analytics.feature_usage.report import counted_product
 from analytics.feature_usage.sources import _days_of_block
 from analytics.models import (
     RUNNING_COLUMNS,
@@ -27,6 +27,7 @@ from analytics.models import (
     LicenseDomainBlockCounter,
 )
 from events.models import License, Product
+from lib.snapshot import read_snapshot
 
 # Site days: {license pk: {site: {local day: events}}}
 SiteDays = dict[int, dict[str, dict[date, int]]]

@@ -697,19 +697,6 @@ def ranked_license_pairs_sql(pairs_sql: str, *, licenses: type[Model], collation
     ).strip()
 
 
-READ_ONLY_SNAPSHOT = (
-    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL work_mem = '{work_mem_mb}MB'"
-)
-
-
-def read_only_snapshot_sql(*, work_mem_mb: int) -> str:
-    """PostgreSQL, first in a transaction: every statement sees one snapshot, and none may write.
-
-    ``work_mem`` for this transaction only: the tail's aggregate sorts or hashes in memory.
-    """
-    return READ_ONLY_SNAPSHOT.format(work_mem_mb=int(work_mem_mb))
-
-
 HASH_AGGREGATION = "SET LOCAL enable_sort = {setting}"
 
 
@@ -722,12 +709,3 @@ def hash_aggregation_sql(*, only: bool) -> str:
     them in one pass.
     """
     return HASH_AGGREGATION.format(setting="off" if only else "on")
-
-
-def sqlite_begin_deferred_sql() -> str:
-    """SQLite: a transaction that reads one snapshot (WAL) and takes no write lock until it writes."""
-    return "BEGIN DEFERRED"
-
-
-def commit_sql() -> str:
-    return "COMMIT"

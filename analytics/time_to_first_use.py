@@ -20,10 +20,11 @@ from django.db.models.functions import TruncDate
 
 from analytics.counters import unfolded_events
 from analytics.feature_usage.query import FeatureUsageQuery
-from analytics.feature_usage.report import counted_product, read_snapshot
+from analytics.feature_usage.report import counted_product
 from analytics.feature_usage.sources import first_day_of_block
 from analytics.models import RUNNING_COLUMNS, LicenseBlockCounter
 from events.models import License
+from lib.snapshot import read_snapshot
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from analytics.feature_usage import (
     parse_feature_usage_query,
 )
 from analytics.feature_usage.export import csv_file_name, feature_usage_csv_lines
-from analytics.feature_usage.report import read_snapshot
 from analytics.time_to_first_use import time_to_first_use_of
 from events import selectors as event_selectors
 from events.console import product_context
@@ -32,6 +31,7 @@ from lib.errors import ApiError
 from lib.freshness import COUNTED_THROUGH_HEADER, counted_through_label, iso_utc
 from lib.identifiers import public_id_shaped
 from lib.replica import READ_SOURCE_HEADER, on_replica, on_replica_stream
+from lib.snapshot import read_snapshot
 from tenancy.console import console_window
 
 WINDOW_PRESETS = (7, 30, 90)

@@ -19,7 +19,7 @@ from django.urls import reverse
 from analytics.entitlement_gap import feature_license_rows, parse_used
 from analytics.feature_usage import AnalyticsRecounting, feature_usage_allowed, parse_feature_usage_query
 from analytics.feature_usage.export import csv_cell
-from analytics.feature_usage.report import counted_product, read_snapshot
+from analytics.feature_usage.report import counted_product
 from analytics.license_usage import license_usage
 from analytics.views import DEFAULT_PRESET, WINDOW_PRESETS, feature_usage_params, product_today
 from events import selectors as event_selectors
@@ -29,6 +29,7 @@ from flags.exposure import license_flags
 from lib.errors import ApiError
 from lib.freshness import COUNTED_THROUGH_HEADER, counted_through_label, iso_utc
 from lib.replica import READ_SOURCE_HEADER, on_replica, on_replica_stream
+from lib.snapshot import read_snapshot
 from tenancy.console import or_404
 
 CSV_HEADER = ("licenseId", "key", "customerEmail", "events")

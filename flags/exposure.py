@@ -17,12 +17,12 @@ from datetime import UTC, date, datetime, time
 
 from django.db.models import Max, Min, Q, Sum
 
-from analytics.feature_usage.report import read_snapshot
 from events.models import License
 from flags import fold, tail
 from flags.models import FlagLicenseDay, FlagLicenseTotal, FlagReachPoint, FlagUsageDay
 from flags.selectors import FlagUsageQuery
 from lib.errors import ApiError
+from lib.snapshot import read_snapshot
 
 ANY_VARIANT = ""
 

@@ -189,7 +189,7 @@ def flag_usage(query: FlagUsageQuery) -> dict:
     raw evaluations instead (flags/tail.py): the report is current within a
     recorder flush, and identical before and after the night's rollup.
     """
-    from analytics.feature_usage.report import read_snapshot
+    from lib.snapshot import read_snapshot
 
     # One snapshot: the worker's fold and the raw rows above its watermark are read as of one moment.
     with read_snapshot():

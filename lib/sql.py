@@ -129,3 +129,27 @@ def additive_upsert_sql(model: type[Model], *, key_fields: Sequence[str], count_
 def copy_from_stdin_sql(model: type[Model], field_names: Sequence[str]) -> str:
     """PostgreSQL ``COPY t (a, b) FROM STDIN``: several times faster than inserts for a rebuild."""
     return f"COPY {table(model)} ({', '.join(column(model, name) for name in field_names)}) FROM STDIN"
+
+
+# One read-only snapshot for the statements of an answer (lib.snapshot).
+
+READ_ONLY_SNAPSHOT = (
+    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL work_mem = '{work_mem_mb}MB'"
+)
+
+
+def read_only_snapshot_sql(*, work_mem_mb: int) -> str:
+    """PostgreSQL, first in a transaction: every statement sees one snapshot, and none may write.
+
+    ``work_mem`` for this transaction only: the tail's aggregate sorts or hashes in memory.
+    """
+    return READ_ONLY_SNAPSHOT.format(work_mem_mb=int(work_mem_mb))
+
+
+def sqlite_begin_deferred_sql() -> str:
+    """SQLite: a transaction that reads one snapshot (WAL) and takes no write lock until it writes."""
+    return "BEGIN DEFERRED"
+
+
+def commit_sql() -> str:
+    return "COMMIT"

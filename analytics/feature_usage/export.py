@@ -19,9 +19,9 @@ from analytics.feature_usage.report import (
     feature_totals,
     feature_usage_figures,
     license_rows,
-    read_snapshot,
 )
 from lib.errors import ApiError
+from lib.snapshot import read_snapshot
 
 CSV_TABLES = ("features", "licenses", "domains")
 CSV_COLUMNS = {

@@ -5,17 +5,14 @@ from __future__ import annotations
 import heapq
 import zoneinfo
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, time
 from fractions import Fraction
 from itertools import islice
 from math import floor
 
-from django.db import connections, transaction
 from rest_framework import status
 
-from analytics import sql as analytics_sql
 from analytics.counters import watermark_of_product
 from analytics.feature_usage.query import FeatureUsageQuery, days_in_window
 from analytics.feature_usage.sources import (
@@ -29,7 +26,7 @@ from analytics.feature_usage.sources import (
 )
 from events.models import License, Product
 from lib.errors import ApiError
-from lib.replica import current_read_alias
+from lib.snapshot import read_snapshot
 
 TOP_FEATURES = 12
 TOP_LICENSES = 10
@@ -37,9 +34,6 @@ TOP_DOMAINS = 10
 # Licenses looked up per query by an export (well under SQLite's bound variables).
 LICENSE_CHUNK = 500
 RECOUNTING_RETRY_AFTER_SECONDS = 5
-SNAPSHOT_FLAG = "packedge_read_snapshot"
-# A tail of a few hundred thousand events groups in memory instead of sorting on disk (4 MB default).
-READ_WORK_MEM_MB = 64
 
 
 class AnalyticsRecounting(ApiError):
@@ -105,35 +99,6 @@ def counted_product(query: FeatureUsageQuery) -> Product:
     if product.recounting or product.timezone != query.product.timezone:
         raise AnalyticsRecounting(product.recount_progress or 0)
     return product
-
-
-@contextmanager
-def read_snapshot() -> Iterator[None]:
-    """One consistent, read-only view of the database the answer reads (primary or replica) for the statements inside."""
-    alias = current_read_alias()
-    connection = connections[alias]
-    if connection.in_atomic_block or getattr(connection, SNAPSHOT_FLAG, False):
-        yield  # the caller's transaction (tests, a nested call) is the snapshot
-        return
-    setattr(connection, SNAPSHOT_FLAG, True)
-    try:
-        if connection.vendor == "postgresql":
-            with transaction.atomic(using=alias):
-                with connection.cursor() as cursor:
-                    cursor.execute(analytics_sql.read_only_snapshot_sql(work_mem_mb=READ_WORK_MEM_MB))
-                yield
-            return
-        # SQLite: atomic() would BEGIN IMMEDIATE (settings), taking the write lock; a deferred
-        # transaction in WAL mode reads one snapshot and blocks no writer.
-        connection.ensure_connection()
-        with connection.cursor() as cursor:
-            cursor.execute(analytics_sql.sqlite_begin_deferred_sql())
-            try:
-                yield
-            finally:
-                cursor.execute(analytics_sql.commit_sql())
-    finally:
-        setattr(connection, SNAPSHOT_FLAG, False)
 
 
 def _adoption_pct(users: int, active_count: int) -> float | None:

@@ -17,7 +17,6 @@ from django.db.models import Q, Sum
 from rest_framework import status
 
 from analytics.feature_usage.query import FeatureUsageQuery, days_in_window, parse_feature_usage_query
-from analytics.feature_usage.report import read_snapshot
 from analytics.installs.fold import apply_events, as_lifecycle_events, lifecycle_events, uninstall_day_counts
 from analytics.installs.lifecycle import UninstallRow
 from analytics.installs.models import (
@@ -30,6 +29,7 @@ from analytics.installs.models import (
 )
 from events.models import License, Product
 from lib.errors import ApiError
+from lib.snapshot import read_snapshot
 from lib.text import has_control_characters
 
 TOP_VALUES = 20

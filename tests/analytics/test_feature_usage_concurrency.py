@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from analytics.counters import counters_fold_all, unfolded_events
 from analytics.feature_usage import FeatureUsageQuery, feature_usage
-from analytics.feature_usage.report import read_snapshot
 from events.models import Event
 from events.services import events_write_barrier_enter
+from lib.snapshot import read_snapshot
 from tests.analytics.oracle import naive_feature_usage
 from tests.events.factories import LicenseFactory, ProductFactory
 

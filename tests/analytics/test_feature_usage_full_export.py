@@ -11,7 +11,8 @@ import pytest
 from analytics.counters import counters_fold
 from analytics.feature_usage.query import parse_feature_usage_query
 from analytics.feature_usage.ranked import ranked_domain_rows, ranked_license_rows
-from analytics.feature_usage.report import domain_rows, feature_usage_figures, license_rows, read_snapshot
+from analytics.feature_usage.report import domain_rows, feature_usage_figures, license_rows
+from lib.snapshot import read_snapshot
 from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
