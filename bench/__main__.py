@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import time
 
 from bench.harness import BenchContext, Result, print_table, recreate_database, setup_django, write_results
 
@@ -43,6 +44,8 @@ def main() -> int:
         recreate_database(ctx)
     setup_django(ctx)
     results = []
+    walls = []  # (suite, seconds, load average at its end): the quick run's budget is its sum
+    started = time.perf_counter()
     for name in wanted:
         try:
             suite = importlib.import_module(f"bench.{name}")
@@ -52,11 +55,21 @@ def main() -> int:
             print(f"(suite {name} not present, skipped)")
             continue
         print(f"== {name}", flush=True)
+        suite_started = time.perf_counter()
         results += suite.run(ctx)
+        walls.append((name, time.perf_counter() - suite_started, os.getloadavg()[0]))
     if memory := memory_result(ctx):
         results.append(memory)
     print()
     print_table(results)
+    total = time.perf_counter() - started
+    print()
+    print(
+        "wall clock: "
+        + ", ".join(f"{name} {seconds:.0f} s (load {load:.1f})" for name, seconds, load in walls)
+        + f"; total {total / 60:.1f} min ({ctx.events:,} events)"
+    )
+    ctx.extra["wall_seconds"] = {name: round(seconds, 1) for name, seconds, _ in walls} | {"total": round(total, 1)}
     write_results(ctx, results)
     return 0 if results and all(r.passed for r in results) else 1
 

@@ -169,12 +169,16 @@ def _measure_size(ctx: BenchContext, base_url: str, size: int) -> dict:
 
 
 def _product_with_key(size: int):
+    """A new organization, API key and product; ``size`` only names them (suites pass their event counts)."""
     from events import services
     from tenancy import services as tenancy
-    from tenancy.models import Plan
+    from tenancy.models import Organization, Plan
 
+    # A suite's size is not unique across suites (installs' total is P10's size + 1 at the default
+    # size, and the full `make bench` failed on the slug), so the slug also carries a serial.
+    serial = Organization.objects.filter(slug__startswith="bench-").count() + 1
     organization = tenancy.organization_create(
-        name=f"Bench {size}", slug=f"bench-{size}", plan=Plan.objects.get(slug="pro")
+        name=f"Bench {size}", slug=f"bench-{size}-{serial}", plan=Plan.objects.get(slug="pro")
     )
     _, raw_key = tenancy.api_key_create(organization=organization, name="bench")
     product = services.product_create(organization=organization, name=f"Big plugin {size}", timezone=ZONE)

@@ -231,6 +231,7 @@ def write_results(ctx: BenchContext, results: list[Result]) -> None:
     payload = {
         "events": ctx.events,
         "generatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "wallSeconds": ctx.extra.get("wall_seconds", {}),
         "results": [asdict(r) for r in results],
     }
     RESULTS_PATH.write_text(json.dumps(payload, indent=2))
