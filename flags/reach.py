@@ -164,6 +164,8 @@ def _points_rebuild(cursor, *, points_from: date, points_until: date | None, env
             subject_days=model,
             subject=subject,
             bounded=bounded,
+            flag=Flag,
+            environment=Environment,
             seek_earlier=seek_earlier,
             per_environment=one,
         )

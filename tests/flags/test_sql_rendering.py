@@ -106,6 +106,8 @@ def statements() -> dict[str, tuple[str, object]]:
                 subject_days=subject_days,
                 subject=subject,
                 bounded=True,
+                flag=Flag,
+                environment=Environment,
                 seek_earlier=True,
                 per_environment=True,
             ),

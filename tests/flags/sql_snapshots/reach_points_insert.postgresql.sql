@@ -6,7 +6,7 @@ WITH runs AS (
         SELECT k."environment_id" AS env_id, k."flag_id" AS flag_id, k."license_id" AS subject_id,
                k."variant" AS variant, k."day" AS day
         FROM "flags_flaglicenseday" k
-        WHERE k."day" >= %(points_from)s AND k."day" < %(points_until)s AND k."environment_id" = %(environment)s
+        WHERE k."day" >= %(points_from)s AND k."day" < %(points_until)s AND (k."flag_id", k."environment_id") IN (SELECT f."id", v."id" FROM "flags_flag" f JOIN "flags_environment" v ON v."project_id" = f."project_id") AND k."environment_id" = %(environment)s
     ) subject_days_in_bounds
 )
 INSERT INTO "flags_flagreachpoint" ("environment_id", "flag_id", "kind", "variant", "day", "previous_day", "count")
