@@ -92,17 +92,22 @@ def exposure_rebuild(
             ),
             day_params + scope,
         )
+        postgresql = connection.vendor == "postgresql"
+        if postgresql:
+            cursor.execute(flags_sql.planner_sorts_sql(enabled=False), [])
         cursor.execute(
             flags_sql.license_days_insert_sql(
                 days=len(days),
                 license_day=FlagLicenseDay,
                 license=License,
                 per_environment=one,
-                byte_order=connection.vendor == "postgresql",
+                byte_order=postgresql,
                 **models,
             ),
             day_params + scope,
         )
+        if postgresql:
+            cursor.execute(flags_sql.planner_sorts_sql(enabled=True), [])
         if rewrites_all:
             statement = flags_sql.license_totals_rebuild_sql(
                 total=FlagLicenseTotal, license_day=FlagLicenseDay, license=License, days=len(days), **pairs

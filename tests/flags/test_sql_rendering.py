@@ -57,6 +57,7 @@ def statements() -> dict[str, tuple[str, object]]:
                 FlagLicenseDay, days=2, per_environment=True, flag=Flag, environment=Environment
             ),
         ),
+        "planner_sorts": ("planner_sorts_sql", lambda: flags_sql.planner_sorts_sql(enabled=False)),
         "license_days_insert": (
             "license_days_insert_sql",
             lambda: flags_sql.license_days_insert_sql(
