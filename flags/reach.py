@@ -92,14 +92,27 @@ def exposure_rebuild(
             ),
             day_params + scope,
         )
+        postgresql = connection.vendor == "postgresql"
+        if postgresql:
+            cursor.execute(flags_sql.planner_sorts_sql(enabled=False), [])
         cursor.execute(
             flags_sql.license_days_insert_sql(
-                days=len(days), license_day=FlagLicenseDay, license=License, per_environment=one, **models
+                days=len(days),
+                license_day=FlagLicenseDay,
+                license=License,
+                per_environment=one,
+                byte_order=postgresql,
+                **models,
             ),
             day_params + scope,
         )
+        if postgresql:
+            cursor.execute(flags_sql.planner_sorts_sql(enabled=True), [])
         if rewrites_all:
-            _license_totals_add(cursor, sign=1, days=day_params, environment_id=environment_id)
+            statement = flags_sql.license_totals_rebuild_sql(
+                total=FlagLicenseTotal, license_day=FlagLicenseDay, license=License, days=len(days), **pairs
+            )
+            cursor.execute(statement, day_params + scope)
         else:
             for per_variant in (True, False):
                 statement = flags_sql.license_totals_delta_sql(
@@ -119,9 +132,7 @@ def exposure_rebuild(
         _keys_rebuild(cursor, days, environment_id=environment_id)
 
 
-def _license_totals_add(
-    cursor, *, sign: int, days: list | None = None, before: date | None = None, environment_id: int | None = None
-) -> None:
+def _license_totals_add(cursor, *, sign: int, before: date, environment_id: int | None = None) -> None:
     scope = [] if environment_id is None else [environment_id]
     for per_variant in (True, False):
         statement = flags_sql.license_totals_add_sql(
@@ -130,41 +141,40 @@ def _license_totals_add(
             license=License,
             per_variant=per_variant,
             sign=sign,
-            days=None if days is None else len(days),
+            days=None,
             per_environment=environment_id is not None,
             flag=Flag,
             environment=Environment,
         )
-        cursor.execute(statement, (days if days is not None else [_day(before)]) + scope)
+        cursor.execute(statement, [_day(before)] + scope)
     if sign < 0:
         FlagLicenseTotal.objects.filter(evaluations__lte=0).delete()
 
 
 def _points_rebuild(cursor, *, points_from: date, points_until: date | None, environment_id: int | None) -> None:
     one = environment_id is not None
-    scope = [environment_id] if one else []
     bounded = points_until is not None
-    bounds = [_day(points_from)] + ([_day(points_until)] if bounded else [])
     scoped = {"environment_id": environment_id} if one else {}
     old = FlagReachPoint.objects.filter(kind=FlagReachPoint.Kind.LICENSE, day__gte=points_from, **scoped)
     (old.filter(day__lt=points_until) if bounded else old).delete()
     # License days before the bounds exist only for days rolled up before, which
     # left usage rows (kept at least as long): without any, no subject has an earlier day.
     seek_earlier = FlagUsageDay.objects.filter(date__lt=points_from, **scoped).exists()
+    params = {"points_from": _day(points_from), "no_previous": _day(NO_PREVIOUS_DAY)}
+    params |= {"points_until": _day(points_until)} if bounded else {}
+    params |= {"environment": environment_id} if one else {}
     for kind, model, subject in SUBJECTS:
-        for per_variant in (True, False):
-            statement = flags_sql.reach_points_insert_sql(
-                point=FlagReachPoint,
-                subject_days=model,
-                kind=kind,
-                subject=subject,
-                per_variant=per_variant,
-                bounded=bounded,
-                no_previous=NO_PREVIOUS_DAY.isoformat(),
-                seek_earlier=seek_earlier,
-                per_environment=one,
-            )
-            cursor.execute(statement, ([_day(points_from), *bounds] if seek_earlier else bounds) + scope)
+        statement = flags_sql.reach_points_insert_sql(
+            point=FlagReachPoint,
+            subject_days=model,
+            subject=subject,
+            bounded=bounded,
+            flag=Flag,
+            environment=Environment,
+            seek_earlier=seek_earlier,
+            per_environment=one,
+        )
+        cursor.execute(statement, params | {"kind": kind.value})
 
 
 def _keys_rebuild(cursor, days: list[date], *, environment_id: int | None) -> None:
@@ -204,9 +214,9 @@ def _keys_rebuild(cursor, days: list[date], *, environment_id: int | None) -> No
     if last_day is None:
         return
     params = {"last_day": _day(last_day), **constants, **scope}
-    models = {"point": FlagReachPoint, "recent": FlagKeyRecent, **raw}
-    outputs = ["both"] if connection.vendor == "postgresql" else ["points", "recent"]
-    for output in outputs:
+    postgresql = connection.vendor == "postgresql"
+    models = {"point": FlagReachPoint, "recent": FlagKeyRecent, "byte_order": postgresql, **raw}
+    for output in ["both"] if postgresql else ["points", "recent"]:
         cursor.execute(flags_sql.key_reach_from_raw_sql(output=output, **models), params)
 
 

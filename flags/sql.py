@@ -11,6 +11,13 @@ from django.db.models import Model
 
 from lib.sql import column, qn, table
 
+# PostgreSQL: a text sort key compared by its bytes, as in the "C" locale. Equal strings are
+# equal under any deterministic collation, so the groups and windows are the same; the
+# database's own collation (C.UTF-8 here) compares by strcoll, without abbreviated keys:
+# most of the time of the backlog's sorts of keys and variants (`EXPLAIN ANALYZE` at 1M,
+# load ~6: the keys' sort of 980,016 rows 7.3 → 3.2 s). SQLite compares bytes already.
+BYTE_ORDER = ' COLLATE "C"'
+
 
 def _one_environment(model: type[Model], alias: str = "", *, per_environment: bool) -> str:
     """`` AND environment = %s`` when a statement is run for one environment (the rollup's fallback,
@@ -59,21 +66,35 @@ def _raw_evaluations_join(evaluation, flag, environment, project) -> str:
 
 
 def license_days_insert_sql(
-    *, days: int, evaluation, license_day, license, flag, environment, project, per_environment: bool = False
+    *,
+    days: int,
+    evaluation,
+    license_day,
+    license,
+    flag,
+    environment,
+    project,
+    per_environment: bool = False,
+    byte_order: bool = False,
 ) -> str:
     """Evaluations per (environment, flag, variant, license, day): the license of the project's product
-    whose key is the evaluation's license key, else its targeting key (two joins on the license key index)."""
+    whose key is the evaluation's license key, else its targeting key (two joins on the license key index).
+    ``byte_order``: the variants grouped and sorted by ``BYTE_ORDER`` (PostgreSQL)."""
     e, ld, lic, p = evaluation, license_day, license, project
     columns = ", ".join(
         column(ld, n) for n in ["environment", "flag", "variant", "license", "day", "evaluations", "last_seen_at"]
     )
     license_id = f"COALESCE(by_license.{column(lic, 'id')}, by_target.{column(lic, 'id')})"
-    group = (
-        f"e.{column(e, 'environment')}, e.{column(e, 'flag')}, e.{column(e, 'variant')}, {license_id}, "
-        f"e.{column(e, 'day')}"
-    )
-    return (
-        f"INSERT INTO {table(ld)} ({columns}) SELECT {group}, COUNT(*), MAX(e.{column(e, 'evaluated_at')}) "
+    variant = f"e.{column(e, 'variant')}{BYTE_ORDER if byte_order else ''}"
+    group = f"e.{column(e, 'environment')}, e.{column(e, 'flag')}, {variant}, {license_id}, e.{column(e, 'day')}"
+    # Grouped first, then sorted into the primary key's order: the raw rows are hashed into
+    # license days and only those (half as many in the bench's shape) are sorted, where one
+    # sort of every joined raw row fed the grouping and the order both (10M, EXPLAIN ANALYZE,
+    # load ~7-9: 8,819,877 rows sorted in 92 s of a 140 s SELECT; hashed, then 4,441,561 sorted, 85 s).
+    grouped = (
+        f"SELECT e.{column(e, 'environment')} AS env_id, e.{column(e, 'flag')} AS flag_id, {variant} AS variant_name, "
+        f"{license_id} AS license_id, e.{column(e, 'day')} AS seen_day, "
+        f"COUNT(*) AS evaluations, MAX(e.{column(e, 'evaluated_at')}) AS last_seen_at "
         f"{_raw_evaluations_join(evaluation, flag, environment, project)}"
         f"LEFT JOIN {table(lic)} by_license ON by_license.{column(lic, 'product')} = p.{column(p, 'product')} "
         f"AND by_license.{column(lic, 'key')} = e.{column(e, 'license_key')} AND e.{column(e, 'license_key')} <> '' "
@@ -82,10 +103,20 @@ def license_days_insert_sql(
         f"AND e.{column(e, 'targeting_key')} <> '' "
         f"WHERE e.{column(e, 'day')} IN ({', '.join(['%s'] * days)}) AND e.{column(e, 'variant')} IS NOT NULL "
         f"AND p.{column(p, 'product')} IS NOT NULL AND {license_id} IS NOT NULL"
-        f"{_one_environment(e, 'e', per_environment=per_environment)} GROUP BY {group} "
-        f"ORDER BY e.{column(e, 'flag')}, e.{column(e, 'environment')}, {license_id}, e.{column(e, 'variant')}, "
-        f"e.{column(e, 'day')}"
+        f"{_one_environment(e, 'e', per_environment=per_environment)} GROUP BY {group}"
     )
+    return (
+        f"WITH license_days AS MATERIALIZED ({grouped}) "
+        f"INSERT INTO {table(ld)} ({columns}) SELECT * FROM license_days "
+        "ORDER BY flag_id, env_id, license_id, variant_name, seen_day"
+    )
+
+
+def planner_sorts_sql(*, enabled: bool) -> str:
+    """PostgreSQL: whether the planner may sort to group, for the rest of the transaction. At 10M
+    it sorts the license days' raw rows to group them although hashing them is faster (above):
+    its estimate of the groups is the rows' (9.7M for 4.4M)."""
+    return f"SET LOCAL enable_sort = {'on' if enabled else 'off'}"
 
 
 def license_totals_add_sql(
@@ -137,6 +168,50 @@ def license_totals_add_sql(
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {evaluations} = {table(t)}.{evaluations} + excluded.{evaluations}, "
         f"{latest} = CASE WHEN excluded.{latest} > {table(t)}.{latest} THEN excluded.{latest} ELSE {table(t)}.{latest} END"
     )
+
+
+# A backlog's totals, the scope's emptied first: every (license, variant) of the kept license
+# days, then every license over every variant ('') summed from those (a tenth of the rows),
+# in the primary key's order ('' first within a license); plain inserts, where the additive
+# upsert twice (one read of the license days each) cost 8.9 + 4.5 s at 1M, load ~6.
+LICENSE_TOTALS_REBUILD = """
+WITH per_variant AS (
+    SELECT d.{d_environment} AS env_id, d.{d_flag} AS flag_id, d.{d_license} AS license_id,
+           d.{d_variant} AS variant, SUM(d.{d_evaluations}) AS evaluations, MAX(d.{d_last_seen_at}) AS last_seen_at
+    FROM {license_day} d
+    WHERE d.{d_day} IN ({days}){existing_pairs}{one_environment}
+    GROUP BY d.{d_flag}, d.{d_environment}, d.{d_license}, d.{d_variant}
+)
+INSERT INTO {total} ({t_environment}, {t_flag}, {t_variant}, {t_license}, {t_license_public_id}, {t_evaluations},
+                     {t_last_seen_at})
+SELECT c.env_id, c.flag_id, c.variant, c.license_id, l.{l_public_id}, c.evaluations, c.last_seen_at
+FROM (
+    SELECT env_id, flag_id, variant, license_id, evaluations, last_seen_at FROM per_variant
+    UNION ALL
+    SELECT env_id, flag_id, '', license_id, SUM(evaluations), MAX(last_seen_at)
+    FROM per_variant GROUP BY flag_id, env_id, license_id
+) c
+JOIN {license} l ON l.{l_id} = c.license_id
+ORDER BY c.flag_id, c.env_id, c.license_id, c.variant"""
+
+
+def license_totals_rebuild_sql(
+    *, total, license_day, license, days: int, flag, environment, per_environment: bool = False
+) -> str:
+    """The per-license totals of ``days`` days (every kept license day of the scope, whose totals
+    were deleted), per variant and over every variant, in one statement. Parameters: the days
+    [, the environment]."""
+    t, d, lic = total, license_day, license
+    names = {"total": table(t), "license_day": table(d), "license": table(lic)}
+    names |= _columns("t", t, ["environment", "flag", "variant", "license", "license_public_id", "evaluations"])
+    names |= _columns("t", t, ["last_seen_at"]) | _columns("l", lic, ["id", "public_id"])
+    names |= _columns("d", d, ["environment", "flag", "license", "variant", "day", "evaluations", "last_seen_at"])
+    return LICENSE_TOTALS_REBUILD.format(
+        days=", ".join(["%s"] * days),
+        existing_pairs=_existing_pairs(d, "d", flag, environment),
+        one_environment=_one_environment(d, "d", per_environment=per_environment),
+        **names,
+    ).strip()
 
 
 def license_days_snapshot_sql(
@@ -213,66 +288,84 @@ def license_totals_delta_sql(
     )
 
 
+# Each subject day in the bounds with its previous day on its variant (``variant_lag``) and
+# over every variant (``any_lag``), from one read of the subject days: the first window
+# follows the primary key (flag, environment, subject, variant, day), so the rows come in
+# its order, and an incremental sort of each subject's rows feeds the second. A subject
+# has one row a (variant, day), so several a day over every variant: the repeats get their
+# own day as ``any_lag`` and are left out (no DISTINCT, a sort of every subject day).
+REACH_RUNS = """
+runs AS (
+    SELECT env_id, flag_id, subject_id, variant, day,
+           LAG(day) OVER (PARTITION BY flag_id, env_id, subject_id, variant ORDER BY day) AS variant_lag,
+           LAG(day) OVER (PARTITION BY flag_id, env_id, subject_id ORDER BY day) AS any_lag
+    FROM (
+        SELECT k.{m_environment} AS env_id, k.{m_flag} AS flag_id, k.{m_subject} AS subject_id,
+               k.{m_variant} AS variant, k.{m_day} AS day
+        FROM {subject_days} k
+        WHERE k.{m_day} >= %(points_from)s{until}{existing_pairs}{one_environment}
+    ) subject_days_in_bounds
+)"""
+
+# A subject's first day in the bounds looks further back, by one index seek (COALESCE
+# evaluates its second argument only when the first is NULL).
+REACH_SEEK = (
+    "(SELECT MAX(p.{m_day}) FROM {subject_days} p WHERE p.{m_flag} = runs.flag_id AND p.{m_environment} = runs.env_id"
+    "{same_variant} AND p.{m_subject} = runs.subject_id AND p.{m_day} < %(points_from)s), "
+)
+
+REACH_POINTS = """
+WITH {runs}
+INSERT INTO {point} ({p_environment}, {p_flag}, {p_kind}, {p_variant}, {p_day}, {p_previous_day}, {p_count})
+SELECT env_id, flag_id, %(kind)s, variant, day, previous_day, COUNT(*)
+FROM (
+    SELECT env_id, flag_id, variant, day, COALESCE(variant_lag, {variant_seek}%(no_previous)s) AS previous_day
+    FROM runs
+    UNION ALL
+    SELECT env_id, flag_id, '', day, COALESCE(any_lag, {any_seek}%(no_previous)s)
+    FROM runs WHERE any_lag IS NULL OR any_lag <> day
+) points
+GROUP BY env_id, flag_id, variant, day, previous_day"""
+
+
 def reach_points_insert_sql(
     *,
     point,
     subject_days,
-    kind: str,
     subject: str,
-    per_variant: bool,
     bounded: bool,
-    no_previous: str,
+    flag,
+    environment,
     seek_earlier: bool = True,
     per_environment: bool = False,
 ) -> str:
-    """Each subject's (day, previous day) pairs in the bounds, summed into reach points.
+    """Each subject's (day, previous day) pairs in the bounds, per variant and over every variant
+    (''), summed into reach points: one statement, one read of the subject days (two, one per
+    form, read every license day twice: 6.0 + 5.3 s at 1M, load ~6).
 
-    Inside the bounds the previous day is the row before (LAG); only a
-    subject's first day in the bounds looks further back, with one index seek
-    (COALESCE evaluates its second argument only when the first is NULL).
-    Parameters: the bounds' first day (for the seek), then the bounds. Without
-    ``seek_earlier`` (no subject day can precede the bounds: a backlog rolled up
-    from its first day), no seek and no first parameter: the seek was ~1 µs per
-    subject, 700,000 of them per statement at 1M evaluations.
-    ``per_variant`` False counts a subject once over every variant ('').
+    Inside the bounds the previous day is the row before (LAG); without ``seek_earlier`` (no
+    subject day can precede the bounds: a backlog rolled up from its first day) there is no
+    seek (~1 µs per subject, 700,000 of them per form at 1M evaluations). The subject days of
+    existing (flag, environment) pairs: a night's are then read by the (flag, environment, day)
+    index, where ``day >= …`` alone read all 4.4M license days at 10M (1.2 s); a backlog's still
+    come in the primary key's order.
+    Named parameters: ``points_from`` [, ``points_until``], ``kind``, ``no_previous`` [, ``environment``].
     """
-    r, m = point, subject_days
-    env, flag, variant, day, subj = (column(m, n) for n in ["environment", "flag", "variant", "day", subject])
-    same_variant = f"AND p.{variant} = l.variant_name " if per_variant else ""
-    earlier = (
-        f"(SELECT MAX(p.{day}) FROM {table(m)} p WHERE p.{flag} = l.flag_id AND p.{env} = l.env_id "
-        f"{same_variant}AND p.{subj} = l.subject_id AND p.{day} < %s)"
-    )
-    variant_expr = f"k.{variant}" if per_variant else "''"
-    bounds = (
-        f"k.{day} >= %s"
-        + (f" AND k.{day} < %s" if bounded else "")
-        + _one_environment(m, "k", per_environment=per_environment)
-    )
-    # Over every variant a subject may have several rows a day (one per variant): no DISTINCT
-    # (a sort of every key day); the repeats get their own day as LAG and are left out below.
-    # The window's partition follows the primary key (flag, environment, subject, variant,
-    # day), so the rows come in its order instead of being sorted (measured: 4.8 → 1.6 s at 1M).
-    rows = (
-        f"SELECT k.{env} AS env_id, k.{flag} AS flag_id, {variant_expr} AS variant_name, "
-        f"k.{subj} AS subject_id, k.{day} AS seen_day FROM {table(m)} k WHERE {bounds}"
-    )
-    lagged = (
-        "SELECT env_id, flag_id, variant_name, subject_id, seen_day, LAG(seen_day) OVER "
-        f"(PARTITION BY flag_id, env_id, subject_id, variant_name ORDER BY seen_day) AS lag_day FROM ({rows}) r"
-    )
-    points = (
-        f"SELECT env_id, flag_id, variant_name, seen_day, "
-        f"COALESCE(lag_day, {earlier + ', ' if seek_earlier else ''}'{no_previous}') AS prev_day "
-        f"FROM ({lagged}) l" + ("" if per_variant else " WHERE lag_day IS NULL OR lag_day <> seen_day")
-    )
-    columns = ", ".join(
-        column(r, n) for n in ["environment", "flag", "kind", "variant", "day", "previous_day", "count"]
-    )
-    return (
-        f"INSERT INTO {table(r)} ({columns}) SELECT env_id, flag_id, '{kind}', variant_name, seen_day, prev_day, "
-        f"COUNT(*) FROM ({points}) pts GROUP BY env_id, flag_id, variant_name, seen_day, prev_day"
-    )
+    m = subject_days
+    names = {"subject_days": table(m), "point": table(point)} | _point_names(point)
+    names |= {f"m_{n}": column(m, n) for n in ["environment", "flag", "variant", "day"]} | {
+        "m_subject": column(m, subject)
+    }
+    until = f" AND k.{names['m_day']} < %(points_until)s" if bounded else ""
+    one = f" AND k.{names['m_environment']} = %(environment)s" if per_environment else ""
+    pairs = _existing_pairs(m, "k", flag, environment)
+    runs = REACH_RUNS.format(until=until, existing_pairs=pairs, one_environment=one, **names).strip()
+
+    def seek(same_variant: str) -> str:
+        return REACH_SEEK.format(same_variant=same_variant, **names) if seek_earlier else ""
+
+    same_variant = f" AND p.{names['m_variant']} = runs.variant"
+    return REACH_POINTS.format(runs=runs, variant_seek=seek(same_variant), any_seek=seek(""), **names).strip()
 
 
 # ---------------------------------------------------------------- targeting keys (issues 19, 22)
@@ -292,8 +385,8 @@ def reach_points_insert_sql(
 # by an incremental sort of each key's rows, by (flag, environment, key, day).
 KEY_RUNS = """
 served AS (
-    SELECT e.{e_environment} AS environment_id, e.{e_flag} AS flag_id, e.{e_targeting_key} AS targeting_key,
-           e.{e_variant} AS variant, e.{e_day} AS day
+    SELECT e.{e_environment} AS environment_id, e.{e_flag} AS flag_id,
+           e.{e_targeting_key}{byte_order} AS targeting_key, e.{e_variant}{byte_order} AS variant, e.{e_day} AS day
     FROM {evaluation} e
     JOIN {flag} f ON f.{f_id} = e.{e_flag}
     JOIN {environment} v ON v.{v_id} = e.{e_environment}
@@ -365,7 +458,15 @@ def _recent_names(recent) -> dict[str, str]:
 
 
 def key_reach_from_raw_sql(
-    *, evaluation, flag, environment, point, recent, output: str, per_environment: bool = False
+    *,
+    evaluation,
+    flag,
+    environment,
+    point,
+    recent,
+    output: str,
+    per_environment: bool = False,
+    byte_order: bool = False,
 ) -> str:
     """A backlog's key structures from the raw evaluations up to ``%(last_day)s``: the reach points
     (``output`` "points"), ``FlagKeyRecent`` ("recent"), or both from one sort ("both", PostgreSQL).
@@ -373,9 +474,10 @@ def key_reach_from_raw_sql(
     Named parameters: ``last_day``, ``kind``, ``no_previous`` [, ``environment``].
     Replaces the per-(key, day) table the points were drawn from: one row per evaluation
     in the bench's shape, so writing it cost what a copy of the raw table costs.
+    ``byte_order``: the keys sorted by ``BYTE_ORDER`` (PostgreSQL).
     """
     names = _raw_key_names(evaluation, flag, environment, per_environment=per_environment)
-    names |= _point_names(point) | _recent_names(recent)
+    names |= _point_names(point) | _recent_names(recent) | {"byte_order": BYTE_ORDER if byte_order else ""}
     runs = KEY_RUNS.format(**names).strip()
     points = KEY_POINTS_FROM_RUNS.format(**names)
     recent_insert = KEY_RECENT_FROM_RUNS.format(**names)

@@ -43,7 +43,7 @@ def _both(render) -> str:
 
 def statements() -> dict[str, tuple[str, object]]:
     """name → (builder, render()), in the order a night's rollup runs them, then the read's."""
-    kind, subject_days, subject = reach.SUBJECTS[0]
+    _, subject_days, subject = reach.SUBJECTS[0]
     return {
         "license_days_snapshot": (
             "license_days_snapshot_sql",
@@ -57,10 +57,11 @@ def statements() -> dict[str, tuple[str, object]]:
                 FlagLicenseDay, days=2, per_environment=True, flag=Flag, environment=Environment
             ),
         ),
+        "planner_sorts": ("planner_sorts_sql", lambda: flags_sql.planner_sorts_sql(enabled=False)),
         "license_days_insert": (
             "license_days_insert_sql",
             lambda: flags_sql.license_days_insert_sql(
-                days=2, license_day=FlagLicenseDay, license=License, per_environment=True, **MODELS
+                days=2, license_day=FlagLicenseDay, license=License, per_environment=True, byte_order=True, **MODELS
             ),
         ),
         "license_totals_delta": (
@@ -75,6 +76,12 @@ def statements() -> dict[str, tuple[str, object]]:
                     days=2,
                     **PAIRS,
                 )
+            ),
+        ),
+        "license_totals_rebuild": (
+            "license_totals_rebuild_sql",
+            lambda: flags_sql.license_totals_rebuild_sql(
+                total=FlagLicenseTotal, license_day=FlagLicenseDay, license=License, days=2, **PAIRS
             ),
         ),
         "license_totals_add": (
@@ -95,18 +102,15 @@ def statements() -> dict[str, tuple[str, object]]:
         ),
         "reach_points_insert": (
             "reach_points_insert_sql",
-            lambda: _both(
-                lambda per_variant: flags_sql.reach_points_insert_sql(
-                    point=FlagReachPoint,
-                    subject_days=subject_days,
-                    kind=kind,
-                    subject=subject,
-                    per_variant=per_variant,
-                    bounded=True,
-                    no_previous=reach.NO_PREVIOUS_DAY.isoformat(),
-                    seek_earlier=True,
-                    per_environment=True,
-                )
+            lambda: flags_sql.reach_points_insert_sql(
+                point=FlagReachPoint,
+                subject_days=subject_days,
+                subject=subject,
+                bounded=True,
+                flag=Flag,
+                environment=Environment,
+                seek_earlier=True,
+                per_environment=True,
             ),
         ),
         "keys_served_table": (
@@ -125,7 +129,9 @@ def statements() -> dict[str, tuple[str, object]]:
         ),
         "key_reach_from_raw": (
             "key_reach_from_raw_sql",
-            lambda: flags_sql.key_reach_from_raw_sql(point=FlagReachPoint, recent=FlagKeyRecent, output="both", **RAW),
+            lambda: flags_sql.key_reach_from_raw_sql(
+                point=FlagReachPoint, recent=FlagKeyRecent, output="both", byte_order=True, **RAW
+            ),
         ),
         "unrolled_subjects": (
             "unrolled_subjects_sql",

@@ -1,6 +1,6 @@
 WITH served AS (
-    SELECT e."environment_id" AS environment_id, e."flag_id" AS flag_id, e."targeting_key" AS targeting_key,
-           e."variant" AS variant, e."day" AS day
+    SELECT e."environment_id" AS environment_id, e."flag_id" AS flag_id,
+           e."targeting_key" COLLATE "C" AS targeting_key, e."variant" COLLATE "C" AS variant, e."day" AS day
     FROM "flags_flagevaluation" e
     JOIN "flags_flag" f ON f."id" = e."flag_id"
     JOIN "flags_environment" v ON v."id" = e."environment_id"
