@@ -410,6 +410,8 @@ def _one_license(query: FeatureUsageQuery, figures: Figures, *, from_start: date
 # when the worker keeps up. It is aggregated exactly at read time, in the same
 # snapshot as the counters, and merged into their figures; distinct counts stay
 # exact because a tail pair counts only if the counters do not already have it.
+# Its rows serve one license's answer and the exports' few entities; unfiltered and
+# ``event=`` answers merge the tail in SQL instead (``analytics.feature_usage.tail``).
 TailRow = tuple[int | None, str, str, str, date, int, int]  # license pk, domain, event, feature, day, hour, events
 
 
