@@ -616,6 +616,162 @@ def tail_rows_sql(event_model: type[Model], *, one_license: bool = False, vendor
     ).strip()
 
 
+# The tail merged with the counted window in SQL (issue 18, item 5): only the answer-sized
+# figures reach Python. The tail's rows come as in TAIL_ROWS (the id range first, in id
+# order); a pair of the window's tail is new when no pair block of the window counts it.
+TAIL_FIGURES = """
+WITH {names}tail AS MATERIALIZED (
+    -- the local day and hour computed once per event, in the id range's own step
+    SELECT {license} AS license_id, {domain} AS domain, {event} AS event, {feature} AS feature,
+           {local_day} AS day, {local_hour} AS hour
+    FROM {events}
+    WHERE {product} = %(product)s AND {id} > %(through)s AND NOT {is_system}
+    ORDER BY {id}
+),
+in_days AS NOT MATERIALIZED (
+    SELECT license_id, domain, feature, day, hour FROM tail
+    WHERE day >= %(prior_from)s AND day <= %(date_to)s{tail_names}
+),
+in_window AS NOT MATERIALIZED (
+    SELECT license_id, domain, feature, day, hour FROM in_days WHERE day >= %(date_from)s
+),
+license_pairs AS MATERIALIZED (
+    SELECT license_id, feature, COUNT(*) AS n FROM in_window WHERE license_id IS NOT NULL GROUP BY license_id, feature
+),
+new_license_pairs AS MATERIALIZED (
+    -- the window's tail pairs no pair block of the window counts: each is one more license of its feature
+    SELECT license_id, feature FROM license_pairs
+    EXCEPT
+    SELECT b.{license_entity}, b.{license_feature} FROM {license_blocks} AS b
+    WHERE b.{license_product} = %(product)s AND b.{license_block} IN ({blocks}){license_block_names}
+      AND {license_window_events} > 0
+),
+domain_pairs AS MATERIALIZED (
+    SELECT domain, feature, COUNT(*) AS n FROM in_window WHERE domain <> '' GROUP BY domain, feature
+),
+new_domain_pairs AS (
+    SELECT domain, feature FROM domain_pairs
+    EXCEPT
+    SELECT b.{domain_entity}, b.{domain_feature} FROM {domain_blocks} AS b
+    WHERE b.{domain_product} = %(product)s AND b.{domain_block} IN ({blocks}){domain_block_names}
+      AND {domain_window_events} > 0
+)
+SELECT 0 AS kind, feature AS name, day, 0 AS number, COUNT(*) AS n FROM in_days GROUP BY feature, day
+UNION ALL
+SELECT 1, '', day, hour, COUNT(*) FROM in_window GROUP BY day, hour
+UNION ALL
+SELECT 2, p.feature, NULL, COUNT(*),
+       SUM(CASE WHEN l.{status} = %(active)s AND (l.{expires_at} IS NULL OR l.{expires_at} >= %(from_start)s)
+                THEN 1 ELSE 0 END)
+FROM new_license_pairs AS p LEFT JOIN {licenses} AS l ON l.{license_pk} = p.license_id
+GROUP BY p.feature
+UNION ALL
+SELECT 3, '', NULL, license_id, SUM(n) FROM license_pairs GROUP BY license_id
+UNION ALL
+SELECT 4, '', NULL, license_id, COUNT(*) FROM new_license_pairs GROUP BY license_id
+UNION ALL
+SELECT 5, feature, NULL, 0, COUNT(*) FROM new_domain_pairs GROUP BY feature
+UNION ALL
+SELECT 6, domain, NULL, 0, SUM(n) FROM domain_pairs GROUP BY domain
+"""
+# With ``event=``: the (event, feature) names it selects, as rows (Python matches them: casefold).
+TAIL_NAMES = "names (event, feature) AS (VALUES {rows}),\n"
+TAIL_NAME_ROW = "(%(event_{k})s, %(feature_{k})s)"
+TAIL_NAMES_FILTER = " AND (event, feature) IN (SELECT event, feature FROM names)"
+BLOCK_NAMES_FILTER = "\n      AND (b.{event}, b.{feature}) IN (SELECT event, feature FROM names)"
+# A pair block's events in the window: the difference of its running totals over the window's days in its block.
+WINDOW_EVENTS_WHEN = "WHEN b.{block} = {number} THEN {high}{minus_low}"
+
+
+def _window_events(model: type[Model], parts: Sequence[tuple[int, int, int]]) -> str:
+    """A block row's (alias ``b``) events within the window of ``parts`` (block, first column, last column)."""
+    cases = " ".join(
+        WINDOW_EVENTS_WHEN.format(
+            block=column(model, "block"),
+            number=int(number),
+            high=f"b.{column(model, RUNNING_COLUMNS[high])}",
+            minus_low=f" - b.{column(model, RUNNING_COLUMNS[low - 1])}" if low > 0 else "",
+        )
+        for number, low, high in parts
+    )
+    return f"(CASE {cases} ELSE 0 END)"
+
+
+def tail_figures_sql(
+    event_model: type[Model],
+    licenses: type[Model],
+    license_blocks: type[Model],
+    domain_blocks: type[Model],
+    *,
+    parts: Sequence[tuple[int, int, int]],
+    names: int | None = None,
+    vendor: str | None = None,
+) -> str:
+    """The tail (events above the watermark) merged with a counted window, aggregated: what an answer adds.
+
+    One row per figure the tail changes, ``(kind, name, day, number, n)``:
+    0 (feature, day): events, prior window included; 1 (day, hour ``number``): events;
+    2 (feature): ``number`` new licenses, ``n`` of them active; 3 (license ``number``): events;
+    4 (license ``number``): new features; 5 (feature): new domains; 6 (domain): events.
+    A (license or domain, feature) pair of the window's tail is new when no pair block
+    of the window (``parts``: its (block, first column, last column)s) counts it, so
+    distinct counts stay exact. ``names``: with ``event=``, how many (event, feature)
+    names it selects (parameters ``event_<k>``, ``feature_<k>``, k < names; at least one).
+    Parameters: ``product``, ``through``, ``zone``, ``prior_from``, ``date_from``, ``date_to``,
+    ``active`` (the active status), ``from_start`` (an expiry before it is not active).
+
+    The tail is read as in ``tail_rows_sql`` (the id range first, in id order), each event's
+    local day and hour computed once there; the figures are grouped from it directly, each
+    at its own grain, never through a row per (license, domain, feature, day, hour), which on
+    a sparse product is a row per event. The window's counted pairs are taken out with
+    ``EXCEPT``, which no plan turns into a nested loop over the pair blocks (their statistics
+    often predate the fold that filled them: issue 18, item 5).
+    """
+    e, lic, lb, db = event_model, licenses, license_blocks, domain_blocks
+    postgresql = _vendor(vendor) == "postgresql"
+    filtered = names is not None
+    occurred_at = column(e, "occurred_at")
+    return TAIL_FIGURES.format(
+        names=TAIL_NAMES.format(rows=", ".join(TAIL_NAME_ROW.format(k=k) for k in range(int(names))))
+        if filtered
+        else "",
+        license=column(e, "license"),
+        domain=column(e, "domain"),
+        event=column(e, "event"),
+        feature=column(e, "feature"),
+        events=table(e),
+        product=column(e, "product"),
+        id=qn(e._meta.pk.column),
+        is_system=column(e, "is_system"),
+        local_day=(POSTGRESQL_LOCAL_DAY if postgresql else SQLITE_LOCAL_DAY).format(occurred_at=occurred_at),
+        local_hour=(POSTGRESQL_LOCAL_HOUR if postgresql else SQLITE_LOCAL_HOUR).format(occurred_at=occurred_at),
+        tail_names=TAIL_NAMES_FILTER if filtered else "",
+        status=column(lic, "status"),
+        expires_at=column(lic, "expires_at"),
+        licenses=table(lic),
+        license_pk=column(lic, "id"),
+        blocks=", ".join(str(int(number)) for number, _, _ in parts),
+        license_blocks=table(lb),
+        license_product=column(lb, "product"),
+        license_block=column(lb, "block"),
+        license_entity=column(lb, "license"),
+        license_feature=column(lb, "feature"),
+        license_block_names=BLOCK_NAMES_FILTER.format(event=column(lb, "event"), feature=column(lb, "feature"))
+        if filtered
+        else "",
+        license_window_events=_window_events(lb, parts),
+        domain_blocks=table(db),
+        domain_product=column(db, "product"),
+        domain_block=column(db, "block"),
+        domain_entity=column(db, "domain"),
+        domain_feature=column(db, "feature"),
+        domain_block_names=BLOCK_NAMES_FILTER.format(event=column(db, "event"), feature=column(db, "feature"))
+        if filtered
+        else "",
+        domain_window_events=_window_events(db, parts),
+    ).strip()
+
+
 PAIR_ROLLUP = """
 WITH pairs AS ({pairs})
 SELECT 0, feature, COUNT(*), SUM({feature_sum}) FROM pairs GROUP BY feature

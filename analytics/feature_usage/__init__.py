@@ -9,7 +9,7 @@ never does: it adds the exact aggregate of the events not folded yet (the tail),
 so an accepted event counts on the very next request.
 
 The package: ``query`` (parameters), ``sources`` (counters or one license's rows),
-``report`` (the answer), ``export`` (CSV).
+``tail`` (the tail merged with the counters in SQL), ``report`` (the answer), ``export`` (CSV).
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ from analytics.feature_usage.sources import (
     figures_from_counters,
     figures_from_license_counters,
     figures_from_license_events,
-    merge_tail,
     tail_rows,
 )
+from analytics.feature_usage.tail import merge_tail
 from events.models import License, Product
 from lib.errors import ApiError
 from lib.snapshot import read_snapshot
@@ -77,9 +77,8 @@ def feature_usage_figures(query: FeatureUsageQuery) -> tuple[Figures, int]:
     elif query.license is not None:
         figures = figures_from_license_counters(query, from_start=from_start, tail=tail_rows(query, zone=zone))
     else:
-        tail = tail_rows(query, zone=zone)
         figures = figures_from_counters(query, from_start=from_start)
-        merge_tail(query, figures, tail, from_start=from_start)
+        merge_tail(query, figures, through=product.folded_through, zone=zone, from_start=from_start)
     return figures, active_count
 
 

@@ -56,13 +56,11 @@ def active_licenses_q(from_start: datetime, prefix: str = "") -> Q:
     )
 
 
-def _event_filter_q(query: FeatureUsageQuery) -> Q | None:
-    """Rows whose event name or feature contains the ``event`` substring, case-insensitively.
+def _event_names(query: FeatureUsageQuery) -> dict[str, list[tuple[str, bool]]] | None:
+    """Per feature, its (event name, whether the ``event`` substring selects it); None without ``event``.
 
     Matching is done in Python (casefold) on the names counted in the two windows
-    and those of the events not folded yet, so SQLite and PostgreSQL agree. A feature
-    all of whose event names match is selected by feature alone, which the
-    (product, feature, block) indexes serve. None means no filter.
+    and those of the events not folded yet, so SQLite and PostgreSQL agree.
     """
     if query.event is None:
         return None
@@ -85,6 +83,26 @@ def _event_filter_q(query: FeatureUsageQuery) -> Q | None:
     )
     for event, feature in set(counted) | set(pending):
         names[feature].append((event, needle in event.casefold() or needle in feature.casefold()))
+    return names
+
+
+def selected_names(query: FeatureUsageQuery) -> list[tuple[str, str]] | None:
+    """The (event, feature) names the ``event`` substring selects, in a stable order; None without ``event``."""
+    names = _event_names(query)
+    if names is None:
+        return None
+    return sorted((event, feature) for feature, events in names.items() for event, matched in events if matched)
+
+
+def _event_filter_q(query: FeatureUsageQuery) -> Q | None:
+    """Rows whose event name or feature contains the ``event`` substring, case-insensitively.
+
+    A feature all of whose event names match is selected by feature alone, which the
+    (product, feature, block) indexes serve. None means no filter.
+    """
+    names = _event_names(query)
+    if names is None:
+        return None
     whole = [feature for feature, events in names.items() if all(matched for _, matched in events)]
     selected = Q(feature__in=whole)
     for feature, events in names.items():
@@ -392,6 +410,8 @@ def _one_license(query: FeatureUsageQuery, figures: Figures, *, from_start: date
 # when the worker keeps up. It is aggregated exactly at read time, in the same
 # snapshot as the counters, and merged into their figures; distinct counts stay
 # exact because a tail pair counts only if the counters do not already have it.
+# Its rows serve one license's answer and the exports' few entities; unfiltered and
+# ``event=`` answers merge the tail in SQL instead (``analytics.feature_usage.tail``).
 TailRow = tuple[int | None, str, str, str, date, int, int]  # license pk, domain, event, feature, day, hour, events
 
 
@@ -415,7 +435,7 @@ def tail_rows(query: FeatureUsageQuery, *, zone: zoneinfo.ZoneInfo) -> list[Tail
     statement = analytics_sql.tail_rows_sql(Event, one_license=query.license is not None, vendor=connection.vendor)
     needle = query.event.casefold() if query.event is not None else None
     rows = []
-    for license_id, domain, event, feature, day, hour, n in _hash_grouped(connection, statement, params):
+    for license_id, domain, event, feature, day, hour, n in hash_grouped(connection, statement, params):
         if isinstance(day, str):  # SQLite: ISO text
             day = date.fromisoformat(day)
         if not query.prior_from <= day <= query.date_to:
@@ -426,7 +446,7 @@ def tail_rows(query: FeatureUsageQuery, *, zone: zoneinfo.ZoneInfo) -> list[Tail
     return rows
 
 
-def _hash_grouped(connection, statement: str, params: dict) -> list[tuple]:
+def hash_grouped(connection, statement: str, params: dict) -> list[tuple]:
     """The grouped tail's rows, grouped by hashing on PostgreSQL (analytics.sql.hash_aggregation_sql says why)."""
     with connection.cursor() as cursor:
         hashing = connection.vendor == "postgresql" and connection.in_atomic_block
@@ -438,87 +458,3 @@ def _hash_grouped(connection, statement: str, params: dict) -> list[tuple]:
         finally:
             if hashing:
                 cursor.execute(analytics_sql.hash_aggregation_sql(only=False))
-
-
-def merge_tail(query: FeatureUsageQuery, figures: Figures, tail: list[TailRow], *, from_start: datetime) -> None:
-    """Add the tail to figures that came from the counters (unfiltered or ``event=``)."""
-    if not tail:
-        return
-    window_rows = []
-    for row in tail:
-        _, _, _, feature, day, hour, n = row
-        figures.feature_days[feature][day] += n
-        if query.date_from <= day <= query.date_to:
-            figures.pattern[day.isoweekday() % 7][hour] += n
-            window_rows.append(row)
-    if not window_rows:
-        return
-    pair_filter = _event_filter_q(query)
-    blocks, window = _window_sum(query.date_from, query.date_to)
-
-    license_events: dict[int, int] = defaultdict(int)
-    license_pairs = set()
-    domain_events: dict[str, int] = defaultdict(int)
-    domain_pairs = set()
-    for license_id, domain, _, feature, _, _, n in window_rows:
-        if license_id is not None:
-            license_events[license_id] += n
-            license_pairs.add((license_id, feature))
-        if domain:
-            domain_events[domain] += n
-            domain_pairs.add((domain, feature))
-
-    new_license_pairs = license_pairs - _counted_pairs(
-        LicenseBlockCounter, "license_id", license_pairs, query, blocks, window, pair_filter
-    )
-    active = set(
-        License.objects.filter(pk__in=license_events).filter(active_licenses_q(from_start)).values_list("pk", flat=True)
-    )
-    new_features_of: dict[int, int] = defaultdict(int)
-    for license_id, feature in new_license_pairs:
-        users, active_users = figures.feature_licenses.get(feature, (0, 0))
-        figures.feature_licenses[feature] = (users + 1, active_users + (license_id in active))
-        new_features_of[license_id] += 1
-    merged = []
-    for pk, events, features in figures.licenses:
-        extra = new_features_of.get(pk, 0)
-        merged.append((pk, events + license_events.pop(pk, 0), None if features is None else features + extra))
-    counted_features = figures.license_features
-    for pk, events in license_events.items():  # licenses with no counted event in the window: all pairs are new
-        merged.append((pk, events, None if counted_features is not None else new_features_of.get(pk, 0)))
-    figures.licenses = merged
-    if counted_features is not None:
-
-        def features_of(license_pks: list[int]) -> dict[int, int]:
-            counted = counted_features(license_pks)
-            return {pk: counted.get(pk, 0) + new_features_of.get(pk, 0) for pk in license_pks}
-
-        figures.license_features = features_of
-
-    for _, feature in domain_pairs - _counted_pairs(
-        DomainBlockCounter, "domain", domain_pairs, query, blocks, window, pair_filter
-    ):
-        figures.feature_domains[feature] = figures.feature_domains.get(feature, 0) + 1
-    domains = dict(figures.domains)
-    for domain, n in domain_events.items():
-        domains[domain] = domains.get(domain, 0) + n
-    figures.domains = list(domains.items())
-
-
-def _counted_pairs(model, entity: str, pairs: set[tuple], query, blocks, window, pair_filter: Q | None) -> set[tuple]:
-    """Which of the tail's (entity, feature) pairs the counters already have in the window."""
-    if not pairs:
-        return set()
-    rows = model.objects.filter(
-        product=query.product,
-        block__in=blocks,
-        feature__in={feature for _, feature in pairs},
-        **{f"{entity}__in": {key for key, _ in pairs}},
-    )
-    if pair_filter is not None:
-        rows = rows.filter(pair_filter)
-    try:
-        found = rows.annotate(n=window).filter(n__gt=0).order_by().values_list(entity, "feature").distinct()
-        return set(found) & pairs
-    except EmptyResultSet:
-        return set()

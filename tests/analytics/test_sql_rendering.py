@@ -22,6 +22,7 @@ from analytics import sql as analytics_sql
 from analytics.feature_usage.sources import window_parts
 from analytics.models import (
     HOUR_COLUMNS,
+    DomainBlockCounter,
     FeatureReachCounter,
     LicenseBlockCounter,
     LicenseDayHours,
@@ -123,6 +124,21 @@ def statements() -> dict[str, tuple[str, tuple[str, ...], object]]:
             "tail_rows_sql",
             (PG, LITE),
             lambda db, one_license=one_license: analytics_sql.tail_rows_sql(Event, one_license=one_license, vendor=db),
+        )
+    # The 30 days to 2026-03-09: the end of one block and the start of the next; with ``event=``, two names.
+    for names in (None, 2):
+        found[f"tail_figures.{'all' if names is None else 'names'}"] = (
+            "tail_figures_sql",
+            (PG, LITE),
+            lambda db, names=names: analytics_sql.tail_figures_sql(
+                Event,
+                License,
+                LicenseBlockCounter,
+                DomainBlockCounter,
+                parts=window_parts(date(2026, 2, 8), date(2026, 3, 9)),
+                names=names,
+                vendor=db,
+            ),
         )
     found["pair_rollup"] = (
         "pair_rollup_sql",
