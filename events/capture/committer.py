@@ -1,0 +1,215 @@
+"""Group commit in the capture server's event loop: the requests that arrive while a batch commits form the next.
+
+One :class:`LoopCommitter` per process, one PostgreSQL connection (psycopg's
+``AsyncConnection``), one batch in the database at a time. No timer: the first
+request finds the committer idle and starts a batch; every request that arrives
+while that batch is in the database joins the next one, so batches grow with the
+load by themselves, as the WAL writer's flushes do. The statement is the one
+``events.ingestion`` runs (``store_statement``: the product's shared write
+barrier, the insert with its dedupe by uuid), one per product, all in one
+transaction and one round trip (``BEGIN; …; COMMIT``).
+
+Outcomes, as ``events.group_commit``'s:
+
+* a request is answered only after the transaction holding its event committed;
+* the database unreachable or read-only: every waiter of the batch gets the error
+  (the application answers 503 ``database_unavailable``), none is stored;
+* any other failure: the batch is retried event by event, each in its own
+  transaction, so each request gets the answer it would have got alone (a product
+  deleted while its key was cached: 401 for its events, the others stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import psycopg
+from django.conf import settings
+from django.db import utils as django_db
+
+from events import ingestion
+from events.ingestion import IncomingEvent
+from lib.middleware import READ_ONLY_SQLSTATE
+
+# psycopg's classes as Django's own cursor wrapper maps them (django.db.utils.DatabaseErrorWrapper):
+# the application answers a mapped error exactly as the Django path answers it.
+_DJANGO_ERRORS = (
+    "DataError",
+    "OperationalError",
+    "IntegrityError",
+    "InternalError",
+    "ProgrammingError",
+    "NotSupportedError",
+    "DatabaseError",
+    "InterfaceError",
+    "Error",
+)
+
+
+class _Waiter:
+    __slots__ = ("product_id", "event", "received_at", "future")
+
+    def __init__(self, product_id: int, event: IncomingEvent, received_at: datetime, future: asyncio.Future):
+        self.product_id, self.event, self.received_at, self.future = product_id, event, received_at, future
+
+
+class LoopCommitter:
+    """Stores single events for the requests of one event loop; ``connect`` opens its connection.
+
+    ``on_stored(count)`` runs in the loop after each batch that stored rows (the
+    application debounces the Feature Usage signal there).
+    """
+
+    def __init__(
+        self,
+        *,
+        connect: Callable[[], Awaitable[psycopg.AsyncConnection]],
+        on_stored: Callable[[int], None] = lambda count: None,
+    ) -> None:
+        self._connect = connect
+        self._on_stored = on_stored
+        self._waiting: list[_Waiter] = []
+        self._draining: asyncio.Task | None = None
+        self._connection: psycopg.AsyncConnection | None = None
+        self._used = False  # whether the connection has carried a statement (a dead reused one is retried once)
+        self.batches = 0  # statistics for the tests and the bench: batches and events committed
+        self.events = 0
+
+    @staticmethod
+    def max_events() -> int:
+        # GROUP_COMMIT_WAIT_MS=0 turns group commit off here too: one event per transaction.
+        return 1 if settings.GROUP_COMMIT_WAIT_MS <= 0 else max(1, settings.GROUP_COMMIT_MAX_EVENTS)
+
+    async def store(self, *, product_id: int, event: IncomingEvent, received_at: datetime) -> None:
+        """Return once ``event`` is committed with its batch, or raise that batch's (or its own) error."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiter(product_id, event, received_at, future))
+        if self._draining is None:
+            self._draining = asyncio.get_running_loop().create_task(self._drain())
+        await future
+
+    async def _drain(self) -> None:
+        try:
+            # One turn of the loop first: the requests read in the same turn as this one join it.
+            await asyncio.sleep(0)
+            while self._waiting:
+                limit = self.max_events()
+                batch, self._waiting = self._waiting[:limit], self._waiting[limit:]
+                try:
+                    outcomes, stored = await self._commit(batch)
+                except BaseException:  # cancelled (the server stopping): nobody of the batch may hang
+                    self._waiting[:0] = batch
+                    raise
+                for waiter, outcome in zip(batch, outcomes, strict=True):
+                    if waiter.future.done():  # its request was cancelled (the client went away)
+                        continue
+                    if outcome is None:
+                        waiter.future.set_result(None)
+                    else:
+                        waiter.future.set_exception(outcome)
+                if stored:
+                    self.batches += 1
+                    self.events += stored
+                    self._on_stored(stored)
+        finally:
+            self._draining = None
+            for waiter in self._waiting:  # only when leaving early: their answer is unknown, so 503
+                if not waiter.future.done():
+                    waiter.future.set_exception(django_db.OperationalError("the capture server is stopping"))
+            self._waiting = []
+
+    async def _commit(self, batch: list[_Waiter]) -> tuple[list[BaseException | None], int]:
+        """One transaction for the batch; on a failure other than the database's, each event alone."""
+        try:
+            return [None] * len(batch), await self._execute(batch)
+        except Exception as error:
+            mapped = as_django_error(error)
+            if unavailable(mapped) or len(batch) == 1:
+                return [_alone(mapped, batch[0].product_id)] * len(batch), 0
+        outcomes: list[BaseException | None] = []
+        stored = 0
+        for waiter in batch:
+            try:
+                stored += await self._execute([waiter])
+                outcomes.append(None)
+            except Exception as error:
+                mapped = as_django_error(error)
+                outcomes.append(_alone(mapped, waiter.product_id))
+        return outcomes, stored
+
+    async def _execute(self, batch: list[_Waiter]) -> int:
+        """Run the batch's statements as one transaction; rows stored. Retries once on a dead reused connection."""
+        reused = self._connection is not None and self._used
+        try:
+            return await self._run(batch)
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            await self.close()
+            if not reused:
+                raise
+            return await self._run(batch)  # the connection had died idle (a restart, a timeout): once more
+        except Exception:
+            # A failed statement leaves the session inside an aborted transaction: start afresh.
+            await self.close()
+            raise
+
+    async def _run(self, batch: list[_Waiter]) -> int:
+        if self._connection is None or self._connection.closed:
+            self._connection = await self._connect()
+            self._used = False
+        groups: dict[int, list[tuple[IncomingEvent, datetime]]] = {}
+        for waiter in batch:
+            groups.setdefault(waiter.product_id, []).append((waiter.event, waiter.received_at))
+        cursor = self._connection.cursor()
+        statement = ingestion.store_statement("postgresql")
+        # Products in id order: the shared barrier locks of concurrent batches are taken in one order.
+        bound = [
+            cursor.mogrify(statement, ingestion.store_params(product_id, ingestion.received_rows_json(items)))
+            for product_id, items in sorted(groups.items())
+        ]
+        await cursor.execute(ingestion.own_transaction("; ".join(bound)))
+        self._used = True
+        stored = 0
+        while True:
+            # After the barrier (and in BEGIN … COMMIT), each INSERT is one of several results.
+            if (cursor.statusmessage or "").startswith("INSERT"):
+                stored += cursor.rowcount
+            if not cursor.nextset():
+                return stored
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                await connection.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail too; it is gone either way
+                pass
+
+
+def as_django_error(error: Exception) -> Exception:
+    """A psycopg error as Django's cursor wrapper raises it (``__cause__`` the original); anything else unchanged."""
+    if not isinstance(error, psycopg.Error):
+        return error
+    for name in _DJANGO_ERRORS:
+        if isinstance(error, getattr(psycopg, name)):
+            mapped = getattr(django_db, name)(*error.args)
+            mapped.__cause__ = error
+            return mapped
+    return error
+
+
+def unavailable(error: Exception) -> bool:
+    """The database unreachable or read-only (SQLSTATE 25006): every event of a batch would fail alike."""
+    if isinstance(error, (django_db.OperationalError, django_db.InterfaceError)):
+        return True
+    return (
+        isinstance(error, django_db.DatabaseError) and getattr(error.__cause__, "sqlstate", None) == READ_ONLY_SQLSTATE
+    )
+
+
+def _alone(error: Exception, product_id: int) -> Exception:
+    """What one event's request answers for ``error``: the product foreign key failing is an unknown key (401)."""
+    if isinstance(error, django_db.IntegrityError):
+        return ingestion.product_deleted(product_id)
+    return error
