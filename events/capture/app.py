@@ -56,6 +56,10 @@ logger = logging.getLogger(__name__)
 PATH = wsgi_event.PATH
 # At most one events_ingested per this many seconds per process; its receiver debounces again.
 SIGNAL_EVERY_SECONDS = 1.0
+# Batches in the database at a time per process (LoopCommitter's lanes). Two or three measured no
+# better than one on the 2-core machine (P4's 16 clients, 2026-12-04, within the runs' noise), and one
+# makes the largest batches, so the fewest COMMITs.
+COMMIT_LANES = 1
 _NOT_FOUND = b'{"error": {"code": "not_found", "message": "The capture server serves POST /public/v1/event only."}}'
 
 
@@ -85,7 +89,7 @@ class CaptureApplication:
         self._signalled_at = -SIGNAL_EVERY_SECONDS
         self._signal_running = False
         self._unsignalled = 0
-        self.committer = LoopCommitter(connect=database_connect, on_stored=self._stored)
+        self.committer = LoopCommitter(connect=database_connect, on_stored=self._stored, lanes=COMMIT_LANES)
 
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]

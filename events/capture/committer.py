@@ -55,9 +55,24 @@ class _Waiter:
         self.product_id, self.event, self.received_at, self.future = product_id, event, received_at, future
 
 
-class LoopCommitter:
-    """Stores single events for the requests of one event loop; ``connect`` opens its connection.
+class _Lane:
+    """One connection of the committer and the batch it is committing, if any."""
 
+    __slots__ = ("connection", "used", "draining")
+
+    def __init__(self) -> None:
+        self.connection: psycopg.AsyncConnection | None = None
+        self.used = False  # whether the connection has carried a statement (a dead reused one is retried once)
+        self.draining: asyncio.Task | None = None
+
+
+class LoopCommitter:
+    """Stores single events for the requests of one event loop; ``connect`` opens its connections.
+
+    ``lanes``: batches in the database at a time, each on its own connection. With
+    one, a request arriving while a batch commits waits for that COMMIT and then its
+    own; with two it starts the next batch at once on the other connection, and
+    waits for one COMMIT only (the WAL flushes of both are shared by PostgreSQL).
     ``on_stored(count)`` runs in the loop after each batch that stored rows (the
     application debounces the Feature Usage signal there).
     """
@@ -67,13 +82,12 @@ class LoopCommitter:
         *,
         connect: Callable[[], Awaitable[psycopg.AsyncConnection]],
         on_stored: Callable[[int], None] = lambda count: None,
+        lanes: int = 1,
     ) -> None:
         self._connect = connect
         self._on_stored = on_stored
         self._waiting: list[_Waiter] = []
-        self._draining: asyncio.Task | None = None
-        self._connection: psycopg.AsyncConnection | None = None
-        self._used = False  # whether the connection has carried a statement (a dead reused one is retried once)
+        self._lanes = [_Lane() for _ in range(max(1, lanes))]
         self.batches = 0  # statistics for the tests and the bench: batches and events committed
         self.events = 0
 
@@ -86,11 +100,13 @@ class LoopCommitter:
         """Return once ``event`` is committed with its batch, or raise that batch's (or its own) error."""
         future = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiter(product_id, event, received_at, future))
-        if self._draining is None:
-            self._draining = asyncio.get_running_loop().create_task(self._drain())
+        for lane in self._lanes:
+            if lane.draining is None:
+                lane.draining = asyncio.get_running_loop().create_task(self._drain(lane))
+                break
         await future
 
-    async def _drain(self) -> None:
+    async def _drain(self, lane: _Lane) -> None:
         try:
             # One turn of the loop first: the requests read in the same turn as this one join it.
             await asyncio.sleep(0)
@@ -98,7 +114,7 @@ class LoopCommitter:
                 limit = self.max_events()
                 batch, self._waiting = self._waiting[:limit], self._waiting[limit:]
                 try:
-                    outcomes, stored = await self._commit(batch)
+                    outcomes, stored = await self._commit(lane, batch)
                 except BaseException:  # cancelled (the server stopping): nobody of the batch may hang
                     self._waiting[:0] = batch
                     raise
@@ -114,16 +130,17 @@ class LoopCommitter:
                     self.events += stored
                     self._on_stored(stored)
         finally:
-            self._draining = None
-            for waiter in self._waiting:  # only when leaving early: their answer is unknown, so 503
-                if not waiter.future.done():
-                    waiter.future.set_exception(django_db.OperationalError("the capture server is stopping"))
-            self._waiting = []
+            lane.draining = None
+            if not any(other.draining for other in self._lanes):
+                for waiter in self._waiting:  # only when leaving early: their answer is unknown, so 503
+                    if not waiter.future.done():
+                        waiter.future.set_exception(django_db.OperationalError("the capture server is stopping"))
+                self._waiting = []
 
-    async def _commit(self, batch: list[_Waiter]) -> tuple[list[BaseException | None], int]:
+    async def _commit(self, lane: _Lane, batch: list[_Waiter]) -> tuple[list[BaseException | None], int]:
         """One transaction for the batch; on a failure other than the database's, each event alone."""
         try:
-            return [None] * len(batch), await self._execute(batch)
+            return [None] * len(batch), await self._execute(lane, batch)
         except Exception as error:
             mapped = as_django_error(error)
             if unavailable(mapped) or len(batch) == 1:
@@ -132,36 +149,36 @@ class LoopCommitter:
         stored = 0
         for waiter in batch:
             try:
-                stored += await self._execute([waiter])
+                stored += await self._execute(lane, [waiter])
                 outcomes.append(None)
             except Exception as error:
                 mapped = as_django_error(error)
                 outcomes.append(_alone(mapped, waiter.product_id))
         return outcomes, stored
 
-    async def _execute(self, batch: list[_Waiter]) -> int:
+    async def _execute(self, lane: _Lane, batch: list[_Waiter]) -> int:
         """Run the batch's statements as one transaction; rows stored. Retries once on a dead reused connection."""
-        reused = self._connection is not None and self._used
+        reused = lane.connection is not None and lane.used
         try:
-            return await self._run(batch)
+            return await self._run(lane, batch)
         except (psycopg.OperationalError, psycopg.InterfaceError):
-            await self.close()
+            await _close(lane)
             if not reused:
                 raise
-            return await self._run(batch)  # the connection had died idle (a restart, a timeout): once more
+            return await self._run(lane, batch)  # the connection had died idle (a restart, a timeout): once more
         except Exception:
             # A failed statement leaves the session inside an aborted transaction: start afresh.
-            await self.close()
+            await _close(lane)
             raise
 
-    async def _run(self, batch: list[_Waiter]) -> int:
-        if self._connection is None or self._connection.closed:
-            self._connection = await self._connect()
-            self._used = False
+    async def _run(self, lane: _Lane, batch: list[_Waiter]) -> int:
+        if lane.connection is None or lane.connection.closed:
+            lane.connection = await self._connect()
+            lane.used = False
         groups: dict[int, list[tuple[IncomingEvent, datetime]]] = {}
         for waiter in batch:
             groups.setdefault(waiter.product_id, []).append((waiter.event, waiter.received_at))
-        cursor = self._connection.cursor()
+        cursor = lane.connection.cursor()
         statement = ingestion.store_statement("postgresql")
         # Products in id order: the shared barrier locks of concurrent batches are taken in one order.
         bound = [
@@ -169,7 +186,7 @@ class LoopCommitter:
             for product_id, items in sorted(groups.items())
         ]
         await cursor.execute(ingestion.own_transaction("; ".join(bound)))
-        self._used = True
+        lane.used = True
         stored = 0
         while True:
             # After the barrier (and in BEGIN … COMMIT), each INSERT is one of several results.
@@ -179,12 +196,17 @@ class LoopCommitter:
                 return stored
 
     async def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                await connection.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail too; it is gone either way
-                pass
+        for lane in self._lanes:
+            await _close(lane)
+
+
+async def _close(lane: _Lane) -> None:
+    connection, lane.connection = lane.connection, None
+    if connection is not None:
+        try:
+            await connection.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection may fail too; it is gone either way
+            pass
 
 
 def as_django_error(error: Exception) -> Exception:

@@ -352,3 +352,23 @@ def test_the_batch_holds_at_most_group_commit_max_events(settings):
 
     assert outcomes == [None] * 5
     assert len(_transactions_of(product)) == 3  # 2 + 2 + 1
+
+
+@postgresql_only
+def test_with_two_lanes_every_event_is_stored_once():
+    from events.capture.app import database_connect
+
+    product = ProductFactory(organization=OrganizationFactory())
+    committer = LoopCommitter(connect=database_connect, lanes=2)
+
+    async def run():
+        try:
+            first = asyncio.ensure_future(committer.store(product_id=product.id, event=_event("a"), received_at=NOW))
+            await asyncio.sleep(0)  # the first lane has taken "a"; the next two go to the second lane
+            rest = [committer.store(product_id=product.id, event=_event(u), received_at=NOW) for u in ("b", "a")]
+            return await asyncio.gather(first, *rest, return_exceptions=True)
+        finally:
+            await committer.close()
+
+    assert asyncio.run(run()) == [None, None, None]
+    assert sorted(Event.objects.filter(product=product).values_list("uuid", flat=True)) == ["a", "b"]
