@@ -184,9 +184,11 @@ def capture_server(ctx: BenchContext, *, workers: int, env: dict | None = None, 
         **_cache_env(),
         **(env or {}),
     }
-    log = open(ROOT / "bench" / "server.log", "ab")
+    log_path = ROOT / "bench" / "capture.log"
+    log = open(log_path, "wb")
+    command = [sys.executable, "manage.py", "capture", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "capture", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        [*command, "--workers", str(workers), "--log-level", "info"],
         cwd=ROOT,
         env=process_env,
         stdout=log,
@@ -194,7 +196,14 @@ def capture_server(ctx: BenchContext, *, workers: int, env: dict | None = None, 
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_port(port, see="bench/server.log")
+        # uvicorn's supervisor listens before its workers have imported Django: wait for each
+        # worker's start-up, so that P4's window (and its CPU per request) holds no boot.
+        deadline = time.monotonic() + 120
+        while log_path.read_bytes().count(b"Application startup complete") < workers:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the capture server's workers did not start (see bench/capture.log)")
+            time.sleep(0.2)
+        wait_for_port(port, see="bench/capture.log")
         ctx.extra["server_pids"] = _worker_pids(process.pid)
         yield base_url
     finally:

@@ -13,8 +13,9 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
         parser.add_argument("--port", type=int, default=8001)
         parser.add_argument("--workers", type=int, default=2, help="processes, each with its own event loop")
+        parser.add_argument("--log-level", default="warning", help="uvicorn's (info: each worker's start-up)")
 
-    def handle(self, *args, host: str, port: int, workers: int, **options):
+    def handle(self, *args, host: str, port: int, workers: int, log_level: str, **options):
         if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
             raise CommandError("The capture server needs PostgreSQL; with SQLite, gunicorn serves the event endpoint.")
         import uvicorn
@@ -31,6 +32,6 @@ class Command(BaseCommand):
             access_log=False,
             server_header=False,
             backlog=2048,
-            log_level="warning",
+            log_level=log_level,
             timeout_graceful_shutdown=10,
         )
