@@ -56,9 +56,9 @@ logger = logging.getLogger(__name__)
 PATH = wsgi_event.PATH
 # At most one events_ingested per this many seconds per process; its receiver debounces again.
 SIGNAL_EVERY_SECONDS = 1.0
-# Batches in the database at a time per process (LoopCommitter's lanes). Two or three measured no
-# better than one on the 2-core machine (P4's 16 clients, 2026-12-04, within the runs' noise), and one
-# makes the largest batches, so the fewest COMMITs.
+# Batches in the database at a time per process (LoopCommitter's lanes). Two measured no better than
+# one on the 2-core machine (P4's load, fresh rows, load 7, 2026-12-04: 599 and 865 ev/s against 700
+# and 655, within the noise), and one makes the largest batches, so the fewest COMMITs.
 COMMIT_LANES = 1
 _NOT_FOUND = b'{"error": {"code": "not_found", "message": "The capture server serves POST /public/v1/event only."}}'
 
