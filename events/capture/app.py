@@ -238,7 +238,14 @@ def _django_500(scope, meta: dict, error: Exception):
 
     request = HttpRequest()
     request.method, request.path, request.path_info = "POST", PATH, PATH
-    request.META = {**meta, "REQUEST_METHOD": "POST", "PATH_INFO": PATH}
+    server = scope.get("server") or ("localhost", 80)
+    request.META = {
+        **meta,
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": PATH,
+        "SERVER_NAME": server[0],
+        "SERVER_PORT": str(server[1] or ""),
+    }
     request._get_scheme = lambda: scope.get("scheme", "http")
     return response_for_exception(request, error)
 

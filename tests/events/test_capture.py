@@ -217,6 +217,20 @@ def test_an_unreachable_database_answers_alike(capture, product, monkeypatch):
     assert json.loads(ours[2])["error"]["code"] == "database_unavailable"
 
 
+def test_an_unexpected_error_is_djangos_500(capture, product, monkeypatch):
+    async def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    def django_broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(capture.committer, "store", broken)
+    monkeypatch.setattr(group_commit, "event_store", django_broken)
+    ours, django = both(capture, event_body(product), origin="https://shop.example")
+    assert ours == django
+    assert ours[0] == "500 Internal Server Error"
+
+
 def test_a_host_not_allowed_is_djangos_400(capture, product):
     ours, django = both(capture, event_body(product), host="evil.example")
     assert ours == django
