@@ -88,6 +88,11 @@ class LoopCommitter:
         self._on_stored = on_stored
         self._waiting: list[_Waiter] = []
         self._lanes = [_Lane() for _ in range(max(1, lanes))]
+        # The requests in the system when the last batch committed (its own and those waiting), and when:
+        # under load the answered ones come back within a round trip, and the next batch waits for them.
+        self._expected = 0
+        self._done_at = float("-inf")
+        self._joined: asyncio.Future | None = None
         self.batches = 0  # statistics for the tests and the bench: batches and events committed
         self.events = 0
 
@@ -100,6 +105,8 @@ class LoopCommitter:
         """Return once ``event`` is committed with its batch, or raise that batch's (or its own) error."""
         future = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiter(product_id, event, received_at, future))
+        if self._joined is not None and not self._joined.done():
+            self._joined.set_result(None)
         for lane in self._lanes:
             if lane.draining is None:
                 lane.draining = asyncio.get_running_loop().create_task(self._drain(lane))
@@ -112,6 +119,7 @@ class LoopCommitter:
             await asyncio.sleep(0)
             while self._waiting:
                 limit = self.max_events()
+                await self._gather(limit)
                 batch, self._waiting = self._waiting[:limit], self._waiting[limit:]
                 try:
                     outcomes, stored = await self._commit(lane, batch)
@@ -125,6 +133,7 @@ class LoopCommitter:
                         waiter.future.set_result(None)
                     else:
                         waiter.future.set_exception(outcome)
+                self._expected, self._done_at = len(batch) + len(self._waiting), asyncio.get_running_loop().time()
                 if stored:
                     self.batches += 1
                     self.events += stored
@@ -136,6 +145,29 @@ class LoopCommitter:
                     if not waiter.future.done():
                         waiter.future.set_exception(django_db.OperationalError("the capture server is stopping"))
                 self._waiting = []
+
+    async def _gather(self, limit: int) -> None:
+        """Under load, wait (at most GROUP_COMMIT_WAIT_MS after the last COMMIT) for the requests it answered.
+
+        Without this the batches settle at half the clients each: while one commits the
+        others form the next, and the answered clients, back a round trip later, find it
+        gone and wait for two COMMITs. A lone client waits for nobody (it was the whole last
+        batch), nor does a request after an idle spell (the deadline has passed).
+        """
+        loop = asyncio.get_running_loop()
+        expected = min(limit, self._expected)
+        deadline = self._done_at + settings.GROUP_COMMIT_WAIT_MS / 1000
+        while len(self._waiting) < expected:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._joined = loop.create_future()
+            try:
+                await asyncio.wait_for(self._joined, remaining)
+            except TimeoutError:
+                return
+            finally:
+                self._joined = None
 
     async def _commit(self, lane: _Lane, batch: list[_Waiter]) -> tuple[list[BaseException | None], int]:
         """One transaction for the batch; on a failure other than the database's, each event alone."""
