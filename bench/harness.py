@@ -167,6 +167,57 @@ def server(
         log.close()
 
 
+@contextmanager
+def capture_server(ctx: BenchContext, *, workers: int, env: dict | None = None, label: str = "capture"):
+    """The capture server (``packedge.capture`` on uvicorn, httptools, uvloop) on a free port; yields its base URL.
+
+    It serves ``POST /public/v1/event`` only. Like :func:`server`, it records its processes
+    in ``ctx.extra["server_pids"]`` (the CPU meter reads them) and its peak memory.
+    """
+    port = free_port()
+    process_env = {
+        **os.environ,
+        "DATABASE_URL": ctx.database_url,
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret"),
+        "DEBUG": "0",
+        "CONN_MAX_AGE": "600",
+        **_cache_env(),
+        **(env or {}),
+    }
+    log_path = ROOT / "bench" / "capture.log"
+    log = open(log_path, "wb")
+    command = [sys.executable, "manage.py", "capture", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--workers", str(workers), "--log-level", "info"],
+        cwd=ROOT,
+        env=process_env,
+        stdout=log,
+        stderr=log,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        # uvicorn's supervisor listens before its workers have imported Django: wait for each
+        # worker's start-up, so that P4's window (and its CPU per request) holds no boot.
+        deadline = time.monotonic() + 120
+        while log_path.read_bytes().count(b"Application startup complete") < workers:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the capture server's workers did not start (see bench/capture.log)")
+            time.sleep(0.2)
+        wait_for_port(port, see="bench/capture.log")
+        ctx.extra["server_pids"] = _worker_pids(process.pid)
+        yield base_url
+    finally:
+        peak = max_rss_mb(_worker_pids(process.pid))
+        peaks = ctx.extra.setdefault("rss_peaks", {})
+        peaks[label] = max(peak, peaks.get(label, 0.0))
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
 # The README's production setting: Redis shares rate limits across the server's processes.
 DEFAULT_BENCH_CACHE_URL = "redis://127.0.0.1:6379/0"
 

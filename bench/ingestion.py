@@ -10,7 +10,9 @@ BENCH_BATCHES (200 pre-built batches), BENCH_BATCH_CLIENTS (4), BENCH_INGEST_WOR
 BENCH_INGEST_THREADS (16 threads each: a group commit batch holds at most a process's threads),
 BENCH_INGEST_WORKER (1: a `manage.py worker` folds, as in production; 0: folds run inline in the web processes),
 BENCH_INGEST_ASYNC_SECONDS (10; 0 skips the informational run with INGEST_SYNCHRONOUS_COMMIT=0),
-BENCH_INGEST_PLAIN_SECONDS (10; 0 skips the same-run P4 without group commit, GROUP_COMMIT_WAIT_MS=0).
+BENCH_INGEST_PLAIN_SECONDS (10; 0 skips the same-run P4 without group commit, GROUP_COMMIT_WAIT_MS=0),
+BENCH_INGEST_SERVER (gunicorn; capture: P4 and its asynchronous-commit run go to the capture server, `manage.py
+capture` on uvicorn with BENCH_INGEST_WORKERS processes; P5 and the run without group commit stay on gunicorn).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from bench.harness import (
     Result,
     _worker_pids,
     bench_cache_url,
+    capture_server,
     cpu_seconds,
     percentile,
     server,
@@ -109,11 +112,22 @@ def _measure(
     license_keys,
 ) -> list[Result]:
     p4_product, p5_product, warmup_product, async_product, plain_product = products
-    with server(ctx, workers=workers, threads=threads, env=env, label="ingestion") as base_url:
-        # gunicorn listens before its workers have imported Django: let them boot and warm up first.
-        asyncio.run(_drive_single(base_url, warmup_product, license_keys, seconds=3, clients=clients))
-        with _WaitSampler(ctx) as waits, _CpuMeter(ctx) as cpu:
-            p4 = asyncio.run(_drive_single(base_url, p4_product, license_keys, seconds=seconds, clients=clients))
+    capture = os.environ.get("BENCH_INGEST_SERVER", "gunicorn") == "capture"
+    server_name = "uvicorn (capture)" if capture else "gunicorn"
+
+    def p4_server(env: dict, label: str):
+        if capture:
+            return capture_server(ctx, workers=workers, env=env, label=f"{label}-capture")
+        return server(ctx, workers=workers, threads=threads, env=env, label=label)
+
+    with (
+        server(ctx, workers=workers, threads=threads, env=env, label="ingestion") as base_url,
+        p4_server(env, "ingestion") if capture else nullcontext(base_url) as p4_url,
+    ):
+        # The servers listen before their workers have imported Django: let them boot and warm up first.
+        asyncio.run(_drive_single(p4_url, warmup_product, license_keys, seconds=3, clients=clients))
+        with _WaitSampler(ctx) as waits, _CpuMeter(ctx, server_name=server_name) as cpu:
+            p4 = asyncio.run(_drive_single(p4_url, p4_product, license_keys, seconds=seconds, clients=clients))
         cpu_note = cpu.per_request(p4["acknowledged"] + p4["errors"])
         p5 = asyncio.run(
             _drive_batches(base_url, p5_product, license_keys, seconds=batch_seconds, clients=batch_clients)
@@ -132,7 +146,7 @@ def _measure(
             )
         plain_rate = p4_plain["acknowledged"] / p4_plain["elapsed"]
         plain_note = (
-            f"; without group commit (GROUP_COMMIT_WAIT_MS=0) for {plain_seconds:.0f}s: {plain_rate:,.0f} ev/s, "
+            f"; gunicorn without group commit (GROUP_COMMIT_WAIT_MS=0) for {plain_seconds:.0f}s: {plain_rate:,.0f} ev/s, "
             f"p99 {percentile(p4_plain['latencies'], 99):.1f} ms, stored {_stored(plain_product):,} == acknowledged "
             f"{p4_plain['acknowledged']:,}: {_stored(plain_product) == p4_plain['acknowledged']}"
         )
@@ -142,13 +156,7 @@ def _measure(
     async_seconds = float(os.environ.get("BENCH_INGEST_ASYNC_SECONDS", "10"))
     async_note = ""
     if async_seconds > 0:
-        with server(
-            ctx,
-            workers=workers,
-            threads=threads,
-            env={**env, "INGEST_SYNCHRONOUS_COMMIT": "0"},
-            label="ingestion-async",
-        ) as base_url:
+        with p4_server({**env, "INGEST_SYNCHRONOUS_COMMIT": "0"}, "ingestion-async") as base_url:
             asyncio.run(_drive_single(base_url, warmup_product, license_keys, seconds=3, clients=clients))
             p4_async = asyncio.run(
                 _drive_single(base_url, async_product, license_keys, seconds=async_seconds, clients=clients)
@@ -188,8 +196,13 @@ def _measure(
             ratio=p4_rate / single_1 if single_1 else None,
             passed=p4_rate >= P4_TARGET_RATE and p4_p99 <= P4_TARGET_P99_MS and p4_ok,
             note=(
-                f"cache {bench_cache_url() or 'per process'}; {clients} clients, {workers} gunicorn workers x {threads} "
-                f"threads, {'a worker folding' if with_worker else 'folds inline (no broker)'}; "
+                f"cache {bench_cache_url() or 'per process'}; {clients} clients, "
+                + (
+                    f"{workers} capture workers (uvicorn)"
+                    if capture
+                    else f"{workers} gunicorn workers x {threads} threads"
+                )
+                + f", {'a worker folding' if with_worker else 'folds inline (no broker)'}; "
                 f"CPU per request: {cpu_note}; p50 {percentile(p4['latencies'], 50):.1f} ms, "
                 f"p99 {p4_p99:.1f} ms; slowest second {p4['slowest_second']:,} ev/s; "
                 f"4-connection INSERT baseline {single_4:,.0f}/s (ratio {p4_rate / single_4:.2f}); "
@@ -322,8 +335,9 @@ class _CpuMeter:
     at 3,000 events/s two cores leave 667 µs for all three together.
     """
 
-    def __init__(self, ctx: BenchContext):
+    def __init__(self, ctx: BenchContext, *, server_name: str = "gunicorn"):
         self.ctx = ctx
+        self.server_name = server_name
 
     def _snapshot(self) -> tuple[float, dict[int, float], float]:
         import psycopg
@@ -358,7 +372,7 @@ class _CpuMeter:
         database = sum(cpu - db_0.get(pid, 0.0) for pid, cpu in db_1.items())
         n = max(1, requests) / 1e6
         return (
-            f"gunicorn {(server_1 - server_0) / n:.0f} us, PostgreSQL backends {database / n:.0f} us, "
+            f"{self.server_name} {(server_1 - server_0) / n:.0f} us, PostgreSQL backends {database / n:.0f} us, "
             f"load generator {(own_1 - own_0) / n:.0f} us"
             + (f", fold worker {(worker_1 - worker_0) / n:.0f} us" if self.ctx.extra.get("fold_worker_pid") else "")
         )

@@ -359,6 +359,21 @@ def product_id_for_public_key(public_key: str, *, before_lookup: Callable[[], No
     return _product_ids.get_or_load(public_key, load)
 
 
+def product_id_if_cached(public_key: str) -> int | None:
+    """The product id of a key this process holds unexpired, with no lookup; None otherwise (unknown or not held).
+
+    The capture server answers from here in its event loop and takes everything
+    else (a lookup, an unknown key and its throttling) to a thread.
+    """
+    return _product_ids.fresh(public_key)
+
+
+def product_deleted(product_id: int) -> IngestError:
+    """A product deleted while its public key sat in the cache: forget it, and answer as for an unknown key."""
+    _product_ids.forget_where(lambda cached_id: cached_id == product_id)
+    return IngestError("public_key: unknown public key.", code="invalid_public_key", status=401)
+
+
 # ---------------------------------------------------------------- the insert
 
 
@@ -461,28 +476,52 @@ def _rows_json(events: list[IncomingEvent], received_at: datetime, *, seen_uuids
     return rows
 
 
+def store_statement(vendor: str) -> str:
+    """The insert as :func:`events_store` runs it; on PostgreSQL behind the product's shared write barrier.
+
+    Named parameters ``owner`` and ``rows`` (:func:`store_params`). Inside a
+    transaction as is; alone, wrap it in :func:`own_transaction`. The capture
+    server (``events.capture``) runs the same text on its own connection.
+    """
+    if vendor not in _SQL:
+        sql = _insert_sql(vendor)
+        if vendor == "postgresql":
+            # The id is drawn and committed while the product's write barrier is held (shared):
+            # a consumer that passes the barrier exclusively sees every lower id committed.
+            sql = core_sql.after_shared_xact_lock(sql, lock_class=WRITE_BARRIER_LOCK, object_param="%(owner)s")
+        _SQL[vendor] = sql
+    return _SQL[vendor]
+
+
+def own_transaction(statements: str) -> str:
+    """PostgreSQL: ``statements`` as one transaction in one round trip, with INGEST_SYNCHRONOUS_COMMIT's commit."""
+    if settings.INGEST_SYNCHRONOUS_COMMIT:
+        return core_sql.in_own_transaction(statements)
+    return core_sql.without_synchronous_commit(statements)
+
+
+def store_params(product_id: int, rows: list[str]) -> dict:
+    return {"owner": product_id, "rows": "[" + ",".join(rows) + "]"}
+
+
+def received_rows_json(items: list[tuple[IncomingEvent, datetime]]) -> list[str]:
+    """The ``rows`` of :func:`store_statement` for events of several requests; a repeated uuid once."""
+    return _received_rows_json(items)
+
+
 def _rows_store(product_id: int, rows: list[str], *, notify: bool = True) -> int:
     vendor = connection.vendor
-    if vendor not in _SQL:
-        _SQL[vendor] = _insert_sql(vendor)
-    params = {"owner": product_id, "rows": "[" + ",".join(rows) + "]"}
+    params = store_params(product_id, rows)
     # CONN_HEALTH_CHECKS would ping a reused connection with SELECT 1 before this
     # statement, doubling the round trips of the hottest path. Skip the ping and,
     # if the connection turns out dead, retry once on a fresh one instead.
     retry = connection.connection is not None and not connection.in_atomic_block
     if retry:
         connection.health_check_done = True
-    sql = _SQL[vendor]
-    if vendor == "postgresql":
-        # The id is drawn and committed while the product's write barrier is held (shared):
-        # a consumer that passes the barrier exclusively sees every lower id committed.
-        sql = core_sql.after_shared_xact_lock(sql, lock_class=WRITE_BARRIER_LOCK, object_param="%(owner)s")
-        if not connection.in_atomic_block:
-            # Held until COMMIT, so the statements run as one transaction, in one round trip.
-            if settings.INGEST_SYNCHRONOUS_COMMIT:
-                sql = core_sql.in_own_transaction(sql)
-            else:
-                sql = core_sql.without_synchronous_commit(sql)
+    sql = store_statement(vendor)
+    if vendor == "postgresql" and not connection.in_atomic_block:
+        # The barrier is held until COMMIT, so the statements run as one transaction, in one round trip.
+        sql = own_transaction(sql)
     try:
         try:
             stored = _execute(sql, params)
@@ -494,8 +533,7 @@ def _rows_store(product_id: int, rows: list[str], *, notify: bool = True) -> int
     except IntegrityError:
         # Only the product foreign key can fail here: the product was deleted
         # while its key sat in the cache.
-        _product_ids.forget_where(lambda cached_id: cached_id == product_id)
-        raise IngestError("public_key: unknown public key.", code="invalid_public_key", status=401) from None
+        raise product_deleted(product_id) from None
     if stored and notify:
         # Consumers (the Feature Usage fold) may catch up; they debounce, this costs a cache add.
         transaction.on_commit(lambda: events_ingested.send(sender=Event, count=stored))

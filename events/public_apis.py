@@ -43,7 +43,7 @@ def _ingest(request: HttpRequest, *, batch: bool) -> HttpResponse:
         response["Allow"] = "POST, OPTIONS"
         return response
     if request.method != "POST":
-        response = _error_response(IngestError("Use POST.", code="method_not_allowed", status=405))
+        response = error_response(IngestError("Use POST.", code="method_not_allowed", status=405))
         response["Allow"] = "POST, OPTIONS"
         return response
     try:
@@ -54,19 +54,8 @@ def _ingest(request: HttpRequest, *, batch: bool) -> HttpResponse:
         )
         data = ingestion.body_parse(body)
         public_key = ingestion.public_key_from(data)
-        address = client_address(request)
-        product_id = ingestion.product_id_for_public_key(public_key, before_lookup=lambda: _refuse_guessing(address))
-        if product_id is None:
-            _refuse_guessing(address, counted=True)
-            raise IngestError("public_key: unknown public key.", code="invalid_public_key", status=401)
-        retry_after = rate_limit_hit(scope="ingest", identity=public_key)
-        if retry_after is not None:
-            raise IngestError(
-                "Too many requests for this public key; retry later.",
-                code="rate_limited",
-                status=429,
-                retry_after=retry_after,
-            )
+        product_id = product_id_or_refuse(public_key, client_address(request))
+        rate_limit_check(rate_limit_hit(scope="ingest", identity=public_key))
         now = ingestion.now_utc()
         fallback = ingestion.fallback_domain_from_headers(
             request.META.get("HTTP_ORIGIN"), request.META.get("HTTP_REFERER")
@@ -79,10 +68,30 @@ def _ingest(request: HttpRequest, *, batch: bool) -> HttpResponse:
             # Shares one INSERT and COMMIT with the process's concurrent single events (events.group_commit).
             group_commit.event_store(product_id=product_id, event=event, received_at=now)
     except IngestError as error:
-        return _error_response(error)
+        return error_response(error)
     if batch:
         return HttpResponse(b'{"success": true, "accepted": %d}' % len(events), content_type="application/json")
     return HttpResponse(SUCCESS, content_type="application/json")
+
+
+def product_id_or_refuse(public_key: str, address: str) -> int:
+    """The key's product id; 401 for an unknown key, 429 once ``address`` sent too many of them."""
+    product_id = ingestion.product_id_for_public_key(public_key, before_lookup=lambda: _refuse_guessing(address))
+    if product_id is None:
+        _refuse_guessing(address, counted=True)
+        raise IngestError("public_key: unknown public key.", code="invalid_public_key", status=401)
+    return product_id
+
+
+def rate_limit_check(retry_after: int | None) -> None:
+    """429 when the public key's rate limit said to wait (``retry_after`` from ``rate_limit_hit``)."""
+    if retry_after is not None:
+        raise IngestError(
+            "Too many requests for this public key; retry later.",
+            code="rate_limited",
+            status=429,
+            retry_after=retry_after,
+        )
 
 
 def _refuse_guessing(address: str, *, counted: bool = False) -> None:
@@ -101,7 +110,7 @@ def _refuse_guessing(address: str, *, counted: bool = False) -> None:
         )
 
 
-def _error_response(error: IngestError) -> HttpResponse:
+def error_response(error: IngestError) -> HttpResponse:
     body = error_body(error.code, error.message)
     body["success"] = False
     response = HttpResponse(json.dumps(body), status=error.status, content_type="application/json")

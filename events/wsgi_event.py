@@ -89,7 +89,7 @@ class SingleEventApplication:
             response = event_create(request)
         except Exception as error:
             response = unavailable_response(request.path, error) or response_for_exception(request, error)
-        headers = _response_headers(request, response)
+        headers = response_headers(request, response)
         # As django.core.handlers.wsgi.WSGIHandler: the response is the iterable, and closing it
         # (the server does, once sent) sends request_finished.
         response._handler_class = self.sender
@@ -100,11 +100,11 @@ class SingleEventApplication:
 def _host_allowed(request: WSGIRequest) -> bool:
     """CommonMiddleware's check (``request.get_host()``), remembered per Host header and settings."""
     # override_settings (and pytest-django's settings fixture) installs a new settings holder.
-    return _host_valid(request._get_raw_host(), id(settings._wrapped))
+    return host_valid(request._get_raw_host(), id(settings._wrapped))
 
 
 @functools.lru_cache(maxsize=1024)  # bounded: a client may send any Host it likes
-def _host_valid(raw_host: str, settings_holder: int) -> bool:
+def host_valid(raw_host: str, settings_holder: int) -> bool:
     probe = HttpRequest()
     probe.META = {"HTTP_HOST": raw_host}
     try:
@@ -129,7 +129,7 @@ _ADDED = frozenset(
 )
 
 
-def _response_headers(request: WSGIRequest, response) -> list[tuple[str, str]]:
+def response_headers(request: WSGIRequest, response) -> list[tuple[str, str]]:
     """The response's headers and those MIRRORED adds, in the order Django sends them.
 
     The view's responses carry Content-Type and at most Retry-After or Allow, so the
@@ -140,12 +140,12 @@ def _response_headers(request: WSGIRequest, response) -> list[tuple[str, str]]:
         _middleware_headers(request, response)
         return list(response.items())
     origin = request.META.get("HTTP_ORIGIN")
-    tail = _tail(id(settings._wrapped), bool(origin) and _parses(origin), request.is_secure())
+    tail = added_headers(id(settings._wrapped), bool(origin) and origin_parses(origin), request.is_secure())
     return [*items, ("Content-Length", str(len(response.content))), *tail]
 
 
 @functools.lru_cache(maxsize=64)
-def _tail(settings_holder: int, with_origin: bool, secure: bool) -> tuple[tuple[str, str], ...]:
+def added_headers(settings_holder: int, with_origin: bool, secure: bool) -> tuple[tuple[str, str], ...]:
     """The headers after Content-Length, as _middleware_headers sets them on an empty response."""
     probe = HttpResponse()
     del probe.headers["Content-Type"]
@@ -159,7 +159,7 @@ def _middleware_headers(request: WSGIRequest, response) -> None:
     if "Content-Length" not in response.headers:
         response.headers["Content-Length"] = str(len(response.content))
     origin = request.META.get("HTTP_ORIGIN")
-    _added_after_length(response, with_origin=bool(origin) and _parses(origin), secure=request.is_secure())
+    _added_after_length(response, with_origin=bool(origin) and origin_parses(origin), secure=request.is_secure())
 
 
 def _added_after_length(response, *, with_origin: bool, secure: bool) -> None:
@@ -187,7 +187,7 @@ def _added_after_length(response, *, with_origin: bool, secure: bool) -> None:
         headers.setdefault("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY)
 
 
-def _parses(origin: str) -> bool:
+def origin_parses(origin: str) -> bool:
     """django-cors-headers adds nothing for an Origin that ``urlsplit`` refuses."""
     try:
         urlsplit(origin)

@@ -41,6 +41,13 @@ class ProcessCache(Generic[V]):
         self._entries[key] = (now + self._seconds(), value)
         return value
 
+    def fresh(self, key: Hashable, default: V | None = None) -> V | None:
+        """The cached value while it has not expired, else ``default``; never loads (an event loop's hit)."""
+        hit = self._entries.get(key, _MISSING)
+        if hit is not _MISSING and hit[0] > time.monotonic():
+            return hit[1]
+        return default
+
     def peek(self, key: Hashable, *, max_stale: float | None = None) -> V | None:
         """The cached value even if expired (or None): what to serve when the source is unreachable.
 

@@ -123,6 +123,32 @@ def rate_limit_hit(*, scope: str, identity: str, rate: str | None = None) -> int
     return None if count <= window.allowed else window.retry_after
 
 
+async def rate_limit_hit_async(*, scope: str, identity: str, blocking, rate: str | None = None) -> int | None:
+    """``rate_limit_hit`` for an event loop (the capture server): the same counters, keys and answers.
+
+    ``blocking(function)`` awaits ``function()`` run off the loop, on a thread of
+    its own: Django's cache objects live per thread (and per task), and an
+    exchange with Redis is a network round trip. With Redis the count is local
+    and only the exchange (every ``RATE_LIMIT_LOCAL_SHARE`` of the allowance or
+    ``RATE_LIMIT_SYNC_SECONDS``) leaves the loop; any other cache is asked off it.
+    """
+    window = _current_window(scope, identity, rate)
+    if window is None:
+        return None
+    if not _redis_configured():
+        return await blocking(lambda: rate_limit_hit(scope=scope, identity=identity, rate=rate))
+    count, due = _shared_counts.count(window.key, allowed=window.allowed, ttl=window.seconds + 1)
+    if due:
+        await blocking(_shared_counts.sync)
+        count = _shared_counts.estimate(window.key)
+    return None if count <= window.allowed else window.retry_after
+
+
+def _redis_configured() -> bool:
+    """Whether the default cache is Django's RedisCache, read from the settings (no cache object built)."""
+    return settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+
+
 def rate_limit_exceeded(*, scope: str, identity: str, rate: str | None = None) -> int | None:
     """Like ``rate_limit_hit`` but without counting: the seconds to wait if the identity is already over."""
     window = _current_window(scope, identity, rate)
@@ -176,8 +202,25 @@ class _SharedCounts:
         self._counts: dict[str, _Count] = {}
         self._syncing = False
         self._retry_at = 0.0  # after a failed exchange, Redis is left alone for REDIS_RETRY_SECONDS
+        # When a caller was last told an exchange is due and has not started it yet: the others are not
+        # told too (an event loop's callers would each queue one behind it on the exchange thread).
+        self._due_since: float | None = None
 
     def hit(self, key: str, *, allowed: int, ttl: int) -> int:
+        estimate, due = self.count(key, allowed=allowed, ttl=ttl)
+        if due:
+            self.sync()
+            estimate = self.estimate(key)
+        return estimate
+
+    def estimate(self, key: str) -> int:
+        """The total of all processes as this process knows it: the last exchange's, plus its own since."""
+        with self._lock:
+            count = self._counts.get(key)
+            return count.known + count.unsent if count is not None else 0
+
+    def count(self, key: str, *, allowed: int, ttl: int) -> tuple[int, bool]:
+        """Count one request locally: (the estimated total, whether an exchange with Redis is due)."""
         now = time.monotonic()
         share = max(1, int(allowed * settings.RATE_LIMIT_LOCAL_SHARE))
         with self._lock:
@@ -194,11 +237,11 @@ class _SharedCounts:
             count.unsent += 1
             estimate = count.known + count.unsent
             due = count.unsent >= batch or now - count.synced_at >= settings.RATE_LIMIT_SYNC_SECONDS
-        if due:
-            self.sync()
-            with self._lock:
-                estimate = count.known + count.unsent
-        return estimate
+            if due and self._due_since is not None and now - self._due_since < DUE_FORGOTTEN_SECONDS:
+                due = False  # another caller is about to exchange: its answer will do
+            elif due:
+                self._due_since = now
+        return estimate, due
 
     def unsent(self, key: str) -> int:
         count = self._counts.get(key)
@@ -207,6 +250,7 @@ class _SharedCounts:
     def sync(self, *, force: bool = False) -> None:
         """One pipelined INCRBY (and EXPIRE) per key with unsent requests; learns each key's total."""
         with self._lock:
+            self._due_since = None
             if not force and (self._syncing or time.monotonic() < self._retry_at):
                 return  # another thread is exchanging right now (its answer will do), or Redis is down
             self._syncing = True
@@ -251,6 +295,7 @@ class _SharedCounts:
         with self._lock:
             self._counts.clear()
             self._retry_at = 0.0
+            self._due_since = None
 
 
 # One client per connection pool. Django's RedisCache builds a new redis.Redis at every call
@@ -272,5 +317,7 @@ def _redis_client(redis_cache):
 # Distinct (scope, identity, window) counters a process keeps before forgetting finished windows.
 MAX_KEYS = 10_000
 NEAR_LIMIT_SPLIT = 16
+# A caller told to exchange that never did (its thread gone) holds up the others no longer than this.
+DUE_FORGOTTEN_SECONDS = 1.0
 REDIS_RETRY_SECONDS = 1.0
 _shared_counts = _SharedCounts()

@@ -4,3 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 timeout 300 .venv/bin/python tests/live/group_commit_kill_test.py
+# The same against the capture server (uvicorn, group commit in each worker's event loop).
+GC_KILL_SERVER=capture timeout 300 .venv/bin/python tests/live/group_commit_kill_test.py

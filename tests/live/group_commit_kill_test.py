@@ -11,8 +11,13 @@ one and the load goes on.
 Checks, by uuid: every acknowledged event (200, ``success: true``) is stored;
 every stored event was sent; none is stored twice. Exit status 0 when they hold.
 
+``GC_KILL_SERVER=capture`` runs the same load against the capture server
+(``manage.py capture``: 2 uvicorn worker processes, group commit in each event
+loop) and SIGKILLs its worker processes instead; uvicorn starts new ones.
+
 Knobs: GC_KILL_PG_ADMIN_URL (postgres://postgres@127.0.0.1:5432/postgres),
-GC_KILL_PORT (8203), GC_KILL_SECONDS (12, at most 60), GC_KILL_CLIENTS (16).
+GC_KILL_PORT (8203), GC_KILL_SECONDS (12, at most 60), GC_KILL_CLIENTS (16),
+GC_KILL_SERVER (gunicorn, or capture).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.live.servers import django_script, gunicorn, manage, server_env  # noqa: E402
+from tests.live.servers import capture, django_script, gunicorn, manage, server_env  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("GC_KILL_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 DB = f"packedge_gc_kill_{os.getpid()}"
@@ -41,11 +46,21 @@ SECONDS = min(60.0, float(os.environ.get("GC_KILL_SECONDS", "12")))
 CLIENTS = int(os.environ.get("GC_KILL_CLIENTS", "16"))
 KILLS_AT = (0.3, 0.6)  # fractions of the load's duration
 ATTEMPTS = 5
+SERVER = os.environ.get("GC_KILL_SERVER", "gunicorn")
 
 
 def worker_pids(master_pid: int) -> list[int]:
+    """The worker processes: gunicorn's children, or the processes uvicorn spawned (not multiprocessing's helpers)."""
     children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
-    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+    pids = [int(pid) for pid in children.read_text().split()] if children.exists() else []
+    return [pid for pid in pids if b"resource_tracker" not in _command_line(pid)]
+
+
+def _command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 class Load:
@@ -145,7 +160,8 @@ def main() -> int:
             "print(ProductFactory(organization=OrganizationFactory()).public_key)\n",
         ).strip()
         load = Load(f"http://127.0.0.1:{PORT}/public/v1/event", public_key)
-        with gunicorn(env, PORT, workers=2, threads=4) as master:
+        server = capture(env, PORT, workers=2) if SERVER == "capture" else gunicorn(env, PORT, workers=2, threads=4)
+        with server as master:
             asyncio.run(warm_up(load))
             killed = asyncio.run(drive(load, master.pid))
         stored = stored_counts()
@@ -159,7 +175,7 @@ def main() -> int:
     print(
         f"  sent {len(load.sent):,} uuids, acknowledged {len(load.acknowledged):,}, stored {len(stored):,}; "
         f"failed attempts {load.failed_attempts:,} (retried with the same uuid), given up {len(load.given_up):,}; "
-        f"workers killed {killed}"
+        f"{SERVER} workers killed {killed}"
     )
     checks = {
         "two workers were killed mid-load": len(killed) == len(KILLS_AT),

@@ -252,16 +252,44 @@ def gunicorn(env: dict, port: int, *, workers: int = 2, threads: int = 4) -> Ite
         log.close()
 
 
+@contextmanager
+def capture(env: dict, port: int, *, workers: int = 2) -> Iterator[subprocess.Popen]:
+    """The capture server (``manage.py capture``: uvicorn, one event loop per worker process) on ``port``."""
+    log = open(Path(env.get("CAPTURE_LOG", os.devnull)), "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [PYTHON, "manage.py", "capture", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
 NGINX = os.environ.get("NGINX_BIN", "/usr/sbin/nginx")
 NGINX_SITE = ROOT / "deploy" / "nginx.conf"
 
 
-def nginx_site(*, port: int, upstream_port: int) -> str:
-    """deploy/nginx.conf as shipped, listening on loopback ``port`` in front of gunicorn on ``upstream_port``."""
+def nginx_site(*, port: int, upstream_port: int, capture_port: int | None = None) -> str:
+    """deploy/nginx.conf as shipped, listening on loopback ``port`` in front of gunicorn on ``upstream_port``.
+
+    ``capture_port``: the capture server's; by default gunicorn's, which answers ``POST /public/v1/event`` alike.
+    """
     site = NGINX_SITE.read_text()
     for shipped, here in (
         ("listen 80;", f"listen 127.0.0.1:{port};"),
         ("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};"),
+        ("server 127.0.0.1:8001;", f"server 127.0.0.1:{capture_port or upstream_port};"),
     ):
         if site.count(shipped) != 1:
             raise ValueError(f"{NGINX_SITE} no longer has exactly one '{shipped}'")
@@ -270,9 +298,13 @@ def nginx_site(*, port: int, upstream_port: int) -> str:
 
 
 @contextmanager
-def nginx(directory: Path, port: int, *, upstream_port: int) -> Iterator[subprocess.Popen]:
+def nginx(
+    directory: Path, port: int, *, upstream_port: int, capture_port: int | None = None
+) -> Iterator[subprocess.Popen]:
     """nginx (not as a daemon, files under ``directory``) serving deploy/nginx.conf; its log is ``directory``/error.log."""
-    (directory / "packedge.conf").write_text(nginx_site(port=port, upstream_port=upstream_port))
+    (directory / "packedge.conf").write_text(
+        nginx_site(port=port, upstream_port=upstream_port, capture_port=capture_port)
+    )
     temp = "\n".join(
         f"  {kind}_temp_path {directory / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
