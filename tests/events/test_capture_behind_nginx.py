@@ -21,7 +21,7 @@ from django.db import connection
 
 from events.models import Event
 from tests.events.factories import ProductFactory
-from tests.live.servers import NGINX, capture, nginx, server_env, unused_port
+from tests.live.servers import NGINX, capture, gunicorn, nginx, server_env, unused_port
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -77,3 +77,32 @@ def test_post_event_goes_to_the_capture_server_and_the_rest_to_gunicorn(org):
     assert (status, json.loads(content)) == (200, {"success": True})
     assert list(Event.objects.filter(product=product).values_list("uuid", flat=True)) == ["via-nginx"]
     assert preflight_status == other_status == 502  # gunicorn's upstream, where nothing listens here
+
+
+def test_without_the_capture_server_gunicorn_stores_single_events(org):
+    """The shipped file in a deployment that runs gunicorn alone (SQLite, or capture not started):
+    the capture upstream refuses the connection and nginx passes the event to its backup, gunicorn."""
+    product = ProductFactory(organization=org)
+    capture_port, gunicorn_port, nginx_port = unused_port(), unused_port(), unused_port()
+    env = server_env(DATABASE_URL=_database_url(), BEHIND_PROXY="1", LOG_LEVEL="ERROR")
+    with tempfile.TemporaryDirectory(prefix="packedge-capture-nginx-") as name:
+        directory = Path(name)
+        with (
+            gunicorn(env, gunicorn_port, workers=1, threads=2),
+            nginx(directory, nginx_port, upstream_port=gunicorn_port, capture_port=capture_port),
+        ):
+            body = json.dumps({"public_key": product.public_key, "event": "export_pdf", "uuid": "via-backup"}).encode()
+            post = urllib.request.Request(
+                f"http://127.0.0.1:{nginx_port}/public/v1/event",
+                data=body,
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            status, content = _status(post)
+            again, _ = _status(post)  # nginx has marked the capture server down: straight to gunicorn
+
+    assert (status, json.loads(content)) == (200, {"success": True})
+    assert again == 200
+    # Stored once: the same uuid twice is one event (the batch endpoint's dedupe), and no request
+    # reached a capture server, so none could have been stored by two servers.
+    assert list(Event.objects.filter(product=product).values_list("uuid", flat=True)) == ["via-backup"]

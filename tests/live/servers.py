@@ -289,6 +289,7 @@ def nginx_site(*, port: int, upstream_port: int, capture_port: int | None = None
     for shipped, here in (
         ("listen 80;", f"listen 127.0.0.1:{port};"),
         ("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};"),
+        ("server 127.0.0.1:8000 backup;", f"server 127.0.0.1:{upstream_port} backup;"),
         ("server 127.0.0.1:8001;", f"server 127.0.0.1:{capture_port or upstream_port};"),
     ):
         if site.count(shipped) != 1:
