@@ -425,16 +425,17 @@ def events_store_received(
     groups = [(product_id, items) for product_id, items in groups if items]
     if len(groups) == 1:
         product_id, items = groups[0]
-        return _rows_store(product_id, _received_rows_json(items), notify=notify)
+        return _rows_store(product_id, received_rows_json(items), notify=notify)
     stored = 0
     with transaction.atomic():
         # Products in id order: the shared barrier locks of concurrent batches are taken in one order.
         for product_id, items in sorted(groups, key=lambda group: group[0]):
-            stored += _rows_store(product_id, _received_rows_json(items), notify=notify)
+            stored += _rows_store(product_id, received_rows_json(items), notify=notify)
     return stored
 
 
-def _received_rows_json(items: list[tuple[IncomingEvent, datetime]]) -> list[str]:
+def received_rows_json(items: list[tuple[IncomingEvent, datetime]]) -> list[str]:
+    """The ``rows`` of :func:`store_statement` for events of several requests; a repeated uuid once."""
     rows: list[str] = []
     seen_uuids: set[str] = set()
     for item, received_at in items:
@@ -502,11 +503,6 @@ def own_transaction(statements: str) -> str:
 
 def store_params(product_id: int, rows: list[str]) -> dict:
     return {"owner": product_id, "rows": "[" + ",".join(rows) + "]"}
-
-
-def received_rows_json(items: list[tuple[IncomingEvent, datetime]]) -> list[str]:
-    """The ``rows`` of :func:`store_statement` for events of several requests; a repeated uuid once."""
-    return _received_rows_json(items)
 
 
 def _rows_store(product_id: int, rows: list[str], *, notify: bool = True) -> int:
