@@ -751,25 +751,26 @@ def tail_figures_sql(
         licenses=table(lic),
         license_pk=column(lic, "id"),
         blocks=", ".join(str(int(number)) for number, _, _ in parts),
-        license_blocks=table(lb),
-        license_product=column(lb, "product"),
-        license_block=column(lb, "block"),
-        license_entity=column(lb, "license"),
-        license_feature=column(lb, "feature"),
-        license_block_names=BLOCK_NAMES_FILTER.format(event=column(lb, "event"), feature=column(lb, "feature"))
-        if filtered
-        else "",
-        license_window_events=_window_events(lb, parts),
-        domain_blocks=table(db),
-        domain_product=column(db, "product"),
-        domain_block=column(db, "block"),
-        domain_entity=column(db, "domain"),
-        domain_feature=column(db, "feature"),
-        domain_block_names=BLOCK_NAMES_FILTER.format(event=column(db, "event"), feature=column(db, "feature"))
-        if filtered
-        else "",
-        domain_window_events=_window_events(db, parts),
+        **_pair_block_names("license", lb, parts, filtered=filtered),
+        **_pair_block_names("domain", db, parts, filtered=filtered),
     ).strip()
+
+
+def _pair_block_names(entity: str, model: type[Model], parts, *, filtered: bool) -> dict[str, str]:
+    """TAIL_FIGURES' names for one kind of pair blocks (``license_…`` or ``domain_…``)."""
+    return {
+        f"{entity}_blocks": table(model),
+        f"{entity}_product": column(model, "product"),
+        f"{entity}_block": column(model, "block"),
+        f"{entity}_entity": column(model, entity),
+        f"{entity}_feature": column(model, "feature"),
+        f"{entity}_block_names": BLOCK_NAMES_FILTER.format(
+            event=column(model, "event"), feature=column(model, "feature")
+        )
+        if filtered
+        else "",
+        f"{entity}_window_events": _window_events(model, parts),
+    }
 
 
 PAIR_ROLLUP = """
