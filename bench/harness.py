@@ -118,15 +118,7 @@ def server(
     """
     port = free_port()
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    process_env = {
-        **os.environ,
-        "DATABASE_URL": ctx.database_url,
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret"),
-        "DEBUG": "0",
-        "CONN_MAX_AGE": "600",
-        **_cache_env(),
-        **(env or {}),
-    }
+    process_env = _server_env(ctx, env)
     log = open(ROOT / "bench" / "server.log", "ab")
     process = subprocess.Popen(
         [
@@ -156,14 +148,7 @@ def server(
         ctx.extra["server_pids"] = _worker_pids(process.pid)
         yield base_url
     finally:
-        peak = max_rss_mb(_worker_pids(process.pid))
-        peaks = ctx.extra.setdefault("rss_peaks", {})
-        peaks[label] = max(peak, peaks.get(label, 0.0))
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(ctx, process, label)
         log.close()
 
 
@@ -175,15 +160,7 @@ def capture_server(ctx: BenchContext, *, workers: int, env: dict | None = None, 
     in ``ctx.extra["server_pids"]`` (the CPU meter reads them) and its peak memory.
     """
     port = free_port()
-    process_env = {
-        **os.environ,
-        "DATABASE_URL": ctx.database_url,
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret"),
-        "DEBUG": "0",
-        "CONN_MAX_AGE": "600",
-        **_cache_env(),
-        **(env or {}),
-    }
+    process_env = _server_env(ctx, env)
     log_path = ROOT / "bench" / "capture.log"
     log = open(log_path, "wb")
     command = [sys.executable, "manage.py", "capture", "--host", "127.0.0.1", "--port", str(port)]
@@ -207,15 +184,33 @@ def capture_server(ctx: BenchContext, *, workers: int, env: dict | None = None, 
         ctx.extra["server_pids"] = _worker_pids(process.pid)
         yield base_url
     finally:
-        peak = max_rss_mb(_worker_pids(process.pid))
-        peaks = ctx.extra.setdefault("rss_peaks", {})
-        peaks[label] = max(peak, peaks.get(label, 0.0))
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(ctx, process, label)
         log.close()
+
+
+def _server_env(ctx: BenchContext, env: dict | None) -> dict:
+    """A bench server's environment: the bench database, production settings, the bench's cache."""
+    return {
+        **os.environ,
+        "DATABASE_URL": ctx.database_url,
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret"),
+        "DEBUG": "0",
+        "CONN_MAX_AGE": "600",
+        **_cache_env(),
+        **(env or {}),
+    }
+
+
+def _stop(ctx: BenchContext, process: subprocess.Popen, label: str) -> None:
+    """Record the server's peak resident memory under ``label`` (P9 reads it), then stop it."""
+    peak = max_rss_mb(_worker_pids(process.pid))
+    peaks = ctx.extra.setdefault("rss_peaks", {})
+    peaks[label] = max(peak, peaks.get(label, 0.0))
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 # The README's production setting: Redis shares rate limits across the server's processes.
