@@ -214,18 +214,23 @@ def _events_indexes_dropped(connection):
                 cursor.execute(definition.replace(" ON ONLY ", " ON "))
 
 
-def _vacuum_analyze() -> None:
+def _raw_connection():
+    """A psycopg connection of its own to the bench database (autocommit), for work beside Django's."""
     import psycopg
     from django.db import connection
 
     settings = connection.settings_dict
-    with psycopg.connect(
+    return psycopg.connect(
         host=settings["HOST"],
         port=settings["PORT"] or 5432,
         user=settings["USER"],
         dbname=settings["NAME"],
         autocommit=True,
-    ) as conn:
+    )
+
+
+def _vacuum_analyze() -> None:
+    with _raw_connection() as conn:
         conn.execute("VACUUM ANALYZE")  # statistics, and the visibility map index-only scans need
 
 
