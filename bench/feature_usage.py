@@ -187,11 +187,15 @@ def _product_with_key(size: int):
 
 @contextmanager
 def _events_indexes_dropped(connection):
-    """Load without maintaining the secondary indexes, then build them once (several times faster)."""
+    """Load without maintaining the secondary indexes, then build them once (several times faster).
+
+    The foreign keys go too: Django makes them DEFERRABLE INITIALLY DEFERRED, so a bulk insert queues
+    one check per row and runs them all at its COMMIT (most of 100M events' 49 minutes of generation
+    on 2026-12-05), where adding the constraint back validates every row in one join."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = 'events_event'::regclass AND contype = 'u'"
+            "WHERE conrelid = 'events_event'::regclass AND contype IN ('u', 'f') ORDER BY contype DESC"
         )
         constraints = cursor.fetchall()
         cursor.execute(
