@@ -211,11 +211,15 @@ def _events_indexes_dropped(connection):
         yield
     finally:
         with connection.cursor() as cursor:
+            # What pg_restore's documentation advises for a bulk load: the sorts of 100M keys fit in
+            # memory instead of spilling in 64 MB runs (the server's default).
+            cursor.execute("SET maintenance_work_mem = '1GB'")
             for name, definition in constraints:
                 cursor.execute(f'ALTER TABLE events_event ADD CONSTRAINT "{name}" {definition}')
             for _, definition in indexes:
                 # A partitioned table's index reads "ON ONLY": rebuilt that way it would skip the partitions.
                 cursor.execute(definition.replace(" ON ONLY ", " ON "))
+            cursor.execute("RESET maintenance_work_mem")
 
 
 def _raw_connection():
