@@ -373,8 +373,8 @@ def _fold_in_database(*, product: Product, ids: tuple[int, int]) -> None:
         statement = analytics_sql.coarser_batch_table_sql(DAY_BATCH_TABLE, source=BATCH_TABLE, keys=DAY_BATCH_KEYS)
         cursor.execute(statement)
         if postgresql:  # the joins below are planned from these tables' sizes
-            cursor.execute(analytics_sql.analyze_sql(BATCH_TABLE))
-            cursor.execute(analytics_sql.analyze_sql(DAY_BATCH_TABLE))
+            cursor.execute(core_sql.analyze_sql(BATCH_TABLE))
+            cursor.execute(core_sql.analyze_sql(DAY_BATCH_TABLE))
         # Before the pair blocks change: they tell which days each pair already used.
         for entity, pairs_model, kind, rows in REACH_SOURCES:
             statement = analytics_sql.add_batch_reach_points_sql(

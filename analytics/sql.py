@@ -177,14 +177,36 @@ def coarser_batch_table_sql(batch_table: str, *, source: str, keys: Sequence[str
     ).strip()
 
 
-ANALYZE = "ANALYZE {table}"
+# The counter tables whose rows changed more than autovacuum's analyze threshold since their
+# last ANALYZE: the table's own autovacuum_analyze_* storage parameters where it has them, the
+# server's settings otherwise (the formula of PostgreSQL's autovacuum.c; reltuples is -1 before
+# the first ANALYZE, 0 rows then).
+STALE_STATISTICS = """
+SELECT stats.relname
+FROM pg_stat_user_tables AS stats
+JOIN pg_class AS class ON class.oid = stats.relid
+WHERE stats.relname = ANY(%(tables)s)
+  AND stats.n_mod_since_analyze > COALESCE(
+        (SELECT CAST(option_value AS float8) FROM pg_options_to_table(class.reloptions)
+         WHERE option_name = 'autovacuum_analyze_threshold'),
+        CAST(current_setting('autovacuum_analyze_threshold') AS float8))
+      + COALESCE(
+        (SELECT CAST(option_value AS float8) FROM pg_options_to_table(class.reloptions)
+         WHERE option_name = 'autovacuum_analyze_scale_factor'),
+        CAST(current_setting('autovacuum_analyze_scale_factor') AS float8)) * GREATEST(class.reltuples, 0)
+ORDER BY stats.relname
+"""
 
 
-def analyze_sql(name: str) -> str:
-    """PostgreSQL: statistics of a table (a fold's batch tables: temporary tables are never analyzed by autovacuum).
+def stale_statistics_sql() -> str:
+    """PostgreSQL: which of ``%(tables)s`` (a list of table names) autovacuum would analyze now; one name per row."""
+    return STALE_STATISTICS.strip()
 
-    Not run on SQLite, whose planner reads no statistics of a temporary table it was not given."""
-    return ANALYZE.format(table=qn(name))
+
+def flush_statistics_sql() -> str:
+    """PostgreSQL 15+: this session's pending table statistics (its own writes) reach the shared ones
+    when its transaction ends, instead of within the next second."""
+    return "SELECT pg_stat_force_next_flush()"
 
 
 ADD_BATCH = """

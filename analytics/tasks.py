@@ -23,6 +23,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import connections
 
+from analytics.counter_statistics import counter_statistics_refresh
 from analytics.counters import counters_fold_all, counters_recount
 from analytics.installs.fold import installs_fold_all
 from events.models import Product
@@ -84,6 +85,8 @@ def fold_events() -> int:
     """Fold every product's pending events into its counters; returns how many were folded."""
     fold_claim_release()
     folded, _ = counters_fold_all(on_step=fold_claim_keep)
+    if folded:
+        counter_statistics_refresh()  # what autovacuum would analyze, now (analytics.counter_statistics)
     return folded
 
 

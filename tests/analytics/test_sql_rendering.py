@@ -63,7 +63,8 @@ def statements() -> dict[str, tuple[str, tuple[str, ...], object]]:
                 counters.DAY_BATCH_TABLE, source=counters.BATCH_TABLE, keys=counters.DAY_BATCH_KEYS, vendor=db
             ),
         ),
-        "analyze": ("analyze_sql", (PG,), lambda db: analytics_sql.analyze_sql(counters.DAY_BATCH_TABLE)),
+        "stale_statistics": ("stale_statistics_sql", (PG,), lambda db: analytics_sql.stale_statistics_sql()),
+        "flush_statistics": ("flush_statistics_sql", (PG,), lambda db: analytics_sql.flush_statistics_sql()),
     }
     for entity, pairs_model, kind, rows in counters.REACH_SOURCES:
         found[f"add_batch_reach_points.{kind}"] = (

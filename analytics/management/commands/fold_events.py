@@ -4,6 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from analytics.counter_statistics import counter_statistics_refresh
 from analytics.counters import counters_fold_all
 
 
@@ -27,6 +28,8 @@ class Command(BaseCommand):
         while True:
             folded, products = counters_fold_all()
             self.stdout.write(f"Folded {folded} events of {products} products.")
+            if folded:
+                counter_statistics_refresh()
             done += 1
             if every is None or (passes is not None and done >= passes):
                 return

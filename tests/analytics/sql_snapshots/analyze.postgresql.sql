@@ -1,1 +1,0 @@
-ANALYZE "analytics_fold_batch_days"
