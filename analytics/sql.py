@@ -59,10 +59,19 @@ def _temporary(vendor: str | None) -> str:
 # The local day and hour of an event. SQLite stores datetimes as UTC text and has no time
 # zones: Django's own functions (registered on every SQLite connection, what TruncDate and
 # ExtractHour with tzinfo compile to) convert them.
+# The fold's batch converts an event's time once, to the start of its local hour (a local
+# timestamp; text on SQLite), and reads the day and hour from that per group, not per event:
+# 1M events' batch table in 1.5-2.0 s instead of 1.9-2.8 s (alternated, load ~3).
 POSTGRESQL_LOCAL_DAY = "CAST(({occurred_at} AT TIME ZONE %(zone)s) AS date)"
 POSTGRESQL_LOCAL_HOUR = "CAST(EXTRACT(HOUR FROM ({occurred_at} AT TIME ZONE %(zone)s)) AS integer)"
+POSTGRESQL_LOCAL_HOUR_START = "date_trunc('hour', {occurred_at} AT TIME ZONE %(zone)s)"
+POSTGRESQL_DAY_OF_HOUR_START = "CAST({hour_start} AS date)"
+POSTGRESQL_HOUR_OF_HOUR_START = "CAST(EXTRACT(HOUR FROM {hour_start}) AS integer)"
 SQLITE_LOCAL_DAY = "django_datetime_cast_date({occurred_at}, %(zone)s, 'UTC')"
 SQLITE_LOCAL_HOUR = "CAST(django_datetime_extract('hour', {occurred_at}, %(zone)s, 'UTC') AS integer)"
+SQLITE_LOCAL_HOUR_START = "django_datetime_trunc('hour', {occurred_at}, %(zone)s, 'UTC')"
+SQLITE_DAY_OF_HOUR_START = "substr({hour_start}, 1, 10)"
+SQLITE_HOUR_OF_HOUR_START = "CAST(substr({hour_start}, 12, 2) AS integer)"
 
 
 class BitOr:
@@ -126,13 +135,15 @@ def temp_buffers_sql(*, megabytes: int) -> str:
 
 EVENTS_BATCH_TABLE = """
 CREATE TEMPORARY TABLE {batch}{temporary} AS
-SELECT {license} AS license_id, {domain} AS domain, {event} AS event, {feature} AS feature,
-       {local_day} AS day,
-       {local_hour} AS hour,
-       CAST(COUNT(*) AS integer) AS n
-FROM {events}
-WHERE {product} = %(product)s AND {id} BETWEEN %(low)s AND %(high)s AND NOT {is_system}
-GROUP BY 1, 2, 3, 4, 5, 6
+SELECT license_id, domain, event, feature, {day_of_hour_start} AS day, {hour_of_hour_start} AS hour, n
+FROM (
+    SELECT {license} AS license_id, {domain} AS domain, {event} AS event, {feature} AS feature,
+           {local_hour_start} AS hour_start,
+           CAST(COUNT(*) AS integer) AS n
+    FROM {events}
+    WHERE {product} = %(product)s AND {id} BETWEEN %(low)s AND %(high)s AND NOT {is_system}
+    GROUP BY 1, 2, 3, 4, 5
+) AS by_hour
 """
 
 
@@ -149,8 +160,15 @@ def events_batch_table_sql(event_model: type[Model], *, batch_table: str, vendor
     return EVENTS_BATCH_TABLE.format(
         batch=qn(batch_table),
         temporary=_temporary(vendor),
-        local_day=(POSTGRESQL_LOCAL_DAY if postgresql else SQLITE_LOCAL_DAY).format(occurred_at=occurred_at),
-        local_hour=(POSTGRESQL_LOCAL_HOUR if postgresql else SQLITE_LOCAL_HOUR).format(occurred_at=occurred_at),
+        local_hour_start=(POSTGRESQL_LOCAL_HOUR_START if postgresql else SQLITE_LOCAL_HOUR_START).format(
+            occurred_at=occurred_at
+        ),
+        day_of_hour_start=(POSTGRESQL_DAY_OF_HOUR_START if postgresql else SQLITE_DAY_OF_HOUR_START).format(
+            hour_start="hour_start"
+        ),
+        hour_of_hour_start=(POSTGRESQL_HOUR_OF_HOUR_START if postgresql else SQLITE_HOUR_OF_HOUR_START).format(
+            hour_start="hour_start"
+        ),
         license=column(e, "license"),
         domain=column(e, "domain"),
         event=column(e, "event"),
@@ -367,9 +385,9 @@ blocks AS (
     -- last old day of the blocks before it and the first old day of the blocks after it;
     -- a pair with no old block has no old day next to any day (a product's first fold: none)
     SELECT entity, feature, block,
-           MAX(last_day) OVER (PARTITION BY entity, feature ORDER BY block
+           MAX(last_day) OVER (PARTITION BY {pair_partition} ORDER BY block
                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS day_before,
-           MIN(first_day) OVER (PARTITION BY entity, feature ORDER BY block
+           MIN(first_day) OVER (PARTITION BY {pair_partition} ORDER BY block
                                 ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS day_after
     FROM (
         SELECT o.entity, o.feature, o.block,
@@ -414,11 +432,11 @@ all_days AS (
 points AS (
     SELECT feature, ordinal, LAG(ordinal, 1, {no_previous}) OVER w AS previous, 1 AS delta
     FROM all_days
-    WINDOW w AS (PARTITION BY entity, feature ORDER BY ordinal)
+    WINDOW w AS (PARTITION BY {pair_partition} ORDER BY ordinal)
     UNION ALL
     SELECT feature, ordinal, LAG(ordinal, 1, {no_previous}) OVER w, -1
     FROM near_days
-    WINDOW w AS (PARTITION BY entity, feature ORDER BY ordinal)
+    WINDOW w AS (PARTITION BY {pair_partition} ORDER BY ordinal)
 )
 INSERT INTO {reach} ({reach_key}, {count})
 SELECT %(product)s, %(kind)s, {day_of_ordinal}, feature, {day_of_previous}, SUM(delta)
@@ -444,6 +462,19 @@ def _highest_bit(mask: str, block_days: int) -> str:
     return HIGHEST_BIT.format(
         bits=" ".join(HIGHEST_BIT_WHEN.format(mask=mask, k=k) for k in range(block_days - 1, 0, -1))
     )
+
+
+# The pairs' windows partition by (entity, feature): equality only, the same partitions under any
+# deterministic collation. In byte order PostgreSQL sorts without strcoll (the database's collation,
+# C.UTF-8 here, en_US elsewhere): the sort of a first fold's 671,755 domain pair days at 1M events
+# took 530 ms instead of 900 (EXPLAIN ANALYZE). SQLite compares bytes already.
+POSTGRESQL_BYTE_ORDER = ' COLLATE "C"'
+
+
+def _pair_partition(pairs_model: type[Model], entity: str, vendor: str) -> str:
+    text_entity = pairs_model._meta.get_field(entity.removesuffix("_id")).get_internal_type() == "CharField"
+    byte_order = POSTGRESQL_BYTE_ORDER if vendor == "postgresql" else ""
+    return f"entity{byte_order if text_entity else ''}, feature{byte_order}"
 
 
 def add_batch_reach_points_sql(
@@ -472,6 +503,7 @@ def add_batch_reach_points_sql(
     new_day_ordinal = _ordinal("n.day", vendor)
     return ADD_BATCH_REACH_POINTS.format(
         batch_entity=qn(entity),
+        pair_partition=_pair_partition(p, entity, vendor),
         batch=qn(batch_table),
         where=_batch_filter(required, nonblank),
         block_of_new_day=BLOCK_OF_DAY.format(ordinal=new_day_ordinal, block_days=days),
@@ -541,7 +573,7 @@ used AS (
 ),
 points AS (
     SELECT feature, ordinal,
-           LAG(ordinal, 1, {no_previous}) OVER (PARTITION BY entity, feature ORDER BY ordinal) AS previous
+           LAG(ordinal, 1, {no_previous}) OVER (PARTITION BY {pair_partition} ORDER BY ordinal) AS previous
     FROM used
 )
 INSERT INTO {reach} ({product}, {kind}, {day}, {feature}, {previous_day}, {count})
@@ -563,6 +595,7 @@ def reach_points_from_blocks_sql(pairs_model: type[Model], entity: str, *, vendo
     return REACH_POINTS_FROM_BLOCKS.format(
         block_day_rows=BLOCK_DAY_ROWS.format(last=BLOCK_DAYS - 1),
         entity=column(p, entity),
+        pair_partition=_pair_partition(p, entity, vendor),
         pair_feature=column(p, "feature"),
         block=column(p, "block"),
         block_days=int(BLOCK_DAYS),

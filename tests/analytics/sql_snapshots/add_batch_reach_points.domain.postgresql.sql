@@ -92,9 +92,9 @@ blocks AS (
     -- last old day of the blocks before it and the first old day of the blocks after it;
     -- a pair with no old block has no old day next to any day (a product's first fold: none)
     SELECT entity, feature, block,
-           MAX(last_day) OVER (PARTITION BY entity, feature ORDER BY block
+           MAX(last_day) OVER (PARTITION BY entity COLLATE "C", feature COLLATE "C" ORDER BY block
                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS day_before,
-           MIN(first_day) OVER (PARTITION BY entity, feature ORDER BY block
+           MIN(first_day) OVER (PARTITION BY entity COLLATE "C", feature COLLATE "C" ORDER BY block
                                 ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS day_after
     FROM (
         SELECT o.entity, o.feature, o.block,
@@ -139,11 +139,11 @@ all_days AS (
 points AS (
     SELECT feature, ordinal, LAG(ordinal, 1, 1) OVER w AS previous, 1 AS delta
     FROM all_days
-    WINDOW w AS (PARTITION BY entity, feature ORDER BY ordinal)
+    WINDOW w AS (PARTITION BY entity COLLATE "C", feature COLLATE "C" ORDER BY ordinal)
     UNION ALL
     SELECT feature, ordinal, LAG(ordinal, 1, 1) OVER w, -1
     FROM near_days
-    WINDOW w AS (PARTITION BY entity, feature ORDER BY ordinal)
+    WINDOW w AS (PARTITION BY entity COLLATE "C", feature COLLATE "C" ORDER BY ordinal)
 )
 INSERT INTO "events_featurereachcounter" ("product_id", "kind", "day", "feature", "previous_day", "count")
 SELECT %(product)s, %(kind)s, (DATE '0001-01-01' + CAST((ordinal) - 1 AS integer)), feature, (DATE '0001-01-01' + CAST((previous) - 1 AS integer)), SUM(delta)

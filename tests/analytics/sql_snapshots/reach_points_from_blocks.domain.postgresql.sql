@@ -7,7 +7,7 @@ used AS (
 ),
 points AS (
     SELECT feature, ordinal,
-           LAG(ordinal, 1, 1) OVER (PARTITION BY entity, feature ORDER BY ordinal) AS previous
+           LAG(ordinal, 1, 1) OVER (PARTITION BY entity COLLATE "C", feature COLLATE "C" ORDER BY ordinal) AS previous
     FROM used
 )
 INSERT INTO "events_featurereachcounter" ("product_id", "kind", "day", "feature", "previous_day", "count")
