@@ -699,6 +699,7 @@ new_license_pairs AS MATERIALIZED (
     EXCEPT
     SELECT b.{license_entity}, b.{license_feature} FROM {license_blocks} AS b
     WHERE b.{license_product} = %(product)s AND b.{license_block} IN ({blocks}){license_block_names}
+      AND b.{license_entity} IN (SELECT license_id FROM license_pairs)
       AND {license_window_events} > 0
 ),
 domain_pairs AS MATERIALIZED (
@@ -709,6 +710,7 @@ new_domain_pairs AS (
     EXCEPT
     SELECT b.{domain_entity}, b.{domain_feature} FROM {domain_blocks} AS b
     WHERE b.{domain_product} = %(product)s AND b.{domain_block} IN ({blocks}){domain_block_names}
+      AND b.{domain_entity} IN (SELECT domain FROM domain_pairs)
       AND {domain_window_events} > 0
 )
 SELECT 0 AS kind, feature AS name, day, 0 AS number, COUNT(*) AS n FROM in_days GROUP BY feature, day
@@ -780,7 +782,13 @@ def tail_figures_sql(
     at its own grain, never through a row per (license, domain, feature, day, hour), which on
     a sparse product is a row per event. The window's counted pairs are taken out with
     ``EXCEPT``, which no plan turns into a nested loop over the pair blocks (their statistics
-    often predate the fold that filled them: issue 18, item 5).
+    often predate the fold that filled them: issue 18, item 5). Its second side reads only the
+    blocks of the tail's licenses and domains (the others cannot match): the pair blocks of
+    the window grow with the product, the tail does not. At 100M events an answer with
+    nothing unfolded spent 711 of its 796 ms reading every pair block of the window for an
+    empty tail (1 ms now); with 2,000 unfolded events 730 ms against 15-19 ms, with 200,000
+    1,130 against 440 ms. On a 1M product with a 200,000-event tail that touches every license
+    it costs 8 % more (550 against 595 ms): nothing is left out, and the semi-join is extra.
     """
     e, lic, lb, db = event_model, licenses, license_blocks, domain_blocks
     postgresql = _vendor(vendor) == "postgresql"

@@ -167,6 +167,8 @@ def _p10(ctx: BenchContext, connection, size: int) -> Result:
 
 def _disk(connection) -> Result:
     """D1: what the events and the Feature Usage counters take on disk (tables, indexes, TOAST), per 1M events."""
+    from analytics.counters import COUNTER_MODELS
+
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -175,12 +177,11 @@ def _disk(connection) -> Result:
             """
         )
         events_bytes = cursor.fetchone()[0]
+        # The counter tables by their models: most are still named events_* (their first home).
         cursor.execute(
-            """
-            SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname LIKE 'analytics\\_%%'
-            """
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "
+            "WHERE c.oid = ANY(CAST(%s AS regclass[]))",
+            [[model._meta.db_table for model in COUNTER_MODELS]],
         )
         counters_bytes = cursor.fetchone()[0]
         cursor.execute("SELECT count(*) FROM events_event")
