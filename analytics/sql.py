@@ -699,8 +699,7 @@ new_license_pairs AS MATERIALIZED (
     EXCEPT
     SELECT b.{license_entity}, b.{license_feature} FROM {license_blocks} AS b
     WHERE b.{license_product} = %(product)s AND b.{license_block} IN ({blocks}){license_block_names}
-      AND b.{license_entity} IN (SELECT license_id FROM license_pairs)
-      AND {license_window_events} > 0
+{license_tail_entities}      AND {license_window_events} > 0
 ),
 domain_pairs AS MATERIALIZED (
     SELECT domain, feature, COUNT(*) AS n FROM in_window WHERE domain <> '' GROUP BY domain, feature
@@ -710,8 +709,7 @@ new_domain_pairs AS (
     EXCEPT
     SELECT b.{domain_entity}, b.{domain_feature} FROM {domain_blocks} AS b
     WHERE b.{domain_product} = %(product)s AND b.{domain_block} IN ({blocks}){domain_block_names}
-      AND b.{domain_entity} IN (SELECT domain FROM domain_pairs)
-      AND {domain_window_events} > 0
+{domain_tail_entities}      AND {domain_window_events} > 0
 )
 SELECT 0 AS kind, feature AS name, day, 0 AS number, COUNT(*) AS n FROM in_days GROUP BY feature, day
 UNION ALL
@@ -731,6 +729,8 @@ SELECT 5, feature, NULL, 0, COUNT(*) FROM new_domain_pairs GROUP BY feature
 UNION ALL
 SELECT 6, domain, NULL, 0, SUM(n) FROM domain_pairs GROUP BY domain
 """
+# A small tail's pairs are taken out of its own licenses' and domains' blocks only.
+TAIL_ENTITIES_FILTER = "      AND b.{entity} IN (SELECT {name} FROM {pairs})\n"
 # With ``event=``: the (event, feature) names it selects, as rows (Python matches them: casefold).
 TAIL_NAMES = "names (event, feature) AS (VALUES {rows}),\n"
 TAIL_NAME_ROW = "(%(event_{k})s, %(feature_{k})s)"
@@ -762,6 +762,7 @@ def tail_figures_sql(
     *,
     parts: Sequence[tuple[int, int, int]],
     names: int | None = None,
+    small_tail: bool = False,
     vendor: str | None = None,
 ) -> str:
     """The tail (events above the watermark) merged with a counted window, aggregated: what an answer adds.
@@ -782,13 +783,16 @@ def tail_figures_sql(
     at its own grain, never through a row per (license, domain, feature, day, hour), which on
     a sparse product is a row per event. The window's counted pairs are taken out with
     ``EXCEPT``, which no plan turns into a nested loop over the pair blocks (their statistics
-    often predate the fold that filled them: issue 18, item 5). Its second side reads only the
-    blocks of the tail's licenses and domains (the others cannot match): the pair blocks of
-    the window grow with the product, the tail does not. At 100M events an answer with
-    nothing unfolded spent 711 of its 796 ms reading every pair block of the window for an
-    empty tail (1 ms now); with 2,000 unfolded events 730 ms against 15-19 ms, with 200,000
-    1,130 against 440 ms. On a 1M product with a 200,000-event tail that touches every license
-    it costs 8 % more (550 against 595 ms): nothing is left out, and the semi-join is extra.
+    often predate the fold that filled them: issue 18, item 5).
+
+    ``small_tail`` (the caller counted fewer than ``TAIL_SMALL_BELOW`` events): the second side
+    reads only the blocks of the tail's licenses and domains, the others cannot match. The pair
+    blocks of the window grow with the product, a small tail does not: at 100M events an answer
+    with nothing unfolded spent 711 of its 796 ms reading every pair block of the window (1 ms
+    so), with 2,000 unfolded events 730 ms against 15-19 ms. A large tail touches every license
+    and most domains, and the per-entity index scans then cost more than one read of the blocks
+    (a 200,000-event tail on a 1M product: 595 against 550 ms alone, 840-890 against 600-630 ms
+    in the bench with the worker folding beside it), so it reads the window's blocks whole.
     """
     e, lic, lb, db = event_model, licenses, license_blocks, domain_blocks
     postgresql = _vendor(vendor) == "postgresql"
@@ -816,6 +820,16 @@ def tail_figures_sql(
         blocks=", ".join(str(int(number)) for number, _, _ in parts),
         **_pair_block_names("license", lb, parts, filtered=filtered),
         **_pair_block_names("domain", db, parts, filtered=filtered),
+        license_tail_entities=TAIL_ENTITIES_FILTER.format(
+            entity=column(lb, "license"), name="license_id", pairs="license_pairs"
+        )
+        if small_tail
+        else "",
+        domain_tail_entities=TAIL_ENTITIES_FILTER.format(
+            entity=column(db, "domain"), name="domain", pairs="domain_pairs"
+        )
+        if small_tail
+        else "",
     ).strip()
 
 

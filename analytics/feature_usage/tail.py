@@ -23,6 +23,9 @@ from analytics.feature_usage.sources import Figures, hash_grouped, selected_name
 from analytics.models import DomainBlockCounter, LicenseBlockCounter
 from events.models import Event, License
 
+# Below this many unfolded events the tail's pairs are looked up in its own licenses' and
+# domains' blocks; at or above it, in one read of the window's blocks (analytics.sql.tail_figures_sql).
+TAIL_SMALL_BELOW = 20_000
 # The rows of analytics.sql.tail_figures_sql, by kind.
 FEATURE_DAY, HEATMAP_CELL, FEATURE_LICENSES, LICENSE_EVENTS, LICENSE_NEW_FEATURES, FEATURE_DOMAINS, DOMAIN_EVENTS = (
     range(7)
@@ -50,6 +53,8 @@ def merge_tail(
     }
     for k, (event, feature) in enumerate(names or ()):
         params[f"event_{k}"], params[f"feature_{k}"] = event, feature
+    # At most TAIL_SMALL_BELOW index entries read, in the answer's snapshot like the tail itself.
+    unfolded = Event.objects.filter(product=query.product, id__gt=through, is_system=False).values("id")
     statement = analytics_sql.tail_figures_sql(
         Event,
         License,
@@ -57,6 +62,7 @@ def merge_tail(
         DomainBlockCounter,
         parts=window_parts(query.date_from, query.date_to),
         names=None if names is None else len(names),
+        small_tail=unfolded[:TAIL_SMALL_BELOW].count() < TAIL_SMALL_BELOW,
         vendor=connection.vendor,
     )
     license_events: dict[int, int] = {}

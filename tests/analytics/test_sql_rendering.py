@@ -127,17 +127,19 @@ def statements() -> dict[str, tuple[str, tuple[str, ...], object]]:
             lambda db, one_license=one_license: analytics_sql.tail_rows_sql(Event, one_license=one_license, vendor=db),
         )
     # The 30 days to 2026-03-09: the end of one block and the start of the next; with ``event=``, two names.
-    for names in (None, 2):
-        found[f"tail_figures.{'all' if names is None else 'names'}"] = (
+    for names, small_tail in ((None, False), (2, False), (None, True)):
+        label = ("all" if names is None else "names") + (".small" if small_tail else "")
+        found[f"tail_figures.{label}"] = (
             "tail_figures_sql",
             (PG, LITE),
-            lambda db, names=names: analytics_sql.tail_figures_sql(
+            lambda db, names=names, small_tail=small_tail: analytics_sql.tail_figures_sql(
                 Event,
                 License,
                 LicenseBlockCounter,
                 DomainBlockCounter,
                 parts=window_parts(date(2026, 2, 8), date(2026, 3, 9)),
                 names=names,
+                small_tail=small_tail,
                 vendor=db,
             ),
         )

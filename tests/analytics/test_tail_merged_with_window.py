@@ -1,5 +1,8 @@
 """The tail merged with a folded window, in SQL (analytics.sql.tail_figures_sql), with every figure worked out by hand.
 
+Every test runs twice: with the pairs looked up in the tail's own licenses' and domains'
+blocks (a small tail) and in all of the window's blocks (a large one).
+
 A pair (license or domain, feature) the window's counters already count and that the tail
 uses again counts once; a pair new in the tail counts; a pair whose only counted use is
 before the window, in the window's own first block, comes back in the tail and counts
@@ -13,13 +16,21 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from analytics.counters import counters_fold, folded_through
-from analytics.feature_usage import FeatureUsageQuery, feature_usage
+from analytics.feature_usage import FeatureUsageQuery, feature_usage, tail
 from analytics.models import BLOCK_DAYS
 from events.models import License
 from tests.analytics.oracle import naive_feature_usage
 from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True, params=["small tail", "large tail"])
+def tail_form(request, monkeypatch):
+    """Each test in both forms of the statement: the tail's own licenses' and domains' blocks, or all of them."""
+    monkeypatch.setattr(tail, "TAIL_SMALL_BELOW", 10**9 if request.param == "small tail" else 1)
+    return request.param
+
 
 BLOCK_START = date.fromordinal((date(2026, 3, 1).toordinal() // BLOCK_DAYS + 1) * BLOCK_DAYS)
 # 30 days from day 20 of a block to day 17 of the next; the prior window holds day 10 of the first.

@@ -22,7 +22,6 @@ new_license_pairs AS MATERIALIZED (
     EXCEPT
     SELECT b."license_id", b."feature" FROM "events_licenseblockcounter" AS b
     WHERE b."product_id" = %(product)s AND b."block" IN (23114, 23115)
-      AND b."license_id" IN (SELECT license_id FROM license_pairs)
       AND (CASE WHEN b."block" = 23114 THEN b."c31" - b."c6" WHEN b."block" = 23115 THEN b."c4" ELSE 0 END) > 0
 ),
 domain_pairs AS MATERIALIZED (
@@ -33,7 +32,6 @@ new_domain_pairs AS (
     EXCEPT
     SELECT b."domain", b."feature" FROM "events_domainblockcounter" AS b
     WHERE b."product_id" = %(product)s AND b."block" IN (23114, 23115)
-      AND b."domain" IN (SELECT domain FROM domain_pairs)
       AND (CASE WHEN b."block" = 23114 THEN b."c31" - b."c6" WHEN b."block" = 23115 THEN b."c4" ELSE 0 END) > 0
 )
 SELECT 0 AS kind, feature AS name, day, 0 AS number, COUNT(*) AS n FROM in_days GROUP BY feature, day
