@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import override_settings
@@ -74,7 +75,8 @@ def shop(org):
 
 
 def analytics_urls(product, license) -> dict[str, str]:
-    today = datetime.now(UTC).date()
+    # The product's today: from 23:00 UTC an event sent now is on Berlin's next day.
+    today = datetime.now(ZoneInfo(product.timezone)).date()
     window = f"from={today - timedelta(days=6)}&to={today}"
     base = f"/v1/products/{product.public_id}"
     return {
