@@ -53,8 +53,13 @@ def merge_tail(
     }
     for k, (event, feature) in enumerate(names or ()):
         params[f"event_{k}"], params[f"feature_{k}"] = event, feature
-    # At most TAIL_SMALL_BELOW index entries read, in the answer's snapshot like the tail itself.
-    unfolded = Event.objects.filter(product=query.product, id__gt=through, is_system=False).values("id")
+    # At most TAIL_SMALL_BELOW index entries read, on the tail's own connection. It only picks the
+    # statement's form: both give the same rows.
+    unfolded = (
+        Event.objects.using(connection.alias)
+        .filter(product=query.product, id__gt=through, is_system=False)
+        .values("id")
+    )
     statement = analytics_sql.tail_figures_sql(
         Event,
         License,
