@@ -42,7 +42,7 @@ def counter_statistics_refresh() -> list[str]:
         if not held:
             return []
         with connection.cursor() as cursor:
-            cursor.execute(analytics_sql.flush_statistics_sql())
+            cursor.execute(core_sql.flush_statistics_sql())
             tables = [model._meta.db_table for model in COUNTER_MODELS]
             cursor.execute(analytics_sql.stale_statistics_sql(), {"tables": tables})
             stale = [name for (name,) in cursor.fetchall()]

@@ -28,7 +28,7 @@ from django.db import connection
 from django.db.models import Model
 
 from analytics.models import BLOCK_DAYS, NO_PREVIOUS_DAY, RUNNING_COLUMNS, FeatureReachCounter
-from lib.sql import column, qn, table
+from lib.sql import BYTE_ORDER, column, qn, table
 
 
 def _vendor(vendor: str | None) -> str:
@@ -219,12 +219,6 @@ ORDER BY stats.relname
 def stale_statistics_sql() -> str:
     """PostgreSQL: which of ``%(tables)s`` (a list of table names) autovacuum would analyze now; one name per row."""
     return STALE_STATISTICS.strip()
-
-
-def flush_statistics_sql() -> str:
-    """PostgreSQL 15+: this session's pending table statistics (its own writes) reach the shared ones
-    when its transaction ends, instead of within the next second."""
-    return "SELECT pg_stat_force_next_flush()"
 
 
 ADD_BATCH = """
@@ -464,16 +458,11 @@ def _highest_bit(mask: str, block_days: int) -> str:
     )
 
 
-# The pairs' windows partition by (entity, feature): equality only, the same partitions under any
-# deterministic collation. In byte order PostgreSQL sorts without strcoll (the database's collation,
-# C.UTF-8 here, en_US elsewhere): the sort of a first fold's 671,755 domain pair days at 1M events
-# took 530 ms instead of 900 (EXPLAIN ANALYZE). SQLite compares bytes already.
-POSTGRESQL_BYTE_ORDER = ' COLLATE "C"'
-
-
 def _pair_partition(pairs_model: type[Model], entity: str, vendor: str) -> str:
+    """The pairs' windows partition by (entity, feature): equality only, so PostgreSQL may sort the
+    text keys in byte order (``lib.sql.BYTE_ORDER``)."""
     text_entity = pairs_model._meta.get_field(entity.removesuffix("_id")).get_internal_type() == "CharField"
-    byte_order = POSTGRESQL_BYTE_ORDER if vendor == "postgresql" else ""
+    byte_order = BYTE_ORDER if vendor == "postgresql" else ""
     return f"entity{byte_order if text_entity else ''}, feature{byte_order}"
 
 

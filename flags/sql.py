@@ -9,14 +9,7 @@ from __future__ import annotations
 
 from django.db.models import Model
 
-from lib.sql import column, qn, table
-
-# PostgreSQL: a text sort key compared by its bytes, as in the "C" locale. Equal strings are
-# equal under any deterministic collation, so the groups and windows are the same; the
-# database's own collation (C.UTF-8 here) compares by strcoll, without abbreviated keys:
-# most of the time of the backlog's sorts of keys and variants (`EXPLAIN ANALYZE` at 1M,
-# load ~6: the keys' sort of 980,016 rows 7.3 → 3.2 s). SQLite compares bytes already.
-BYTE_ORDER = ' COLLATE "C"'
+from lib.sql import BYTE_ORDER, column, qn, table
 
 
 def _one_environment(model: type[Model], alias: str = "", *, per_environment: bool) -> str:

@@ -14,6 +14,14 @@ from collections.abc import Sequence
 from django.db import connection
 from django.db.models import Model
 
+# PostgreSQL: a text sort key compared by its bytes, as in the "C" locale. Equal strings are
+# equal under any deterministic collation, so groups, partitions and windows are the same; the
+# database's own collation (C.UTF-8 here, en_US elsewhere) compares by strcoll, without
+# abbreviated keys: most of the time of the flag backlog's sorts of keys and variants
+# (`EXPLAIN ANALYZE` at 1M, load ~6: 980,016 keys sorted in 7.3 → 3.2 s) and of the fold's
+# reach windows (671,755 domain pair days in 900 → 530 ms). SQLite compares bytes already.
+BYTE_ORDER = ' COLLATE "C"'
+
 
 def qn(name: str) -> str:
     return connection.ops.quote_name(name)
@@ -86,6 +94,12 @@ def advisory_unlock_sql() -> str:
 def analyze_sql(table_name: str) -> str:
     """PostgreSQL: ``ANALYZE`` one table (its name quoted)."""
     return f"ANALYZE {qn(table_name)}"
+
+
+def flush_statistics_sql() -> str:
+    """PostgreSQL 15+: this session's pending table statistics (its own writes) reach the shared ones
+    when its transaction ends, instead of within the next second."""
+    return "SELECT pg_stat_force_next_flush()"
 
 
 def lock_timeout_sql(milliseconds: int) -> str:

@@ -22,6 +22,7 @@ from analytics.models import (
     LicenseDomainBlockCounter,
     LicenseTotalBlock,
 )
+from lib import sql as core_sql
 from tests.events.factories import EventFactory, LicenseFactory, ProductFactory
 
 BLOCK_TABLES = [
@@ -41,7 +42,7 @@ pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="stora
 
 def _updates(name: str) -> tuple[int, int]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute(core_sql.flush_statistics_sql())
         cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = %s", [name])
         return cursor.fetchone()
 

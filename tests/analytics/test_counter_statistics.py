@@ -43,7 +43,7 @@ def analyzed_from_nothing():
     if connection.vendor != "postgresql":
         pytest.skip("statistics are PostgreSQL's")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_force_next_flush()")  # earlier tests' writes from this session
+        cursor.execute(core_sql.flush_statistics_sql())  # earlier tests' writes from this session
         for model in COUNTER_MODELS:
             cursor.execute(core_sql.analyze_sql(model._meta.db_table))
 

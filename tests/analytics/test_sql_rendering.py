@@ -64,7 +64,6 @@ def statements() -> dict[str, tuple[str, tuple[str, ...], object]]:
             ),
         ),
         "stale_statistics": ("stale_statistics_sql", (PG,), lambda db: analytics_sql.stale_statistics_sql()),
-        "flush_statistics": ("flush_statistics_sql", (PG,), lambda db: analytics_sql.flush_statistics_sql()),
     }
     for entity, pairs_model, kind, rows in counters.REACH_SOURCES:
         found[f"add_batch_reach_points.{kind}"] = (

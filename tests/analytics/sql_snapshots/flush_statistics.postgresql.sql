@@ -1,1 +1,0 @@
-SELECT pg_stat_force_next_flush()
