@@ -150,6 +150,16 @@ def resume_replay() -> None:
     standby_sql("SELECT pg_wal_replay_resume()")
 
 
+def wait_for_standby(world: dict) -> None:
+    """Until the standby has replayed the world's products: a replay point paused before that has none to read."""
+    pks = ", ".join(str(int(p["pk"])) for p in world["products"])
+    deadline = time.monotonic() + 30
+    while standby_sql(f"SELECT count(*) FROM events_product WHERE id IN ({pks})")[0][0] < len(world["products"]):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the standby did not replay the test's products within 30 s")
+        time.sleep(0.1)
+
+
 def replay_lag_seconds() -> float:
     """How far the standby's replay is behind the primary's WAL, as time since the last replayed commit (0: caught up)."""
     import psycopg
@@ -476,6 +486,7 @@ def main() -> int:
         clusters = make_clusters(root)
         primary, standby = clusters
         world = setup_world()
+        wait_for_standby(world)
         processes = Processes()
         start_servers(processes)
         load = Load(world)
